@@ -1,0 +1,194 @@
+/// Reads the node route out of a request's session ids, following the rules in `anchors.md`:
+///
+/// 1. every `;name=ID.route` path parameter, in order (Tomcat URL rewriting; the value ends at
+///    `;`, `/`, `?` or `#`, as in mod_jk);
+/// 2. every `name=ID.route` query parameter, in order; the parameter name must match exactly, so
+///    `xjsessionid=` is not `jsessionid=` (httpd's `strstr` gets this wrong);
+/// 3. every cookie of the configured name, over all `Cookie` header lines, in order (browsers send
+///    several `JSESSIONID` cookies for different paths; mod_jk tries each).
+///
+/// The first candidate whose route names a node of the cluster wins. The route is the text after the
+/// **first** separator (httpd, mod_jk and Tomcat's `JvmRouteBinderValve` all cut at the first `.`, so
+/// a route may itself contain the separator). Surrounding double quotes are stripped (RFC 6265 §4.1.1
+/// allows a quoted cookie value). Matching is exact and case-sensitive. An empty or unknown route is
+/// no route. Nothing here allocates on the sticky path except the node-table lookup key.
+public struct RouteExtractor: Sendable {
+    public let session: SessionConfig
+    /// Node name → index in the cluster's node list.
+    private let nodeIndex: [String: Int]
+    private let cookieName: [UInt8]
+    private let parameterName: [UInt8]?
+    private let separator: [UInt8]
+
+    public init(session: SessionConfig, nodeNames: [String]) {
+        self.session = session
+        var index: [String: Int] = [:]
+        for (i, name) in nodeNames.enumerated() where index[name] == nil {
+            index[name] = i
+        }
+        self.nodeIndex = index
+        self.cookieName = Array(session.cookie.utf8)
+        self.parameterName = session.pathParameter.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
+        self.separator = Array(session.separator.utf8)
+    }
+
+    /// - Parameters:
+    ///   - target: the request target as received (origin-form `/a;jsessionid=x.n?q`, or absolute-form).
+    ///   - cookieHeaders: the values of every `Cookie` header line, in the order received.
+    public func lookup<Cookies: Sequence>(target: String, cookieHeaders: Cookies) -> RouteLookup
+    where Cookies.Element == String {
+        var state = LookupState()
+        if let parameterName {
+            var target = target
+            target.makeContiguousUTF8()  // a no-op for native strings, which is what NIO hands us
+            _ = target.utf8.withContiguousStorageIfAvailable { bytes in
+                self.scanTarget(bytes, parameterName: parameterName, state: &state)
+            }
+            if let result = state.result { return result }
+        }
+        for header in cookieHeaders {
+            var header = header
+            header.makeContiguousUTF8()
+            _ = header.utf8.withContiguousStorageIfAvailable { bytes in
+                self.scanCookieHeader(bytes, state: &state)
+            }
+            if let result = state.result { return result }
+        }
+        return state.finish()
+    }
+
+    // MARK: - Scanning
+
+    private struct LookupState {
+        var result: RouteLookup?
+        var firstUnknown: String?
+        var sawSessionID = false
+
+        func finish() -> RouteLookup {
+            if let firstUnknown { return .unknown(route: firstUnknown) }
+            return sawSessionID ? .noRoute : .none
+        }
+    }
+
+    /// Path parameters first, then query parameters; stops at the first known route.
+    private func scanTarget(_ bytes: UnsafeBufferPointer<UInt8>, parameterName: [UInt8], state: inout LookupState) {
+        let end = bytes.count
+        // The fragment never belongs to the target the server sees; ignore it if a client sent one.
+        var pathEnd = 0
+        while pathEnd < end, bytes[pathEnd] != UInt8(ascii: "?"), bytes[pathEnd] != UInt8(ascii: "#") {
+            pathEnd += 1
+        }
+        // Path parameters: `;name=value` where value ends at `;`, `/`, `?`, `#`.
+        var i = 0
+        while i < pathEnd {
+            if bytes[i] == UInt8(ascii: ";") {
+                let nameStart = i + 1
+                if matches(bytes, at: nameStart, limit: pathEnd, name: parameterName),
+                    nameStart + parameterName.count < pathEnd,
+                    bytes[nameStart + parameterName.count] == UInt8(ascii: "=")
+                {
+                    let valueStart = nameStart + parameterName.count + 1
+                    var valueEnd = valueStart
+                    while valueEnd < pathEnd, bytes[valueEnd] != UInt8(ascii: ";"), bytes[valueEnd] != UInt8(ascii: "/") {
+                        valueEnd += 1
+                    }
+                    consider(bytes, valueStart, valueEnd, source: .pathParameter, state: &state)
+                    if state.result != nil { return }
+                    i = valueEnd
+                    continue
+                }
+            }
+            i += 1
+        }
+        // Query parameters: `name=value` pairs separated by `&`, before any fragment.
+        guard pathEnd < end, bytes[pathEnd] == UInt8(ascii: "?") else { return }
+        var queryEnd = pathEnd + 1
+        while queryEnd < end, bytes[queryEnd] != UInt8(ascii: "#") { queryEnd += 1 }
+        var pairStart = pathEnd + 1
+        while pairStart <= queryEnd {
+            var pairEnd = pairStart
+            while pairEnd < queryEnd, bytes[pairEnd] != UInt8(ascii: "&") { pairEnd += 1 }
+            if matches(bytes, at: pairStart, limit: pairEnd, name: parameterName),
+                pairStart + parameterName.count < pairEnd,
+                bytes[pairStart + parameterName.count] == UInt8(ascii: "=")
+            {
+                consider(bytes, pairStart + parameterName.count + 1, pairEnd, source: .queryParameter, state: &state)
+                if state.result != nil { return }
+            }
+            pairStart = pairEnd + 1
+        }
+    }
+
+    /// One `Cookie` header line: `a=1; JSESSIONID=x.n; b=2` (RFC 6265 §4.2.1, `; ` separated; tolerant
+    /// of missing spaces and stray tabs as browsers and old clients send them).
+    private func scanCookieHeader(_ bytes: UnsafeBufferPointer<UInt8>, state: inout LookupState) {
+        let end = bytes.count
+        var pairStart = 0
+        while pairStart < end {
+            var pairEnd = pairStart
+            while pairEnd < end, bytes[pairEnd] != UInt8(ascii: ";") { pairEnd += 1 }
+            var nameStart = pairStart
+            while nameStart < pairEnd, bytes[nameStart] == UInt8(ascii: " ") || bytes[nameStart] == UInt8(ascii: "\t") {
+                nameStart += 1
+            }
+            if matches(bytes, at: nameStart, limit: pairEnd, name: cookieName) {
+                var eq = nameStart + cookieName.count
+                while eq < pairEnd, bytes[eq] == UInt8(ascii: " ") || bytes[eq] == UInt8(ascii: "\t") { eq += 1 }
+                if eq < pairEnd, bytes[eq] == UInt8(ascii: "=") {
+                    var valueStart = eq + 1
+                    var valueEnd = pairEnd
+                    while valueStart < valueEnd, bytes[valueStart] == UInt8(ascii: " ") || bytes[valueStart] == UInt8(ascii: "\t") {
+                        valueStart += 1
+                    }
+                    while valueEnd > valueStart, bytes[valueEnd - 1] == UInt8(ascii: " ") || bytes[valueEnd - 1] == UInt8(ascii: "\t") {
+                        valueEnd -= 1
+                    }
+                    if valueEnd - valueStart >= 2, bytes[valueStart] == UInt8(ascii: "\""), bytes[valueEnd - 1] == UInt8(ascii: "\"") {
+                        valueStart += 1
+                        valueEnd -= 1
+                    }
+                    consider(bytes, valueStart, valueEnd, source: .cookie, state: &state)
+                    if state.result != nil { return }
+                }
+            }
+            pairStart = pairEnd + 1
+        }
+    }
+
+    /// True when `name` occurs at `start` and fits before `limit`.
+    @inline(__always)
+    private func matches(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int, limit: Int, name: [UInt8]) -> Bool {
+        guard limit - start >= name.count else { return false }
+        for k in 0..<name.count where bytes[start + k] != name[k] {
+            return false
+        }
+        return true
+    }
+
+    /// One session id `bytes[start..<end]`: cut the route after the first separator and look it up.
+    private func consider(
+        _ bytes: UnsafeBufferPointer<UInt8>,
+        _ start: Int,
+        _ end: Int,
+        source: RouteSource,
+        state: inout LookupState
+    ) {
+        guard start < end else { return }  // `JSESSIONID=` with no value is no session id (mod_jk, HAProxy)
+        state.sawSessionID = true
+        var i = start
+        while i + separator.count <= end {
+            if matches(bytes, at: i, limit: end, name: separator) {
+                let routeStart = i + separator.count
+                guard routeStart < end else { return }  // empty route
+                let route = String(decoding: UnsafeBufferPointer(rebasing: bytes[routeStart..<end]), as: UTF8.self)
+                if let node = nodeIndex[route] {
+                    state.result = .known(node: node, source: source)
+                } else if state.firstUnknown == nil {
+                    state.firstUnknown = String(route.prefix(RouteLookup.maxReportedRouteLength))
+                }
+                return
+            }
+            i += 1
+        }
+    }
+}

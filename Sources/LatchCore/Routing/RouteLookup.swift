@@ -1,0 +1,26 @@
+/// Where a session id was found in a request.
+public enum RouteSource: String, Sendable, Equatable {
+    /// `/path;jsessionid=ID.node` — Tomcat's URL rewriting.
+    case pathParameter = "path_parameter"
+    /// `/path?jsessionid=ID.node`
+    case queryParameter = "query_parameter"
+    /// `Cookie: JSESSIONID=ID.node`
+    case cookie
+}
+
+/// What the session ids of one request say about its node.
+public enum RouteLookup: Sendable, Equatable {
+    /// A session id whose route names a node of the cluster (index into the cluster's nodes).
+    case known(node: Int, source: RouteSource)
+    /// Session ids were present, and at least one carried a route, but none names a node of the
+    /// cluster. `route` is the first such route, cut to ``RouteLookup/maxReportedRouteLength``
+    /// characters, for diagnostics only: it is client input and must be escaped wherever shown.
+    case unknown(route: String)
+    /// Session ids were present, but without a separator or with nothing after it.
+    case noRoute
+    /// The request carries no session id at all: a new session.
+    case none
+
+    /// Routes longer than this are cut in diagnostics, so a hostile cookie cannot bloat a log line.
+    public static let maxReportedRouteLength = 64
+}

@@ -1,0 +1,66 @@
+import LatchCore
+import NIOCore
+import NIOHTTP1
+
+/// One request/response exchange on a client connection, from the request head to the end of the
+/// response (or the error that replaced it). Owned by the client connection's event loop.
+final class Exchange {
+    let request: HTTPRequestHead
+    let upstreamHead: HTTPRequestHead
+    let cluster: ClusterRuntime
+    let node: Int
+    let reason: DecisionReason
+    let start: NIODeadline
+
+    var upstream: UpstreamConnection?
+    /// Request parts that arrived while the upstream connection was being opened. Bounded: the
+    /// client side stops reading until the upstream is connected, so at most one read's worth waits.
+    var buffered: [HTTPClientRequestPart] = []
+    var requestEnded = false
+    var requestBodyBytes = 0
+    var responseStatus: HTTPResponseStatus?
+    /// The final (non-1xx) response head went to the client: from here an error can only close.
+    var responseStarted = false
+    var responseBytes = 0
+    var clientKeepAlive: Bool
+    var upstreamReusable = false
+    var retried = false
+    var failure: UpstreamFailure?
+
+    init(
+        request: HTTPRequestHead,
+        upstreamHead: HTTPRequestHead,
+        cluster: ClusterRuntime,
+        node: Int,
+        reason: DecisionReason,
+        start: NIODeadline
+    ) {
+        self.request = request
+        self.upstreamHead = upstreamHead
+        self.cluster = cluster
+        self.node = node
+        self.reason = reason
+        self.start = start
+        self.clientKeepAlive = request.isKeepAlive
+    }
+
+    var nodeConfig: NodeConfig { cluster.config.nodes[node] }
+    var key: NodeKey { NodeKey(cluster: cluster.index, node: node) }
+
+    /// RFC 9110 §9.2.2: only these may be sent again without the client asking.
+    var isIdempotent: Bool {
+        switch request.method {
+        case .GET, .HEAD, .OPTIONS, .TRACE, .PUT, .DELETE: true
+        default: false
+        }
+    }
+
+    /// Whether the upstream response's body is delimited by the connection closing (RFC 9112 §6.3
+    /// rule 8): such a connection can never be reused.
+    static func isCloseDelimited(_ head: HTTPResponseHead, requestMethod: HTTPMethod) -> Bool {
+        if requestMethod == .HEAD || !head.status.mayHaveResponseBody { return false }
+        if head.headers.contains(name: "content-length") { return false }
+        if head.headers.contains(name: "transfer-encoding") { return false }
+        return true
+    }
+}

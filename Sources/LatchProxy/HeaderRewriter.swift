@@ -1,0 +1,196 @@
+import LatchCore
+import NIOHTTP1
+
+/// Why a request is refused before it reaches any node.
+struct RequestRejection: Error, Equatable {
+    var status: HTTPResponseStatus
+    var message: String
+}
+
+/// Turns a client's request head into the head sent upstream, and an upstream response head into the
+/// head sent to the client. Pure: no I/O, tested on its own.
+enum HeaderRewriter {
+    /// Fields that are meaningful only for one connection (RFC 9110 §7.6.1). `Transfer-Encoding` and
+    /// `Content-Length` are dropped too: Latch frames every message it sends itself, so a smuggling
+    /// attempt that NIOHTTP1 tolerates (`Transfer-Encoding: ,chunked`) never reaches a node verbatim.
+    static let hopByHop: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade", "content-length",
+    ]
+
+    /// Fields a `Connection` header may not remove: without `Host` the node cannot route the request.
+    private static let protected: Set<String> = ["host"]
+
+    /// - Returns: the head to send upstream (HTTP/1.1, origin-form target, re-framed body, hop-by-hop
+    ///   fields removed, `Via` and `X-Forwarded-*` added), or why the request must be refused.
+    static func upstreamRequestHead(
+        _ head: HTTPRequestHead,
+        clientIP: String?,
+        scheme: String,
+        forwarding: ForwardingConfig
+    ) -> Result<HTTPRequestHead, RequestRejection> {
+        let hosts = head.headers["host"]
+        var target = head.uri
+        var host = hosts.first
+        if head.version.major == 1, head.version.minor >= 1 {
+            // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host or with several.
+            guard hosts.count == 1 else {
+                return .failure(
+                    RequestRejection(
+                        status: .badRequest,
+                        message: hosts.isEmpty ? "missing Host header" : "more than one Host header"
+                    )
+                )
+            }
+        } else if hosts.count > 1 {
+            return .failure(RequestRejection(status: .badRequest, message: "more than one Host header"))
+        }
+        let transferEncodings = head.headers["transfer-encoding"]
+        if head.version.major == 1, head.version.minor == 0, !transferEncodings.isEmpty {
+            // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means the framing is faulty.
+            return .failure(RequestRejection(status: .badRequest, message: "Transfer-Encoding in an HTTP/1.0 request"))
+        }
+        // Absolute-form (RFC 9112 §3.2.2): the authority in the target wins over Host; nodes get origin-form.
+        if let (authority, originForm) = splitAbsoluteForm(target) {
+            target = originForm
+            host = authority
+        }
+
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(head.headers.count + 5)
+        let named = connectionTokens(head.headers)
+        var incomingForwardedFor: [String] = []
+        var incomingVia: [String] = []
+        for (name, value) in head.headers {
+            let lower = name.lowercased()
+            if hopByHop.contains(lower) || (named.contains(lower) && !protected.contains(lower)) { continue }
+            switch lower {
+            case "host":
+                headers.add(name: "Host", value: host ?? value)
+            case "x-forwarded-for":
+                incomingForwardedFor.append(value)
+            case "x-forwarded-proto", "x-forwarded-host":
+                continue  // replaced below: only Latch knows the client's scheme and host
+            case "via":
+                incomingVia.append(value)
+            case "expect" where head.version.minor == 0:
+                continue  // RFC 9110 §10.1.1: ignore 100-continue from an HTTP/1.0 client
+            default:
+                headers.add(name: name, value: value)
+            }
+        }
+        if head.headers["host"].isEmpty, let host {
+            headers.add(name: "Host", value: host)
+        }
+        // Re-frame the body ourselves (RFC 9112 §6.3): NIOHTTP1 has already validated Content-Length
+        // and decoded chunking; we only say which framing the upstream gets.
+        if !transferEncodings.isEmpty {
+            headers.add(name: "Transfer-Encoding", value: "chunked")
+        } else if let length = head.headers["content-length"].first {
+            headers.add(name: "Content-Length", value: length)
+        }
+        let viaEntry = "\(head.version.major).\(head.version.minor) \(forwarding.via)"
+        headers.add(name: "Via", value: (incomingVia + [viaEntry]).joined(separator: ", "))
+        if let clientIP {
+            switch forwarding.xForwardedFor {
+            case .replace:
+                headers.add(name: "X-Forwarded-For", value: clientIP)
+            case .append:
+                headers.add(name: "X-Forwarded-For", value: (incomingForwardedFor + [clientIP]).joined(separator: ", "))
+            }
+        }
+        headers.add(name: "X-Forwarded-Proto", value: scheme)
+        if let host {
+            headers.add(name: "X-Forwarded-Host", value: host)
+        }
+        var upstream = HTTPRequestHead(version: .http1_1, method: head.method, uri: target, headers: headers)
+        upstream.headers = headers
+        return .success(upstream)
+    }
+
+    /// The upstream's response head as the client gets it: hop-by-hop fields removed, `Content-Length`
+    /// kept when the upstream sent one (NIOHTTP1 validated it and delivers exactly that many bytes),
+    /// chunking left to the encoder, and the client connection's own persistence stated.
+    static func downstreamResponseHead(
+        _ head: HTTPResponseHead,
+        clientVersion: HTTPVersion,
+        keepAlive: Bool,
+        via: String
+    ) -> HTTPResponseHead {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(head.headers.count + 2)
+        let named = connectionTokens(head.headers)
+        var incomingVia: [String] = []
+        for (name, value) in head.headers {
+            let lower = name.lowercased()
+            if lower == "content-length" {
+                headers.add(name: name, value: value)
+                continue
+            }
+            if hopByHop.contains(lower) || named.contains(lower) { continue }
+            if lower == "via" {
+                incomingVia.append(value)
+                continue
+            }
+            headers.add(name: name, value: value)
+        }
+        let viaEntry = "\(head.version.major).\(head.version.minor) \(via)"
+        headers.add(name: "Via", value: (incomingVia + [viaEntry]).joined(separator: ", "))
+        if !head.status.isInformational {
+            if !keepAlive {
+                headers.add(name: "Connection", value: "close")
+            } else if clientVersion.minor == 0 {
+                headers.add(name: "Connection", value: "keep-alive")
+            }
+        }
+        // An HTTP/1.0 client cannot read chunked (RFC 9112 §7.1); answering in 1.0 makes the encoder
+        // delimit an unknown-length body by closing instead.
+        let version: HTTPVersion = clientVersion.minor == 0 ? .http1_0 : .http1_1
+        return HTTPResponseHead(version: version, status: head.status, headers: headers)
+    }
+
+    /// Lower-cased field names listed in `Connection` headers.
+    static func connectionTokens(_ headers: HTTPHeaders) -> Set<String> {
+        var tokens = Set<String>()
+        for value in headers["connection"] {
+            for token in value.split(separator: ",") {
+                let trimmed = token.trimmingCharacters(in: " \t")
+                if !trimmed.isEmpty { tokens.insert(trimmed.lowercased()) }
+            }
+        }
+        return tokens
+    }
+
+    /// `http://host:8080/a?b` → (`host:8080`, `/a?b`); `nil` for any other form.
+    static func splitAbsoluteForm(_ target: String) -> (authority: String, originForm: String)? {
+        guard !target.hasPrefix("/") else { return nil }
+        let lower = target.prefix(8).lowercased()
+        let schemeLength: Int
+        if lower.hasPrefix("http://") {
+            schemeLength = 7
+        } else if lower.hasPrefix("https://") {
+            schemeLength = 8
+        } else {
+            return nil
+        }
+        let rest = target.dropFirst(schemeLength)
+        let end = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
+        let authority = String(rest[..<end])
+        var origin = String(rest[end...])
+        if !origin.hasPrefix("/") { origin = "/" + origin }
+        return (authority, origin)
+    }
+}
+
+extension HTTPResponseStatus {
+    /// 1xx other than 101: followed by the final response on the same exchange.
+    var isInformational: Bool { (100..<200).contains(code) && code != 101 }
+}
+
+extension StringProtocol {
+    func trimmingCharacters(in set: String) -> Substring {
+        var s = self[...]
+        while let c = s.first, set.contains(c) { s = s.dropFirst() }
+        while let c = s.last, set.contains(c) { s = s.dropLast() }
+        return Substring(s)
+    }
+}

@@ -1,0 +1,436 @@
+import LatchCore
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// The client side of one connection: routes each request, leases an upstream connection on the same
+/// event loop, and relays both bodies with backpressure.
+///
+/// Backpressure follows swift-nio-examples' GlueHandler: this handler lets the client's reads through
+/// only while the upstream connection is writable, and the upstream handler reads the response only
+/// while this client connection is writable. Memory stays flat for any body size.
+final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let runtime: ProxyRuntime
+    private let deadlines: ClientDeadlineHandler
+    private let scheme: String
+    private var context: ChannelHandlerContext?
+    private var pool: UpstreamPool?
+    private var clientAddress = "-"
+    private var clientIP: String?
+
+    private var exchange: Exchange?
+    /// A read was asked for while the upstream could not take more bytes.
+    private var pendingRead = false
+    /// Request body bytes were written upstream since the last flush.
+    private var upstreamNeedsFlush = false
+    /// Set when the connection must close after the current response (an error answered before the
+    /// request body ended, `Connection: close`, a close-delimited response to an HTTP/1.0 client…).
+    private var closing = false
+
+    init(runtime: ProxyRuntime, deadlines: ClientDeadlineHandler, scheme: String = "http") {
+        self.runtime = runtime
+        self.deadlines = deadlines
+        self.scheme = scheme
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.pool = runtime.pool(for: context.eventLoop)
+        if let remote = context.channel.remoteAddress {
+            clientIP = remote.ipAddress
+            clientAddress = remote.ipAddress.map { remote.protocol == .inet6 ? "[\($0)]:\(remote.port ?? 0)" : "\($0):\(remote.port ?? 0)" } ?? "\(remote)"
+        }
+        deadlines.onHeadTimeout = { [weak self] in
+            guard let self else { return }
+            self.runtime.logger.info("request head timeout, closing", metadata: ["client": "\(self.clientAddress)"])
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    // MARK: - Client → upstream
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            deadlines.requestHeadReceived()
+            startExchange(head, context: context)
+        case .body(let buffer):
+            guard let exchange else { return }
+            exchange.requestBodyBytes += buffer.readableBytes
+            send(.body(.byteBuffer(buffer)), on: exchange)
+        case .end(let trailers):
+            guard let exchange else { return }
+            exchange.requestEnded = true
+            send(.end(trailers), on: exchange)
+            if let upstream = exchange.upstream {
+                upstream.handler.expectResponse(within: runtime.timeouts.upstreamResponse)
+            }
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if upstreamNeedsFlush, let upstream = exchange?.upstream {
+            upstreamNeedsFlush = false
+            upstream.handler.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    /// Holds the client's reads while the upstream is being connected or cannot take more bytes.
+    func read(context: ChannelHandlerContext) {
+        if let exchange, !exchange.requestEnded {
+            guard let upstream = exchange.upstream, upstream.handler.isWritable else {
+                pendingRead = true
+                return
+            }
+        }
+        context.read()
+    }
+
+    private func send(_ part: HTTPClientRequestPart, on exchange: Exchange) {
+        if let upstream = exchange.upstream {
+            upstream.handler.write(part)
+            upstreamNeedsFlush = true
+        } else {
+            exchange.buffered.append(part)
+        }
+    }
+
+    private func startExchange(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let start = NIODeadline.now()
+        let route = runtime.table.route(
+            host: head.headers.first(name: "host")?[...],
+            target: head.uri,
+            cookieHeaders: head.headers["cookie"]
+        )
+        let cluster = runtime.clusters[route.cluster]
+        let upstreamHead: HTTPRequestHead
+        switch HeaderRewriter.upstreamRequestHead(
+            head,
+            clientIP: clientIP,
+            scheme: scheme,
+            forwarding: runtime.config.forwarding
+        ) {
+        case .success(let rewritten):
+            upstreamHead = rewritten
+        case .failure(let rejection):
+            respondWithoutUpstream(
+                head,
+                cluster: cluster,
+                node: nil,
+                reason: "rejected",
+                status: rejection.status,
+                message: rejection.message,
+                start: start
+            )
+            return
+        }
+        let decision = cluster.decide(route.lookup)
+        guard let node = decision.node else {
+            respondWithoutUpstream(
+                head,
+                cluster: cluster,
+                node: nil,
+                reason: decision.reason.rawValue,
+                status: .serviceUnavailable,
+                message: "no node can take the request",
+                start: start
+            )
+            return
+        }
+        let exchange = Exchange(
+            request: head,
+            upstreamHead: upstreamHead,
+            cluster: cluster,
+            node: node,
+            reason: decision.reason,
+            start: start
+        )
+        self.exchange = exchange
+        lease(for: exchange, forceNew: false)
+    }
+
+    private func lease(for exchange: Exchange, forceNew: Bool) {
+        guard let pool else { return }
+        pool.lease(exchange.key, address: exchange.nodeConfig.address, forceNew: forceNew) { [weak self] result in
+            guard let self else {
+                if case .success(let connection) = result { connection.channel.close(promise: nil) }
+                return
+            }
+            self.leased(result, for: exchange)
+        }
+    }
+
+    private func leased(_ result: Result<UpstreamConnection, UpstreamFailure>, for exchange: Exchange) {
+        guard self.exchange === exchange, context != nil else {
+            // The client went away while we were connecting: the fresh connection is still clean.
+            if case .success(let connection) = result { pool?.release(connection, reusable: true) }
+            return
+        }
+        switch result {
+        case .failure(let failure):
+            fail(exchange, failure)
+        case .success(let connection):
+            exchange.upstream = connection
+            connection.handler.delegate = self
+            connection.handler.write(.head(exchange.upstreamHead))
+            for part in exchange.buffered {
+                connection.handler.write(part)
+            }
+            exchange.buffered.removeAll()
+            connection.handler.flush()
+            if exchange.requestEnded {
+                connection.handler.expectResponse(within: runtime.timeouts.upstreamResponse)
+            }
+            resumeClientReads()
+        }
+    }
+
+    private func resumeClientReads() {
+        if pendingRead, let context {
+            pendingRead = false
+            read(context: context)
+        }
+    }
+
+    // MARK: - Upstream → client (UpstreamDelegate)
+
+    var downstreamWritable: Bool { context?.channel.isWritable ?? true }
+
+    func upstreamWritabilityChanged(_ writable: Bool) {
+        if writable { resumeClientReads() }
+    }
+
+    func upstreamResponsePart(_ part: HTTPClientResponsePart) {
+        guard let exchange, let context else { return }
+        switch part {
+        case .head(let head) where head.status.isInformational:
+            // 100 Continue and friends: forwarded only to clients that can understand them (RFC 9110 §15.2).
+            guard exchange.request.version.minor >= 1 else { return }
+            let interim = HeaderRewriter.downstreamResponseHead(
+                head,
+                clientVersion: exchange.request.version,
+                keepAlive: true,
+                via: runtime.config.forwarding.via
+            )
+            context.writeAndFlush(wrapOutboundOut(.head(interim)), promise: nil)
+        case .head(let head):
+            exchange.responseStatus = head.status
+            let closeDelimited = Exchange.isCloseDelimited(head, requestMethod: exchange.request.method)
+            exchange.upstreamReusable = head.isKeepAlive && !closeDelimited
+            // An HTTP/1.0 client cannot be told where an unknown-length body ends except by a close.
+            let clientCanFrame =
+                exchange.request.version.minor >= 1 || head.headers.contains(name: "content-length")
+                || exchange.request.method == .HEAD || !head.status.mayHaveResponseBody
+            if !exchange.requestEnded || closing || !clientCanFrame {
+                exchange.clientKeepAlive = false
+            }
+            exchange.responseStarted = true
+            let downstream = HeaderRewriter.downstreamResponseHead(
+                head,
+                clientVersion: exchange.request.version,
+                keepAlive: exchange.clientKeepAlive,
+                via: runtime.config.forwarding.via
+            )
+            context.write(wrapOutboundOut(.head(downstream)), promise: nil)
+        case .body(let buffer):
+            exchange.responseBytes += buffer.readableBytes
+            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        case .end(let trailers):
+            finish(exchange, upstreamReusable: exchange.upstreamReusable && exchange.requestEnded)
+            let keepAlive = exchange.clientKeepAlive
+            let written = context.writeAndFlush(wrapOutboundOut(.end(trailers)))
+            if keepAlive {
+                deadlines.exchangeFinished()
+            } else {
+                written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            }
+        }
+    }
+
+    func upstreamReadComplete() {
+        context?.flush()
+    }
+
+    func upstreamFailed(_ failure: UpstreamFailure) {
+        guard let exchange else { return }
+        // A pooled connection the node closed while idle: the request never reached the node. Send a
+        // bodiless idempotent request once more on a fresh connection (RFC 9110 §9.2.2).
+        if let upstream = exchange.upstream, upstream.uses > 0, !exchange.responseStarted, !exchange.retried,
+            exchange.responseStatus == nil, exchange.requestEnded, exchange.requestBodyBytes == 0,
+            exchange.isIdempotent, failure != .timeout
+        {
+            exchange.retried = true
+            exchange.upstream = nil
+            pool?.release(upstream, reusable: false)
+            exchange.buffered = [.end(nil)]
+            lease(for: exchange, forceNew: true)
+            return
+        }
+        fail(exchange, failure)
+    }
+
+    /// The exchange cannot complete: answer 502/504 if the client has seen nothing yet, else cut the
+    /// connection (the only way HTTP/1.1 can say "this response is incomplete").
+    private func fail(_ exchange: Exchange, _ failure: UpstreamFailure) {
+        guard let context else { return }
+        exchange.failure = exchange.responseStarted && failure == .closedBeforeResponse ? .closedMidResponse : failure
+        if exchange.responseStarted {
+            finish(exchange, upstreamReusable: false)
+            context.close(promise: nil)
+            return
+        }
+        let status: HTTPResponseStatus = failure == .timeout ? .gatewayTimeout : .badGateway
+        exchange.responseStatus = status
+        if !exchange.requestEnded { closing = true }
+        exchange.clientKeepAlive = exchange.clientKeepAlive && !closing
+        finish(exchange, upstreamReusable: false)
+        writeError(status, message: ProxyHandler.clientMessage(for: status), keepAlive: exchange.clientKeepAlive, context: context)
+    }
+
+    /// Bookkeeping when an exchange ends, before its last bytes are written (writing the end may make
+    /// the pipelining handler deliver the next request at once).
+    private func finish(_ exchange: Exchange, upstreamReusable: Bool) {
+        guard self.exchange === exchange else { return }
+        self.exchange = nil
+        exchange.cluster.finished(node: exchange.node)
+        if let upstream = exchange.upstream {
+            exchange.upstream = nil
+            pool?.release(upstream, reusable: upstreamReusable)
+        }
+        runtime.accessLog.record(
+            .init(
+                client: clientAddress,
+                method: exchange.request.method.rawValue,
+                target: exchange.request.uri,
+                cluster: exchange.cluster.config.name,
+                node: exchange.nodeConfig.name,
+                reason: exchange.reason.rawValue,
+                status: exchange.responseStatus.map { Int($0.code) },
+                bytes: exchange.responseBytes,
+                duration: .now() - exchange.start,
+                error: exchange.failure?.logDescription
+            )
+        )
+        if exchange.failure != nil {
+            runtime.logger.warning(
+                "upstream failed",
+                metadata: [
+                    "node": "\(exchange.nodeConfig.name)", "address": "\(exchange.nodeConfig.address)",
+                    "error": "\(exchange.failure!.logDescription)",
+                ]
+            )
+        }
+        resumeClientReads()
+    }
+
+    // MARK: - Answers Latch gives itself
+
+    private func respondWithoutUpstream(
+        _ head: HTTPRequestHead,
+        cluster: ClusterRuntime,
+        node: String?,
+        reason: String,
+        status: HTTPResponseStatus,
+        message: String,
+        start: NIODeadline
+    ) {
+        guard let context else { return }
+        // Whatever body follows this head is not read: the connection cannot be reused after it
+        // unless the request visibly has no body.
+        let hasBody = head.headers.contains(name: "transfer-encoding")
+            || (head.headers.first(name: "content-length").map { $0 != "0" } ?? false)
+        let keepAlive = head.isKeepAlive && !hasBody && status != .badRequest
+        if !keepAlive { closing = true }
+        runtime.accessLog.record(
+            .init(
+                client: clientAddress,
+                method: head.method.rawValue,
+                target: head.uri,
+                cluster: cluster.config.name,
+                node: node,
+                reason: reason,
+                status: Int(status.code),
+                bytes: 0,
+                duration: .now() - start,
+                error: message
+            )
+        )
+        writeError(status, message: "\(ProxyHandler.clientMessage(for: status)) (\(message))", keepAlive: keepAlive, context: context)
+    }
+
+    private func writeError(_ status: HTTPResponseStatus, message: String, keepAlive: Bool, context: ChannelHandlerContext) {
+        let body = "\(status.code) \(status.reasonPhrase): \(message)\n"
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+        headers.add(name: "Content-Length", value: String(body.utf8.count))
+        headers.add(name: "Cache-Control", value: "no-store")
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if keepAlive {
+            deadlines.exchangeFinished()
+        } else {
+            written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+
+    /// Short, stable texts: the details (node, address, errno) go to the log, not to the internet.
+    static func clientMessage(for status: HTTPResponseStatus) -> String {
+        switch status {
+        case .badGateway: "the application server failed to answer"
+        case .gatewayTimeout: "the application server did not answer in time"
+        case .serviceUnavailable: "no application server is available"
+        default: status.reasonPhrase
+        }
+    }
+
+    // MARK: - Connection events
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            exchange?.upstream?.handler.resumeReading()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let exchange {
+            self.exchange = nil
+            exchange.cluster.finished(node: exchange.node)
+            if let upstream = exchange.upstream {
+                exchange.upstream = nil
+                pool?.release(upstream, reusable: false)
+            }
+            runtime.accessLog.record(
+                .init(
+                    client: clientAddress,
+                    method: exchange.request.method.rawValue,
+                    target: exchange.request.uri,
+                    cluster: exchange.cluster.config.name,
+                    node: exchange.nodeConfig.name,
+                    reason: exchange.reason.rawValue,
+                    status: nil,
+                    bytes: exchange.responseBytes,
+                    duration: .now() - exchange.start,
+                    error: "client closed the connection"
+                )
+            )
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Parse errors were already answered with 400 by HTTPServerProtocolErrorHandler.
+        runtime.logger.debug("client connection error", metadata: ["client": "\(clientAddress)", "error": "\(error)"])
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,114 @@
+import LatchCore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOExtras
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+
+/// The balancer: one listening socket per `listen` entry, all feeding the same clusters.
+public final class ProxyServer: Sendable {
+    public let config: LatchConfig
+    let runtime: ProxyRuntime
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let quiesce: ServerQuiescingHelper
+    private let channels: NIOLockedValueBox<[any Channel]>
+
+    /// - Parameters:
+    ///   - logger: operational messages (`latch`).
+    ///   - accessLogger: one line per request (`latch.access`).
+    public init(config: LatchConfig, group: any EventLoopGroup, logger: Logger, accessLogger: Logger) {
+        self.config = config
+        self.group = group
+        self.logger = logger
+        self.runtime = ProxyRuntime(config: config, group: group, logger: logger, accessLogger: accessLogger)
+        self.quiesce = ServerQuiescingHelper(group: group)
+        self.channels = NIOLockedValueBox([])
+    }
+
+    /// Binds every listener. Returns the bound addresses in `listen` order (port 0 gets a real port).
+    @discardableResult
+    public func start() async throws -> [SocketAddress] {
+        var bound: [SocketAddress] = []
+        for listener in config.listeners {
+            let channel = try await bind(listener)
+            channels.withLockedValue { $0.append(channel) }
+            if let address = channel.localAddress { bound.append(address) }
+            logger.info("listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+        }
+        return bound
+    }
+
+    public var boundAddresses: [SocketAddress] {
+        channels.withLockedValue { $0.compactMap { $0.localAddress } }
+    }
+
+    /// Stops accepting, lets in-flight exchanges finish (keep-alive connections close after their
+    /// current response), then closes idle upstream connections.
+    public func shutdown() async {
+        let promise = group.next().makePromise(of: Void.self)
+        quiesce.initiateShutdown(promise: promise)
+        try? await promise.futureResult.get()
+        await runtime.closeIdleUpstreams()
+    }
+
+    /// Requests in flight per node of cluster `cluster`.
+    public func activeRequests(cluster: Int) -> [Int] {
+        runtime.clusters[cluster].activeRequests()
+    }
+
+    /// Upstream TCP connections opened since start (a reused keep-alive connection is not counted again).
+    public func upstreamConnectionsOpened() async -> Int {
+        await runtime.upstreamConnectionsOpened()
+    }
+
+    private func bind(_ listener: ListenerConfig) async throws -> any Channel {
+        let runtime = self.runtime
+        let quiesce = self.quiesce
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                }
+            }
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    let deadlines = ClientDeadlineHandler(
+                        requestHead: runtime.timeouts.requestHead,
+                        idle: runtime.timeouts.idle
+                    )
+                    try sync.addHandler(deadlines)
+                    try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+                    try sync.addHandler(ProxyHandler(runtime: runtime, deadlines: deadlines))
+                }
+            }
+        return try await bootstrap.bind(host: listener.address.host, port: listener.address.port).get()
+    }
+}
+
+/// Runs a ``ProxyServer`` under swift-service-lifecycle: binds on start, drains on graceful shutdown.
+public struct ProxyService: Service {
+    public let server: ProxyServer
+    private let onStarted: @Sendable ([SocketAddress]) -> Void
+
+    public init(server: ProxyServer, onStarted: @escaping @Sendable ([SocketAddress]) -> Void = { _ in }) {
+        self.server = server
+        self.onStarted = onStarted
+    }
+
+    public func run() async throws {
+        let addresses = try await server.start()
+        onStarted(addresses)
+        // Sleep until SIGTERM/SIGINT (or the group's shutdown), then drain.
+        try? await gracefulShutdown()
+        await server.shutdown()
+    }
+}

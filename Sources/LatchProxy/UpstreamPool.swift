@@ -1,0 +1,182 @@
+import LatchCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// Identifies a node within one loaded configuration.
+struct NodeKey: Hashable {
+    var cluster: Int
+    var node: Int
+}
+
+/// A leased or idle keep-alive connection to one node.
+final class UpstreamConnection {
+    let channel: any Channel
+    let handler: UpstreamHandler
+    let key: NodeKey
+    /// How many exchanges this connection has carried; a connection with `uses > 0` may have been
+    /// closed by the node while idle, which matters for retrying.
+    var uses = 0
+    fileprivate var idleTimer: Scheduled<Void>?
+
+    init(channel: any Channel, handler: UpstreamHandler, key: NodeKey) {
+        self.channel = channel
+        self.handler = handler
+        self.key = key
+    }
+}
+
+/// Keep-alive connections to the nodes, one pool per event loop.
+///
+/// Each client connection leases upstream connections only from its own loop's pool, so a request is
+/// served by one thread end to end and the pool needs no lock (HAProxy and nginx keep per-thread
+/// idle lists for the same reason). Idle connections are reused newest-first, capped per node, and
+/// closed after `idleTimeout`.
+final class UpstreamPool {
+    let eventLoop: any EventLoop
+    private let config: PoolConfig
+    private let connectTimeout: TimeAmount
+    private var idle: [NodeKey: [UpstreamConnection]] = [:]
+    private let logger: Logger
+    /// Connections opened so far, for tests and status.
+    private(set) var opened = 0
+
+    init(eventLoop: any EventLoop, config: PoolConfig, connectTimeout: TimeAmount, logger: Logger) {
+        self.eventLoop = eventLoop
+        self.config = config
+        self.connectTimeout = connectTimeout
+        self.logger = logger
+    }
+
+    /// An idle connection to the node if one is open (unless `forceNew`), else a new one.
+    func lease(
+        _ key: NodeKey,
+        address: HostPort,
+        forceNew: Bool = false,
+        _ completion: @escaping (Result<UpstreamConnection, UpstreamFailure>) -> Void
+    ) {
+        eventLoop.preconditionInEventLoop()
+        while !forceNew, var list = idle[key], let connection = list.popLast() {
+            idle[key] = list
+            connection.idleTimer?.cancel()
+            connection.idleTimer = nil
+            if connection.channel.isActive {
+                connection.uses += 1
+                completion(.success(connection))
+                return
+            }
+        }
+        connect(key, address: address, completion)
+    }
+
+    /// Gives a connection back after an exchange. Only a connection whose request and response both
+    /// ended cleanly, with keep-alive on both sides, may be reused; anything else is closed.
+    func release(_ connection: UpstreamConnection, reusable: Bool) {
+        eventLoop.preconditionInEventLoop()
+        connection.handler.detach()
+        guard reusable, connection.channel.isActive, (idle[connection.key]?.count ?? 0) < config.maxIdlePerNode else {
+            connection.channel.close(promise: nil)
+            return
+        }
+        idle[connection.key, default: []].append(connection)
+        connection.idleTimer = eventLoop.assumeIsolated().scheduleTask(in: .init(config.idleTimeout)) {
+            [weak self, weak connection] in
+            guard let self, let connection else { return }
+            self.remove(connection)
+            connection.channel.close(promise: nil)
+        }
+    }
+
+    /// Closes every idle connection (shutdown, reload).
+    func closeIdle() {
+        let all = idle.values.flatMap { $0 }
+        idle = [:]
+        for connection in all {
+            connection.idleTimer?.cancel()
+            connection.channel.close(promise: nil)
+        }
+    }
+
+    var idleCount: Int { idle.values.reduce(0) { $0 + $1.count } }
+
+    private func remove(_ connection: UpstreamConnection) {
+        guard var list = idle[connection.key], let i = list.firstIndex(where: { $0 === connection }) else { return }
+        list.remove(at: i)
+        idle[connection.key] = list
+    }
+
+    private func connect(
+        _ key: NodeKey,
+        address: HostPort,
+        _ completion: @escaping (Result<UpstreamConnection, UpstreamFailure>) -> Void
+    ) {
+        opened += 1
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(connectTimeout)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(HTTPRequestEncoder())
+                    // 1xx responses are forwarded so `Expect: 100-continue` reaches the client end to end.
+                    try sync.addHandler(
+                        ByteToMessageHandler(
+                            HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .forward)
+                        )
+                    )
+                    try sync.addHandler(UpstreamHandler())
+                }
+            }
+        let future: EventLoopFuture<any Channel>
+        if let ip = try? SocketAddress(ipAddress: address.host, port: address.port) {
+            future = bootstrap.connect(to: ip)
+        } else {
+            future = bootstrap.connect(host: address.host, port: address.port)
+        }
+        future.assumeIsolated().whenComplete { [weak self] result in
+            switch result {
+            case .success(let channel):
+                do {
+                    let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
+                    let connection = UpstreamConnection(channel: channel, handler: handler, key: key)
+                    handler.onClose = { [weak self, weak connection] in
+                        guard let self, let connection else { return }
+                        self.remove(connection)
+                    }
+                    completion(.success(connection))
+                } catch {
+                    channel.close(promise: nil)
+                    completion(.failure(.connectFailed("pipeline setup failed: \(error)")))
+                }
+            case .failure(let error):
+                self?.logger.debug("upstream connect failed", metadata: ["address": "\(address)", "error": "\(error)"])
+                completion(.failure(.connectFailed(UpstreamPool.describe(error))))
+            }
+        }
+    }
+
+    /// `connection refused`, `timed out`… rather than a Swift error dump.
+    static func describe(_ error: any Error) -> String {
+        if let io = error as? IOError {
+            return io.description
+        }
+        if error is ChannelError, case ChannelError.connectTimeout = error as! ChannelError {
+            return "connect timed out"
+        }
+        if let multi = error as? NIOConnectionError {
+            if let first = multi.connectionErrors.first { return describe(first.error) }
+            if multi.dnsAError != nil || multi.dnsAAAAError != nil { return "host name did not resolve" }
+            return "no address to connect to"
+        }
+        return "\(error)"
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

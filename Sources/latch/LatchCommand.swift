@@ -1,0 +1,39 @@
+import ArgumentParser
+import LatchCore
+import Logging
+
+@main
+struct LatchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "latch",
+        abstract: "Latch: a sticky-session HTTP load balancer for application servers that mark session ids with their node name.",
+        subcommands: [RunCommand.self, CheckCommand.self, RouteCommand.self, DemoCommand.self]
+    )
+}
+
+/// `--config`, shared by the commands that read lb.yaml.
+struct ConfigOption: ParsableArguments {
+    @Option(name: [.short, .long], help: "Path of the configuration file.")
+    var config: String = "lb.yaml"
+
+    /// Loads the file or prints the loader's one-line error and exits non-zero: never a stack trace.
+    func load() throws -> LatchConfig {
+        do {
+            return try ConfigLoader.load(path: config)
+        } catch {
+            printError("error: \(error.description)")
+            throw ExitCode(2)
+        }
+    }
+}
+
+func printError(_ message: String) {
+    var stderr = StandardError()
+    print(message, to: &stderr)
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        FileHandleOutput.writeStderr(string)
+    }
+}
