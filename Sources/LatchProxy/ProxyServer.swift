@@ -2,7 +2,6 @@ import LatchCore
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOExtras
 import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
@@ -13,7 +12,7 @@ public final class ProxyServer: Sendable {
     let runtime: ProxyRuntime
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let quiesce: ServerQuiescingHelper
+    private let connections = ConnectionRegistry()
     private let channels: NIOLockedValueBox<[any Channel]>
 
     /// - Parameters:
@@ -24,7 +23,6 @@ public final class ProxyServer: Sendable {
         self.group = group
         self.logger = logger
         self.runtime = ProxyRuntime(config: config, group: group, logger: logger, accessLogger: accessLogger)
-        self.quiesce = ServerQuiescingHelper(group: group)
         self.channels = NIOLockedValueBox([])
     }
 
@@ -45,12 +43,17 @@ public final class ProxyServer: Sendable {
         channels.withLockedValue { $0.compactMap { $0.localAddress } }
     }
 
-    /// Stops accepting, lets in-flight exchanges finish (keep-alive connections close after their
-    /// current response), then closes idle upstream connections.
-    public func shutdown() async {
-        let promise = group.next().makePromise(of: Void.self)
-        quiesce.initiateShutdown(promise: promise)
-        try? await promise.futureResult.get()
+    /// Stops accepting, lets in-flight exchanges finish for up to `grace` (keep-alive connections close
+    /// after their current response), then closes what is left and the idle upstream connections.
+    public func shutdown(grace: Duration = .seconds(10)) async {
+        let listeners = channels.withLockedValue { channels in
+            defer { channels = [] }
+            return channels
+        }
+        for listener in listeners {
+            try? await listener.close()
+        }
+        await connections.quiesce(grace: grace)
         await runtime.closeIdleUpstreams()
     }
 
@@ -66,20 +69,16 @@ public final class ProxyServer: Sendable {
 
     private func bind(_ listener: ListenerConfig) async throws -> any Channel {
         let runtime = self.runtime
-        let quiesce = self.quiesce
+        let connections = self.connections
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
-                }
-            }
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    guard connections.add(channel) else { return }
                     let sync = channel.pipeline.syncOperations
                     let deadlines = ClientDeadlineHandler(
                         requestHead: runtime.timeouts.requestHead,

@@ -1,0 +1,186 @@
+/// Walks `clusters:` into `ClusterConfig`s and checks what refers to what.
+///
+/// Node names are checked with care because they are not just labels: a node name is the route
+/// suffix the application server writes into its session ids, and `replicas` refer to other nodes by
+/// that name. A typo there would silently break stickiness or failover, so it must fail at load time.
+enum ClusterDecoder {
+    static let clusterKeys = ["name", "match", "session", "balance", "nodes"]
+    static let matchKeys = ["host", "path_prefix"]
+    static let sessionKeys = ["cookie", "path_parameter", "separator"]
+    static let nodeKeys = ["name", "address", "weight", "replicas"]
+    static let weights = 1...1000
+
+    static func clusters(_ node: ConfigNode) throws(ConfigError) -> [ClusterConfig] {
+        let items = try node.list()
+        guard !items.isEmpty else {
+            throw node.error("no clusters; add at least one with a `name` and `nodes`")
+        }
+        var clusters: [ClusterConfig] = []
+        var firstUses: [String: String] = [:]
+        for item in items {
+            let mapping = try item.mapping(allowedKeys: clusterKeys)
+            let nameNode = try mapping.required("name")
+            let name = try nameNode.string()
+            guard !name.isEmpty else { throw nameNode.error("cluster name must not be empty") }
+            if let first = firstUses[name] {
+                throw nameNode.error("duplicate cluster name \"\(name)\" (already used by \(first))")
+            }
+            firstUses[name] = firstUse(item, nameNode)
+            clusters.append(try cluster(mapping, name: name))
+        }
+        return clusters
+    }
+
+    private static func cluster(_ mapping: ConfigMapping, name: String) throws(ConfigError) -> ClusterConfig {
+        var cluster = ClusterConfig(name: name, nodes: [])
+        if let node = mapping.block("match") { cluster.match = try match(node) }
+        if let node = mapping.block("session") { cluster.session = try session(node) }
+        if let node = mapping.value("balance") {
+            cluster.balance = try node.oneOf(BalanceAlgorithm.self, what: "balance algorithm")
+        }
+        cluster.nodes = try nodes(mapping.required("nodes"), cluster: name)
+        return cluster
+    }
+
+    private static func match(_ node: ConfigNode) throws(ConfigError) -> ClusterMatch {
+        let mapping = try node.mapping(allowedKeys: matchKeys)
+        var match = ClusterMatch()
+        if let value = mapping.value("host") {
+            let host = try value.string()
+            if host.isEmpty { throw value.error("must not be empty; leave `host` out to match every host") }
+            if host.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0 == "/" || $0 == ":" }) {
+                throw value.error("\"\(host)\" must be a bare host name, without scheme, port, path or spaces")
+            }
+            if host.dropFirst(host.hasPrefix("*.") ? 2 : 0).contains("*") {
+                throw value.error("\"\(host)\": a wildcard is only allowed as a leading \"*.\", e.g. \"*.example.com\"")
+            }
+            match.host = host
+        }
+        if let value = mapping.value("path_prefix") {
+            let prefix = try value.string()
+            guard prefix.hasPrefix("/") else {
+                throw value.error("must start with \"/\", found \"\(prefix)\"")
+            }
+            match.pathPrefix = prefix
+        }
+        return match
+    }
+
+    private static func session(_ node: ConfigNode) throws(ConfigError) -> SessionConfig {
+        let mapping = try node.mapping(allowedKeys: sessionKeys)
+        var session = SessionConfig()
+        if let value = mapping.value("cookie") {
+            let cookie = try value.string()
+            if cookie.isEmpty { throw value.error("must not be empty") }
+            if let bad = NameRules.firstNonTokenCharacter(in: cookie) {
+                throw value.error("\"\(cookie)\" contains \"\(bad)\", which a cookie name cannot contain")
+            }
+            session.cookie = cookie
+        }
+        if let value = mapping.value("path_parameter") {
+            // null or "" switch URL routing off: some applications never put ids in URLs, and then
+            // a `;jsessionid=` in a request is more likely an attack than a session.
+            let parameter = value.isNull ? "" : try value.string()
+            if let bad = NameRules.firstNonRouteCharacter(in: parameter) {
+                throw value.error("\"\(parameter)\" contains \"\(bad)\"; use \(NameRules.routeCharacters)")
+            }
+            session.pathParameter = parameter.isEmpty ? nil : parameter
+        }
+        if let value = mapping.value("separator") {
+            let separator = try value.string()
+            if separator.isEmpty {
+                throw value.error("must not be empty; Tomcat uses \".\", WebLogic \"!\"")
+            }
+            session.separator = separator
+        }
+        return session
+    }
+
+    /// A node as read, with the `replicas` entries kept as nodes so that cross-reference errors
+    /// can point at the entry itself once every node name is known.
+    private struct ParsedNode {
+        var config: NodeConfig
+        var replicaNodes: [ConfigNode]
+    }
+
+    private static func nodes(_ node: ConfigNode, cluster: String) throws(ConfigError) -> [NodeConfig] {
+        let items = try node.list()
+        guard !items.isEmpty else {
+            throw node.error("cluster \"\(cluster)\" has no nodes; add at least one with a `name` and an `address`")
+        }
+        var parsed: [ParsedNode] = []
+        var firstUses: [String: String] = [:]
+        for item in items {
+            let (nameNode, node) = try self.node(item)
+            if let first = firstUses[node.config.name] {
+                throw nameNode.error("duplicate node name \"\(node.config.name)\" in cluster \"\(cluster)\" "
+                    + "(already used by \(first))")
+            }
+            firstUses[node.config.name] = firstUse(item, nameNode)
+            parsed.append(node)
+        }
+        let names = parsed.map(\.config.name)
+        for node in parsed {
+            try checkReplicas(of: node, names: names, cluster: cluster)
+        }
+        return parsed.map(\.config)
+    }
+
+    private static func node(_ item: ConfigNode) throws(ConfigError) -> (nameNode: ConfigNode, node: ParsedNode) {
+        let mapping = try item.mapping(allowedKeys: nodeKeys)
+        let nameNode = try mapping.required("name")
+        let name = try nameNode.string()
+        if name.isEmpty { throw nameNode.error("node name must not be empty; it is the route in session ids") }
+        if let bad = NameRules.firstNonRouteCharacter(in: name) {
+            throw nameNode.error("node name \"\(name)\" contains \"\(bad)\", which cannot appear in a session id "
+                + "route; use \(NameRules.routeCharacters)")
+        }
+        let addressNode = try mapping.required("address")
+        let address = try addressNode.hostPort()
+        if address.port == 0 {
+            throw addressNode.error("invalid address \"\(address)\": port 0 only makes sense for a listener; "
+                + "a node needs its real port")
+        }
+        var config = NodeConfig(name: name, address: address)
+        if let value = mapping.value("weight") {
+            let weight = try value.int()
+            guard weights.contains(weight) else {
+                throw value.error("weight \(weight) is out of range \(weights.lowerBound)...\(weights.upperBound)")
+            }
+            config.weight = weight
+        }
+        var replicaNodes: [ConfigNode] = []
+        if let value = mapping.value("replicas") {
+            replicaNodes = try value.list()
+            config.replicas = []
+            for replica in replicaNodes {
+                config.replicas.append(try replica.string())
+            }
+        }
+        return (nameNode, ParsedNode(config: config, replicaNodes: replicaNodes))
+    }
+
+    private static func checkReplicas(of node: ParsedNode, names: [String], cluster: String) throws(ConfigError) {
+        let name = node.config.name
+        var seen: Set<String> = []
+        for (replica, replicaNode) in zip(node.config.replicas, node.replicaNodes) {
+            if replica == name {
+                throw replicaNode.error("node \"\(name)\" cannot be its own replica")
+            }
+            guard names.contains(replica) else {
+                // No "did you mean": with tomcat1…tomcat9 every typo is one edit from several names,
+                // and the list is short enough to read.
+                throw replicaNode.error(
+                    "unknown node \"\(replica)\" in cluster \"\(cluster)\" (nodes: \(names.joined(separator: ", ")))")
+            }
+            guard seen.insert(replica).inserted else {
+                throw replicaNode.error("node \"\(replica)\" is listed twice in the replicas of \"\(name)\"")
+            }
+        }
+    }
+
+    /// "clusters[0] at line 4", for the "already used by …" part of duplicate-name errors.
+    private static func firstUse(_ item: ConfigNode, _ nameNode: ConfigNode) -> String {
+        nameNode.node.mark.map { "\(item.path) at line \($0.line)" } ?? item.path
+    }
+}

@@ -1,0 +1,95 @@
+/// Walks the top level of a composed `lb.yaml` (schema v1) into a `LatchConfig`.
+///
+/// Defaults are not repeated here: each block starts from the model's own initialiser and only the
+/// keys present in the file overwrite it, so the file and hand-built configs cannot drift apart.
+/// Clusters, the part with cross-references, live in `ClusterDecoder`.
+enum ConfigDecoder {
+    static let topKeys = ["listen", "clusters", "timeouts", "pool", "forwarding", "threads"]
+    static let listenerKeys = ["address"]
+    static let timeoutKeys = ["connect", "request_head", "idle", "upstream_response"]
+    static let poolKeys = ["max_idle_per_node", "idle_timeout"]
+    static let forwardingKeys = ["x_forwarded_for", "via"]
+
+    static func decode(_ root: ConfigNode) throws(ConfigError) -> LatchConfig {
+        guard case .mapping = root.node else {
+            throw root.error("expected a mapping with `listen` and `clusters` at the top level, found \(root.kind)")
+        }
+        let top = try root.mapping(allowedKeys: topKeys)
+        var config = LatchConfig(
+            listeners: try listeners(top.required("listen")),
+            clusters: try ClusterDecoder.clusters(top.required("clusters"))
+        )
+        if let node = top.block("timeouts") { config.timeouts = try timeouts(node) }
+        if let node = top.block("pool") { config.pool = try pool(node) }
+        if let node = top.block("forwarding") { config.forwarding = try forwarding(node) }
+        if let node = top.value("threads") {
+            let threads = try node.int()
+            guard threads >= 1 else {
+                throw node.error("must be at least 1, found \(threads); leave it out for one thread per core")
+            }
+            config.threads = threads
+        }
+        return config
+    }
+
+    private static func listeners(_ node: ConfigNode) throws(ConfigError) -> [ListenerConfig] {
+        let items = try node.list()
+        guard !items.isEmpty else {
+            throw node.error("no listeners; add at least one, e.g. `- address: 0.0.0.0:8080`")
+        }
+        var listeners: [ListenerConfig] = []
+        for item in items {
+            let addressNode = try item.mapping(allowedKeys: listenerKeys).required("address")
+            let address = try addressNode.hostPort()
+            // Two port-0 listeners are two different ephemeral ports, not a clash.
+            if address.port != 0, let index = listeners.firstIndex(where: { $0.address == address }) {
+                throw addressNode.error("address \(address) is already used by listen[\(index)]")
+            }
+            listeners.append(ListenerConfig(address: address))
+        }
+        return listeners
+    }
+
+    private static func timeouts(_ node: ConfigNode) throws(ConfigError) -> TimeoutsConfig {
+        let mapping = try node.mapping(allowedKeys: timeoutKeys)
+        var timeouts = TimeoutsConfig()
+        if let value = mapping.value("connect") { timeouts.connect = try value.duration() }
+        if let value = mapping.value("request_head") { timeouts.requestHead = try value.duration() }
+        if let value = mapping.value("idle") { timeouts.idle = try value.duration() }
+        if let value = mapping.value("upstream_response") { timeouts.upstreamResponse = try value.duration() }
+        return timeouts
+    }
+
+    private static func pool(_ node: ConfigNode) throws(ConfigError) -> PoolConfig {
+        let mapping = try node.mapping(allowedKeys: poolKeys)
+        var pool = PoolConfig()
+        if let value = mapping.value("max_idle_per_node") {
+            let count = try value.int()
+            guard count >= 0 else {
+                throw value.error("must be 0 or more, found \(count); 0 disables pooling")
+            }
+            pool.maxIdlePerNode = count
+        }
+        if let value = mapping.value("idle_timeout") { pool.idleTimeout = try value.duration() }
+        return pool
+    }
+
+    private static func forwarding(_ node: ConfigNode) throws(ConfigError) -> ForwardingConfig {
+        let mapping = try node.mapping(allowedKeys: forwardingKeys)
+        var forwarding = ForwardingConfig()
+        if let value = mapping.value("x_forwarded_for") {
+            forwarding.xForwardedFor = try value.oneOf(ForwardedForMode.self, what: "x_forwarded_for mode")
+        }
+        if let value = mapping.value("via") {
+            let via = try value.string()
+            guard !via.isEmpty else {
+                throw value.error("must not be empty; it is the name Latch gives itself in `Via: 1.1 <via>`")
+            }
+            if let bad = NameRules.firstNonTokenCharacter(in: via) {
+                throw value.error("\"\(via)\" contains \"\(bad)\"; a Via pseudonym must be an HTTP token")
+            }
+            forwarding.via = via
+        }
+        return forwarding
+    }
+}

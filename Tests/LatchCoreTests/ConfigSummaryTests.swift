@@ -1,0 +1,71 @@
+import Testing
+@testable import LatchCore
+
+struct ConfigSummaryTests {
+    static let config = LatchConfig(
+        listeners: [
+            ListenerConfig(address: HostPort(host: "0.0.0.0", port: 8080)),
+            ListenerConfig(address: HostPort(host: "::1", port: 8443)),
+        ],
+        clusters: [
+            ClusterConfig(
+                name: "shop",
+                match: ClusterMatch(host: "shop.example.com", pathPrefix: "/"),
+                nodes: [
+                    NodeConfig(name: "tomcat1", address: HostPort(host: "127.0.0.1", port: 8081), replicas: ["tomcat2"]),
+                    NodeConfig(name: "tomcat2", address: HostPort(host: "127.0.0.1", port: 8082), weight: 5,
+                               replicas: ["tomcat1", "tomcat3"]),
+                    NodeConfig(name: "tomcat3", address: HostPort(host: "127.0.0.1", port: 8083)),
+                ]
+            ),
+            ClusterConfig(
+                name: "admin",
+                session: SessionConfig(cookie: "ADMINSESSION", pathParameter: nil, separator: "!"),
+                balance: .leastConnections,
+                nodes: [NodeConfig(name: "wl1", address: HostPort(host: "admin.internal", port: 7001))]
+            ),
+        ],
+        timeouts: TimeoutsConfig(connect: .milliseconds(1500)),
+        threads: 2
+    )
+
+    @Test func rendersEverySection() {
+        let expected = """
+            Listeners:  0.0.0.0:8080, [::1]:8443
+            Timeouts:   connect 1s500ms, request head 10s, idle 1m, upstream response 1m
+            Pool:       up to 32 idle connections per node and thread, closed after 15s idle
+            Forwarding: X-Forwarded-For replace, Via: 1.1 latch
+            Threads:    2
+
+            Cluster "shop"
+              match:    host shop.example.com, path prefix /
+              session:  cookie JSESSIONID, path parameter ;jsessionid= and query jsessionid=, route after the first "."
+              balance:  round_robin
+              nodes:
+                tomcat1  127.0.0.1:8081  weight 1  replicas tomcat2
+                tomcat2  127.0.0.1:8082  weight 5  replicas tomcat1, tomcat3
+                tomcat3  127.0.0.1:8083  weight 1  no replicas
+
+            Cluster "admin"
+              match:    every request
+              session:  cookie ADMINSESSION, no URL routing, route after the first "!"
+              balance:  least_connections
+              nodes:
+                wl1  admin.internal:7001  weight 1  no replicas
+            """
+        #expect(ConfigSummary.render(Self.config) == expected)
+    }
+
+    @Test func namesEveryClusterNodeAndReplica() {
+        let summary = ConfigSummary.render(Self.config)
+        for name in ["shop", "admin", "tomcat1", "tomcat2", "tomcat3", "wl1", "replicas tomcat1, tomcat3"] {
+            #expect(summary.contains(name))
+        }
+    }
+
+    @Test func defaultThreadsReadAsOnePerCore() {
+        var config = Self.config
+        config.threads = nil
+        #expect(ConfigSummary.render(config).contains("Threads:    one per core"))
+    }
+}

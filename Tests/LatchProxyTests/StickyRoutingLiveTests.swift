@@ -1,0 +1,106 @@
+import AsyncHTTPClient
+import LatchCore
+import NIOCore
+import NIOHTTP1
+import Testing
+
+@Suite("Sticky routing through a live Latch", .timeLimit(.minutes(2)))
+struct StickyRoutingLiveTests {
+    @Test("300 requests with routes for three nodes all land on the named node")
+    func stickyRequestsLandOnTheirNode() async throws {
+        try await withLatch { h in
+            let names = ["tomcat1", "tomcat2", "tomcat3"]
+            for i in 0..<300 {
+                let node = names[i % 3]
+                var request = HTTPClientRequest(url: h.baseURL + "/cart/\(i)")
+                // Mix the three places a route can be: cookie, path parameter, query parameter.
+                switch i % 3 {
+                case 0: request.headers.add(name: "Cookie", value: "theme=dark; JSESSIONID=\(i)ABCDEF.\(node)")
+                case 1: request = HTTPClientRequest(url: h.baseURL + "/cart/\(i);jsessionid=\(i)ABCDEF.\(node)")
+                default: request = HTTPClientRequest(url: h.baseURL + "/cart/\(i)?a=1&jsessionid=\(i)ABCDEF.\(node)")
+                }
+                let response = try await h.client.execute(request, timeout: .seconds(10))
+                _ = try await response.body.collect(upTo: 1 << 16)
+                #expect(response.status == .ok)
+                #expect(response.headers.first(name: "X-Backend-Node") == node, "request \(i)")
+            }
+            for name in names {
+                #expect(h.backend(name).requests.count == 100, "\(name)")
+            }
+        }
+    }
+
+    @Test("requests without a session are spread by smooth weighted round robin")
+    func newSessionsAreBalanced() async throws {
+        try await withLatch(configure: { config in
+            config.clusters[0].nodes[0].weight = 2
+        }) { h in
+            var counts: [String: Int] = [:]
+            for _ in 0..<40 {
+                let response = try await h.client.execute(HTTPClientRequest(url: h.baseURL + "/"), timeout: .seconds(10))
+                _ = try await response.body.collect(upTo: 1 << 16)
+                counts[response.headers.first(name: "X-Backend-Node") ?? "?", default: 0] += 1
+            }
+            // Weights 2:1:1 over 40 picks, one balancer for the whole process: exactly 20/10/10.
+            #expect(counts == ["tomcat1": 20, "tomcat2": 10, "tomcat3": 10])
+        }
+    }
+
+    @Test("an unknown route is balanced, and a later cookie with a known route wins")
+    func unknownRouteFallsBack() async throws {
+        try await withLatch { h in
+            var request = HTTPClientRequest(url: h.baseURL + "/")
+            request.headers.add(name: "Cookie", value: "JSESSIONID=OLD.tomcat9")
+            request.headers.add(name: "Cookie", value: "JSESSIONID=NEW.tomcat3")
+            let response = try await h.client.execute(request, timeout: .seconds(10))
+            _ = try await response.body.collect(upTo: 1 << 16)
+            #expect(response.headers.first(name: "X-Backend-Node") == "tomcat3")
+        }
+    }
+
+    @Test("keep-alive client connections and pooled upstream connections are reused")
+    func connectionsAreReused() async throws {
+        try await withLatch { h in
+            let names = ["tomcat1", "tomcat2", "tomcat3"]
+            for i in 0..<60 {
+                var request = HTTPClientRequest(url: h.baseURL + "/")
+                request.headers.add(name: "Cookie", value: "JSESSIONID=S.\(names[i % 3])")
+                let response = try await h.client.execute(request, timeout: .seconds(10))
+                _ = try await response.body.collect(upTo: 1 << 16)
+                #expect(response.status == .ok)
+            }
+            // Sequential requests on one client connection: one upstream connection per node, reused 20 times.
+            let accepted = h.backends.map(\.accepted)
+            #expect(accepted == [1, 1, 1])
+            #expect(await h.server.upstreamConnectionsOpened() == 3)
+        }
+    }
+
+    @Test("clusters are selected by host and path prefix, first match wins, no match goes to the first cluster")
+    func clustersSelectedByMatch() async throws {
+        try await withLatch(nodes: ["a1", "b1", "c1"], configure: { config in
+            let nodes = config.clusters[0].nodes
+            config.clusters = [
+                ClusterConfig(name: "admin", match: ClusterMatch(host: "admin.example.com"), nodes: [nodes[1]]),
+                ClusterConfig(name: "api", match: ClusterMatch(pathPrefix: "/api/"), nodes: [nodes[2]]),
+                ClusterConfig(name: "www", match: ClusterMatch(host: "*.example.org"), nodes: [nodes[0]]),
+            ]
+        }) { h in
+            func node(host: String?, path: String) async throws -> String? {
+                var request = HTTPClientRequest(url: h.baseURL + path)
+                if let host { request.headers.replaceOrAdd(name: "Host", value: host) }
+                let response = try await h.client.execute(request, timeout: .seconds(10))
+                _ = try await response.body.collect(upTo: 1 << 16)
+                return response.headers.first(name: "X-Backend-Node")
+            }
+            let admin = try await node(host: "ADMIN.example.com:8080", path: "/x")
+            let api = try await node(host: nil, path: "/api/orders")
+            let www = try await node(host: "shop.example.org", path: "/apix")
+            let other = try await node(host: "other.example.com", path: "/")
+            #expect(admin == "b1")
+            #expect(api == "c1")
+            #expect(www == "a1")
+            #expect(other == "b1", "no cluster matches: the first cluster takes it")
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import AsyncHTTPClient
+import LatchCore
+import LatchProxy
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// Latch on 127.0.0.1:0 in front of real ``TestBackend`` nodes, plus a real HTTP client.
+/// Everything is torn down by ``withLatch(nodes:configure:reply:_:)`` whatever the test does.
+struct LatchHarness {
+    let group: MultiThreadedEventLoopGroup
+    let backends: [TestBackend]
+    let server: ProxyServer
+    let client: HTTPClient
+    let port: Int
+
+    var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    func backend(_ name: String) -> TestBackend { backends.first { $0.name == name }! }
+}
+
+/// - Parameters:
+///   - nodes: node names, each gets a backend.
+///   - configure: adjust the generated config (timeouts, balance…).
+func withLatch<T>(
+    nodes: [String] = ["tomcat1", "tomcat2", "tomcat3"],
+    threads: Int = 2,
+    configure: (inout LatchConfig) -> Void = { _ in },
+    reply: @escaping @Sendable (String, HTTPRequestHead) -> BackendReply = { _, _ in .text(body: "hello") },
+    _ body: (LatchHarness) async throws -> T
+) async throws -> T {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+    var backends: [TestBackend] = []
+    for name in nodes {
+        backends.append(try await TestBackend.start(name: name, group: group) { head in reply(name, head) })
+    }
+    var config = LatchConfig(
+        listeners: [ListenerConfig(address: HostPort(host: "127.0.0.1", port: 0))],
+        clusters: [
+            ClusterConfig(
+                name: "shop",
+                nodes: backends.map { NodeConfig(name: $0.name, address: HostPort(host: "127.0.0.1", port: $0.port)) }
+            )
+        ]
+    )
+    configure(&config)
+    var logger = Logger(label: "latch-test")
+    logger.logLevel = .critical
+    let server = ProxyServer(config: config, group: group, logger: logger, accessLogger: logger)
+    let addresses = try await server.start()
+    let client = HTTPClient(eventLoopGroupProvider: .shared(group), configuration: .init(timeout: .init(connect: .seconds(5), read: .seconds(60))))
+    let harness = LatchHarness(group: group, backends: backends, server: server, client: client, port: addresses[0].port!)
+    do {
+        let result = try await body(harness)
+        await teardown(harness)
+        return result
+    } catch {
+        await teardown(harness)
+        throw error
+    }
+}
+
+private func teardown(_ harness: LatchHarness) async {
+    try? await harness.client.shutdown()
+    await harness.server.shutdown()
+    for backend in harness.backends { await backend.close() }
+    try? await harness.group.shutdownGracefully()
+}
+

@@ -1,0 +1,77 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// A TCP client that sends exact bytes and collects exact bytes, for the cases a polite HTTP client
+/// never produces (`Expect: 100-continue` timing, HTTP/1.0, pipelining, raw framing checks).
+final class RawClient: Sendable {
+    private let channel: any Channel
+    private let received: NIOLockedValueBox<(bytes: [UInt8], closed: Bool)>
+
+    static func connect(port: Int, group: any EventLoopGroup) async throws -> RawClient {
+        let received = NIOLockedValueBox((bytes: [UInt8](), closed: false))
+        let channel = try await ClientBootstrap(group: group)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(Collector(received: received))
+                }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        return RawClient(channel: channel, received: received)
+    }
+
+    private init(channel: any Channel, received: NIOLockedValueBox<(bytes: [UInt8], closed: Bool)>) {
+        self.channel = channel
+        self.received = received
+    }
+
+    func send(_ text: String) async throws {
+        try await channel.writeAndFlush(channel.allocator.buffer(string: text))
+    }
+
+    func send(_ bytes: ByteBuffer) async throws {
+        try await channel.writeAndFlush(bytes)
+    }
+
+    var text: String { received.withLockedValue { String(decoding: $0.bytes, as: UTF8.self) } }
+    var isClosed: Bool { received.withLockedValue { $0.closed } }
+
+    /// Polls until `condition` holds for what was received, or `timeout` passes (then returns what there is).
+    @discardableResult
+    func wait(timeout: Duration = .seconds(10), until condition: (String, Bool) -> Bool) async throws -> String {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while clock.now < deadline {
+            let (text, closed) = received.withLockedValue { (String(decoding: $0.bytes, as: UTF8.self), $0.closed) }
+            if condition(text, closed) { return text }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return text
+    }
+
+    func close() async {
+        try? await channel.close()
+    }
+
+    private final class Collector: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        let received: NIOLockedValueBox<(bytes: [UInt8], closed: Bool)>
+        init(received: NIOLockedValueBox<(bytes: [UInt8], closed: Bool)>) { self.received = received }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let buffer = unwrapInboundIn(data)
+            received.withLockedValue { $0.bytes.append(contentsOf: buffer.readableBytesView) }
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            received.withLockedValue { $0.closed = true }
+        }
+    }
+}
+
+extension String {
+    /// Occurrences of `needle`.
+    func count(of needle: String) -> Int {
+        components(separatedBy: needle).count - 1
+    }
+}

@@ -1,0 +1,238 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// What a ``TestBackend`` does with a request once it has read all of it.
+enum BackendReply: Sendable {
+    /// A normal response; `X-Backend-Node` is added.
+    case text(status: HTTPResponseStatus = .ok, headers: [(String, String)] = [], body: String)
+    /// A body of `bytes` deterministic bytes (see ``TestPattern``), written with backpressure.
+    case download(bytes: Int, chunked: Bool)
+    /// Never answer.
+    case hang
+    /// Answer bytes that are not HTTP.
+    case garbage
+    /// Close the connection without answering.
+    case close
+    /// Send `100 Continue`-style interim responses are handled by NIO; this answers only after the body.
+    case echoBodyChecksum
+}
+
+/// What a backend saw of one request.
+struct RecordedRequest: Sendable {
+    var head: HTTPRequestHead
+    var bodyBytes: Int
+    var checksum: UInt64
+}
+
+/// A real SwiftNIO HTTP/1.1 server on 127.0.0.1:0 that plays an application node: records every request
+/// (head, body size and checksum), counts accepted connections, and answers as the test tells it.
+final class TestBackend: Sendable {
+    let name: String
+    let channel: any Channel
+    private let state: NIOLockedValueBox<State>
+
+    private struct State {
+        var accepted = 0
+        var requests: [RecordedRequest] = []
+        var reply: @Sendable (HTTPRequestHead) -> BackendReply
+    }
+
+    var port: Int { channel.localAddress!.port! }
+    var accepted: Int { state.withLockedValue { $0.accepted } }
+    var requests: [RecordedRequest] { state.withLockedValue { $0.requests } }
+
+    func setReply(_ reply: @escaping @Sendable (HTTPRequestHead) -> BackendReply) {
+        state.withLockedValue { $0.reply = reply }
+    }
+
+    private init(name: String, channel: any Channel, state: NIOLockedValueBox<State>) {
+        self.name = name
+        self.channel = channel
+        self.state = state
+    }
+
+    static func start(
+        name: String,
+        group: any EventLoopGroup,
+        reply: @escaping @Sendable (HTTPRequestHead) -> BackendReply = { _ in .text(body: "hello") }
+    ) async throws -> TestBackend {
+        let state = NIOLockedValueBox(State(reply: reply))
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    state.withLockedValue { $0.accepted += 1 }
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(
+                        BackendHandler(name: name, record: { request in state.withLockedValue { $0.requests.append(request) } },
+                                       reply: { head in state.withLockedValue { $0.reply }(head) })
+                    )
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return TestBackend(name: name, channel: channel, state: state)
+    }
+
+    func close() async {
+        try? await channel.close()
+    }
+}
+
+/// Deterministic bytes for large bodies: byte i is `block[i % 65521]`. The period is prime, so a chunk
+/// lost, repeated or reordered anywhere in a stream changes the checksum.
+enum TestPattern {
+    static let period = 65521
+    static let block: [UInt8] = (0..<(2 * period)).map { UInt8(truncatingIfNeeded: ($0 % period) &* 2654435761 >> 13) }
+
+    static func chunk(offset: Int, count: Int, allocator: ByteBufferAllocator = .init()) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: count)
+        var written = 0
+        while written < count {
+            let start = (offset + written) % period
+            let n = min(count - written, period)
+            _ = block.withUnsafeBufferPointer { buffer.writeBytes(UnsafeBufferPointer(rebasing: $0[start..<(start + n)])) }
+            written += n
+        }
+        return buffer
+    }
+}
+
+/// FNV-1a over 8-byte words (and the tail bytes): cheap enough for 256 MiB in a debug build,
+/// and any reordering, loss or duplication changes it.
+struct StreamChecksum: Sendable {
+    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+    private(set) var count = 0
+    private var carry: [UInt8] = []
+
+    mutating func update(_ buffer: ByteBuffer) {
+        buffer.withUnsafeReadableBytes { update(UnsafeRawBufferPointer($0)) }
+    }
+
+    mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        count += bytes.count
+        var start = 0
+        if !carry.isEmpty {
+            while carry.count < 8, start < bytes.count {
+                carry.append(bytes[start])
+                start += 1
+            }
+            if carry.count == 8 {
+                var word: UInt64 = 0
+                for (k, b) in carry.enumerated() { word |= UInt64(b) << (8 * UInt64(k)) }
+                mix(word)
+                carry.removeAll(keepingCapacity: true)
+            }
+        }
+        let words = (bytes.count - start) / 8
+        if words > 0 {
+            let base = bytes.baseAddress! + start
+            for w in 0..<words {
+                mix(base.loadUnaligned(fromByteOffset: w * 8, as: UInt64.self))
+            }
+        }
+        for k in (start + words * 8)..<bytes.count { carry.append(bytes[k]) }
+    }
+
+    private mutating func mix(_ word: UInt64) {
+        value = (value ^ word) &* 0x100_0000_01b3
+    }
+
+    /// Includes the unaligned tail and the length.
+    var final: UInt64 {
+        var v = value
+        for b in carry { v = (v ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return v ^ UInt64(count)
+    }
+}
+
+private final class BackendHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let name: String
+    let record: (RecordedRequest) -> Void
+    let reply: (HTTPRequestHead) -> BackendReply
+    private var head: HTTPRequestHead?
+    private var checksum = StreamChecksum()
+    private var download: (remaining: Int, offset: Int)?
+
+    init(name: String, record: @escaping (RecordedRequest) -> Void, reply: @escaping (HTTPRequestHead) -> BackendReply) {
+        self.name = name
+        self.record = record
+        self.reply = reply
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            checksum = StreamChecksum()
+        case .body(let buffer):
+            checksum.update(buffer)
+        case .end:
+            guard let head else { return }
+            record(RecordedRequest(head: head, bodyBytes: checksum.count, checksum: checksum.final))
+            respond(to: head, context: context)
+        }
+    }
+
+    private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders([("X-Backend-Node", name)])
+        switch reply(head) {
+        case .text(let status, let extra, let body):
+            for (n, v) in extra { headers.add(name: n, value: v) }
+            if !headers.contains(name: "content-length"), !headers.contains(name: "transfer-encoding") {
+                headers.add(name: "Content-Length", value: String(body.utf8.count))
+            }
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+            if !body.isEmpty {
+                context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+            }
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        case .echoBodyChecksum:
+            let body = "bytes=\(checksum.count) checksum=\(checksum.final)"
+            headers.add(name: "Content-Length", value: String(body.utf8.count))
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        case .download(let bytes, let chunked):
+            if !chunked { headers.add(name: "Content-Length", value: String(bytes)) }
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            download = (bytes, 0)
+            writeDownload(context: context)
+        case .hang:
+            break
+        case .garbage:
+            // Below the HTTP encoder, so the bytes go out as they are.
+            if let encoder = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self) {
+                encoder.writeAndFlush(NIOAny(IOData.byteBuffer(context.channel.allocator.buffer(string: "SSH-2.0-not-http\r\n\r\n"))), promise: nil)
+            }
+        case .close:
+            context.close(promise: nil)
+        }
+    }
+
+    /// Writes while the channel is writable; resumes from `channelWritabilityChanged`.
+    private func writeDownload(context: ChannelHandlerContext) {
+        while var state = download, context.channel.isWritable {
+            let n = min(64 * 1024, state.remaining)
+            if n == 0 {
+                download = nil
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                return
+            }
+            let chunk = TestPattern.chunk(offset: state.offset, count: n, allocator: context.channel.allocator)
+            state.remaining -= n
+            state.offset += n
+            download = state
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil)
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { writeDownload(context: context) }
+        context.fireChannelWritabilityChanged()
+    }
+}
