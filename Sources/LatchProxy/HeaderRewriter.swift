@@ -50,7 +50,7 @@ enum HeaderRewriter {
             return .failure(RequestRejection(status: .badRequest, message: "Transfer-Encoding in an HTTP/1.0 request"))
         }
         // Absolute-form (RFC 9112 §3.2.2): the authority in the target wins over Host; nodes get origin-form.
-        if let (authority, originForm) = splitAbsoluteForm(target) {
+        if let (authority, originForm) = RequestTarget.splitAbsoluteForm(target) {
             target = originForm
             host = authority
         }
@@ -160,25 +160,6 @@ enum HeaderRewriter {
         return tokens
     }
 
-    /// `http://host:8080/a?b` → (`host:8080`, `/a?b`); `nil` for any other form.
-    static func splitAbsoluteForm(_ target: String) -> (authority: String, originForm: String)? {
-        guard !target.hasPrefix("/") else { return nil }
-        let lower = target.prefix(8).lowercased()
-        let schemeLength: Int
-        if lower.hasPrefix("http://") {
-            schemeLength = 7
-        } else if lower.hasPrefix("https://") {
-            schemeLength = 8
-        } else {
-            return nil
-        }
-        let rest = target.dropFirst(schemeLength)
-        let end = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
-        let authority = String(rest[..<end])
-        var origin = String(rest[end...])
-        if !origin.hasPrefix("/") { origin = "/" + origin }
-        return (authority, origin)
-    }
 }
 
 extension HTTPResponseStatus {

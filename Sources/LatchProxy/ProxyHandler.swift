@@ -42,7 +42,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         self.pool = runtime.pool(for: context.eventLoop)
         if let remote = context.channel.remoteAddress {
             clientIP = remote.ipAddress
-            clientAddress = remote.ipAddress.map { remote.protocol == .inet6 ? "[\($0)]:\(remote.port ?? 0)" : "\($0):\(remote.port ?? 0)" } ?? "\(remote)"
+            clientAddress = SocketAddress.display(remote)
         }
         deadlines.onHeadTimeout = { [weak self] in
             guard let self else { return }

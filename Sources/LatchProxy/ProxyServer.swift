@@ -34,7 +34,7 @@ public final class ProxyServer: Sendable {
             let channel = try await bind(listener)
             channels.withLockedValue { $0.append(channel) }
             if let address = channel.localAddress { bound.append(address) }
-            logger.info("listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+            logger.info("listening", metadata: ["address": "\(channel.localAddress.map(SocketAddress.display) ?? "?")"])
         }
         return bound
     }
@@ -109,5 +109,13 @@ public struct ProxyService: Service {
         // Sleep until SIGTERM/SIGINT (or the group's shutdown), then drain.
         try? await gracefulShutdown()
         await server.shutdown()
+    }
+}
+
+extension SocketAddress {
+    /// `127.0.0.1:8080` / `[::1]:8080`, as operators write addresses.
+    public static func display(_ address: SocketAddress) -> String {
+        guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
+        return address.protocol == .inet6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import LatchCore
 import LatchDemo
 import LatchProxy
@@ -52,6 +53,7 @@ struct DemoCommand: AsyncParsableCommand {
 
                 """
             )
+            fflush(nil)  // stdout is block-buffered when it is not a terminal; flush every stream
         }
         let serviceGroup = ServiceGroup(
             configuration: .init(

@@ -23,7 +23,7 @@ struct RunCommand: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let server = ProxyServer(config: config, group: group, logger: logger, accessLogger: Logger(label: "latch.access"))
         let service = ProxyService(server: server) { addresses in
-            logger.info("latch running", metadata: ["listeners": "\(addresses.map { "\($0)" })", "threads": "\(threads)"])
+            logger.info("latch running", metadata: ["listeners": "\(addresses.map(SocketAddress.display).joined(separator: ", "))", "threads": "\(threads)"])
         }
         let serviceGroup = ServiceGroup(
             configuration: .init(

@@ -8,8 +8,6 @@ public struct Balancer: Sendable {
     public let weights: [Int]
     /// Smooth weighted round robin's running weights (nginx `ngx_http_upstream_get_peer`).
     private var current: [Int]
-    /// Rotates the starting point of scans so ties do not always go to the first node.
-    private var cursor = 0
 
     public init(algorithm: BalanceAlgorithm, weights: [Int]) {
         precondition(weights.allSatisfy { $0 > 0 }, "weights are validated to be positive at load time")
@@ -55,22 +53,22 @@ public struct Balancer: Sendable {
         return best
     }
 
-    /// Fewest active requests per unit of weight; ties broken by a rotating start.
+    /// Fewest active requests per unit of weight; among the nodes tied for fewest, smooth weighted
+    /// round robin (as nginx's `least_conn`), so idle nodes share by weight and no tie favours a position.
     private mutating func pickLeastLoaded(eligible: (Int) -> Bool, active: (Int) -> Int) -> Int? {
-        let count = weights.count
-        guard count > 0 else { return nil }
         var best: Int?
-        for step in 0..<count {
-            let i = (cursor + step) % count
-            guard eligible(i) else { continue }
+        for i in weights.indices where eligible(i) {
             if let b = best {
                 if isLessLoaded(i, than: b, active: active) { best = i }
             } else {
                 best = i
             }
         }
-        cursor = (cursor + 1) % count
-        return best
+        guard let least = best else { return nil }
+        let weights = self.weights
+        return pickSmoothWeighted { i in
+            eligible(i) && !Balancer.isLessLoaded(least, than: i, weights: weights, active: active)
+        }
     }
 
     /// Two weighted-random eligible candidates; the less loaded (per weight) wins. Keeps the
@@ -109,6 +107,11 @@ public struct Balancer: Sendable {
     /// `active(a) / weight(a) < active(b) / weight(b)`, without division.
     @inline(__always)
     private func isLessLoaded(_ a: Int, than b: Int, active: (Int) -> Int) -> Bool {
+        Balancer.isLessLoaded(a, than: b, weights: weights, active: active)
+    }
+
+    @inline(__always)
+    private static func isLessLoaded(_ a: Int, than b: Int, weights: [Int], active: (Int) -> Int) -> Bool {
         active(a) * weights[b] < active(b) * weights[a]
     }
 }

@@ -14,19 +14,17 @@
 /// no route. Nothing here allocates on the sticky path except the node-table lookup key.
 public struct RouteExtractor: Sendable {
     public let session: SessionConfig
-    /// Node name → index in the cluster's node list.
-    private let nodeIndex: [String: Int]
+    /// Node names as UTF-8 bytes, in node order. Compared byte for byte: `String` equality is Unicode
+    /// canonical equivalence (the Kelvin sign equals `K`), and every anchor compares routes with
+    /// `strcmp`/`memcmp`. A linear scan beats hashing for the few nodes a cluster has, and allocates nothing.
+    private let nodeNames: [[UInt8]]
     private let cookieName: [UInt8]
     private let parameterName: [UInt8]?
     private let separator: [UInt8]
 
     public init(session: SessionConfig, nodeNames: [String]) {
         self.session = session
-        var index: [String: Int] = [:]
-        for (i, name) in nodeNames.enumerated() where index[name] == nil {
-            index[name] = i
-        }
-        self.nodeIndex = index
+        self.nodeNames = nodeNames.map { Array($0.utf8) }
         self.cookieName = Array(session.cookie.utf8)
         self.parameterName = session.pathParameter.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
         self.separator = Array(session.separator.utf8)
@@ -165,6 +163,14 @@ public struct RouteExtractor: Sendable {
         return true
     }
 
+    /// The first node whose name is exactly these bytes.
+    private func node(named route: UnsafeBufferPointer<UInt8>) -> Int? {
+        for (index, name) in nodeNames.enumerated() where name.count == route.count {
+            if name.withUnsafeBufferPointer({ $0.elementsEqual(route) }) { return index }
+        }
+        return nil
+    }
+
     /// One session id `bytes[start..<end]`: cut the route after the first separator and look it up.
     private func consider(
         _ bytes: UnsafeBufferPointer<UInt8>,
@@ -180,11 +186,12 @@ public struct RouteExtractor: Sendable {
             if matches(bytes, at: i, limit: end, name: separator) {
                 let routeStart = i + separator.count
                 guard routeStart < end else { return }  // empty route
-                let route = String(decoding: UnsafeBufferPointer(rebasing: bytes[routeStart..<end]), as: UTF8.self)
-                if let node = nodeIndex[route] {
+                let route = UnsafeBufferPointer(rebasing: bytes[routeStart..<end])
+                if let node = node(named: route) {
                     state.result = .known(node: node, source: source)
                 } else if state.firstUnknown == nil {
-                    state.firstUnknown = String(route.prefix(RouteLookup.maxReportedRouteLength))
+                    // Cut by bytes, not Characters: one Character can hold any number of combining marks.
+                    state.firstUnknown = String(decoding: route.prefix(RouteLookup.maxReportedRouteLength), as: UTF8.self)
                 }
                 return
             }

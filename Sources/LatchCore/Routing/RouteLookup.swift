@@ -14,13 +14,13 @@ public enum RouteLookup: Sendable, Equatable {
     case known(node: Int, source: RouteSource)
     /// Session ids were present, and at least one carried a route, but none names a node of the
     /// cluster. `route` is the first such route, cut to ``RouteLookup/maxReportedRouteLength``
-    /// characters, for diagnostics only: it is client input and must be escaped wherever shown.
+    /// bytes, for diagnostics only: it is client input and must be escaped wherever shown.
     case unknown(route: String)
     /// Session ids were present, but without a separator or with nothing after it.
     case noRoute
     /// The request carries no session id at all: a new session.
     case none
 
-    /// Routes longer than this are cut in diagnostics, so a hostile cookie cannot bloat a log line.
+    /// Routes longer than this many bytes are cut in diagnostics, so a hostile cookie cannot bloat a log line.
     public static let maxReportedRouteLength = 64
 }

@@ -13,12 +13,14 @@ public struct RoutingTable: Sendable {
         }
     }
 
-    /// Which cluster a request belongs to, and what its session ids say.
+    /// Which cluster a request belongs to, and what its session ids say. For an absolute-form target
+    /// the authority in the target is the host (RFC 9112 §3.2.2), as it is for the Host Latch forwards.
     public func route<Cookies: Sequence>(
         host: Substring?,
         target: String,
         cookieHeaders: Cookies
     ) -> (cluster: Int, lookup: RouteLookup) where Cookies.Element == String {
+        let host = RequestTarget.splitAbsoluteForm(target).map { $0.authority[...] } ?? host
         let cluster = selector.select(host: host, path: RequestTarget.path(of: target))
         return (cluster, extractors[cluster].lookup(target: target, cookieHeaders: cookieHeaders))
     }
@@ -30,15 +32,32 @@ public enum RequestTarget {
     /// query or fragment; `"/"` for an absolute-form target with an empty path.
     public static func path(of target: String) -> Substring {
         var rest = target[...]
-        if !rest.hasPrefix("/"), let scheme = rest.range(of: "://") {
-            rest = rest[scheme.upperBound...]
-            guard let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) else { return "/" }
-            rest = rest[slash...]
-            if !rest.hasPrefix("/") { return "/" }
+        if let (_, origin) = splitAbsoluteForm(target) {
+            rest = origin[...]
         }
         if let end = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) {
             return rest[..<end]
         }
         return rest
+    }
+
+    /// `http://host:8080/a?b` → (`host:8080`, `/a?b`); `nil` for any other form. The scheme is
+    /// case-insensitive (RFC 9110 §4.2.3).
+    public static func splitAbsoluteForm(_ target: String) -> (authority: String, originForm: String)? {
+        guard !target.hasPrefix("/") else { return nil }
+        let lower = target.prefix(8).lowercased()
+        let schemeLength: Int
+        if lower.hasPrefix("http://") {
+            schemeLength = 7
+        } else if lower.hasPrefix("https://") {
+            schemeLength = 8
+        } else {
+            return nil
+        }
+        let rest = target.dropFirst(schemeLength)
+        let end = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
+        var origin = String(rest[end...])
+        if !origin.hasPrefix("/") { origin = "/" + origin }
+        return (String(rest[..<end]), origin)
     }
 }

@@ -34,6 +34,7 @@ final class RawClient: Sendable {
     }
 
     var text: String { received.withLockedValue { String(decoding: $0.bytes, as: UTF8.self) } }
+    var bytes: [UInt8] { received.withLockedValue { $0.bytes } }
     var isClosed: Bool { received.withLockedValue { $0.closed } }
 
     /// Polls until `condition` holds for what was received, or `timeout` passes (then returns what there is).

@@ -35,6 +35,7 @@ final class TestBackend: Sendable {
 
     private struct State {
         var accepted = 0
+        var children: [any Channel] = []
         var requests: [RecordedRequest] = []
         var reply: @Sendable (HTTPRequestHead) -> BackendReply
     }
@@ -63,7 +64,10 @@ final class TestBackend: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    state.withLockedValue { $0.accepted += 1 }
+                    state.withLockedValue {
+                        $0.accepted += 1
+                        $0.children.append(channel)
+                    }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(
                         BackendHandler(name: name, record: { request in state.withLockedValue { $0.requests.append(request) } },
@@ -77,6 +81,16 @@ final class TestBackend: Sendable {
 
     func close() async {
         try? await channel.close()
+        await closeAcceptedConnections()
+    }
+
+    /// Hangs up every connection it accepted, as a node's keep-alive timeout or a restart would.
+    func closeAcceptedConnections() async {
+        let children = state.withLockedValue { state in
+            defer { state.children = [] }
+            return state.children
+        }
+        for child in children { try? await child.close() }
     }
 }
 
@@ -169,6 +183,10 @@ private final class BackendHandler: ChannelInboundHandler {
         case .head(let head):
             self.head = head
             checksum = StreamChecksum()
+            if head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                // What Tomcat and most servers do: ask for the body (RFC 9110 §10.1.1).
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+            }
         case .body(let buffer):
             checksum.update(buffer)
         case .end:

@@ -1,0 +1,81 @@
+import AsyncHTTPClient
+import LatchCore
+import NIOCore
+import NIOHTTP1
+import Testing
+
+@Suite("What the client gets when a node fails", .timeLimit(.minutes(1)))
+struct UpstreamFailureLiveTests {
+    private func get(_ h: LatchHarness, cookie: String) async throws -> (HTTPResponseStatus, String) {
+        var request = HTTPClientRequest(url: h.baseURL + "/")
+        request.headers.add(name: "Cookie", value: cookie)
+        let response = try await h.client.execute(request, timeout: .seconds(20))
+        return (response.status, String(buffer: try await response.body.collect(upTo: 4096)))
+    }
+
+    @Test("a node that refuses connections gives 502, and the other nodes keep serving")
+    func connectionRefused() async throws {
+        try await withLatch { h in
+            await h.backend("tomcat2").close()
+            let (status, body) = try await get(h, cookie: "JSESSIONID=A.tomcat2")
+            #expect(status == .badGateway)
+            #expect(body.hasPrefix("502 Bad Gateway"))
+            #expect(!body.contains("127.0.0.1"), "internal addresses stay in the log")
+            let (other, _) = try await get(h, cookie: "JSESSIONID=A.tomcat1")
+            #expect(other == .ok)
+        }
+    }
+
+    @Test("a node answering garbage gives 502")
+    func garbageResponse() async throws {
+        try await withLatch(reply: { _, _ in .garbage }) { h in
+            let (status, _) = try await get(h, cookie: "JSESSIONID=A.tomcat1")
+            #expect(status == .badGateway)
+        }
+    }
+
+    @Test("a node closing without answering gives 502")
+    func closedWithoutAnswer() async throws {
+        try await withLatch(reply: { _, _ in .close }) { h in
+            let (status, _) = try await get(h, cookie: "JSESSIONID=A.tomcat1")
+            #expect(status == .badGateway)
+        }
+    }
+
+    @Test("a node that never answers gives 504 after upstream_response")
+    func upstreamTimeout() async throws {
+        try await withLatch(configure: { $0.timeouts.upstreamResponse = .milliseconds(300) }, reply: { _, _ in .hang }) { h in
+            let clock = ContinuousClock()
+            let start = clock.now
+            let (status, body) = try await get(h, cookie: "JSESSIONID=A.tomcat3")
+            #expect(status == .gatewayTimeout)
+            #expect(body.hasPrefix("504 Gateway Timeout"))
+            #expect(clock.now - start < .seconds(10))
+        }
+    }
+
+    @Test("a pooled connection the node closed while idle is replaced without the client noticing")
+    func staleKeepAliveConnection() async throws {
+        try await withLatch { h in
+            let (first, _) = try await get(h, cookie: "JSESSIONID=A.tomcat1")
+            #expect(first == .ok)
+            // Kill the node's side of every kept-alive connection, as a node's keep-alive timeout would.
+            await h.backend("tomcat1").closeAcceptedConnections()
+            try await Task.sleep(for: .milliseconds(50))
+            let (second, _) = try await get(h, cookie: "JSESSIONID=A.tomcat1")
+            #expect(second == .ok)
+            #expect(h.backend("tomcat1").accepted == 2)
+        }
+    }
+
+    @Test("a client slower than request_head gets 408 and is closed")
+    func requestHeadTimeout() async throws {
+        try await withLatch(configure: { $0.timeouts.requestHead = .milliseconds(300) }) { h in
+            let client = try await RawClient.connect(port: h.port, group: h.group)
+            try await client.send("GET / HTTP/1.1\r\nHost: x\r\n")  // and never the blank line
+            let text = try await client.wait { _, closed in closed }
+            #expect(text.hasPrefix("HTTP/1.1 408 Request Timeout\r\n"))
+            #expect(h.backends.allSatisfy { $0.requests.isEmpty })
+        }
+    }
+}
