@@ -31,7 +31,14 @@ public final class ProxyServer: Sendable {
     public func start() async throws -> [SocketAddress] {
         var bound: [SocketAddress] = []
         for listener in config.listeners {
-            let channel = try await bind(listener)
+            let channel: any Channel
+            do {
+                channel = try await bind(listener)
+            } catch {
+                // Close what was already bound so a failed start leaves nothing listening.
+                for open in channels.withLockedValue({ $0 }) { try? await open.close() }
+                throw ListenError(address: listener.address, reason: describeNetworkError(error))
+            }
             channels.withLockedValue { $0.append(channel) }
             if let address = channel.localAddress { bound.append(address) }
             logger.info("listening", metadata: ["address": "\(channel.localAddress.map(SocketAddress.display) ?? "?")"])
@@ -91,6 +98,13 @@ public final class ProxyServer: Sendable {
             }
         return try await bootstrap.bind(host: listener.address.host, port: listener.address.port).get()
     }
+}
+
+/// A listener could not be opened: `cannot listen on 0.0.0.0:8080: Address already in use (errno: 98)`.
+public struct ListenError: Error, CustomStringConvertible {
+    public var address: HostPort
+    public var reason: String
+    public var description: String { "cannot listen on \(address): \(reason)" }
 }
 
 /// Runs a ``ProxyServer`` under swift-service-lifecycle: binds on start, drains on graceful shutdown.

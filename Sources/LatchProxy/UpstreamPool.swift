@@ -152,25 +152,9 @@ final class UpstreamPool {
                 }
             case .failure(let error):
                 self?.logger.debug("upstream connect failed", metadata: ["address": "\(address)", "error": "\(error)"])
-                completion(.failure(.connectFailed(UpstreamPool.describe(error))))
+                completion(.failure(.connectFailed(describeNetworkError(error))))
             }
         }
-    }
-
-    /// `connection refused`, `timed out`… rather than a Swift error dump.
-    static func describe(_ error: any Error) -> String {
-        if let io = error as? IOError {
-            return io.description
-        }
-        if error is ChannelError, case ChannelError.connectTimeout = error as! ChannelError {
-            return "connect timed out"
-        }
-        if let multi = error as? NIOConnectionError {
-            if let first = multi.connectionErrors.first { return describe(first.error) }
-            if multi.dnsAError != nil || multi.dnsAAAAError != nil { return "host name did not resolve" }
-            return "no address to connect to"
-        }
-        return "\(error)"
     }
 }
 

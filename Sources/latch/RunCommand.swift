@@ -35,7 +35,7 @@ struct RunCommand: AsyncParsableCommand {
         do {
             try await serviceGroup.run()
         } catch {
-            logger.error("latch stopped: \(error)")
+            printError("error: \(error)")
             try? await group.shutdownGracefully()
             throw ExitCode.failure
         }

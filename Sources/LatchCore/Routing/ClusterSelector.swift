@@ -27,21 +27,27 @@ public struct ClusterSelector: Sendable {
     ///   - path: the path part of the target (no query).
     public func select(host: Substring?, path: Substring) -> Int {
         let normalized = host.map { ClusterSelector.normalizedHost($0) }
-        for (index, rule) in rules.enumerated() {
-            if let wanted = rule.host {
-                guard let normalized else { continue }
-                if rule.hostIsWildcard {
-                    guard normalized.count > wanted.count, normalized.hasSuffix(wanted) else { continue }
-                } else if normalized != wanted {
-                    continue
-                }
+        return rules.indices.first { matches(rules[$0], host: normalized, path: path) } ?? 0
+    }
+
+    /// Whether cluster `index`'s own `match` accepts the request (false when it was only the fallback).
+    public func matches(_ index: Int, host: Substring?, path: Substring) -> Bool {
+        matches(rules[index], host: host.map { ClusterSelector.normalizedHost($0) }, path: path)
+    }
+
+    private func matches(_ rule: Rule, host normalized: String?, path: Substring) -> Bool {
+        if let wanted = rule.host {
+            guard let normalized else { return false }
+            if rule.hostIsWildcard {
+                guard normalized.count > wanted.count, normalized.hasSuffix(wanted) else { return false }
+            } else if normalized != wanted {
+                return false
             }
-            if let prefix = rule.pathPrefix, !path.hasPrefix(prefix) {
-                continue
-            }
-            return index
         }
-        return 0
+        if let prefix = rule.pathPrefix, !path.hasPrefix(prefix) {
+            return false
+        }
+        return true
     }
 
     /// `Shop.Example.COM.:8080` → `shop.example.com`; `[::1]:8080` → `[::1]`. Host names are

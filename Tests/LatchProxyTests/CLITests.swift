@@ -1,0 +1,134 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Testing
+
+/// The `latch` binary itself, as an operator runs it.
+@Suite("latch command line", .timeLimit(.minutes(1)))
+struct CLITests {
+    /// The `latch` built beside this test bundle.
+    static var latchBinary: URL {
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("latch")
+        if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
+        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return packageRoot.appendingPathComponent(".build/debug/latch")
+    }
+
+    static var exampleConfig: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("lb.yaml").path
+    }
+
+    struct Outcome {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static func latch(_ arguments: [String]) throws -> Outcome {
+        let process = Process()
+        process.executableURL = latchBinary
+        process.arguments = arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Outcome(
+            status: process.terminationStatus,
+            stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self)
+        )
+    }
+
+    static func temporaryFile(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("latch-cli-\(UUID().uuidString).yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("latch check passes on the example lb.yaml and prints the summary")
+    func checkExample() throws {
+        let outcome = try Self.latch(["check", "--config", Self.exampleConfig])
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.stdout.contains("Cluster \"shop\""))
+        #expect(outcome.stdout.contains("tomcat1"))
+        #expect(outcome.stdout.contains("replicas tomcat2"))
+        #expect(outcome.stdout.hasSuffix("OK\n"))
+    }
+
+    @Test("latch check on a broken file exits 2 with file, line, column and key, and no Swift dump")
+    func checkBroken() throws {
+        let path = try Self.temporaryFile(
+            """
+            listen:
+              - address: 0.0.0.0:8080
+            clusters:
+              - name: shop
+                nodes:
+                  - { name: tomcat1, address: 10.0.0.11:8080, replicas: [tomcat9] }
+            """
+        )
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let outcome = try Self.latch(["check", "--config", path])
+        #expect(outcome.status == 2)
+        #expect(outcome.stderr.hasPrefix("error: \(path):6:"))
+        #expect(outcome.stderr.contains("clusters[0].nodes[0].replicas[0]: unknown node \"tomcat9\""))
+        #expect(!outcome.stderr.contains("DecodingError") && !outcome.stderr.contains("Fatal"))
+    }
+
+    @Test("latch check on a missing file names the file and the reason")
+    func checkMissing() throws {
+        let outcome = try Self.latch(["check", "--config", "/nonexistent/lb.yaml"])
+        #expect(outcome.status == 2)
+        #expect(outcome.stderr.contains("/nonexistent/lb.yaml"))
+    }
+
+    @Test("latch route explains a sticky decision and a new session")
+    func route() throws {
+        let sticky = try Self.latch([
+            "route", "--config", Self.exampleConfig, "--cookie", "JSESSIONID=ABC.tomcat2", "--path", "/cart",
+        ])
+        #expect(sticky.status == 0)
+        #expect(sticky.stdout.contains("node:    tomcat2 127.0.0.1:8082"))
+        #expect(sticky.stdout.contains("reason:  sticky"))
+        let fresh = try Self.latch(["route", "--config", Self.exampleConfig])
+        #expect(fresh.stdout.contains("reason:  new"))
+    }
+
+    @Test("latch run reports a listener it cannot open and exits non-zero")
+    func runCannotListen() async throws {
+        // Hold a loopback port so Latch's bind fails.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let holder = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
+        let port = holder.localAddress!.port!
+        let path = try Self.temporaryFile(
+            """
+            listen:
+              - address: 127.0.0.1:\(port)
+            clusters:
+              - name: shop
+                nodes:
+                  - { name: tomcat1, address: 127.0.0.1:9 }
+            """
+        )
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let outcome = try Self.latch(["run", "--config", path])
+        try await holder.close()
+        try await group.shutdownGracefully()
+        #expect(outcome.status != 0)
+        #expect(outcome.stderr.contains("cannot listen on 127.0.0.1:\(port): Address already in use"), "\(outcome.stderr)")
+    }
+
+    @Test("every command has --help")
+    func help() throws {
+        for command in [[], ["run"], ["check"], ["route"], ["demo"]] {
+            let outcome = try Self.latch(command + ["--help"])
+            #expect(outcome.status == 0)
+            #expect(outcome.stdout.contains("USAGE: latch"))
+        }
+    }
+}
