@@ -1,10 +1,15 @@
 import NIOCore
 
-/// Keeps the client-side deadlines that need to see raw bytes: the whole request head must arrive
-/// within `requestHead` of its first byte (or of the accept, for the first request), however slowly
-/// it trickles — a slowloris client gets 408 and is closed; a keep-alive connection with no request
-/// for `idle` is closed quietly. Sits before the HTTP decoder; the proxy handler tells it when a
-/// head arrived and when an exchange ended.
+/// Keeps the client-side deadlines that need to see raw bytes. Sits before the HTTP decoder; the
+/// proxy handler tells it where the connection is in its request cycle.
+///
+/// - The whole request head must arrive within `requestHead` of its first byte (or of the accept, for
+///   the first request, as HAProxy's `timeout http-request`), however slowly it trickles: a slowloris
+///   client gets 408 and is closed.
+/// - While a request body is being received, the client may stay silent for at most `idle`; a stalled
+///   upload must not hold a client and a node connection forever. Time during which Latch itself holds
+///   the client's reads (the node is slow to take the body) does not count.
+/// - A keep-alive connection with no request for `idle` is closed quietly.
 final class ClientDeadlineHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -15,17 +20,24 @@ final class ClientDeadlineHandler: ChannelInboundHandler {
         case idle
         /// Bytes of a request head have arrived; the head deadline runs.
         case readingHead
-        /// A request head was parsed; the exchange's own timeouts apply.
-        case inExchange
+        /// A request head was parsed and its body is still coming: the inactivity timer runs.
+        case readingBody
+        /// The request is complete; the exchange's upstream timeouts apply.
+        case awaitingResponse
     }
 
     private let requestHeadTimeout: TimeAmount
     private let idleTimeout: TimeAmount
     private var phase = Phase.readingHead
     private var timer: Scheduled<Void>?
+    private var bytesSinceArmed = false
     private var context: ChannelHandlerContext?
-    /// Called once when the head deadline closes the connection, for the log.
+    /// The head deadline passed: the handler answers 408 itself and closes.
     var onHeadTimeout: (() -> Void)?
+    /// The body went silent for `idle`: the proxy handler decides what the client gets.
+    var onBodyTimeout: (() -> Void)?
+    /// Whether the proxy is holding the client's reads (backpressure): silence is then Latch's doing.
+    var isHoldingReads: () -> Bool = { false }
 
     init(requestHead: TimeAmount, idle: TimeAmount) {
         self.requestHeadTimeout = requestHead
@@ -34,69 +46,92 @@ final class ClientDeadlineHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        if context.channel.isActive { startTimer(requestHeadTimeout, headDeadline: true) }
+        if context.channel.isActive { startTimer(requestHeadTimeout) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        // HAProxy's `timeout http-request` also runs from the accept for the first request.
-        startTimer(requestHeadTimeout, headDeadline: true)
+        if timer == nil { startTimer(requestHeadTimeout) }
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        timer?.cancel()
-        timer = nil
+        cancelTimer()
         context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.cancel()
+        cancelTimer()
         self.context = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        bytesSinceArmed = true
         if case .idle = phase {
             phase = .readingHead
-            startTimer(requestHeadTimeout, headDeadline: true)
+            startTimer(requestHeadTimeout)
         }
         context.fireChannelRead(data)
     }
 
-    /// The decoder produced a request head: stop the head deadline.
+    /// The decoder produced a request head; its body (if any) follows.
     func requestHeadReceived() {
-        phase = .inExchange
+        phase = .readingBody
+        startTimer(idleTimeout)
+    }
+
+    /// The request's end was received.
+    func requestEnded() {
+        phase = .awaitingResponse
+        cancelTimer()
+    }
+
+    /// The exchange is over and the connection stays open: wait for the next request. Call this
+    /// *before* writing the response's end, because writing it can deliver a pipelined request at once.
+    func exchangeFinished() {
+        phase = .idle
+        startTimer(idleTimeout)
+    }
+
+    private func cancelTimer() {
         timer?.cancel()
         timer = nil
     }
 
-    /// The response was sent and the connection stays open: wait for the next request.
-    func exchangeFinished() {
-        guard case .inExchange = phase else { return }
-        phase = .idle
-        startTimer(idleTimeout, headDeadline: false)
-    }
-
-    private func startTimer(_ amount: TimeAmount, headDeadline: Bool) {
+    private func startTimer(_ amount: TimeAmount) {
         timer?.cancel()
+        bytesSinceArmed = false
         guard let context else { return }
         timer = context.eventLoop.assumeIsolated().scheduleTask(in: amount) { [weak self] in
-            guard let self, let context = self.context else { return }
-            self.timer = nil
-            if headDeadline {
-                self.onHeadTimeout?()
-                // Below the HTTP encoder: write the whole response as bytes (RFC 9110 §15.5.9).
-                let body = "Request head not received in time.\n"
-                var buffer = context.channel.allocator.buffer(capacity: 160)
-                buffer.writeString(
-                    "HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
-                        + "content-length: \(body.utf8.count)\r\nconnection: close\r\n\r\n\(body)"
-                )
-                context.writeAndFlush(self.wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
-                    context.close(promise: nil)
-                }
-            } else {
+            self?.timerFired(amount)
+        }
+    }
+
+    private func timerFired(_ amount: TimeAmount) {
+        guard let context else { return }
+        timer = nil
+        switch phase {
+        case .readingHead:
+            onHeadTimeout?()
+            // Below the HTTP encoder: write the whole response as bytes (RFC 9110 §15.5.9).
+            let body = "408 Request Timeout: the request head did not arrive in time\n"
+            var buffer = context.channel.allocator.buffer(capacity: 200)
+            buffer.writeString(
+                "HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                    + "content-length: \(body.utf8.count)\r\nconnection: close\r\n\r\n\(body)"
+            )
+            context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
             }
+        case .readingBody:
+            if bytesSinceArmed || isHoldingReads() {
+                startTimer(amount)
+            } else {
+                onBodyTimeout?()
+            }
+        case .idle:
+            context.close(promise: nil)
+        case .awaitingResponse:
+            break
         }
     }
 }

@@ -48,6 +48,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             guard let self else { return }
             self.runtime.logger.info("request head timeout, closing", metadata: ["client": "\(self.clientAddress)"])
         }
+        deadlines.onBodyTimeout = { [weak self] in
+            self?.requestBodyTimedOut()
+        }
+        deadlines.isHoldingReads = { [weak self] in
+            self?.pendingRead ?? false
+        }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -66,6 +72,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             exchange.requestBodyBytes += buffer.readableBytes
             send(.body(.byteBuffer(buffer)), on: exchange)
         case .end(let trailers):
+            deadlines.requestEnded()
             guard let exchange else { return }
             exchange.requestEnded = true
             send(.end(trailers), on: exchange)
@@ -111,7 +118,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             cookieHeaders: head.headers["cookie"]
         )
         let cluster = runtime.clusters[route.cluster]
-        let upstreamHead: HTTPRequestHead
+        var upstreamHead: HTTPRequestHead
         switch HeaderRewriter.upstreamRequestHead(
             head,
             clientIP: clientIP,
@@ -127,7 +134,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 node: nil,
                 reason: "rejected",
                 status: rejection.status,
-                message: rejection.message,
+                detail: rejection.message,
                 start: start
             )
             return
@@ -140,10 +147,15 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 node: nil,
                 reason: decision.reason.rawValue,
                 status: .serviceUnavailable,
-                message: "no node can take the request",
+                detail: ProxyHandler.clientMessage(for: .serviceUnavailable),
                 start: start
             )
             return
+        }
+        if !upstreamHead.headers.contains(name: "host") {
+            // Only an HTTP/1.0 client may omit Host; the node gets HTTP/1.1, which requires one
+            // (RFC 9112 §3.2), so name the node as nginx's default `proxy_set_header Host $proxy_host` does.
+            upstreamHead.headers.add(name: "Host", value: cluster.config.nodes[node].address.description)
         }
         let exchange = Exchange(
             request: head,
@@ -246,10 +258,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         case .end(let trailers):
             finish(exchange, upstreamReusable: exchange.upstreamReusable && exchange.requestEnded)
             let keepAlive = exchange.clientKeepAlive
+            if keepAlive { deadlines.exchangeFinished() }
             let written = context.writeAndFlush(wrapOutboundOut(.end(trailers)))
-            if keepAlive {
-                deadlines.exchangeFinished()
-            } else {
+            if !keepAlive {
                 written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
             }
         }
@@ -287,12 +298,17 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             context.close(promise: nil)
             return
         }
-        let status: HTTPResponseStatus = failure == .timeout ? .gatewayTimeout : .badGateway
+        let status: HTTPResponseStatus
+        switch failure {
+        case .timeout, .connectTimedOut: status = .gatewayTimeout
+        case .clientTimedOut: status = .requestTimeout
+        default: status = .badGateway
+        }
         exchange.responseStatus = status
         if !exchange.requestEnded { closing = true }
         exchange.clientKeepAlive = exchange.clientKeepAlive && !closing
         finish(exchange, upstreamReusable: false)
-        writeError(status, message: ProxyHandler.clientMessage(for: status), keepAlive: exchange.clientKeepAlive, context: context)
+        writeError(status, detail: ProxyHandler.clientMessage(for: status), keepAlive: exchange.clientKeepAlive, context: context)
     }
 
     /// Bookkeeping when an exchange ends, before its last bytes are written (writing the end may make
@@ -339,7 +355,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         node: String?,
         reason: String,
         status: HTTPResponseStatus,
-        message: String,
+        detail: String,
         start: NIODeadline
     ) {
         guard let context else { return }
@@ -360,14 +376,15 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 status: Int(status.code),
                 bytes: 0,
                 duration: .now() - start,
-                error: message
+                error: detail
             )
         )
-        writeError(status, message: "\(ProxyHandler.clientMessage(for: status)) (\(message))", keepAlive: keepAlive, context: context)
+        writeError(status, detail: detail, keepAlive: keepAlive, context: context)
     }
 
-    private func writeError(_ status: HTTPResponseStatus, message: String, keepAlive: Bool, context: ChannelHandlerContext) {
-        let body = "\(status.code) \(status.reasonPhrase): \(message)\n"
+    /// A short plain-text answer of Latch's own: `502 Bad Gateway: the application server failed to answer`.
+    private func writeError(_ status: HTTPResponseStatus, detail: String, keepAlive: Bool, context: ChannelHandlerContext) {
+        let body = "\(status.code) \(status.reasonPhrase): \(detail)\n"
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
         headers.add(name: "Content-Length", value: String(body.utf8.count))
@@ -375,10 +392,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        if keepAlive { deadlines.exchangeFinished() }
         let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if keepAlive {
-            deadlines.exchangeFinished()
-        } else {
+        if !keepAlive {
             written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
     }
@@ -389,8 +405,20 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         case .badGateway: "the application server failed to answer"
         case .gatewayTimeout: "the application server did not answer in time"
         case .serviceUnavailable: "no application server is available"
+        case .requestTimeout: "the request body stopped arriving"
         default: status.reasonPhrase
         }
+    }
+
+    /// The client went silent in the middle of its request body for `timeouts.idle`.
+    private func requestBodyTimedOut() {
+        guard let context else { return }
+        guard let exchange, !exchange.responseStarted else {
+            context.close(promise: nil)
+            return
+        }
+        closing = true
+        fail(exchange, .clientTimedOut)
     }
 
     // MARK: - Connection events

@@ -17,6 +17,9 @@ protocol UpstreamDelegate: AnyObject {
 /// How an upstream exchange went wrong, in the words the access log and the client get.
 enum UpstreamFailure: Error, Equatable {
     case connectFailed(String)
+    case connectTimedOut
+    /// Not the node's fault: the client stopped sending its request body.
+    case clientTimedOut
     case closedBeforeResponse
     case closedMidResponse
     case badResponse(String)
@@ -25,6 +28,8 @@ enum UpstreamFailure: Error, Equatable {
     var logDescription: String {
         switch self {
         case .connectFailed(let reason): "connect failed: \(reason)"
+        case .connectTimedOut: "connect timed out"
+        case .clientTimedOut: "client stopped sending the request body"
         case .closedBeforeResponse: "connection closed before the response"
         case .closedMidResponse: "connection closed during the response"
         case .badResponse(let reason): "invalid response: \(reason)"
@@ -97,6 +102,11 @@ final class UpstreamHandler: ChannelDuplexHandler {
         guard let timeout = responseTimeout, let context else { return }
         responseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
             guard let self, self.responseInProgress else { return }
+            if self.pendingRead {
+                // We stopped reading because the client is slow to take the response: not the node's fault.
+                self.armResponseTimer()
+                return
+            }
             let delegate = self.delegate
             self.delegate = nil
             self.responseInProgress = false
@@ -151,16 +161,10 @@ final class UpstreamHandler: ChannelDuplexHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         let delegate = self.delegate
-        let inResponse = responseInProgress
         self.delegate = nil
         context.close(promise: nil)
-        if let delegate {
-            if error is HTTPParserError {
-                delegate.upstreamFailed(.badResponse("\(error)"))
-            } else {
-                delegate.upstreamFailed(inResponse ? .closedMidResponse : .closedBeforeResponse)
-            }
-        }
+        // Whether the client already saw part of the response is the exchange's to know.
+        delegate?.upstreamFailed(error is HTTPParserError ? .badResponse("\(error)") : .closedBeforeResponse)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

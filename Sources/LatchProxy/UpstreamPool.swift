@@ -152,7 +152,11 @@ final class UpstreamPool {
                 }
             case .failure(let error):
                 self?.logger.debug("upstream connect failed", metadata: ["address": "\(address)", "error": "\(error)"])
-                completion(.failure(.connectFailed(describeNetworkError(error))))
+                if let channelError = error as? ChannelError, case .connectTimeout = channelError {
+                    completion(.failure(.connectTimedOut))
+                } else {
+                    completion(.failure(.connectFailed(describeNetworkError(error))))
+                }
             }
         }
     }

@@ -16,10 +16,16 @@ struct ConfigOption: ParsableArguments {
     @Option(name: [.short, .long], help: "Path of the configuration file.")
     var config: String = "lb.yaml"
 
+    @Argument(help: "Path of the configuration file, as an alternative to --config.")
+    var file: String?
+
+    /// `latch check lb.yaml` and `latch check --config lb.yaml` mean the same.
+    var path: String { file ?? config }
+
     /// Loads the file or prints the loader's one-line error and exits non-zero: never a stack trace.
     func load() throws -> LatchConfig {
         do {
-            return try ConfigLoader.load(path: config)
+            return try ConfigLoader.load(path: path)
         } catch {
             printError("error: \(error.description)")
             throw ExitCode(2)

@@ -58,6 +58,9 @@ struct CLITests {
         #expect(outcome.stdout.contains("tomcat1"))
         #expect(outcome.stdout.contains("replicas tomcat2"))
         #expect(outcome.stdout.hasSuffix("OK\n"))
+        let positional = try Self.latch(["check", Self.exampleConfig])
+        #expect(positional.status == 0, "latch check lb.yaml works too")
+        #expect(positional.stdout == outcome.stdout)
     }
 
     @Test("latch check on a broken file exits 2 with file, line, column and key, and no Swift dump")

@@ -14,7 +14,8 @@ struct ForwardingLiveTests {
                 "GET /a;jsessionid=X.tomcat1?q=1 HTTP/1.1\r\nHost: shop.example.com:8080\r\n"
                     + "Connection: keep-alive, X-Secret\r\nX-Secret: drop me\r\nKeep-Alive: timeout=5\r\n"
                     + "TE: trailers\r\nProxy-Connection: keep-alive\r\nUpgrade: h2c\r\n"
-                    + "X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: https\r\nVia: 1.1 edge\r\nX-Custom: kept\r\n\r\n"
+                    + "X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: https\r\nVia: 1.1 edge\r\nX-Custom: kept\r\n"
+                    + "Forwarded: for=6.6.6.6\r\nX-Real-IP: 6.6.6.6\r\n\r\n"
             )
             let text = try await client.wait { text, _ in text.contains("hello") }
             await client.close()
@@ -24,7 +25,7 @@ struct ForwardingLiveTests {
             #expect(seen.uri == "/a;jsessionid=X.tomcat1?q=1")
             #expect(seen.version == .http1_1)
             #expect(seen.headers["host"] == ["shop.example.com:8080"])
-            for dropped in ["connection", "x-secret", "keep-alive", "te", "proxy-connection", "upgrade"] {
+            for dropped in ["connection", "x-secret", "keep-alive", "te", "proxy-connection", "upgrade", "forwarded", "x-real-ip"] {
                 #expect(seen.headers[dropped].isEmpty, "\(dropped) must not reach the node")
             }
             #expect(seen.headers["x-custom"] == ["kept"])
@@ -61,6 +62,19 @@ struct ForwardingLiveTests {
             #expect(text.contains("bytes=5 "))
             let seen = try #require(h.backend("tomcat2").requests.first).head
             #expect(seen.headers["transfer-encoding"] == ["chunked"])
+        }
+    }
+
+    @Test("an HTTP/1.0 request without Host reaches the node as HTTP/1.1 with the node's address as Host")
+    func http10WithoutHost() async throws {
+        try await withLatch { h in
+            let client = try await RawClient.connect(port: h.port, group: h.group)
+            try await client.send("GET /old HTTP/1.0\r\nCookie: JSESSIONID=A.tomcat2\r\n\r\n")
+            let text = try await client.wait { _, closed in closed }
+            #expect(text.hasPrefix("HTTP/1.0 200 OK\r\n"))
+            let seen = try #require(h.backend("tomcat2").requests.first).head
+            #expect(seen.version == .http1_1)
+            #expect(seen.headers["host"] == ["127.0.0.1:\(h.backend("tomcat2").port)"])
         }
     }
 

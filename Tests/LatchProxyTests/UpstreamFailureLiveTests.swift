@@ -68,6 +68,35 @@ struct UpstreamFailureLiveTests {
         }
     }
 
+    @Test("a request body that stops arriving for `idle` gets 408, and the node connection is dropped")
+    func stalledRequestBody() async throws {
+        try await withLatch(configure: { $0.timeouts.idle = .milliseconds(300) }, reply: { _, _ in .echoBodyChecksum }) { h in
+            let client = try await RawClient.connect(port: h.port, group: h.group)
+            try await client.send("POST /upload HTTP/1.1\r\nHost: x\r\nCookie: JSESSIONID=A.tomcat1\r\nContent-Length: 10\r\n\r\nabc")
+            let text = try await client.wait { _, closed in closed }
+            #expect(text.hasPrefix("HTTP/1.1 408 Request Timeout\r\n"))
+            #expect(text.lowercased().contains("connection: close"))
+            #expect(h.backend("tomcat1").requests.isEmpty, "the node never saw a complete request")
+            #expect(h.server.activeRequests(cluster: 0) == [0, 0, 0])
+        }
+    }
+
+    @Test("a pipelined request served slower than `idle` is not cut by the keep-alive timer")
+    func slowPipelinedRequest() async throws {
+        try await withLatch(configure: { $0.timeouts.idle = .milliseconds(200) }, reply: { _, head in
+            head.uri == "/slow" ? .delayed(.milliseconds(600), body: "slow") : .text(body: "fast")
+        }) { h in
+            let client = try await RawClient.connect(port: h.port, group: h.group)
+            try await client.send(
+                "GET /fast HTTP/1.1\r\nHost: x\r\n\r\nGET /slow HTTP/1.1\r\nHost: x\r\nCookie: JSESSIONID=A.tomcat1\r\n\r\n"
+            )
+            let text = try await client.wait { text, closed in text.hasSuffix("slow") || closed }
+            await client.close()
+            #expect(text.hasSuffix("\r\n\r\nslow"))
+            #expect(text.count(of: "HTTP/1.1 200 OK") == 2)
+        }
+    }
+
     @Test("a client slower than request_head gets 408 and is closed")
     func requestHeadTimeout() async throws {
         try await withLatch(configure: { $0.timeouts.requestHead = .milliseconds(300) }) { h in

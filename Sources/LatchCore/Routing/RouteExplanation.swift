@@ -12,7 +12,7 @@ public enum RouteExplanation {
         case .known(let node, let source):
             lines.append("session: route \"\(cluster.nodes[node].name)\" found in the \(source.rawValue.split(separator: "_").joined(separator: " "))")
         case .unknown(let route):
-            lines.append("session: route \"\(route)\" names no node of cluster \(cluster.name)")
+            lines.append("session: route \(route.debugDescription) names no node of cluster \(cluster.name)")
         case .noRoute:
             lines.append("session: session id has no route after \"\(cluster.session.separator)\"")
         case .none:

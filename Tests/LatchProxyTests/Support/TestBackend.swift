@@ -9,6 +9,8 @@ enum BackendReply: Sendable {
     case text(status: HTTPResponseStatus = .ok, headers: [(String, String)] = [], body: String)
     /// A body of `bytes` deterministic bytes (see ``TestPattern``), written with backpressure.
     case download(bytes: Int, chunked: Bool)
+    /// A normal text response after `delay`.
+    case delayed(TimeAmount, body: String)
     /// Never answer.
     case hang
     /// Answer bytes that are not HTTP.
@@ -220,6 +222,16 @@ private final class BackendHandler: ChannelInboundHandler {
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
             download = (bytes, 0)
             writeDownload(context: context)
+        case .delayed(let delay, let body):
+            headers.add(name: "Content-Length", value: String(body.utf8.count))
+            let response = HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: delay) {
+                let (handler, context) = bound.value
+                context.write(handler.wrapOutboundOut(.head(response)), promise: nil)
+                context.write(handler.wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+                context.writeAndFlush(handler.wrapOutboundOut(.end(nil)), promise: nil)
+            }
         case .hang:
             break
         case .garbage:
