@@ -1,19 +1,6 @@
 import Testing
 @testable import LatchCore
 
-/// A seeded generator (SplitMix64) so decisions that balance with random_two are reproducible.
-private struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 struct NodeChooserTests {
     struct Case: Sendable, CustomTestStringConvertible {
         var lookup: RouteLookup
@@ -35,7 +22,7 @@ struct NodeChooserTests {
     @Test(arguments: decisionTable)
     func decision(_ row: Case) {
         var balancer = Balancer(algorithm: .roundRobin, weights: [1, 1, 1])
-        var random = SeededRandom(state: 1)
+        var random = SplitMix64(seed: 1)
         let decision = NodeChooser.choose(row.lookup, balancer: &balancer, active: { _ in 0 }, using: &random)
         #expect(decision == row.expected)
     }
@@ -49,8 +36,8 @@ struct NodeChooserTests {
     func stickyLeavesBalancerUntouched(algorithm: BalanceAlgorithm) {
         var touched = Balancer(algorithm: algorithm, weights: [5, 1, 1])
         var fresh = Balancer(algorithm: algorithm, weights: [5, 1, 1])
-        var randomA = SeededRandom(state: 9)
-        var randomB = SeededRandom(state: 9)
+        var randomA = SplitMix64(seed: 9)
+        var randomB = SplitMix64(seed: 9)
         let active: (Int) -> Int = { _ in 0 }
 
         var afterSticky: [NodeDecision] = []
@@ -70,7 +57,7 @@ struct NodeChooserTests {
 
     @Test func stickyThenBalancedIsTheFirstRoundRobinPick() {
         var balancer = Balancer(algorithm: .roundRobin, weights: [5, 1, 1])
-        var random = SeededRandom(state: 3)
+        var random = SplitMix64(seed: 3)
         for _ in 0..<10 {
             _ = NodeChooser.choose(.known(node: 2, source: .cookie), balancer: &balancer, active: { _ in 0 }, using: &random)
         }
@@ -83,7 +70,7 @@ struct NodeChooserTests {
     @Test(arguments: balancedLookups)
     func balancedDecisionsAdvanceTheBalancer(lookup: RouteLookup) {
         var balancer = Balancer(algorithm: .roundRobin, weights: [1, 1, 1])
-        var random = SeededRandom(state: 5)
+        var random = SplitMix64(seed: 5)
         let nodes = (0..<6).map { _ in
             NodeChooser.choose(lookup, balancer: &balancer, active: { _ in 0 }, using: &random).node
         }
@@ -92,7 +79,7 @@ struct NodeChooserTests {
 
     @Test func mixedBalancedReasonsShareOneRotation() {
         var balancer = Balancer(algorithm: .roundRobin, weights: [1, 1, 1])
-        var random = SeededRandom(state: 5)
+        var random = SplitMix64(seed: 5)
         var decisions: [NodeDecision] = []
         for lookup in [RouteLookup.none, .known(node: 2, source: .cookie), .noRoute, .unknown(route: "q"), .none] {
             decisions.append(NodeChooser.choose(lookup, balancer: &balancer, active: { _ in 0 }, using: &random))
@@ -109,7 +96,7 @@ struct NodeChooserTests {
     @Test(arguments: balancedLookups)
     func balancedDecisionsUseTheLoad(lookup: RouteLookup) {
         var least = Balancer(algorithm: .leastConnections, weights: [1, 1, 1])
-        var random = SeededRandom(state: 7)
+        var random = SplitMix64(seed: 7)
         let load = [5, 0, 5]
         for _ in 0..<5 {
             #expect(NodeChooser.choose(lookup, balancer: &least, active: { load[$0] }, using: &random).node == 1)
@@ -123,7 +110,7 @@ struct NodeChooserTests {
     /// The load closure belongs to balancing only; a sticky decision ignores it.
     @Test func stickyIgnoresLoad() {
         var balancer = Balancer(algorithm: .leastConnections, weights: [1, 1])
-        var random = SeededRandom(state: 7)
+        var random = SplitMix64(seed: 7)
         let decision = NodeChooser.choose(
             .known(node: 0, source: .cookie), balancer: &balancer, active: { $0 == 0 ? 1_000 : 0 }, using: &random)
         #expect(decision == NodeDecision(node: 0, reason: .sticky))
@@ -132,7 +119,7 @@ struct NodeChooserTests {
     @Test(arguments: BalanceAlgorithm.allCases)
     func noNodeWhenTheBalancerHasNothing(algorithm: BalanceAlgorithm) {
         var balancer = Balancer(algorithm: algorithm, weights: [])
-        var random = SeededRandom(state: 1)
+        var random = SplitMix64(seed: 1)
         for lookup in Self.balancedLookups {
             let decision = NodeChooser.choose(lookup, balancer: &balancer, active: { _ in 0 }, using: &random)
             #expect(decision == NodeDecision(node: nil, reason: .noNode))
