@@ -8,7 +8,8 @@ import NIOCore
 ///   client gets 408 and is closed.
 /// - While a request body is being received, the client may stay silent for at most `idle`; a stalled
 ///   upload must not hold a client and a node connection forever. Time during which Latch itself holds
-///   the client's reads (the node is slow to take the body) does not count.
+///   the client's reads (the node is slow to take the body) does not count: the upstream watchdog
+///   bounds that (see ``UpstreamHandler/startWatchdog(interval:)``).
 /// - A keep-alive connection with no request for `idle` is closed quietly.
 final class ClientDeadlineHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
@@ -81,6 +82,8 @@ final class ClientDeadlineHandler: ChannelInboundHandler {
 
     /// The request's end was received.
     func requestEnded() {
+        // Only a body being read ends here; after an answer Latch gave itself the idle timer must stay.
+        guard case .readingBody = phase else { return }
         phase = .awaitingResponse
         cancelTimer()
     }

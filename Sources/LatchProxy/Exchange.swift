@@ -41,11 +41,24 @@ final class Exchange {
         self.node = node
         self.reason = reason
         self.start = start
-        self.clientKeepAlive = request.isKeepAlive
+        self.clientKeepAlive = request.isKeepAlive && !Exchange.asksForUpgrade(request)
     }
 
     var nodeConfig: NodeConfig { cluster.config.nodes[node] }
     var key: NodeKey { NodeKey(cluster: cluster.index, node: node) }
+
+    /// The head says there is no body (no Transfer-Encoding, Content-Length absent or 0): known before
+    /// the request's end has been read.
+    var requestHasNoBody: Bool {
+        !request.headers.contains(name: "transfer-encoding")
+            && (request.headers.first(name: "content-length").map { $0 == "0" } ?? true)
+    }
+
+    /// A request that asks to switch protocols (RFC 9110 §7.8) or CONNECT: NIOHTTP1's decoder stops
+    /// parsing the connection after it, so the client connection must close after the answer.
+    static func asksForUpgrade(_ head: HTTPRequestHead) -> Bool {
+        head.method == .CONNECT || head.headers.contains(name: "upgrade")
+    }
 
     /// RFC 9110 §9.2.2: only these may be sent again without the client asking.
     var isIdempotent: Bool {

@@ -70,8 +70,9 @@ enum HeaderRewriter {
                 incomingForwardedFor.append(value)
             case "x-forwarded-proto", "x-forwarded-host":
                 continue  // replaced below: only Latch knows the client's scheme and host
-            case "forwarded", "x-real-ip" where forwarding.xForwardedFor == .replace:
-                continue  // other spellings of the client address: not trusted either (RFC 7239 §8)
+            case "forwarded", "x-real-ip":
+                // Other spellings of the client address: not trusted either with `replace` (RFC 7239 §8).
+                if forwarding.xForwardedFor == .append { headers.add(name: name, value: value) }
             case "via":
                 incomingVia.append(value)
             case "expect" where head.version.minor == 0:

@@ -65,6 +65,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
+            // After a response that said `Connection: close`, nothing more is served (RFC 9112 §9.6).
+            guard !closing else { return }
             deadlines.requestHeadReceived()
             startExchange(head, context: context)
         case .body(let buffer):
@@ -76,9 +78,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             guard let exchange else { return }
             exchange.requestEnded = true
             send(.end(trailers), on: exchange)
-            if let upstream = exchange.upstream {
-                upstream.handler.expectResponse(within: runtime.timeouts.upstreamResponse)
-            }
         }
     }
 
@@ -92,6 +91,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
 
     /// Holds the client's reads while the upstream is being connected or cannot take more bytes.
     func read(context: ChannelHandlerContext) {
+        // Closing after the current response: read nothing more (pipelined requests are not served).
+        if closing, exchange == nil { return }
         if let exchange, !exchange.requestEnded {
             guard let upstream = exchange.upstream, upstream.handler.isWritable else {
                 pendingRead = true
@@ -135,6 +136,18 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 reason: "rejected",
                 status: rejection.status,
                 detail: rejection.message,
+                start: start
+            )
+            return
+        }
+        if head.method == .CONNECT {
+            respondWithoutUpstream(
+                head,
+                cluster: cluster,
+                node: nil,
+                reason: "rejected",
+                status: .notImplemented,
+                detail: "CONNECT is not supported",
                 start: start
             )
             return
@@ -198,9 +211,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             }
             exchange.buffered.removeAll()
             connection.handler.flush()
-            if exchange.requestEnded {
-                connection.handler.expectResponse(within: runtime.timeouts.upstreamResponse)
-            }
+            connection.handler.startWatchdog(interval: runtime.timeouts.upstreamResponse)
             resumeClientReads()
         }
     }
@@ -233,6 +244,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 via: runtime.config.forwarding.via
             )
             context.writeAndFlush(wrapOutboundOut(.head(interim)), promise: nil)
+        case .head(let head) where head.status == .switchingProtocols:
+            // Latch strips Upgrade, so a 101 is a node misbehaving; its connection is no longer HTTP.
+            fail(exchange, .badResponse("unexpected 101 Switching Protocols"))
         case .head(let head):
             exchange.responseStatus = head.status
             let closeDelimited = Exchange.isCloseDelimited(head, requestMethod: exchange.request.method)
@@ -244,6 +258,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             if !exchange.requestEnded || closing || !clientCanFrame {
                 exchange.clientKeepAlive = false
             }
+            if !exchange.clientKeepAlive { closing = true }
             exchange.responseStarted = true
             let downstream = HeaderRewriter.downstreamResponseHead(
                 head,
@@ -270,18 +285,31 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         context?.flush()
     }
 
+    var awaitingClientBody: Bool {
+        guard let exchange else { return false }
+        // Reads held for backpressure mean the node, not the client, is the one not moving.
+        return !exchange.requestEnded && !pendingRead
+    }
+
+    func downstreamStalled() {
+        guard let exchange, let context else { return }
+        exchange.failure = .clientStalled
+        finish(exchange, upstreamReusable: false)
+        context.close(promise: nil)
+    }
+
     func upstreamFailed(_ failure: UpstreamFailure) {
         guard let exchange else { return }
         // A pooled connection the node closed while idle: the request never reached the node. Send a
         // bodiless idempotent request once more on a fresh connection (RFC 9110 §9.2.2).
         if let upstream = exchange.upstream, upstream.uses > 0, !exchange.responseStarted, !exchange.retried,
-            exchange.responseStatus == nil, exchange.requestEnded, exchange.requestBodyBytes == 0,
-            exchange.isIdempotent, failure != .timeout
+            exchange.responseStatus == nil, exchange.requestHasNoBody, exchange.isIdempotent, failure != .timeout
         {
             exchange.retried = true
             exchange.upstream = nil
             pool?.release(upstream, reusable: false)
-            exchange.buffered = [.end(nil)]
+            // The failure may come while the head is being flushed, before the request's end was read.
+            exchange.buffered = exchange.requestEnded ? [.end(nil)] : []
             lease(for: exchange, forceNew: true)
             return
         }
@@ -305,10 +333,16 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         default: status = .badGateway
         }
         exchange.responseStatus = status
-        if !exchange.requestEnded { closing = true }
+        if !exchange.requestEnded || !exchange.clientKeepAlive { closing = true }
         exchange.clientKeepAlive = exchange.clientKeepAlive && !closing
         finish(exchange, upstreamReusable: false)
-        writeError(status, detail: ProxyHandler.clientMessage(for: status), keepAlive: exchange.clientKeepAlive, context: context)
+        writeError(
+            status,
+            detail: ProxyHandler.clientMessage(for: status),
+            version: exchange.request.version,
+            keepAlive: exchange.clientKeepAlive,
+            context: context
+        )
     }
 
     /// Bookkeeping when an exchange ends, before its last bytes are written (writing the end may make
@@ -335,12 +369,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 error: exchange.failure?.logDescription
             )
         )
-        if exchange.failure != nil {
+        if let failure = exchange.failure, failure.isNodeFault {
             runtime.logger.warning(
                 "upstream failed",
                 metadata: [
                     "node": "\(exchange.nodeConfig.name)", "address": "\(exchange.nodeConfig.address)",
-                    "error": "\(exchange.failure!.logDescription)",
+                    "error": "\(failure.logDescription)",
                 ]
             )
         }
@@ -363,7 +397,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         // unless the request visibly has no body.
         let hasBody = head.headers.contains(name: "transfer-encoding")
             || (head.headers.first(name: "content-length").map { $0 != "0" } ?? false)
-        let keepAlive = head.isKeepAlive && !hasBody && status != .badRequest
+        let keepAlive = head.isKeepAlive && !hasBody && status != .badRequest && !Exchange.asksForUpgrade(head)
         if !keepAlive { closing = true }
         runtime.accessLog.record(
             .init(
@@ -379,18 +413,29 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 error: detail
             )
         )
-        writeError(status, detail: detail, keepAlive: keepAlive, context: context)
+        writeError(status, detail: detail, version: head.version, keepAlive: keepAlive, context: context)
     }
 
     /// A short plain-text answer of Latch's own: `502 Bad Gateway: the application server failed to answer`.
-    private func writeError(_ status: HTTPResponseStatus, detail: String, keepAlive: Bool, context: ChannelHandlerContext) {
+    private func writeError(
+        _ status: HTTPResponseStatus,
+        detail: String,
+        version: HTTPVersion,
+        keepAlive: Bool,
+        context: ChannelHandlerContext
+    ) {
         let body = "\(status.code) \(status.reasonPhrase): \(detail)\n"
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
         headers.add(name: "Content-Length", value: String(body.utf8.count))
         headers.add(name: "Cache-Control", value: "no-store")
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        if !keepAlive {
+            headers.add(name: "Connection", value: "close")
+        } else if version.minor == 0 {
+            headers.add(name: "Connection", value: "keep-alive")
+        }
+        let responseVersion: HTTPVersion = version.minor == 0 ? .http1_0 : .http1_1
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: responseVersion, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
         if keepAlive { deadlines.exchangeFinished() }
         let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))

@@ -10,6 +10,12 @@ protocol UpstreamDelegate: AnyObject {
     func upstreamWritabilityChanged(_ writable: Bool)
     /// A batch of reads ended: time to flush what was relayed to the client.
     func upstreamReadComplete()
+    /// The client has taken no response bytes for a whole `upstream_response` interval while Latch held
+    /// the node's reads for it: the client, not the node, has stalled.
+    func downstreamStalled()
+    /// Whether the client still owes request body bytes and Latch is not holding them back: silence on
+    /// the node's side is then expected, and the client's own deadline applies.
+    var awaitingClientBody: Bool { get }
     /// Whether the client can take more response bytes: the upstream side reads only while it can.
     var downstreamWritable: Bool { get }
 }
@@ -20,6 +26,8 @@ enum UpstreamFailure: Error, Equatable {
     case connectTimedOut
     /// Not the node's fault: the client stopped sending its request body.
     case clientTimedOut
+    /// Not the node's fault: the client stopped taking the response.
+    case clientStalled
     case closedBeforeResponse
     case closedMidResponse
     case badResponse(String)
@@ -30,10 +38,19 @@ enum UpstreamFailure: Error, Equatable {
         case .connectFailed(let reason): "connect failed: \(reason)"
         case .connectTimedOut: "connect timed out"
         case .clientTimedOut: "client stopped sending the request body"
+        case .clientStalled: "client stopped reading the response"
         case .closedBeforeResponse: "connection closed before the response"
         case .closedMidResponse: "connection closed during the response"
         case .badResponse(let reason): "invalid response: \(reason)"
-        case .timeout: "timed out waiting for the response"
+        case .timeout: "node made no progress within upstream_response"
+        }
+    }
+
+    /// Whether the node is to blame (logged as an upstream failure; later, counted by passive health).
+    var isNodeFault: Bool {
+        switch self {
+        case .clientTimedOut, .clientStalled: false
+        default: true
         }
     }
 }
@@ -51,11 +68,11 @@ final class UpstreamHandler: ChannelDuplexHandler {
     var onClose: (() -> Void)?
     private(set) var context: ChannelHandlerContext?
     private var pendingRead = false
-    private var responseTimer: Scheduled<Void>?
-    private var responseTimeout: TimeAmount?
-    /// True between the end of a request and the end of its response: the upstream owes us bytes.
-    private(set) var awaitingResponse = false
-    private(set) var responseInProgress = false
+    private var watchdog: Scheduled<Void>?
+    private var watchdogInterval: TimeAmount?
+    /// Something moved since the watchdog was armed: the node sent bytes, took request bytes, or the
+    /// client took response bytes.
+    private var progressed = false
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -68,6 +85,8 @@ final class UpstreamHandler: ChannelDuplexHandler {
     // MARK: Writing the request
 
     func write(_ part: HTTPClientRequestPart) {
+        // Latch writes only while the connection is writable, so each write is the node taking bytes.
+        progressed = true
         context?.write(wrapOutboundOut(part), promise: nil)
     }
 
@@ -77,46 +96,54 @@ final class UpstreamHandler: ChannelDuplexHandler {
 
     var isWritable: Bool { context?.channel.isWritable ?? false }
 
-    /// Starts (or restarts) the response deadline: the upstream must send something within `timeout`.
-    func expectResponse(within timeout: TimeAmount) {
-        responseTimeout = timeout
-        responseInProgress = true
-        armResponseTimer()
+    /// Starts the exchange's watchdog: from the request head to the end of the response, something
+    /// must move every `interval` (`timeouts.upstream_response`). When nothing did, it decides whose
+    /// fault that is: the client's (it took no response bytes while Latch held the node's for it), or
+    /// the node's (it neither took our request bytes nor sent any) — unless the client still owes
+    /// request body bytes, which the client-side deadline bounds.
+    func startWatchdog(interval: TimeAmount) {
+        watchdogInterval = interval
+        armWatchdog()
     }
 
     /// Forgets the exchange: the response ended or the lease is being given back.
     func detach() {
         delegate = nil
-        responseInProgress = false
-        responseTimer?.cancel()
-        responseTimer = nil
-        responseTimeout = nil
+        watchdog?.cancel()
+        watchdog = nil
+        watchdogInterval = nil
         if pendingRead, let context {
             pendingRead = false
             context.read()
         }
     }
 
-    private func armResponseTimer() {
-        responseTimer?.cancel()
-        guard let timeout = responseTimeout, let context else { return }
-        responseTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
-            guard let self, self.responseInProgress else { return }
-            if self.pendingRead {
-                // We stopped reading because the client is slow to take the response: not the node's fault.
-                self.armResponseTimer()
-                return
-            }
-            let delegate = self.delegate
+    private func armWatchdog() {
+        watchdog?.cancel()
+        progressed = false
+        guard let interval = watchdogInterval, let context else { return }
+        watchdog = context.eventLoop.assumeIsolated().scheduleTask(in: interval) { [weak self] in
+            self?.watchdogFired()
+        }
+    }
+
+    private func watchdogFired() {
+        watchdog = nil
+        guard let delegate else { return }
+        if progressed || delegate.awaitingClientBody {
+            armWatchdog()
+        } else if pendingRead {
+            delegate.downstreamStalled()
+        } else {
             self.delegate = nil
-            self.responseInProgress = false
-            self.context?.close(promise: nil)
-            delegate?.upstreamFailed(.timeout)
+            context?.close(promise: nil)
+            delegate.upstreamFailed(.timeout)
         }
     }
 
     /// The client became writable again: resume reading the response.
     func resumeReading() {
+        progressed = true
         if pendingRead, let context {
             pendingRead = false
             context.read()
@@ -127,12 +154,7 @@ final class UpstreamHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
-        if responseTimer != nil { armResponseTimer() }
-        if case .end = part {
-            responseInProgress = false
-            responseTimer?.cancel()
-            responseTimer = nil
-        }
+        progressed = true
         if let delegate {
             delegate.upstreamResponsePart(part)
         } else {
@@ -155,6 +177,7 @@ final class UpstreamHandler: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { progressed = true }
         delegate?.upstreamWritabilityChanged(context.channel.isWritable)
         context.fireChannelWritabilityChanged()
     }
@@ -168,8 +191,8 @@ final class UpstreamHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        responseTimer?.cancel()
-        responseTimer = nil
+        watchdog?.cancel()
+        watchdog = nil
         let delegate = self.delegate
         self.delegate = nil
         onClose?()

@@ -106,7 +106,8 @@ struct ForwardingLiveTests {
             try await client.send(raw)
             let text = try await client.wait { _, closed in closed }
             await client.close()
-            #expect(text.hasPrefix("HTTP/1.1 400 Bad Request\r\n"))
+            // Answered in the client's own version: HTTP/1.0 for the HTTP/1.0 row.
+            #expect(text.hasPrefix("HTTP/1.1 400 Bad Request\r\n") || text.hasPrefix("HTTP/1.0 400 Bad Request\r\n"))
             #expect(h.backends.allSatisfy { $0.requests.isEmpty && $0.accepted == 0 })
         }
     }

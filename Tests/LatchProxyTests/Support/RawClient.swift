@@ -5,7 +5,7 @@ import NIOPosix
 /// A TCP client that sends exact bytes and collects exact bytes, for the cases a polite HTTP client
 /// never produces (`Expect: 100-continue` timing, HTTP/1.0, pipelining, raw framing checks).
 final class RawClient: Sendable {
-    private let channel: any Channel
+    fileprivate let channel: any Channel
     private let received: NIOLockedValueBox<(bytes: [UInt8], closed: Bool)>
 
     static func connect(port: Int, group: any EventLoopGroup) async throws -> RawClient {
@@ -74,5 +74,13 @@ extension String {
     /// Occurrences of `needle`.
     func count(of needle: String) -> Int {
         components(separatedBy: needle).count - 1
+    }
+}
+
+extension RawClient {
+    /// Stops reading from the socket: the kernel buffers fill and the peer sees a zero window,
+    /// as with a client that stopped reading a response.
+    func stopReading() async throws {
+        try await channel.setOption(.autoRead, value: false)
     }
 }

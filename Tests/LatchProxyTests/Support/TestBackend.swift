@@ -17,6 +17,9 @@ enum BackendReply: Sendable {
     case garbage
     /// Close the connection without answering.
     case close
+    /// Stop reading the connection as soon as the head arrived, and never answer: a node that hung
+    /// while a client uploads. Decided from the head, so it is handled there.
+    case stopReadingAfterHead
     /// Send `100 Continue`-style interim responses are handled by NIO; this answers only after the body.
     case echoBodyChecksum
 }
@@ -185,6 +188,11 @@ private final class BackendHandler: ChannelInboundHandler {
         case .head(let head):
             self.head = head
             checksum = StreamChecksum()
+            if case .stopReadingAfterHead = reply(head) {
+                context.channel.setOption(.autoRead, value: false).whenComplete { _ in }
+                self.head = nil
+                return
+            }
             if head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
                 // What Tomcat and most servers do: ask for the body (RFC 9110 §10.1.1).
                 context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
@@ -232,7 +240,7 @@ private final class BackendHandler: ChannelInboundHandler {
                 context.write(handler.wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
                 context.writeAndFlush(handler.wrapOutboundOut(.end(nil)), promise: nil)
             }
-        case .hang:
+        case .hang, .stopReadingAfterHead:
             break
         case .garbage:
             // Below the HTTP encoder, so the bytes go out as they are.
