@@ -1,0 +1,49 @@
+import AsyncHTTPClient
+import LatchCore
+import NIOCore
+import Testing
+
+@Suite("Upstream keep-alive pool", .timeLimit(.minutes(1)))
+struct PoolLiveTests {
+    private func get(_ h: LatchHarness) async throws {
+        var request = HTTPClientRequest(url: h.baseURL + "/")
+        request.headers.add(name: "Cookie", value: "JSESSIONID=P.tomcat1")
+        let response = try await h.client.execute(request, timeout: .seconds(10))
+        _ = try await response.body.collect(upTo: 1024)
+        #expect(response.status == .ok)
+    }
+
+    @Test("an idle pooled connection is closed after pool.idle_timeout, and the next request opens a new one")
+    func idleConnectionsAreClosed() async throws {
+        try await withLatch(configure: { $0.pool.idleTimeout = .milliseconds(200) }) { h in
+            try await get(h)
+            try await get(h)
+            #expect(h.backend("tomcat1").accepted == 1, "reused while fresh")
+            try await Task.sleep(for: .milliseconds(600))
+            try await get(h)
+            #expect(h.backend("tomcat1").accepted == 2, "closed after idling, so a new one was opened")
+        }
+    }
+
+    @Test("pool.max_idle_per_node bounds what is kept: 0 keeps nothing")
+    func poolIsBounded() async throws {
+        try await withLatch(configure: { $0.pool.maxIdlePerNode = 0 }) { h in
+            for _ in 0..<5 { try await get(h) }
+            #expect(h.backend("tomcat1").accepted == 5)
+        }
+    }
+
+    @Test("concurrent requests to one node open as many connections as are in flight, then reuse them")
+    func concurrentRequestsShareThePool() async throws {
+        try await withLatch(threads: 1, configure: { $0.pool.maxIdlePerNode = 4 }, reply: { _, _ in .delayed(.milliseconds(100), body: "x") }) { h in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<4 { group.addTask { try await get(h) } }
+                try await group.waitForAll()
+            }
+            let afterBurst = h.backend("tomcat1").accepted
+            #expect(afterBurst == 4)
+            for _ in 0..<4 { try await get(h) }
+            #expect(h.backend("tomcat1").accepted == afterBurst, "the four idle connections were reused")
+        }
+    }
+}
