@@ -58,19 +58,29 @@ public struct ClusterConfig: Sendable, Equatable {
     public var session: SessionConfig
     public var balance: BalanceAlgorithm
     public var nodes: [NodeConfig]
+    /// Active checks for every node of the cluster (each node may override keys); `nil`: none.
+    public var health: HealthCheckConfig?
+    public var passive: PassiveHealthConfig
+    public var failover: FailoverConfig
 
     public init(
         name: String,
         match: ClusterMatch = .init(),
         session: SessionConfig = .init(),
         balance: BalanceAlgorithm = .roundRobin,
-        nodes: [NodeConfig]
+        nodes: [NodeConfig],
+        health: HealthCheckConfig? = nil,
+        passive: PassiveHealthConfig = .init(),
+        failover: FailoverConfig = .init()
     ) {
         self.name = name
         self.match = match
         self.session = session
         self.balance = balance
         self.nodes = nodes
+        self.health = health
+        self.passive = passive
+        self.failover = failover
     }
 }
 
@@ -120,12 +130,16 @@ public struct NodeConfig: Sendable, Equatable {
     public var weight: Int
     /// Nodes holding this node's session copies, in order of preference (used by failover).
     public var replicas: [String]
+    /// This node's effective active checks: the cluster's `health` with the node's own `health` keys
+    /// laid over it (the loader resolves this); `nil`: not actively checked.
+    public var health: HealthCheckConfig?
 
-    public init(name: String, address: HostPort, weight: Int = 1, replicas: [String] = []) {
+    public init(name: String, address: HostPort, weight: Int = 1, replicas: [String] = [], health: HealthCheckConfig? = nil) {
         self.name = name
         self.address = address
         self.weight = weight
         self.replicas = replicas
+        self.health = health
     }
 }
 
