@@ -17,6 +17,8 @@ struct AccessLog: Sendable {
         var cluster: String?
         var node: String?
         var reason: String
+        /// Attempts on other nodes before the one that answered.
+        var retries = 0
         var status: Int?
         var bytes: Int
         var duration: TimeAmount
@@ -29,7 +31,9 @@ struct AccessLog: Sendable {
         line += " target=\(AccessLog.quoted(entry.target, limit: 1024))"
         line += " cluster=\(entry.cluster.map { AccessLog.quoted($0, limit: 128) } ?? "-")"
         line += " node=\(entry.node.map { AccessLog.quoted($0, limit: 128) } ?? "-")"
-        line += " reason=\(entry.reason) status=\(entry.status.map(String.init) ?? "-") bytes=\(entry.bytes)"
+        line += " reason=\(entry.reason)"
+        if entry.retries > 0 { line += " retries=\(entry.retries)" }
+        line += " status=\(entry.status.map(String.init) ?? "-") bytes=\(entry.bytes)"
         let micros = entry.duration.nanoseconds / 1000
         line += " duration_ms=\(micros / 1000).\(String(micros % 1000 / 100))"
         if let error = entry.error {

@@ -1,19 +1,30 @@
 import LatchCore
 import NIOConcurrencyHelpers
 
-/// The live, shared state of one cluster: the balancer and the in-flight count of every node.
+/// The live, shared state of one cluster: the balancer, the in-flight count of every node, and what
+/// active checks and real traffic say about each node's health.
 ///
-/// All event loops choose nodes through the same instance, so weights and least-connections see the
-/// whole process's traffic. The decision itself is ``NodeChooser/choose(_:balancer:active:using:)``;
-/// this class only holds its state under a lock for the few nanoseconds a choice takes.
+/// All event loops choose nodes through the same instance, so weights, least-connections and health
+/// see the whole process's traffic. The decision itself is ``NodeChooser``'s pure function; this class
+/// only holds its inputs under a lock for the few nanoseconds a choice takes.
 public final class ClusterRuntime: Sendable {
     public let index: Int
     public let config: ClusterConfig
+    /// Each node's `replicas` as node indices, in order.
+    let replicaIndices: [[Int]]
 
     private struct State {
         var balancer: Balancer
         var active: [Int]
+        /// `nil` for a node without active checks.
+        var health: [HealthHysteresis?]
+        var lastCheck: [String?]
+        var passive: [PassiveEjection<ContinuousClock.Instant>]
         var random = SystemRandomNumberGenerator()
+
+        func isUsable(_ node: Int, at now: ContinuousClock.Instant) -> Bool {
+            (health[node]?.isUp ?? true) && !passive[node].isEjected(at: now)
+        }
     }
 
     private let state: NIOLockedValueBox<State>
@@ -21,22 +32,35 @@ public final class ClusterRuntime: Sendable {
     init(index: Int, config: ClusterConfig) {
         self.index = index
         self.config = config
+        let names = config.nodes.map(\.name)
+        self.replicaIndices = config.nodes.map { node in node.replicas.compactMap { names.firstIndex(of: $0) } }
         self.state = NIOLockedValueBox(
             State(
                 balancer: Balancer(algorithm: config.balance, weights: config.nodes.map(\.weight)),
-                active: Array(repeating: 0, count: config.nodes.count)
+                active: Array(repeating: 0, count: config.nodes.count),
+                health: config.nodes.map { $0.health.map(HealthHysteresis.init) },
+                lastCheck: Array(repeating: nil, count: config.nodes.count),
+                passive: config.nodes.map { PassiveEjection(config: config.passive, activelyChecked: $0.health != nil) }
             )
         )
     }
 
     /// Chooses a node and counts the request as in flight on it until ``finished(node:)``.
-    func decide(_ lookup: RouteLookup) -> NodeDecision {
-        state.withLockedValue { state in
-            let active = state.active
+    /// - Parameter excluded: nodes already tried for this request.
+    func decide(_ lookup: RouteLookup, excluding excluded: [Int] = []) -> NodeDecision {
+        let now = ContinuousClock.now
+        let replicas = replicaIndices
+        let policy = config.failover.onUnavailable
+        return state.withLockedValue { state in
+            let snapshot = state
             let decision = NodeChooser.choose(
                 lookup,
+                usable: { snapshot.isUsable($0, at: now) },
+                replicas: { replicas[$0] },
+                onUnavailable: policy,
+                excluded: { excluded.contains($0) },
                 balancer: &state.balancer,
-                active: { active[$0] },
+                active: { snapshot.active[$0] },
                 using: &state.random
             )
             if let node = decision.node { state.active[node] += 1 }
@@ -51,5 +75,33 @@ public final class ClusterRuntime: Sendable {
     /// Requests in flight per node, in node order.
     public func activeRequests() -> [Int] {
         state.withLockedValue { $0.active }
+    }
+
+    /// Whether each node may take requests now, in node order.
+    public func usableNodes() -> [Bool] {
+        let now = ContinuousClock.now
+        let count = config.nodes.count
+        return state.withLockedValue { state in (0..<count).map { state.isUsable($0, at: now) } }
+    }
+
+    /// Records an active check's result; returns the transition it caused, for the log.
+    func recordCheck(node: Int, passed: Bool, detail: String) -> HealthHysteresis.Transition? {
+        let now = ContinuousClock.now
+        return state.withLockedValue { state in
+            state.lastCheck[node] = detail
+            if passed { state.passive[node].activeCheckPassed(at: now) }
+            return state.health[node]?.record(passed: passed)
+        }
+    }
+
+    /// Records a failure seen on real traffic; returns true when it ejected the node.
+    func recordTrafficFailure(node: Int, _ failure: PassiveEjection<ContinuousClock.Instant>.Failure) -> Bool {
+        let now = ContinuousClock.now
+        return state.withLockedValue { $0.passive[node].record(failure, at: now) }
+    }
+
+    /// The last active check's result per node (`nil` before the first, or without checks).
+    public func lastCheckResults() -> [String?] {
+        state.withLockedValue { $0.lastCheck }
     }
 }

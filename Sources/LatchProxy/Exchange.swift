@@ -7,15 +7,27 @@ import NIOHTTP1
 final class Exchange {
     let request: HTTPRequestHead
     let upstreamHead: HTTPRequestHead
+    let lookup: RouteLookup
     let cluster: ClusterRuntime
-    let node: Int
-    let reason: DecisionReason
+    /// The node serving the current attempt; changes when a retry goes elsewhere.
+    var node: Int
+    var reason: DecisionReason
     let start: NIODeadline
+    /// Nodes tried before the current one, in order.
+    var tried: [Int] = []
+    /// Set when the client sent no Host (HTTP/1.0): each attempt names its own node as Host.
+    let hostFromNode: Bool
 
     var upstream: UpstreamConnection?
     /// Request parts that arrived while the upstream connection was being opened. Bounded: the
     /// client side stops reading until the upstream is connected, so at most one read's worth waits.
     var buffered: [HTTPClientRequestPart] = []
+    /// Every body part and the end, kept while they fit in `retry_body_limit`, so an idempotent request
+    /// can be sent again after bytes were written; `nil` once the body outgrew the limit.
+    var kept: [HTTPClientRequestPart]? = []
+    private var keptBytes = 0
+    /// Request bytes were written to the current attempt's connection.
+    var wroteToUpstream = false
     var requestEnded = false
     var requestBodyBytes = 0
     var responseStatus: HTTPResponseStatus?
@@ -30,6 +42,7 @@ final class Exchange {
     init(
         request: HTTPRequestHead,
         upstreamHead: HTTPRequestHead,
+        lookup: RouteLookup,
         cluster: ClusterRuntime,
         node: Int,
         reason: DecisionReason,
@@ -37,14 +50,39 @@ final class Exchange {
     ) {
         self.request = request
         self.upstreamHead = upstreamHead
+        self.lookup = lookup
         self.cluster = cluster
         self.node = node
         self.reason = reason
         self.start = start
+        self.hostFromNode = !upstreamHead.headers.contains(name: "host")
         self.clientKeepAlive = request.isKeepAlive && !Exchange.asksForUpgrade(request)
     }
 
     var nodeConfig: NodeConfig { cluster.config.nodes[node] }
+
+    /// The head for the current attempt's node.
+    var headForNode: HTTPRequestHead {
+        guard hostFromNode else { return upstreamHead }
+        var head = upstreamHead
+        // The node gets HTTP/1.1, which requires Host (RFC 9112 §3.2); name the node, as nginx's
+        // default `proxy_set_header Host $proxy_host` does.
+        head.headers.add(name: "Host", value: nodeConfig.address.description)
+        return head
+    }
+
+    /// Remembers a request part for a possible retry, within `limit` body bytes.
+    func keep(_ part: HTTPClientRequestPart, limit: Int) {
+        guard kept != nil else { return }
+        if case .body(.byteBuffer(let buffer)) = part {
+            keptBytes += buffer.readableBytes
+            if keptBytes > limit {
+                kept = nil
+                return
+            }
+        }
+        kept?.append(part)
+    }
     var key: NodeKey { NodeKey(cluster: cluster.index, node: node) }
 
     /// The head says there is no body (no Transfer-Encoding, Content-Length absent or 0): known before

@@ -24,3 +24,12 @@ func describeNetworkError(_ error: any Error) -> String {
     }
     return "\(error)"
 }
+
+/// ECONNREFUSED, directly or inside NIO's multi-address connect error: nothing listens there.
+func isConnectionRefused(_ error: any Error) -> Bool {
+    if let io = error as? IOError { return io.errnoCode == ECONNREFUSED }
+    if let multi = error as? NIOConnectionError {
+        return !multi.connectionErrors.isEmpty && multi.connectionErrors.allSatisfy { isConnectionRefused($0.error) }
+    }
+    return false
+}

@@ -103,6 +103,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
 
     private func send(_ part: HTTPClientRequestPart, on exchange: Exchange) {
+        exchange.keep(part, limit: exchange.cluster.config.failover.retryBodyLimit)
         if let upstream = exchange.upstream {
             upstream.handler.write(part)
             upstreamNeedsFlush = true
@@ -119,7 +120,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             cookieHeaders: head.headers["cookie"]
         )
         let cluster = runtime.clusters[route.cluster]
-        var upstreamHead: HTTPRequestHead
+        let upstreamHead: HTTPRequestHead
         switch HeaderRewriter.upstreamRequestHead(
             head,
             clientIP: clientIP,
@@ -157,7 +158,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             respondWithoutUpstream(
                 head,
                 cluster: cluster,
-                node: nil,
+                node: route.lookup.nodeName(in: cluster.config),
                 reason: decision.reason.rawValue,
                 status: .serviceUnavailable,
                 detail: ProxyHandler.clientMessage(for: .serviceUnavailable),
@@ -165,14 +166,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             )
             return
         }
-        if !upstreamHead.headers.contains(name: "host") {
-            // Only an HTTP/1.0 client may omit Host; the node gets HTTP/1.1, which requires one
-            // (RFC 9112 §3.2), so name the node as nginx's default `proxy_set_header Host $proxy_host` does.
-            upstreamHead.headers.add(name: "Host", value: cluster.config.nodes[node].address.description)
-        }
         let exchange = Exchange(
             request: head,
             upstreamHead: upstreamHead,
+            lookup: route.lookup,
             cluster: cluster,
             node: node,
             reason: decision.reason,
@@ -201,11 +198,13 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         }
         switch result {
         case .failure(let failure):
-            fail(exchange, failure)
+            // The same path as a broken connection: passive detection, then maybe another node.
+            upstreamFailed(failure)
         case .success(let connection):
             exchange.upstream = connection
+            exchange.wroteToUpstream = true
             connection.handler.delegate = self
-            connection.handler.write(.head(exchange.upstreamHead))
+            connection.handler.write(.head(exchange.headForNode))
             for part in exchange.buffered {
                 connection.handler.write(part)
             }
@@ -249,6 +248,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             fail(exchange, .badResponse("unexpected 101 Switching Protocols"))
         case .head(let head):
             exchange.responseStatus = head.status
+            if head.status.code >= 500, exchange.cluster.config.passive.on5xx {
+                notePassiveFailure(exchange, .serverError(Int(head.status.code)))
+            }
             let closeDelimited = Exchange.isCloseDelimited(head, requestMethod: exchange.request.method)
             exchange.upstreamReusable = head.isKeepAlive && !closeDelimited
             // An HTTP/1.0 client cannot be told where an unknown-length body ends except by a close.
@@ -260,12 +262,15 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             }
             if !exchange.clientKeepAlive { closing = true }
             exchange.responseStarted = true
-            let downstream = HeaderRewriter.downstreamResponseHead(
+            var downstream = HeaderRewriter.downstreamResponseHead(
                 head,
                 clientVersion: exchange.request.version,
                 keepAlive: exchange.clientKeepAlive,
                 via: runtime.config.forwarding.via
             )
+            if let name = exchange.cluster.config.failover.nodeHeader {
+                downstream.headers.replaceOrAdd(name: name, value: exchange.nodeConfig.name)
+            }
             context.write(wrapOutboundOut(.head(downstream)), promise: nil)
         case .body(let buffer):
             exchange.responseBytes += buffer.readableBytes
@@ -303,7 +308,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         // A pooled connection the node closed while idle: the request never reached the node. Send a
         // bodiless idempotent request once more on a fresh connection (RFC 9110 §9.2.2).
         if let upstream = exchange.upstream, upstream.uses > 0, !exchange.responseStarted, !exchange.retried,
-            exchange.responseStatus == nil, exchange.requestHasNoBody, exchange.isIdempotent, failure != .timeout
+            exchange.responseStatus == nil, exchange.requestHasNoBody, exchange.isIdempotent, failure.isConnectionLoss
         {
             exchange.retried = true
             exchange.upstream = nil
@@ -313,7 +318,77 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             lease(for: exchange, forceNew: true)
             return
         }
+        notePassiveFailure(exchange, failure)
+        if canRetryElsewhere(exchange, after: failure) {
+            retryElsewhere(exchange, after: failure)
+            return
+        }
         fail(exchange, failure)
+    }
+
+    /// Real traffic's verdict on the node (`passive:`): a refused connect ejects it at once, other
+    /// connection failures count toward `failures`.
+    private func notePassiveFailure(_ exchange: Exchange, _ failure: UpstreamFailure) {
+        guard failure.isNodeFault, failure != .timeout || !exchange.wroteToUpstream else {
+            // A slow answer is the node's business; the watchdog already answered 504.
+            return
+        }
+        let kind: PassiveEjection<ContinuousClock.Instant>.Failure = failure.isRefused ? .refused : .counted
+        if exchange.cluster.recordTrafficFailure(node: exchange.node, kind) {
+            runtime.logger.warning(
+                "node ejected by passive detection",
+                metadata: [
+                    "cluster": "\(exchange.cluster.config.name)", "node": "\(exchange.nodeConfig.name)",
+                    "error": "\(failure.logDescription)",
+                ]
+            )
+        }
+    }
+
+    /// RFC 9110 §9.2.2 and the hardening notes: send a request elsewhere only if the node never saw it
+    /// (the connect failed), or if it is idempotent, its whole body was kept, and no response byte
+    /// reached the client; always within `retries` and `retry_timeout`.
+    private func canRetryElsewhere(_ exchange: Exchange, after failure: UpstreamFailure) -> Bool {
+        let failover = exchange.cluster.config.failover
+        guard exchange.tried.count < failover.retries, !exchange.responseStarted, exchange.responseStatus == nil,
+            NIODeadline.now() < exchange.start + TimeAmount(failover.retryTimeout)
+        else { return false }
+        switch failure {
+        case .connectFailed, .connectRefused, .connectTimedOut:
+            return true
+        case .closedBeforeResponse, .badResponse:
+            return !exchange.wroteToUpstream || (exchange.isIdempotent && exchange.kept != nil)
+        default:
+            return false
+        }
+    }
+
+    private func retryElsewhere(_ exchange: Exchange, after failure: UpstreamFailure) {
+        if let upstream = exchange.upstream {
+            exchange.upstream = nil
+            pool?.release(upstream, reusable: false)
+        }
+        let decision = exchange.cluster.decide(exchange.lookup, excluding: exchange.tried + [exchange.node])
+        guard let next = decision.node else {
+            fail(exchange, decision.reason == .rejected ? .rejectedAfterFailure : failure)
+            return
+        }
+        exchange.cluster.finished(node: exchange.node)
+        exchange.tried.append(exchange.node)
+        runtime.logger.info(
+            "retrying on another node",
+            metadata: [
+                "cluster": "\(exchange.cluster.config.name)", "from": "\(exchange.nodeConfig.name)",
+                "to": "\(exchange.cluster.config.nodes[next].name)", "error": "\(failure.logDescription)",
+            ]
+        )
+        exchange.node = next
+        exchange.reason = decision.reason
+        if exchange.wroteToUpstream, let kept = exchange.kept {
+            exchange.buffered = kept
+        }
+        exchange.wroteToUpstream = false
+        lease(for: exchange, forceNew: false)
     }
 
     /// The exchange cannot complete: answer 502/504 if the client has seen nothing yet, else cut the
@@ -330,6 +405,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         switch failure {
         case .timeout, .connectTimedOut: status = .gatewayTimeout
         case .clientTimedOut: status = .requestTimeout
+        case .rejectedAfterFailure: status = .serviceUnavailable
         default: status = .badGateway
         }
         exchange.responseStatus = status
@@ -363,6 +439,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 cluster: exchange.cluster.config.name,
                 node: exchange.nodeConfig.name,
                 reason: exchange.reason.rawValue,
+                retries: exchange.tried.count,
                 status: exchange.responseStatus.map { Int($0.code) },
                 bytes: exchange.responseBytes,
                 duration: .now() - exchange.start,

@@ -13,6 +13,7 @@ public final class ProxyServer: Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let connections = ConnectionRegistry()
+    private let healthChecker: HealthChecker
     private let channels: NIOLockedValueBox<[any Channel]>
 
     /// - Parameters:
@@ -23,6 +24,7 @@ public final class ProxyServer: Sendable {
         self.group = group
         self.logger = logger
         self.runtime = ProxyRuntime(config: config, group: group, logger: logger, accessLogger: accessLogger)
+        self.healthChecker = HealthChecker(clusters: runtime.clusters, group: group, logger: logger)
         self.channels = NIOLockedValueBox([])
     }
 
@@ -43,6 +45,7 @@ public final class ProxyServer: Sendable {
             if let address = channel.localAddress { bound.append(address) }
             logger.info("listening", metadata: ["address": "\(channel.localAddress.map(SocketAddress.display) ?? "?")"])
         }
+        healthChecker.start()
         return bound
     }
 
@@ -53,6 +56,7 @@ public final class ProxyServer: Sendable {
     /// Stops accepting, lets in-flight exchanges finish for up to `grace` (keep-alive connections close
     /// after their current response), then closes what is left and the idle upstream connections.
     public func shutdown(grace: Duration = .seconds(10)) async {
+        healthChecker.stop()
         let listeners = channels.withLockedValue { channels in
             defer { channels = [] }
             return channels
@@ -67,6 +71,11 @@ public final class ProxyServer: Sendable {
     /// Requests in flight per node of cluster `cluster`.
     public func activeRequests(cluster: Int) -> [Int] {
         runtime.clusters[cluster].activeRequests()
+    }
+
+    /// Whether each node of cluster `cluster` may take requests now (health checks and passive detection).
+    public func usableNodes(cluster: Int) -> [Bool] {
+        runtime.clusters[cluster].usableNodes()
     }
 
     /// Upstream TCP connections opened since start (a reused keep-alive connection is not counted again).

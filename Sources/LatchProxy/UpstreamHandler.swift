@@ -23,11 +23,16 @@ protocol UpstreamDelegate: AnyObject {
 /// How an upstream exchange went wrong, in the words the access log and the client get.
 enum UpstreamFailure: Error, Equatable {
     case connectFailed(String)
+    case connectRefused
     case connectTimedOut
     /// Not the node's fault: the client stopped sending its request body.
     case clientTimedOut
     /// Not the node's fault: the client stopped taking the response.
     case clientStalled
+    /// A 5xx answer, counted by passive detection with `on_5xx` (the answer itself is relayed).
+    case serverError(Int)
+    /// The node failed and `on_unavailable: reject` left no other node for the session.
+    case rejectedAfterFailure
     case closedBeforeResponse
     case closedMidResponse
     case badResponse(String)
@@ -36,7 +41,10 @@ enum UpstreamFailure: Error, Equatable {
     var logDescription: String {
         switch self {
         case .connectFailed(let reason): "connect failed: \(reason)"
+        case .connectRefused: "connect failed: connection refused"
         case .connectTimedOut: "connect timed out"
+        case .serverError(let code): "answered \(code)"
+        case .rejectedAfterFailure: "node failed and on_unavailable is reject"
         case .clientTimedOut: "client stopped sending the request body"
         case .clientStalled: "client stopped reading the response"
         case .closedBeforeResponse: "connection closed before the response"
@@ -46,11 +54,21 @@ enum UpstreamFailure: Error, Equatable {
         }
     }
 
-    /// Whether the node is to blame (logged as an upstream failure; later, counted by passive health).
+    /// Whether the node is to blame (logged as an upstream failure, counted by passive detection).
     var isNodeFault: Bool {
         switch self {
-        case .clientTimedOut, .clientStalled: false
+        case .clientTimedOut, .clientStalled, .rejectedAfterFailure: false
         default: true
+        }
+    }
+
+    var isRefused: Bool { self == .connectRefused }
+
+    /// The connection broke with no response: what a pooled connection the node closed looks like.
+    var isConnectionLoss: Bool {
+        switch self {
+        case .closedBeforeResponse, .closedMidResponse, .badResponse: true
+        default: false
         }
     }
 }

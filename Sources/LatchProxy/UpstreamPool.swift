@@ -154,6 +154,8 @@ final class UpstreamPool {
                 self?.logger.debug("upstream connect failed", metadata: ["address": "\(address)", "error": "\(error)"])
                 if let channelError = error as? ChannelError, case .connectTimeout = channelError {
                     completion(.failure(.connectTimedOut))
+                } else if isConnectionRefused(error) {
+                    completion(.failure(.connectRefused))
                 } else {
                     completion(.failure(.connectFailed(describeNetworkError(error))))
                 }

@@ -41,6 +41,9 @@ struct ConfigSummaryTests {
               match:    host shop.example.com, path prefix /
               session:  cookie JSESSIONID, path parameter ;jsessionid= and query jsessionid=, route after the first "."
               balance:  round_robin
+              health:   none (passive only)
+              passive:  3 failures within 10s eject a node for 10s, 5xx answers not counted
+              failover: on_unavailable any, failback immediate, retries 2 within 10s, retry bodies up to 64KiB
               nodes:
                 tomcat1  127.0.0.1:8081  weight 1  replicas tomcat2
                 tomcat2  127.0.0.1:8082  weight 5  replicas tomcat1, tomcat3
@@ -50,6 +53,9 @@ struct ConfigSummaryTests {
               match:    every request
               session:  cookie ADMINSESSION, no URL routing, route after the first "!"
               balance:  least_connections
+              health:   none (passive only)
+              passive:  3 failures within 10s eject a node for 10s, 5xx answers not counted
+              failover: on_unavailable any, failback immediate, retries 2 within 10s, retry bodies up to 64KiB
               nodes:
                 wl1  admin.internal:7001  weight 1  no replicas
             """

@@ -96,6 +96,11 @@ struct SpellingTests {
         ("listener", "listen"),
         ("timeout", "timeouts"),
         ("path-prefix", "path_prefix"),
+        ("helth", "health"),
+        ("pasive", "passive"),
+        ("retrys", "retries"),
+        ("failbak", "failback"),
+        ("node-header", "node_header"),
     ])
     func suggests(_ typo: String, _ intended: String) {
         let keys = ConfigDecoder.topKeys + ClusterDecoder.clusterKeys + ClusterDecoder.nodeKeys

@@ -141,8 +141,11 @@ struct NodeChooserTests {
         #expect(DecisionReason(rawValue: raw) == reason)
     }
 
-    @Test func reasonsAreExactlyTheFive() {
-        #expect(DecisionReason.allCases.map(\.rawValue) == ["sticky", "new", "no_route", "unknown_route", "no_node"])
+    @Test func reasonsAreExactlyThese() {
+        #expect(
+            DecisionReason.allCases.map(\.rawValue)
+                == ["sticky", "failover_replica", "failover_any", "rejected", "new", "no_route", "unknown_route", "no_node"]
+        )
     }
 
     @Test func decisionEquality() {

@@ -3,11 +3,14 @@
 /// Node names are checked with care because they are not just labels: a node name is the route
 /// suffix the application server writes into its session ids, and `replicas` refer to other nodes by
 /// that name. A typo there would silently break stickiness or failover, so it must fail at load time.
+///
+/// Health checks, passive detection and the failover keys are read by `FailoverDecoder`.
 enum ClusterDecoder {
-    static let clusterKeys = ["name", "match", "session", "balance", "nodes"]
+    static let clusterKeys = ["name", "match", "session", "balance", "nodes", "health", "passive"]
+        + FailoverDecoder.failoverKeys
     static let matchKeys = ["host", "path_prefix"]
     static let sessionKeys = ["cookie", "path_parameter", "separator"]
-    static let nodeKeys = ["name", "address", "weight", "replicas"]
+    static let nodeKeys = ["name", "address", "weight", "replicas", "health"]
     static let weights = 1...1000
 
     static func clusters(_ node: ConfigNode) throws(ConfigError) -> [ClusterConfig] {
@@ -38,7 +41,12 @@ enum ClusterDecoder {
         if let node = mapping.value("balance") {
             cluster.balance = try node.oneOf(BalanceAlgorithm.self, what: "balance algorithm")
         }
-        cluster.nodes = try nodes(mapping.required("nodes"), cluster: name)
+        if let node = mapping.value("health") {
+            cluster.health = try FailoverDecoder.health(node, over: HealthCheckConfig())
+        }
+        if let node = mapping.block("passive") { cluster.passive = try FailoverDecoder.passive(node) }
+        cluster.failover = try FailoverDecoder.failover(mapping, session: cluster.session)
+        cluster.nodes = try nodes(mapping.required("nodes"), cluster: name, health: cluster.health)
         return cluster
     }
 
@@ -103,7 +111,9 @@ enum ClusterDecoder {
         var replicaNodes: [ConfigNode]
     }
 
-    private static func nodes(_ node: ConfigNode, cluster: String) throws(ConfigError) -> [NodeConfig] {
+    /// `health` is the cluster's checks, which every node gets unless it says otherwise.
+    private static func nodes(_ node: ConfigNode, cluster: String, health: HealthCheckConfig?) throws(ConfigError)
+        -> [NodeConfig] {
         let items = try node.list()
         guard !items.isEmpty else {
             throw node.error("cluster \"\(cluster)\" has no nodes; add at least one with a `name` and an `address`")
@@ -111,7 +121,7 @@ enum ClusterDecoder {
         var parsed: [ParsedNode] = []
         var firstUses: [String: String] = [:]
         for item in items {
-            let (nameNode, node) = try self.node(item)
+            let (nameNode, node) = try self.node(item, clusterHealth: health)
             if let first = firstUses[node.config.name] {
                 throw nameNode.error("duplicate node name \"\(node.config.name)\" in cluster \"\(cluster)\" "
                     + "(already used by \(first))")
@@ -126,7 +136,8 @@ enum ClusterDecoder {
         return parsed.map(\.config)
     }
 
-    private static func node(_ item: ConfigNode) throws(ConfigError) -> (nameNode: ConfigNode, node: ParsedNode) {
+    private static func node(_ item: ConfigNode, clusterHealth: HealthCheckConfig?) throws(ConfigError)
+        -> (nameNode: ConfigNode, node: ParsedNode) {
         let mapping = try item.mapping(allowedKeys: nodeKeys)
         let nameNode = try mapping.required("name")
         let name = try nameNode.string()
@@ -141,7 +152,7 @@ enum ClusterDecoder {
             throw addressNode.error("invalid address \"\(address)\": port 0 only makes sense for a listener; "
                 + "a node needs its real port")
         }
-        var config = NodeConfig(name: name, address: address)
+        var config = NodeConfig(name: name, address: address, health: clusterHealth)
         if let value = mapping.value("weight") {
             let weight = try value.int()
             guard weights.contains(weight) else {
@@ -156,6 +167,10 @@ enum ClusterDecoder {
             for replica in replicaNodes {
                 config.replicas.append(try replica.string())
             }
+        }
+        if let value = mapping.value("health") {
+            // The node's keys over the cluster's checks; a node may have checks its cluster has not.
+            config.health = try FailoverDecoder.health(value, over: clusterHealth ?? HealthCheckConfig())
         }
         return (nameNode, ParsedNode(config: config, replicaNodes: replicaNodes))
     }

@@ -67,6 +67,15 @@ struct ConfigNode {
         return value
     }
 
+    /// `true` or `false` as YAML resolves them (so also `yes`/`no`, `on`/`off`); a quoted `"false"`
+    /// is a string and is rejected, like any other non-boolean.
+    func bool() throws(ConfigError) -> Bool {
+        guard tagName == .bool, let value = node.bool else {
+            throw error("expected true or false, found \(kind)")
+        }
+        return value
+    }
+
     /// Elements with their paths; an empty value counts as an empty list, so `listen:` with
     /// nothing under it gets the "no listeners" error rather than a type error.
     func list() throws(ConfigError) -> [ConfigNode] {

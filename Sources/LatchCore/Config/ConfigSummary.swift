@@ -1,5 +1,6 @@
 /// One-screen human summary for `latch check`: listeners, timeouts, and per cluster: name, match,
-/// session settings, balance, nodes with address, weight and replicas.
+/// session settings, balance, health checks, passive detection, failover, nodes with address, weight
+/// and replicas, and the health checks of a node whose checks differ from its cluster's.
 ///
 /// It shows the configuration *after* defaults are applied, so an operator sees what Latch will
 /// actually do, not just what the file says. Durations use the file's own notation. No trailing
@@ -31,15 +32,85 @@ public enum ConfigSummary {
         lines.append("  session:  cookie \(session.cookie), \(urlRouting), "
             + "route after the first \"\(session.separator)\"")
         lines.append("  balance:  \(cluster.balance.rawValue)")
+        let noChecks = cluster.passive.failures > 0 ? "none (passive only)" : "none"
+        lines.append("  health:   " + (cluster.health.map(describe) ?? noChecks))
+        lines.append("  passive:  " + describe(cluster.passive))
+        lines.append("  failover: " + describe(cluster.failover))
         lines.append("  nodes:")
         let nameWidth = cluster.nodes.map(\.name.count).max() ?? 0
         let addressWidth = cluster.nodes.map(\.address.description.count).max() ?? 0
         for node in cluster.nodes {
             let replicas = node.replicas.isEmpty ? "no replicas" : "replicas " + node.replicas.joined(separator: ", ")
             lines.append("    " + pad(node.name, nameWidth) + "  " + pad(node.address.description, addressWidth)
-                + "  weight \(node.weight)  " + replicas)
+                + "  weight \(node.weight)  " + replicas + healthDifference(node.health, from: cluster.health))
         }
         return lines
+    }
+
+    /// `http GET /health every 2s ±10% (timeout 1s, rise 2, fall 3, expect 200-399, initial down)`.
+    private static func describe(_ health: HealthCheckConfig) -> String {
+        let every = "every \(format(health.interval))"
+            + (health.jitter > 0 ? " ±" + FailoverDecoder.percentText(health.jitter * 100) : "")
+        var details = ["timeout \(format(health.timeout))", "rise \(health.rise)", "fall \(health.fall)"]
+        switch health.type {
+        case .http:
+            details.append("expect \(describe(health.expectStatus))")
+            details.append("initial \(health.initial.rawValue)")
+            if let host = health.host { details.append("Host \(host)") }
+            return "http \(health.method) \(health.path) \(every) (\(details.joined(separator: ", ")))"
+        case .tcp:
+            details.append("initial \(health.initial.rawValue)")
+            return "tcp connect \(every) (\(details.joined(separator: ", ")))"
+        }
+    }
+
+    private static func describe(_ codes: ClosedRange<Int>) -> String {
+        codes.count == 1 ? "\(codes.lowerBound)" : "\(codes.lowerBound)-\(codes.upperBound)"
+    }
+
+    private static func describe(_ passive: PassiveHealthConfig) -> String {
+        guard passive.failures > 0 else { return "off" }
+        let failures = passive.failures == 1 ? "1 failure" : "\(passive.failures) failures"
+        return "\(failures) within \(format(passive.window)) eject a node for \(format(passive.ejectFor)), "
+            + "5xx answers " + (passive.on5xx ? "counted" : "not counted")
+    }
+
+    /// `on_unavailable any, failback immediate, retries 2 within 10s, retry bodies up to 64KiB`.
+    private static func describe(_ failover: FailoverConfig) -> String {
+        var parts = ["on_unavailable \(failover.onUnavailable.rawValue)"]
+        switch failover.failback {
+        case .immediate: parts.append("failback immediate")
+        case .stay: parts.append("failback stay (cookie \(failover.ownerCookie))")
+        }
+        if failover.retries > 0 {
+            parts.append("retries \(failover.retries) within \(format(failover.retryTimeout))")
+            parts.append("retry bodies up to \(ByteSizeParser.format(failover.retryBodyLimit))")
+        } else {
+            parts.append("no retries")
+        }
+        if let header = failover.nodeHeader { parts.append("node header \(header)") }
+        return parts.joined(separator: ", ")
+    }
+
+    /// `""` for a node checked as its cluster says; otherwise `  health: off`, the keys it overrides
+    /// (`  health: path /ready, timeout 500ms`), or its whole checks when the cluster has none.
+    private static func healthDifference(_ node: HealthCheckConfig?, from cluster: HealthCheckConfig?) -> String {
+        guard node != cluster else { return "" }
+        guard let node else { return "  health: off" }
+        guard let cluster else { return "  health: " + describe(node) }
+        var changes: [String] = []
+        if node.type != cluster.type { changes.append("type \(node.type.rawValue)") }
+        if node.path != cluster.path { changes.append("path \(node.path)") }
+        if node.method != cluster.method { changes.append("method \(node.method)") }
+        if node.interval != cluster.interval { changes.append("interval \(format(node.interval))") }
+        if node.timeout != cluster.timeout { changes.append("timeout \(format(node.timeout))") }
+        if node.rise != cluster.rise { changes.append("rise \(node.rise)") }
+        if node.fall != cluster.fall { changes.append("fall \(node.fall)") }
+        if node.expectStatus != cluster.expectStatus { changes.append("expect \(describe(node.expectStatus))") }
+        if node.jitter != cluster.jitter { changes.append("jitter " + FailoverDecoder.percentText(node.jitter * 100)) }
+        if node.initial != cluster.initial { changes.append("initial \(node.initial.rawValue)") }
+        if node.host != cluster.host { changes.append("Host " + (node.host ?? "(node address)")) }
+        return "  health: " + changes.joined(separator: ", ")
     }
 
     private static func describe(_ match: ClusterMatch) -> String {

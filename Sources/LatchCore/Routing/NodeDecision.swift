@@ -1,7 +1,13 @@
 /// Why a request went where it went. Logged on every request and counted per node.
 public enum DecisionReason: String, Sendable, Equatable, CaseIterable {
-    /// The session's route names a node of the cluster.
+    /// The session's route names a node of the cluster, and that node serves it.
     case sticky
+    /// The session's node cannot serve; the first usable node of its `replicas` does.
+    case failoverReplica = "failover_replica"
+    /// The session's node and its replicas cannot serve; `on_unavailable: any` balanced it.
+    case failoverAny = "failover_any"
+    /// The session's node and its replicas cannot serve; `on_unavailable: reject` answers 503.
+    case rejected
     /// No session id at all: a new session, balanced.
     case newSession = "new"
     /// A session id without a route suffix (or an empty one), balanced.
@@ -23,20 +29,39 @@ public struct NodeDecision: Sendable, Equatable {
     }
 }
 
-/// The node-choice rule, as one pure function: a known route goes to its node; anything else is
-/// balanced over the eligible nodes with the reason kept, so later rules (health, replicas, drain)
-/// slot in here and stay table-tested.
+/// The node-choice rule, as one pure function. For a request whose route names node N:
+/// N if usable; else the first usable node in N's ordered `replicas`; else, by `on_unavailable`,
+/// a balanced usable node (`any`) or none (`reject`, 503). Requests without a usable route are
+/// balanced over the usable nodes. Deterministic for a given health view and balancer state, so
+/// several Latch instances fail a session over to the same replica.
+///
+/// `excluded` names nodes already tried for this request (a retry after a failed connect asks again
+/// with the failed node excluded, which walks the same chain).
 public enum NodeChooser {
     public static func choose<R: RandomNumberGenerator>(
         _ lookup: RouteLookup,
+        usable: (Int) -> Bool = { _ in true },
+        replicas: (Int) -> [Int] = { _ in [] },
+        onUnavailable: UnavailablePolicy = .any,
+        excluded: (Int) -> Bool = { _ in false },
         balancer: inout Balancer,
         active: (Int) -> Int,
         using random: inout R
     ) -> NodeDecision {
+        func available(_ node: Int) -> Bool { usable(node) && !excluded(node) }
         let reason: DecisionReason
         switch lookup {
         case .known(let node, _):
-            return NodeDecision(node: node, reason: .sticky)
+            if available(node) {
+                return NodeDecision(node: node, reason: .sticky)
+            }
+            if let replica = replicas(node).first(where: available) {
+                return NodeDecision(node: replica, reason: .failoverReplica)
+            }
+            guard onUnavailable == .any else {
+                return NodeDecision(node: nil, reason: .rejected)
+            }
+            reason = .failoverAny
         case .none:
             reason = .newSession
         case .noRoute:
@@ -44,7 +69,7 @@ public enum NodeChooser {
         case .unknown:
             reason = .unknownRoute
         }
-        guard let node = balancer.pick(eligible: { _ in true }, active: active, using: &random) else {
+        guard let node = balancer.pick(eligible: available, active: active, using: &random) else {
             return NodeDecision(node: nil, reason: .noNode)
         }
         return NodeDecision(node: node, reason: reason)

@@ -24,3 +24,11 @@ public enum RouteLookup: Sendable, Equatable {
     /// Routes longer than this many bytes are cut in diagnostics, so a hostile cookie cannot bloat a log line.
     public static let maxReportedRouteLength = 64
 }
+
+extension RouteLookup {
+    /// The node a `.known` route names, for logs.
+    public func nodeName(in cluster: ClusterConfig) -> String? {
+        if case .known(let node, _) = self { return cluster.nodes[node].name }
+        return nil
+    }
+}

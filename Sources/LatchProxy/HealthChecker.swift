@@ -1,0 +1,162 @@
+import LatchCore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// Runs every node's active checks on their own schedule, never on the request path, and feeds the
+/// results to the cluster's hysteresis. Each state change is logged once, with the check's reason.
+final class HealthChecker: Sendable {
+    private let clusters: [ClusterRuntime]
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    /// The next check of each node (by cluster and node index), so `stop()` can cancel them all.
+    private let scheduled = NIOLockedValueBox<(stopped: Bool, next: [NodeKey: Scheduled<Void>])>((false, [:]))
+
+    init(clusters: [ClusterRuntime], group: any EventLoopGroup, logger: Logger) {
+        self.clusters = clusters
+        self.group = group
+        self.logger = logger
+    }
+
+    /// Starts checking every node that has `health`; the first checks run at once.
+    func start() {
+        for cluster in clusters {
+            for (index, node) in cluster.config.nodes.enumerated() {
+                guard let config = node.health else { continue }
+                schedule(cluster: cluster, node: index, config: config, in: .zero, on: group.next())
+            }
+        }
+    }
+
+    func stop() {
+        let tasks = scheduled.withLockedValue { state in
+            state.stopped = true
+            defer { state.next = [:] }
+            return Array(state.next.values)
+        }
+        for task in tasks { task.cancel() }
+    }
+
+    private func schedule(cluster: ClusterRuntime, node: Int, config: HealthCheckConfig, in delay: TimeAmount, on loop: any EventLoop) {
+        scheduled.withLockedValue { state in
+            guard !state.stopped else { return }
+            state.next[NodeKey(cluster: cluster.index, node: node)] = loop.scheduleTask(in: delay) { [self] in
+                self.runCheck(cluster: cluster, node: node, config: config, on: loop)
+            }
+        }
+    }
+
+    private func runCheck(cluster: ClusterRuntime, node: Int, config: HealthCheckConfig, on loop: any EventLoop) {
+        let nodeConfig = cluster.config.nodes[node]
+        HealthProbe.run(config, address: nodeConfig.address, on: loop).whenComplete { [self] result in
+            let (passed, detail) = (try? result.get()) ?? (false, "check failed")
+            if let transition = cluster.recordCheck(node: node, passed: passed, detail: detail) {
+                let state = transition == .wentUp ? "up" : "down"
+                let metadata: Logger.Metadata = [
+                    "cluster": "\(cluster.config.name)", "node": "\(nodeConfig.name)", "check": "\(detail)",
+                ]
+                if transition == .wentUp {
+                    logger.notice("node is \(state)", metadata: metadata)
+                } else {
+                    logger.warning("node is \(state)", metadata: metadata)
+                }
+            }
+            schedule(cluster: cluster, node: node, config: config, in: Self.jittered(config), on: loop)
+        }
+    }
+
+    /// `interval` stretched or shortened by up to `jitter` of itself, at random.
+    static func jittered(_ config: HealthCheckConfig) -> TimeAmount {
+        let base = Double(TimeAmount(config.interval).nanoseconds)
+        let spread = base * config.jitter
+        let value = base + (spread > 0 ? Double.random(in: -spread...spread) : 0)
+        return .nanoseconds(Int64(max(value, 1_000_000)))
+    }
+}
+
+/// One check: a TCP connect, or an HTTP request whose status must be in `expect_status`.
+enum HealthProbe {
+    /// Succeeds with whether the check passed and a short reason (`status 200`, `connection refused`…).
+    static func run(_ config: HealthCheckConfig, address: HostPort, on loop: any EventLoop) -> EventLoopFuture<(Bool, String)> {
+        let promise = loop.makePromise(of: (Bool, String).self)
+        let timeout = TimeAmount(config.timeout)
+        let deadline = loop.scheduleTask(in: timeout) {
+            promise.succeed((false, "timed out after \(config.timeout)"))
+        }
+        let bootstrap = ClientBootstrap(group: loop)
+            .connectTimeout(timeout)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if config.type == .http {
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        try channel.pipeline.syncOperations.addHandler(ProbeHandler(config: config, address: address, promise: promise))
+                    }
+                }
+            }
+        let connected: EventLoopFuture<any Channel>
+        if let ip = try? SocketAddress(ipAddress: address.host, port: address.port) {
+            connected = bootstrap.connect(to: ip)
+        } else {
+            connected = bootstrap.connect(host: address.host, port: address.port)
+        }
+        connected.whenComplete { result in
+            switch result {
+            case .success(let channel):
+                if config.type == .tcp {
+                    promise.succeed((true, "connected"))
+                    channel.close(promise: nil)
+                } else {
+                    promise.futureResult.whenComplete { _ in channel.close(promise: nil) }
+                }
+            case .failure(let error):
+                promise.succeed((false, describeNetworkError(error)))
+            }
+        }
+        return promise.futureResult.always { _ in deadline.cancel() }
+    }
+
+    private final class ProbeHandler: ChannelInboundHandler {
+        typealias InboundIn = HTTPClientResponsePart
+        typealias OutboundOut = HTTPClientRequestPart
+
+        let config: HealthCheckConfig
+        let address: HostPort
+        let promise: EventLoopPromise<(Bool, String)>
+
+        init(config: HealthCheckConfig, address: HostPort, promise: EventLoopPromise<(Bool, String)>) {
+            self.config = config
+            self.address = address
+            self.promise = promise
+        }
+
+        func channelActive(context: ChannelHandlerContext) {
+            var headers = HTTPHeaders()
+            headers.add(name: "Host", value: config.host ?? address.description)
+            headers.add(name: "User-Agent", value: "latch-health-check")
+            headers.add(name: "Connection", value: "close")
+            let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: config.method), uri: config.path, headers: headers)
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            context.fireChannelActive()
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            if case .head(let head) = unwrapInboundIn(data) {
+                let code = Int(head.status.code)
+                promise.succeed((config.expectStatus.contains(code), "status \(code)"))
+            }
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            promise.succeed((false, "connection closed before the response"))
+            context.fireChannelInactive()
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            promise.succeed((false, "invalid response"))
+            context.close(promise: nil)
+        }
+    }
+}
