@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Foundation
 import LatchCore
 import LatchProxy
 import Logging
@@ -46,7 +47,8 @@ func withLatch<T>(
     )
     configure(&config)
     var logger = Logger(label: "latch-test")
-    logger.logLevel = .critical
+    // LATCH_TEST_LOG=info (or debug…) shows Latch's own log lines and access lines while debugging a test.
+    logger.logLevel = ProcessInfo.processInfo.environment["LATCH_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
     let server = ProxyServer(config: config, group: group, logger: logger, accessLogger: logger)
     let addresses = try await server.start()
     let client = HTTPClient(eventLoopGroupProvider: .shared(group), configuration: .init(timeout: .init(connect: .seconds(5), read: .seconds(60))))

@@ -59,8 +59,10 @@ final class TestBackend: Sendable {
         self.state = state
     }
 
+    /// - Parameter port: 0 for a free port; a former backend's port to bring a node back.
     static func start(
         name: String,
+        port: Int = 0,
         group: any EventLoopGroup,
         reply: @escaping @Sendable (HTTPRequestHead) -> BackendReply = { _ in .text(body: "hello") }
     ) async throws -> TestBackend {
@@ -80,7 +82,7 @@ final class TestBackend: Sendable {
                     )
                 }
             }
-            .bind(host: "127.0.0.1", port: 0).get()
+            .bind(host: "127.0.0.1", port: port).get()
         return TestBackend(name: name, channel: channel, state: state)
     }
 

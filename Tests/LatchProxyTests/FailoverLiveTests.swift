@@ -1,0 +1,194 @@
+import AsyncHTTPClient
+import LatchCore
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// Nodes dying and coming back under real traffic.
+@Suite("Failover to replicas through a live Latch", .timeLimit(.minutes(2)))
+struct FailoverLiveTests {
+    /// tomcat1 → [tomcat2, tomcat3], tomcat2 → [tomcat3], tomcat3 → [tomcat1]; fast checks.
+    static func configure(_ config: inout LatchConfig) {
+        config.clusters[0].nodes[0].replicas = ["tomcat2", "tomcat3"]
+        config.clusters[0].nodes[1].replicas = ["tomcat3"]
+        config.clusters[0].nodes[2].replicas = ["tomcat1"]
+        let health = HealthCheckConfig(interval: .milliseconds(100), timeout: .milliseconds(100), rise: 2, fall: 2, jitter: 0, initial: .up)
+        config.clusters[0].passive.ejectFor = .milliseconds(300)
+        for i in 0..<3 { config.clusters[0].nodes[i].health = health }
+        config.clusters[0].health = health
+        config.clusters[0].failover.nodeHeader = "X-Latch-Node"
+    }
+
+    private static func get(_ h: LatchHarness, route: String, path: String = "/") async throws -> (HTTPResponseStatus, String?) {
+        var request = HTTPClientRequest(url: h.baseURL + path)
+        request.headers.add(name: "Cookie", value: "JSESSIONID=S\(route).\(route)")
+        let response = try await h.client.execute(request, timeout: .seconds(20))
+        _ = try await response.body.collect(upTo: 1 << 16)
+        return (response.status, response.headers.first(name: "X-Backend-Node"))
+    }
+
+    /// Polls `condition` every 10 ms; returns how long it took, or nil after `limit`.
+    private static func waitFor(_ limit: Duration = .seconds(5), _ condition: () -> Bool) async throws -> Duration? {
+        let clock = ContinuousClock()
+        let start = clock.now
+        while clock.now - start < limit {
+            if condition() { return clock.now - start }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return nil
+    }
+
+    struct Outcome: Sendable {
+        var route: String
+        var afterKill: Bool
+        var status: HTTPResponseStatus
+        var node: String?
+    }
+
+    @Test("a node killed under steady sticky load: no client errors, its sessions go to its first replica")
+    func killUnderLoad() async throws {
+        try await withLatch(configure: Self.configure) { h in
+            let killed = NIOLockedValueBox(false)
+            let results = NIOLockedValueBox<[Outcome]>([])
+            let routes = ["tomcat1", "tomcat2", "tomcat3"]
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in 0..<4 {
+                    group.addTask {
+                        for i in 0..<300 {
+                            let route = routes[(i + worker) % 3]
+                            let afterKill = killed.withLockedValue { $0 }
+                            let (status, node) = try await Self.get(h, route: route)
+                            results.withLockedValue { $0.append(Outcome(route: route, afterKill: afterKill, status: status, node: node)) }
+                        }
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: .milliseconds(300))
+                    await h.backend("tomcat1").close()
+                    killed.withLockedValue { $0 = true }
+                }
+                try await group.waitForAll()
+            }
+            let all = results.withLockedValue { $0 }
+            let errors = all.filter { $0.status != .ok }
+            let ofDeadNode = all.filter { $0.route == "tomcat1" }
+            let afterKill = ofDeadNode.filter(\.afterKill)
+            let moved = all.filter { $0.route != "tomcat1" && $0.node != $0.route }
+            #expect(all.count == 1200)
+            #expect(errors.isEmpty, "\(errors.count) client-visible errors")
+            #expect(!afterKill.isEmpty, "the kill happened while the load was running")
+            #expect(afterKill.allSatisfy { $0.node == "tomcat2" }, "served by \(Set(afterKill.map { $0.node ?? "-" }))")
+            #expect(ofDeadNode.allSatisfy { $0.node == "tomcat1" || $0.node == "tomcat2" })
+            #expect(moved.isEmpty, "other sessions never moved")
+            #expect(h.server.usableNodes(cluster: 0) == [false, true, true])
+        }
+    }
+
+    @Test("a refused connection takes the node out at once; failing checks take it out within fall × interval")
+    func detection() async throws {
+        try await withLatch(configure: { config in
+            Self.configure(&config)
+            config.clusters[0].nodes[1].health = nil  // tomcat2: passive detection only
+        }) { h in
+            // Refused: one request is enough, and it is served by the replica.
+            await h.backend("tomcat2").close()
+            let (status, node) = try await Self.get(h, route: "tomcat2")
+            #expect(status == .ok)
+            #expect(node == "tomcat3")
+            #expect(h.server.usableNodes(cluster: 0)[1] == false)
+
+            // Active: tomcat3's checks start failing; fall 2 × interval 100 ms, plus one check's timeout.
+            h.backend("tomcat3").setReply { head in
+                head.uri == "/health" ? .text(status: .serviceUnavailable, body: "maintenance") : .text(body: "hello")
+            }
+            let took = try await Self.waitFor { h.server.usableNodes(cluster: 0)[2] == false }
+            #expect(took != nil)
+            if let took { #expect(took < .milliseconds(2 * 100 + 100 + 300), "detected after \(took)") }
+        }
+    }
+
+    @Test("a POST in flight to a node that dies gets an error and is never sent twice")
+    func postIsNeverRetried() async throws {
+        try await withLatch(configure: Self.configure, reply: { name, head in
+            head.method == .POST && name == "tomcat1" ? .hang : .text(body: "hello")
+        }) { h in
+            async let outcome: HTTPResponseStatus = {
+                var request = HTTPClientRequest(url: h.baseURL + "/order")
+                request.method = .POST
+                request.headers.add(name: "Cookie", value: "JSESSIONID=P.tomcat1")
+                request.body = .bytes(ByteBuffer(string: "item=42"))
+                return try await h.client.execute(request, timeout: .seconds(20)).status
+            }()
+            let arrived = try await Self.waitFor { h.backend("tomcat1").requests.contains { $0.head.method == .POST } }
+            #expect(arrived != nil)
+            await h.backend("tomcat1").close()
+            #expect(try await outcome == .badGateway)
+            let posts = h.backends.flatMap(\.requests).filter { $0.head.method == .POST }
+            #expect(posts.count == 1, "the POST reached exactly one node once")
+        }
+    }
+
+    @Test("an idempotent request in flight to a node that dies is answered by the replica")
+    func getInFlightIsRetried() async throws {
+        try await withLatch(configure: Self.configure, reply: { name, head in
+            head.uri == "/slow" && name == "tomcat1" ? .hang : .text(body: "hello")
+        }) { h in
+            async let outcome = Self.get(h, route: "tomcat1", path: "/slow")
+            let arrived = try await Self.waitFor { h.backend("tomcat1").requests.contains { $0.head.uri == "/slow" } }
+            #expect(arrived != nil)
+            await h.backend("tomcat1").close()
+            let (status, node) = try await outcome
+            #expect(status == .ok)
+            #expect(node == "tomcat2")
+        }
+    }
+
+    @Test("failback immediate: when the node passes its checks again, its sessions go back")
+    func failbackImmediate() async throws {
+        try await withLatch(configure: Self.configure) { h in
+            let port = h.backend("tomcat1").port
+            await h.backend("tomcat1").close()
+            #expect(try await Self.get(h, route: "tomcat1").1 == "tomcat2")
+            let revived = try await TestBackend.start(name: "tomcat1", port: port, group: h.group)
+            defer { Task { await revived.close() } }
+            let back = try await Self.waitFor { h.server.usableNodes(cluster: 0)[0] }
+            #expect(back != nil, "rise 2 passing checks bring it back")
+            #expect(try await Self.get(h, route: "tomcat1").1 == "tomcat1")
+            await revived.close()
+        }
+    }
+
+    @Test("on_unavailable: reject answers 503 when the node and its replicas are gone; new sessions still work")
+    func rejectPolicy() async throws {
+        try await withLatch(configure: { config in
+            Self.configure(&config)
+            config.clusters[0].nodes[0].replicas = ["tomcat2"]
+            config.clusters[0].failover.onUnavailable = .reject
+        }) { h in
+            await h.backend("tomcat1").close()
+            await h.backend("tomcat2").close()
+            _ = try await Self.waitFor { h.server.usableNodes(cluster: 0) == [false, false, true] }
+            let (status, _) = try await Self.get(h, route: "tomcat1")
+            #expect(status == .serviceUnavailable)
+            let response = try await h.client.execute(HTTPClientRequest(url: h.baseURL + "/"), timeout: .seconds(10))
+            #expect(response.status == .ok)
+            #expect(response.headers.first(name: "X-Backend-Node") == "tomcat3")
+        }
+    }
+
+    @Test("a node that accepts but never answers is taken out by its checks and its sessions move")
+    func hangingNode() async throws {
+        try await withLatch(configure: { config in
+            Self.configure(&config)
+            config.timeouts.upstreamResponse = .milliseconds(500)
+        }) { h in
+            h.backend("tomcat1").setReply { _ in .hang }
+            let down = try await Self.waitFor { h.server.usableNodes(cluster: 0)[0] == false }
+            #expect(down != nil, "check timeouts count as failures")
+            let (status, node) = try await Self.get(h, route: "tomcat1")
+            #expect(status == .ok)
+            #expect(node == "tomcat2")
+        }
+    }
+}
