@@ -47,7 +47,7 @@ public final class ClusterRuntime: Sendable {
 
     /// Chooses a node and counts the request as in flight on it until ``finished(node:)``.
     /// - Parameter excluded: nodes already tried for this request.
-    func decide(_ lookup: RouteLookup, excluding excluded: [Int] = []) -> NodeDecision {
+    func decide(_ lookup: RouteLookup, owner: Int? = nil, excluding excluded: [Int] = []) -> NodeDecision {
         let now = ContinuousClock.now
         let replicas = replicaIndices
         let policy = config.failover.onUnavailable
@@ -55,6 +55,7 @@ public final class ClusterRuntime: Sendable {
             let snapshot = state
             let decision = NodeChooser.choose(
                 lookup,
+                owner: owner,
                 usable: { snapshot.isUsable($0, at: now) },
                 replicas: { replicas[$0] },
                 onUnavailable: policy,

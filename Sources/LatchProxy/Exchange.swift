@@ -17,6 +17,11 @@ final class Exchange {
     var tried: [Int] = []
     /// Set when the client sent no Host (HTTP/1.0): each attempt names its own node as Host.
     let hostFromNode: Bool
+    /// `failback: stay` only: the session id behind a known route, and whether the request carried
+    /// an owner cookie.
+    var sessionID: String?
+    var owner: Int?
+    var hadOwnerCookie = false
 
     var upstream: UpstreamConnection?
     /// Request parts that arrived while the upstream connection was being opened. Bounded: the

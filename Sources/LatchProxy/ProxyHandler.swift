@@ -153,7 +153,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             )
             return
         }
-        let decision = cluster.decide(route.lookup)
+        let stay = StayState(cluster: cluster, lookup: route.lookup, target: head.uri, headers: head.headers, table: runtime.table)
+        let decision = cluster.decide(route.lookup, owner: stay.owner)
         guard let node = decision.node else {
             respondWithoutUpstream(
                 head,
@@ -175,6 +176,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             reason: decision.reason,
             start: start
         )
+        exchange.sessionID = stay.sessionID
+        exchange.owner = stay.owner
+        exchange.hadOwnerCookie = stay.hadOwnerCookie
         self.exchange = exchange
         lease(for: exchange, forceNew: false)
     }
@@ -270,6 +274,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             )
             if let name = exchange.cluster.config.failover.nodeHeader {
                 downstream.headers.replaceOrAdd(name: name, value: exchange.nodeConfig.name)
+            }
+            if exchange.cluster.config.failover.failback == .stay {
+                StayState.updateOwnerCookie(&downstream.headers, for: exchange)
             }
             context.write(wrapOutboundOut(.head(downstream)), promise: nil)
         case .body(let buffer):
@@ -368,7 +375,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             exchange.upstream = nil
             pool?.release(upstream, reusable: false)
         }
-        let decision = exchange.cluster.decide(exchange.lookup, excluding: exchange.tried + [exchange.node])
+        let decision = exchange.cluster.decide(exchange.lookup, owner: exchange.owner, excluding: exchange.tried + [exchange.node])
         guard let next = decision.node else {
             fail(exchange, decision.reason == .rejected ? .rejectedAfterFailure : failure)
             return

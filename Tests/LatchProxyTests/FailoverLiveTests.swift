@@ -191,4 +191,43 @@ struct FailoverLiveTests {
             #expect(node == "tomcat2")
         }
     }
+
+    @Test("failback stay: a failed-over session keeps its new node through Latch's cookie, until a new session id")
+    func failbackStay() async throws {
+        try await withLatch(configure: { config in
+            Self.configure(&config)
+            config.clusters[0].failover.failback = .stay
+        }) { h in
+            func get(_ cookies: String) async throws -> (node: String?, setCookies: [String]) {
+                var request = HTTPClientRequest(url: h.baseURL + "/")
+                request.headers.add(name: "Cookie", value: cookies)
+                let response = try await h.client.execute(request, timeout: .seconds(10))
+                _ = try await response.body.collect(upTo: 1 << 16)
+                return (response.headers.first(name: "X-Backend-Node"), response.headers["set-cookie"])
+            }
+            let port = h.backend("tomcat1").port
+            await h.backend("tomcat1").close()
+            let failedOver = try await get("JSESSIONID=S1.tomcat1")
+            #expect(failedOver.node == "tomcat2")
+            let owner = try #require(failedOver.setCookies.first { $0.hasPrefix("LATCH_NODE=tomcat2~") })
+            let ownerPair = String(owner.split(separator: ";")[0])
+
+            let revived = try await TestBackend.start(name: "tomcat1", port: port, group: h.group)
+            let back = try await Self.waitFor { h.server.usableNodes(cluster: 0)[0] }
+            #expect(back != nil)
+            let stayed = try await get("JSESSIONID=S1.tomcat1; \(ownerPair)")
+            #expect(stayed.node == "tomcat2", "the session stays where its state now is")
+            #expect(stayed.setCookies.isEmpty)
+
+            // The application issued a new id (routed to tomcat1): the old owner cookie means nothing.
+            let fresh = try await get("JSESSIONID=S2.tomcat1; \(ownerPair)")
+            #expect(fresh.node == "tomcat1")
+            #expect(fresh.setCookies.contains { $0.hasPrefix("LATCH_NODE=;") && $0.contains("Max-Age=0") })
+
+            // Without stay's cookie the same session would have gone back (failback immediate's behaviour).
+            let plain = try await get("JSESSIONID=S1.tomcat1")
+            #expect(plain.node == "tomcat1")
+            await revived.close()
+        }
+    }
 }

@@ -2,6 +2,8 @@
 public enum DecisionReason: String, Sendable, Equatable, CaseIterable {
     /// The session's route names a node of the cluster, and that node serves it.
     case sticky
+    /// `failback: stay`: the session stays on the node that took it over, named by Latch's owner cookie.
+    case stayed
     /// The session's node cannot serve; the first usable node of its `replicas` does.
     case failoverReplica = "failover_replica"
     /// The session's node and its replicas cannot serve; `on_unavailable: any` balanced it.
@@ -35,11 +37,15 @@ public struct NodeDecision: Sendable, Equatable {
 /// balanced over the usable nodes. Deterministic for a given health view and balancer state, so
 /// several Latch instances fail a session over to the same replica.
 ///
+/// With `failback: stay`, `owner` (from Latch's owner cookie, checked against the session id) comes
+/// before N while it is usable.
+///
 /// `excluded` names nodes already tried for this request (a retry after a failed connect asks again
 /// with the failed node excluded, which walks the same chain).
 public enum NodeChooser {
     public static func choose<R: RandomNumberGenerator>(
         _ lookup: RouteLookup,
+        owner: Int? = nil,
         usable: (Int) -> Bool = { _ in true },
         replicas: (Int) -> [Int] = { _ in [] },
         onUnavailable: UnavailablePolicy = .any,
@@ -52,6 +58,9 @@ public enum NodeChooser {
         let reason: DecisionReason
         switch lookup {
         case .known(let node, _):
+            if let owner, owner != node, available(owner) {
+                return NodeDecision(node: owner, reason: .stayed)
+            }
             if available(node) {
                 return NodeDecision(node: node, reason: .sticky)
             }

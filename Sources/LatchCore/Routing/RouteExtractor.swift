@@ -35,14 +35,32 @@ public struct RouteExtractor: Sendable {
     ///   - cookieHeaders: the values of every `Cookie` header line, in the order received.
     public func lookup<Cookies: Sequence>(target: String, cookieHeaders: Cookies) -> RouteLookup
     where Cookies.Element == String {
+        lookup(target: target, cookieHeaders: cookieHeaders, capturingSessionID: false).lookup
+    }
+
+    /// ``lookup(target:cookieHeaders:)`` and, for a known route, the whole session id it came from
+    /// (`failback: stay` ties its owner cookie to that id).
+    public func lookupWithSessionID<Cookies: Sequence>(
+        target: String,
+        cookieHeaders: Cookies
+    ) -> (lookup: RouteLookup, sessionID: String?) where Cookies.Element == String {
+        lookup(target: target, cookieHeaders: cookieHeaders, capturingSessionID: true)
+    }
+
+    private func lookup<Cookies: Sequence>(
+        target: String,
+        cookieHeaders: Cookies,
+        capturingSessionID: Bool
+    ) -> (lookup: RouteLookup, sessionID: String?) where Cookies.Element == String {
         var state = LookupState()
+        state.capturesSessionID = capturingSessionID
         if let parameterName {
             var target = target
             target.makeContiguousUTF8()  // a no-op for native strings, which is what NIO hands us
             _ = target.utf8.withContiguousStorageIfAvailable { bytes in
                 self.scanTarget(bytes, parameterName: parameterName, state: &state)
             }
-            if let result = state.result { return result }
+            if let result = state.result { return (result, state.sessionID) }
         }
         for header in cookieHeaders {
             var header = header
@@ -50,9 +68,9 @@ public struct RouteExtractor: Sendable {
             _ = header.utf8.withContiguousStorageIfAvailable { bytes in
                 self.scanCookieHeader(bytes, state: &state)
             }
-            if let result = state.result { return result }
+            if let result = state.result { return (result, state.sessionID) }
         }
-        return state.finish()
+        return (state.finish(), nil)
     }
 
     // MARK: - Scanning
@@ -61,6 +79,8 @@ public struct RouteExtractor: Sendable {
         var result: RouteLookup?
         var firstUnknown: String?
         var sawSessionID = false
+        var capturesSessionID = false
+        var sessionID: String?
 
         func finish() -> RouteLookup {
             if let firstUnknown { return .unknown(route: firstUnknown) }
@@ -189,6 +209,9 @@ public struct RouteExtractor: Sendable {
                 let route = UnsafeBufferPointer(rebasing: bytes[routeStart..<end])
                 if let node = node(named: route) {
                     state.result = .known(node: node, source: source)
+                    if state.capturesSessionID {
+                        state.sessionID = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+                    }
                 } else if state.firstUnknown == nil {
                     // Cut by bytes, not Characters: one Character can hold any number of combining marks.
                     state.firstUnknown = String(decoding: route.prefix(RouteLookup.maxReportedRouteLength), as: UTF8.self)

@@ -24,6 +24,7 @@ public struct RoutingTable: Sendable {
         let cluster = selector.select(host: host, path: RequestTarget.path(of: target))
         return (cluster, extractors[cluster].lookup(target: target, cookieHeaders: cookieHeaders))
     }
+
 }
 
 /// Small helpers over the request-target forms of RFC 9112 §3.2.

@@ -1,0 +1,38 @@
+import LatchCore
+import NIOHTTP1
+
+/// `failback: stay` at the edges of an exchange: reading Latch's owner cookie from the request, and
+/// setting or dropping it on the response. The rule itself is ``NodeChooser``'s and ``OwnerCookie``'s.
+struct StayState {
+    var sessionID: String?
+    var owner: Int?
+    var hadOwnerCookie = false
+
+    init(cluster: ClusterRuntime, lookup: RouteLookup, target: String, headers: HTTPHeaders, table: RoutingTable) {
+        let failover = cluster.config.failover
+        guard failover.failback == .stay, case .known = lookup else { return }
+        let cookies = headers["cookie"]
+        sessionID = table.extractors[cluster.index].lookupWithSessionID(target: target, cookieHeaders: cookies).sessionID
+        guard let value = OwnerCookie.find(failover.ownerCookie, in: cookies) else { return }
+        hadOwnerCookie = true
+        if let sessionID, let name = OwnerCookie.owner(in: value, sessionID: sessionID) {
+            owner = cluster.config.nodes.firstIndex { $0.name == name }
+        }
+    }
+
+    /// On a failed-over response, name the node that now owns the session; once the session is back
+    /// on its own node, or the application issued a new session id, drop the cookie.
+    static func updateOwnerCookie(_ headers: inout HTTPHeaders, for exchange: Exchange) {
+        let failover = exchange.cluster.config.failover
+        let sessionCookie = exchange.cluster.config.session.cookie
+        let newSession = headers["set-cookie"].contains { $0.hasPrefix(sessionCookie + "=") }
+        let failedOver = exchange.reason == .failoverReplica || exchange.reason == .failoverAny
+        if failedOver, !newSession, let sessionID = exchange.sessionID {
+            let value = OwnerCookie.value(node: exchange.nodeConfig.name, sessionID: sessionID)
+            headers.add(name: "Set-Cookie", value: "\(failover.ownerCookie)=\(value); Path=/; HttpOnly; SameSite=Lax")
+        } else if exchange.hadOwnerCookie, exchange.reason != .stayed || newSession {
+            // Back on its own node, or a new session id that carries its own route: the owner is moot.
+            headers.add(name: "Set-Cookie", value: "\(failover.ownerCookie)=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax")
+        }
+    }
+}
