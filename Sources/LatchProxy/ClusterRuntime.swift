@@ -7,6 +7,28 @@ import NIOConcurrencyHelpers
 /// All event loops choose nodes through the same instance, so weights, least-connections and health
 /// see the whole process's traffic. The decision itself is ``NodeChooser``'s pure function; this class
 /// only holds its inputs under a lock for the few nanoseconds a choice takes.
+/// What happened to one node's traffic since start: the counters the admin API and metrics expose.
+public struct NodeStats: Sendable, Equatable {
+    /// Requests this node served (or was serving when they failed), by the decision that sent them.
+    public var requests: [DecisionReason: Int] = [:]
+    /// Requests that failed because of the node (connect failures, broken or invalid responses, timeouts).
+    public var failures = 0
+    /// Requests that were sent on to another node after this one failed them.
+    public var retriedAway = 0
+    /// Up/down changes decided by active checks.
+    public var healthTransitions = 0
+    /// Times passive detection took the node out.
+    public var ejections = 0
+
+    public init() {}
+}
+
+/// A cluster's counters: per node, and the requests no node took (`rejected`, `no_node`).
+public struct ClusterStats: Sendable, Equatable {
+    public var nodes: [NodeStats]
+    public var unserved: [DecisionReason: Int]
+}
+
 public final class ClusterRuntime: Sendable {
     public let index: Int
     public let config: ClusterConfig
@@ -20,6 +42,7 @@ public final class ClusterRuntime: Sendable {
         var health: [HealthHysteresis?]
         var lastCheck: [String?]
         var passive: [PassiveEjection<ContinuousClock.Instant>]
+        var stats: ClusterStats
         var random = SystemRandomNumberGenerator()
 
         func isUsable(_ node: Int, at now: ContinuousClock.Instant) -> Bool {
@@ -40,7 +63,8 @@ public final class ClusterRuntime: Sendable {
                 active: Array(repeating: 0, count: config.nodes.count),
                 health: config.nodes.map { $0.health.map(HealthHysteresis.init) },
                 lastCheck: Array(repeating: nil, count: config.nodes.count),
-                passive: config.nodes.map { PassiveEjection(config: config.passive, activelyChecked: $0.health != nil) }
+                passive: config.nodes.map { PassiveEjection(config: config.passive, activelyChecked: $0.health != nil) },
+                stats: ClusterStats(nodes: Array(repeating: NodeStats(), count: config.nodes.count), unserved: [:])
             )
         )
     }
@@ -73,6 +97,31 @@ public final class ClusterRuntime: Sendable {
         state.withLockedValue { $0.active[node] -= 1 }
     }
 
+    /// Counts a finished exchange for the node that served it last.
+    func count(node: Int, reason: DecisionReason, nodeFailed: Bool) {
+        state.withLockedValue { state in
+            state.stats.nodes[node].requests[reason, default: 0] += 1
+            if nodeFailed { state.stats.nodes[node].failures += 1 }
+        }
+    }
+
+    /// Counts a failed attempt that was sent on to another node.
+    func countRetriedAway(node: Int) {
+        state.withLockedValue { state in
+            state.stats.nodes[node].retriedAway += 1
+            state.stats.nodes[node].failures += 1
+        }
+    }
+
+    /// Counts a request no node took.
+    func countUnserved(_ reason: DecisionReason) {
+        state.withLockedValue { $0.stats.unserved[reason, default: 0] += 1 }
+    }
+
+    public func stats() -> ClusterStats {
+        state.withLockedValue { $0.stats }
+    }
+
     /// Requests in flight per node, in node order.
     public func activeRequests() -> [Int] {
         state.withLockedValue { $0.active }
@@ -91,14 +140,20 @@ public final class ClusterRuntime: Sendable {
         return state.withLockedValue { state in
             state.lastCheck[node] = detail
             if passed { state.passive[node].activeCheckPassed(at: now) }
-            return state.health[node]?.record(passed: passed)
+            let transition = state.health[node]?.record(passed: passed)
+            if transition != nil { state.stats.nodes[node].healthTransitions += 1 }
+            return transition
         }
     }
 
     /// Records a failure seen on real traffic; returns true when it ejected the node.
     func recordTrafficFailure(node: Int, _ failure: PassiveEjection<ContinuousClock.Instant>.Failure) -> Bool {
         let now = ContinuousClock.now
-        return state.withLockedValue { $0.passive[node].record(failure, at: now) }
+        return state.withLockedValue { state in
+            let ejected = state.passive[node].record(failure, at: now)
+            if ejected { state.stats.nodes[node].ejections += 1 }
+            return ejected
+        }
     }
 
     /// The last active check's result per node (`nil` before the first, or without checks).

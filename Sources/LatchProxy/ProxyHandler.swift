@@ -156,6 +156,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         let stay = StayState(cluster: cluster, lookup: route.lookup, target: head.uri, headers: head.headers, table: runtime.table)
         let decision = cluster.decide(route.lookup, owner: stay.owner)
         guard let node = decision.node else {
+            cluster.countUnserved(decision.reason)
             respondWithoutUpstream(
                 head,
                 cluster: cluster,
@@ -381,6 +382,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             return
         }
         exchange.cluster.finished(node: exchange.node)
+        exchange.cluster.countRetriedAway(node: exchange.node)
         exchange.tried.append(exchange.node)
         runtime.logger.info(
             "retrying on another node",
@@ -434,6 +436,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         guard self.exchange === exchange else { return }
         self.exchange = nil
         exchange.cluster.finished(node: exchange.node)
+        exchange.cluster.count(node: exchange.node, reason: exchange.reason, nodeFailed: exchange.failure?.isNodeFault ?? false)
         if let upstream = exchange.upstream {
             exchange.upstream = nil
             pool?.release(upstream, reusable: upstreamReusable)
@@ -561,26 +564,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
 
     func channelInactive(context: ChannelHandlerContext) {
         if let exchange {
-            self.exchange = nil
-            exchange.cluster.finished(node: exchange.node)
-            if let upstream = exchange.upstream {
-                exchange.upstream = nil
-                pool?.release(upstream, reusable: false)
-            }
-            runtime.accessLog.record(
-                .init(
-                    client: clientAddress,
-                    method: exchange.request.method.rawValue,
-                    target: exchange.request.uri,
-                    cluster: exchange.cluster.config.name,
-                    node: exchange.nodeConfig.name,
-                    reason: exchange.reason.rawValue,
-                    status: nil,
-                    bytes: exchange.responseBytes,
-                    duration: .now() - exchange.start,
-                    error: "client closed the connection"
-                )
-            )
+            exchange.failure = .clientClosed
+            finish(exchange, upstreamReusable: false)
         }
         context.fireChannelInactive()
     }

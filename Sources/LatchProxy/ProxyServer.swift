@@ -73,6 +73,11 @@ public final class ProxyServer: Sendable {
         runtime.clusters[cluster].activeRequests()
     }
 
+    /// Counters of cluster `cluster` since start.
+    public func stats(cluster: Int) -> ClusterStats {
+        runtime.clusters[cluster].stats()
+    }
+
     /// Whether each node of cluster `cluster` may take requests now (health checks and passive detection).
     public func usableNodes(cluster: Int) -> [Bool] {
         runtime.clusters[cluster].usableNodes()

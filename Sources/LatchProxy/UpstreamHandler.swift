@@ -29,6 +29,8 @@ enum UpstreamFailure: Error, Equatable {
     case clientTimedOut
     /// Not the node's fault: the client stopped taking the response.
     case clientStalled
+    /// Not the node's fault: the client closed its connection before the exchange ended.
+    case clientClosed
     /// A 5xx answer, counted by passive detection with `on_5xx` (the answer itself is relayed).
     case serverError(Int)
     /// The node failed and `on_unavailable: reject` left no other node for the session.
@@ -47,6 +49,7 @@ enum UpstreamFailure: Error, Equatable {
         case .rejectedAfterFailure: "node failed and on_unavailable is reject"
         case .clientTimedOut: "client stopped sending the request body"
         case .clientStalled: "client stopped reading the response"
+        case .clientClosed: "client closed the connection"
         case .closedBeforeResponse: "connection closed before the response"
         case .closedMidResponse: "connection closed during the response"
         case .badResponse(let reason): "invalid response: \(reason)"
@@ -57,7 +60,7 @@ enum UpstreamFailure: Error, Equatable {
     /// Whether the node is to blame (logged as an upstream failure, counted by passive detection).
     var isNodeFault: Bool {
         switch self {
-        case .clientTimedOut, .clientStalled, .rejectedAfterFailure: false
+        case .clientTimedOut, .clientStalled, .clientClosed, .rejectedAfterFailure: false
         default: true
         }
     }

@@ -1,0 +1,41 @@
+import AsyncHTTPClient
+import LatchCore
+import NIOCore
+import Testing
+
+@Suite("Decision reasons and counters", .timeLimit(.minutes(1)))
+struct VisibilityLiveTests {
+    @Test("requests are counted per node and reason; retries, failures and ejections too; the node header names the node")
+    func counters() async throws {
+        try await withLatch(configure: { config in
+            FailoverLiveTests.configure(&config)
+            config.clusters[0].health = nil
+            for i in 0..<3 { config.clusters[0].nodes[i].health = nil }  // passive detection only: deterministic
+        }) { h in
+            func get(_ cookie: String?) async throws -> (String?, String?) {
+                var request = HTTPClientRequest(url: h.baseURL + "/")
+                if let cookie { request.headers.add(name: "Cookie", value: cookie) }
+                let response = try await h.client.execute(request, timeout: .seconds(10))
+                _ = try await response.body.collect(upTo: 1024)
+                return (response.headers.first(name: "X-Backend-Node"), response.headers.first(name: "X-Latch-Node"))
+            }
+            for _ in 0..<6 { _ = try await get("JSESSIONID=A.tomcat1") }
+            for _ in 0..<3 { _ = try await get(nil) }
+            await h.backend("tomcat2").close()
+            for _ in 0..<4 {
+                let (served, header) = try await get("JSESSIONID=B.tomcat2")
+                #expect(served == "tomcat3")
+                #expect(header == "tomcat3")
+            }
+            let stats = h.server.stats(cluster: 0)
+            #expect(stats.nodes[0].requests == [.sticky: 6, .newSession: 1])
+            #expect(stats.nodes[1].requests == [.newSession: 1])
+            #expect(stats.nodes[2].requests == [.newSession: 1, .failoverReplica: 4])
+            #expect(stats.nodes[1].retriedAway == 1, "the first request found the node dead and moved on")
+            #expect(stats.nodes[1].ejections == 1)
+            #expect(stats.nodes[1].failures == 1)
+            #expect(stats.nodes.map(\.failures) == [0, 1, 0])
+            #expect(stats.unserved.isEmpty)
+        }
+    }
+}
