@@ -230,4 +230,37 @@ struct FailoverLiveTests {
             await revived.close()
         }
     }
+
+    @Test(
+        "an idempotent PUT in flight to a dying node is re-sent whole to the replica only if its body was kept",
+        arguments: [(1000, true), (200_000, false)]
+    )
+    func putRetriedWithKeptBody(size: Int, retried: Bool) async throws {
+        try await withLatch(configure: Self.configure, reply: { name, head in
+            head.method == .PUT && name == "tomcat1" ? .hang : .echoBodyChecksum
+        }) { h in
+            async let outcome: (HTTPResponseStatus, String) = {
+                var request = HTTPClientRequest(url: h.baseURL + "/doc")
+                request.method = .PUT
+                request.headers.add(name: "Cookie", value: "JSESSIONID=D.tomcat1")
+                request.body = .stream(PatternBody(total: size), length: .known(Int64(size)))
+                let response = try await h.client.execute(request, timeout: .seconds(20))
+                return (response.status, String(buffer: try await response.body.collect(upTo: 4096)))
+            }()
+            let arrived = try await Self.waitFor { h.backend("tomcat1").requests.contains { $0.head.method == .PUT } }
+            #expect(arrived != nil)
+            await h.backend("tomcat1").close()
+            let (status, body) = try await outcome
+            let puts = h.backends.flatMap(\.requests).filter { $0.head.method == .PUT }
+            if retried {
+                #expect(status == .ok)
+                #expect(body == "bytes=\(size) checksum=\(PatternBody.expectedChecksum(total: size))")
+                #expect(h.backend("tomcat2").requests.contains { $0.head.method == .PUT }, "the first replica got it")
+                #expect(puts.count == 2)
+            } else {
+                #expect(status == .badGateway, "retry_body_limit (64 KiB) was exceeded: not kept, not retried")
+                #expect(puts.count == 1)
+            }
+        }
+    }
 }
