@@ -55,7 +55,7 @@ struct FailoverLiveTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for worker in 0..<4 {
                     group.addTask {
-                        for i in 0..<300 {
+                        for i in 0..<600 {
                             let route = routes[(i + worker) % 3]
                             let afterKill = killed.withLockedValue { $0 }
                             let (status, node) = try await Self.get(h, route: route)
@@ -75,7 +75,7 @@ struct FailoverLiveTests {
             let ofDeadNode = all.filter { $0.route == "tomcat1" }
             let afterKill = ofDeadNode.filter(\.afterKill)
             let moved = all.filter { $0.route != "tomcat1" && $0.node != $0.route }
-            #expect(all.count == 1200)
+            #expect(all.count == 2400)
             #expect(errors.isEmpty, "\(errors.count) client-visible errors")
             #expect(!afterKill.isEmpty, "the kill happened while the load was running")
             #expect(afterKill.allSatisfy { $0.node == "tomcat2" }, "served by \(Set(afterKill.map { $0.node ?? "-" }))")
