@@ -1,0 +1,109 @@
+import LatchCore
+import NIOHTTP1
+import Testing
+
+@testable import LatchProxy
+
+/// The pure header rules, without sockets.
+struct HeaderRewriterTests {
+    private static func upstream(
+        _ raw: [(String, String)],
+        version: HTTPVersion = .http1_1,
+        uri: String = "/",
+        mode: ForwardedForMode = .replace
+    ) -> Result<HTTPRequestHead, RequestRejection> {
+        HeaderRewriter.upstreamRequestHead(
+            HTTPRequestHead(version: version, method: .POST, uri: uri, headers: HTTPHeaders(raw)),
+            clientIP: "192.0.2.7",
+            scheme: "http",
+            forwarding: ForwardingConfig(xForwardedFor: mode, via: "latch")
+        )
+    }
+
+    @Test func hopByHopAndFramingAreRebuilt() throws {
+        let head = try Self.upstream([
+            ("Host", "shop"), ("Connection", "keep-alive, X-A, host"), ("X-A", "1"), ("Keep-Alive", "5"),
+            ("TE", "trailers"), ("Transfer-Encoding", " chunked"), ("Upgrade", "h2c"), ("Proxy-Connection", "x"),
+            ("X-B", "2"),
+        ]).get()
+        #expect(head.version == .http1_1)
+        #expect(head.headers["host"] == ["shop"], "Connection cannot remove Host")
+        #expect(head.headers["transfer-encoding"] == ["chunked"])
+        for name in ["connection", "x-a", "keep-alive", "te", "upgrade", "proxy-connection", "content-length"] {
+            #expect(head.headers[name].isEmpty, "\(name)")
+        }
+        #expect(head.headers["x-b"] == ["2"])
+        #expect(head.headers["via"] == ["1.1 latch"])
+        #expect(head.headers["x-forwarded-for"] == ["192.0.2.7"])
+        #expect(head.headers["x-forwarded-proto"] == ["http"])
+        #expect(head.headers["x-forwarded-host"] == ["shop"])
+    }
+
+    @Test func contentLengthIsKeptAsParsed() throws {
+        let head = try Self.upstream([("Host", "a"), ("Content-Length", "12")]).get()
+        #expect(head.headers["content-length"] == ["12"])
+        #expect(head.headers["transfer-encoding"].isEmpty)
+    }
+
+    @Test(arguments: [ForwardedForMode.replace, .append])
+    func clientClaimsAboutTheClient(mode: ForwardedForMode) throws {
+        let head = try Self.upstream(
+            [("Host", "a"), ("X-Forwarded-For", "10.9.9.9"), ("Forwarded", "for=10.9.9.9"), ("X-Real-IP", "10.9.9.9"),
+             ("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "evil")],
+            mode: mode
+        ).get()
+        #expect(head.headers["x-forwarded-for"] == [mode == .replace ? "192.0.2.7" : "10.9.9.9, 192.0.2.7"])
+        #expect(head.headers["forwarded"] == (mode == .replace ? [] : ["for=10.9.9.9"]))
+        #expect(head.headers["x-real-ip"] == (mode == .replace ? [] : ["10.9.9.9"]))
+        #expect(head.headers["x-forwarded-proto"] == ["http"])
+        #expect(head.headers["x-forwarded-host"] == ["a"])
+    }
+
+    @Test(arguments: [
+        ([(String, String)](), HTTPVersion.http1_1, "missing Host header"),
+        ([("Host", "a"), ("Host", "b")], HTTPVersion.http1_1, "more than one Host header"),
+        ([("Host", "a"), ("Host", "b")], HTTPVersion.http1_0, "more than one Host header"),
+        ([("Transfer-Encoding", "chunked")], HTTPVersion.http1_0, "Transfer-Encoding in an HTTP/1.0 request"),
+    ])
+    func rejections(headers: [(String, String)], version: HTTPVersion, message: String) {
+        guard case .failure(let rejection) = Self.upstream(headers, version: version) else {
+            Issue.record("expected a rejection")
+            return
+        }
+        #expect(rejection == RequestRejection(status: .badRequest, message: message))
+    }
+
+    @Test func absoluteFormBecomesOriginFormWithItsAuthority() throws {
+        let head = try Self.upstream([("Host", "other")], uri: "HTTP://shop.example.com:8080?x=1").get()
+        #expect(head.uri == "/?x=1")
+        #expect(head.headers["host"] == ["shop.example.com:8080"])
+    }
+
+    @Test func http10WithoutHostAndExpect() throws {
+        let head = try Self.upstream([("Expect", "100-continue")], version: .http1_0).get()
+        #expect(head.headers["host"].isEmpty, "the proxy adds the node's address later")
+        #expect(head.headers["expect"].isEmpty, "RFC 9110 §10.1.1: ignored from HTTP/1.0")
+        #expect(head.headers["via"] == ["1.0 latch"])
+    }
+
+    @Test func responseHeadForClients() {
+        let upstream = HTTPResponseHead(
+            version: .http1_1,
+            status: .ok,
+            headers: HTTPHeaders([
+                ("Content-Length", "5"), ("Connection", "close, X-Hop"), ("X-Hop", "1"), ("Transfer-Encoding", "chunked"),
+                ("Via", "1.1 app"), ("Set-Cookie", "a=1"),
+            ])
+        )
+        let kept = HeaderRewriter.downstreamResponseHead(upstream, clientVersion: .http1_1, keepAlive: true, via: "latch")
+        #expect(kept.headers["content-length"] == ["5"])
+        #expect(kept.headers["connection"].isEmpty && kept.headers["x-hop"].isEmpty && kept.headers["transfer-encoding"].isEmpty)
+        #expect(kept.headers["via"] == ["1.1 app, 1.1 latch"])
+        #expect(kept.headers["set-cookie"] == ["a=1"])
+        let old = HeaderRewriter.downstreamResponseHead(upstream, clientVersion: .http1_0, keepAlive: true, via: "latch")
+        #expect(old.version == .http1_0)
+        #expect(old.headers["connection"] == ["keep-alive"])
+        let closing = HeaderRewriter.downstreamResponseHead(upstream, clientVersion: .http1_1, keepAlive: false, via: "latch")
+        #expect(closing.headers["connection"] == ["close"])
+    }
+}
