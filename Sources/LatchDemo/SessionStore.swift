@@ -9,7 +9,7 @@ struct SessionTable {
     let capacity: Int
     private var hits: [String: Int] = [:]
     /// Session ids in creation order; only `order[head...]` are still live. Ids are never reused
-    /// and sessions are only removed by eviction, so this stays in step with `hits`.
+    /// and sessions are only removed by eviction or by `removeAll()`, so this stays in step with `hits`.
     private var order: [String] = []
     private var head = 0
 
@@ -33,8 +33,29 @@ struct SessionTable {
     /// Adds a new session with one hit, evicting the oldest one when full.
     mutating func insert(_ id: String) {
         precondition(hits[id] == nil, "session ids are never reused")
+        insert(id, hits: 1)
+    }
+
+    /// Takes a copy replicated from another node: a new session is added, a known one raised to `count`.
+    /// Counts only ever rise, so keeping the larger one makes copies that arrive out of order harmless.
+    mutating func storeCopy(_ id: String, hits count: Int, addIfMissing: Bool) {
+        if let current = hits[id] {
+            hits[id] = max(current, count)
+        } else if addIfMissing {
+            insert(id, hits: count)
+        }
+    }
+
+    /// Forgets every session, as a node restarting without session persistence does.
+    mutating func removeAll() {
+        hits.removeAll()
+        order.removeAll()
+        head = 0
+    }
+
+    private mutating func insert(_ id: String, hits count: Int) {
         while hits.count >= capacity { evictOldest() }
-        hits[id] = 1
+        hits[id] = count
         order.append(id)
     }
 
@@ -56,38 +77,69 @@ struct SessionVisit: Equatable, Sendable {
     var hits: Int
     /// True when the request started a new session, so the response must carry `Set-Cookie`.
     var isNew: Bool
+    /// True when the request presented a session id this node did not know (e.g. after it restarted
+    /// empty), so the page can say why the count starts again at 1.
+    var previousNotFound = false
 }
 
 /// Thread-safe owner of one node's `SessionTable`: every connection of the node runs on some event loop
-/// of the group and they all share this one table, like the sessions of one Tomcat JVM.
+/// of the group and they all share this one table, like the sessions of one Tomcat JVM. It also holds
+/// the copies other nodes replicate to it, and goes down (empty, refusing copies) while its node is crashed.
 final class SessionStore: Sendable {
     /// The jvmRoute-style suffix this node writes after the random part of every id it issues.
     let node: String
-    private let table: NIOLockedValueBox<SessionTable>
+    private let state: NIOLockedValueBox<(table: SessionTable, isUp: Bool)>
 
     init(node: String, capacity: Int) {
         self.node = node
-        self.table = NIOLockedValueBox(SessionTable(capacity: capacity))
+        self.state = NIOLockedValueBox((SessionTable(capacity: capacity), true))
     }
 
-    var count: Int { table.withLockedValue { $0.count } }
+    var count: Int { state.withLockedValue { $0.table.count } }
 
-    /// Continues the first candidate id that belongs to this node and is still in the table, or starts a
-    /// new session. Look-up and creation happen under one lock so two requests can never race on one id.
+    /// Continues the first candidate id that is still in the table, or starts a new session. Look-up and
+    /// creation happen under one lock so two requests can never race on one id.
+    ///
+    /// Any candidate counts, not only ids with this node's suffix: after a failover, the ids this node
+    /// knows under another node's name are the copies it holds as that node's replica.
     func visit(candidates: [String]) -> SessionVisit {
-        let suffix = "." + node
-        let ours = candidates.filter { $0.count > suffix.count && $0.hasSuffix(suffix) }
-        return table.withLockedValue { table in
-            for id in ours {
-                if let hits = table.hit(id) {
+        state.withLockedValue { state in
+            for id in candidates {
+                if let hits = state.table.hit(id) {
                     return SessionVisit(id: id, hits: hits, isNew: false)
                 }
             }
             var id = Self.newSessionID(node: node)
             // 128 random bits make a clash practically impossible; the loop only keeps `insert`'s promise.
-            while table.contains(id) { id = Self.newSessionID(node: node) }
-            table.insert(id)
-            return SessionVisit(id: id, hits: 1, isNew: true)
+            while state.table.contains(id) { id = Self.newSessionID(node: node) }
+            state.table.insert(id)
+            return SessionVisit(id: id, hits: 1, isNew: true, previousNotFound: !candidates.isEmpty)
+        }
+    }
+
+    /// Takes a session copy from another node. Dropped while this node is down: a crashed JVM receives
+    /// nothing. See `DemoSessionReplication` for why only new sessions are added.
+    func receiveCopy(id: String, hits: Int, isNew: Bool) {
+        state.withLockedValue { state in
+            guard state.isUp else { return }
+            state.table.storeCopy(id, hits: hits, addIfMissing: isNew)
+        }
+    }
+
+    /// The node crashed: every session is lost and copies are refused until `comeBack()`.
+    func goDown() {
+        state.withLockedValue { state in
+            state.isUp = false
+            state.table.removeAll()
+        }
+    }
+
+    /// The node restarted: it serves and takes copies again, starting empty (no session persistence).
+    func comeBack() {
+        state.withLockedValue { state in
+            // Emptied again in case a request on a connection that was still closing slipped one in.
+            state.table.removeAll()
+            state.isUp = true
         }
     }
 

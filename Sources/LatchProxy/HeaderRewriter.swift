@@ -105,9 +105,7 @@ enum HeaderRewriter {
         if let host {
             headers.add(name: "X-Forwarded-Host", value: host)
         }
-        var upstream = HTTPRequestHead(version: .http1_1, method: head.method, uri: target, headers: headers)
-        upstream.headers = headers
-        return .success(upstream)
+        return .success(HTTPRequestHead(version: .http1_1, method: head.method, uri: target, headers: headers))
     }
 
     /// The upstream's response head as the client gets it: hop-by-hop fields removed, `Content-Length`
