@@ -15,6 +15,8 @@ enum DemoPage {
         let node = escape(node)
         let session = escape(visit.id)
         let upload = bodyBytes > 0 ? "\n    <p class=\"note\">Request body: \(bodyBytes) bytes (read and discarded).</p>" : ""
+        // Said out loud, because a count back at 1 after a failback is the point of `failback: stay`.
+        let lost = visit.previousNotFound ? "\n  <p class=\"lost\">\(lostSessionNote)</p>" : ""
         return """
             <!DOCTYPE html>
             <html lang="en">
@@ -35,23 +37,33 @@ enum DemoPage {
               dd { margin: 0; font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; word-break: break-all; }
               .hits { font-size: 1.6rem; font-weight: 700; }
               .note { color: #4a5263; font-size: 0.95rem; margin: 0.5rem 0 0; }
+              .lost { color: #a4262c; font-weight: 600; margin: 0 0 1rem; }
+              form { margin: 1.5rem 0 0; }
+              button { font: inherit; padding: 0.45rem 1.1rem; border-radius: 8px; border: 1px solid #c9ced8;
+                       background: #fff; color: #a4262c; cursor: pointer; }
             </style>
             </head>
             <body>
             <main>
               <div class="label">Answered by node</div>
-              <div class="node">\(node)</div>
+              <div class="node">\(node)</div>\(lost)
               <dl>
                 <dt>Session</dt><dd>\(session)</dd>
                 <dt>Hits</dt><dd class="hits">\(visit.hits)</dd>
               </dl>
               <p class="note">Reload: the count rises on the same node. Clear cookies to get a new session, maybe on another node.</p>\(upload)
+              <form method="post" action="\(DemoCrashRequest.path)?seconds=\(DemoCrashRequest.defaultSeconds)">
+                <button type="submit">Crash this node for \(DemoCrashRequest.defaultSeconds) s</button>
+              </form>
             </main>
             </body>
             </html>
 
             """
     }
+
+    /// Shown when the client presented a session this node does not hold, and got a new one.
+    static let lostSessionNote = "New session: the old one was not found on this node."
 
     /// Node names come from the command line; escape them so a page can never be broken by one.
     static func escape(_ text: String) -> String {

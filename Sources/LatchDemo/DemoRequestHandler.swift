@@ -2,7 +2,8 @@ import NIOCore
 import NIOHTTP1
 
 /// Answers HTTP/1.1 requests the way one sticky Tomcat node would: continue the session the client
-/// presents if this node owns it, otherwise start one and set the cookie.
+/// presents if this node holds it (its own, or a copy it keeps as a replica), otherwise start one and
+/// set the cookie. Also serves `/health` and the `/demo/crash` switch.
 ///
 /// One instance per connection; it sits after `configureHTTPServerPipeline()`, whose pipelining helper
 /// hands it one request at a time, so a single "current request" slot is enough.
@@ -10,14 +11,14 @@ final class DemoRequestHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let sessions: SessionStore
-    private var node: String { sessions.node }
+    private let node: DemoNode
+    private var name: String { node.name }
     private var request: HTTPRequestHead?
     /// Bytes of the current request body; counted rather than kept, so uploads cost no memory.
     private var bodyBytes = 0
 
-    init(sessions: SessionStore) {
-        self.sessions = sessions
+    init(node: DemoNode) {
+        self.node = node
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -42,34 +43,84 @@ final class DemoRequestHandler: ChannelInboundHandler {
     }
 
     private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
-        var headers = HTTPHeaders()
-        let body: String
-        if SessionIDParsing.routedPath(of: head.uri) == "/health" {
+        switch SessionIDParsing.routedPath(of: head.uri) {
+        case "/health":
             // Health checks must not create sessions, or a proxy probing every second would fill the table.
-            body = "ok\n"
+            var headers = HTTPHeaders()
             headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
-        } else {
-            let visit = sessions.visit(candidates: SessionIDParsing.candidates(headers: head.headers, uri: head.uri))
-            if visit.isNew {
-                headers.add(name: "Set-Cookie", value: "\(SessionIDParsing.cookieName)=\(visit.id); Path=/; HttpOnly")
-            }
-            if Self.acceptsHTML(head.headers) {
-                body = DemoPage.html(node: node, visit: visit, bodyBytes: bodyBytes)
-                headers.add(name: "Content-Type", value: "text/html; charset=utf-8")
-            } else {
-                body = DemoPage.plainText(node: node, visit: visit, bodyBytes: bodyBytes)
-                headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
-            }
-            // Every answer depends on the session; a cache in between would hide which node answered.
-            headers.add(name: "Cache-Control", value: "no-store")
+            send(.ok, headers: headers, body: "ok\n", for: head, context: context)
+        case DemoCrashRequest.path:
+            crash(for: head, context: context)
+        default:
+            page(for: head, context: context)
         }
-        headers.add(name: "X-Demo-Node", value: node)
+    }
 
+    private func page(for head: HTTPRequestHead, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        let visit = node.visit(candidates: SessionIDParsing.candidates(headers: head.headers, uri: head.uri))
+        if visit.isNew {
+            headers.add(name: "Set-Cookie", value: "\(SessionIDParsing.cookieName)=\(visit.id); Path=/; HttpOnly")
+        }
+        let body: String
+        if Self.acceptsHTML(head.headers) {
+            body = DemoPage.html(node: name, visit: visit, bodyBytes: bodyBytes)
+            headers.add(name: "Content-Type", value: "text/html; charset=utf-8")
+        } else {
+            body = DemoPage.plainText(node: name, visit: visit, bodyBytes: bodyBytes)
+            headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+        }
+        // Every answer depends on the session; a cache in between would hide which node answered.
+        headers.add(name: "Cache-Control", value: "no-store")
+        send(.ok, headers: headers, body: body, for: head, context: context)
+    }
+
+    /// `POST /demo/crash?seconds=N`: 202 and down. POST only, so a crawler or a browser prefetching
+    /// links cannot take a node down.
+    private func crash(for head: HTTPRequestHead, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+        headers.add(name: "Cache-Control", value: "no-store")
+        guard head.method == .POST else {
+            headers.add(name: "Allow", value: "POST")
+            send(.methodNotAllowed, headers: headers, body: "use POST \(DemoCrashRequest.path)?seconds=N\n", for: head, context: context)
+            return
+        }
+        guard let seconds = DemoCrashRequest.seconds(in: head.uri) else {
+            let body = "seconds must be a whole number from 1 to \(DemoCrashRequest.maxSeconds)\n"
+            send(.badRequest, headers: headers, body: body, for: head, context: context)
+            return
+        }
+        guard let down = node.crash(for: seconds, keeping: context.channel) else {
+            send(.conflict, headers: headers, body: "\(name) is already down\n", for: head, context: context)
+            return
+        }
+        // A browser that pressed the page's button comes back to the page by itself, and sees the replica.
+        headers.add(name: "Refresh", value: "3; url=/")
+        let body = "\(name) crashed: down for \(seconds) s, then back with no sessions\n"
+        // Answer only once the listener is closed, so a client holding the 202 finds the node down.
+        down.hop(to: context.eventLoop).assumeIsolated().whenComplete { _ in
+            self.send(.accepted, headers: headers, body: body, for: head, closing: true, context: context)
+        }
+    }
+
+    /// Writes one whole response; adds `X-Demo-Node`, `Content-Length` and the `Connection` header the
+    /// request's keep-alive needs. `closing` hangs up after it whatever the client asked.
+    private func send(
+        _ status: HTTPResponseStatus,
+        headers: HTTPHeaders,
+        body: String,
+        for head: HTTPRequestHead,
+        closing: Bool = false,
+        context: ChannelHandlerContext
+    ) {
+        var headers = headers
+        headers.add(name: "X-Demo-Node", value: name)
         let buffer = context.channel.allocator.buffer(string: body)
         // HEAD gets the Content-Length the GET body would have, as RFC 9110 asks, but no body.
         headers.add(name: "Content-Length", value: String(buffer.readableBytes))
 
-        let keepAlive = head.isKeepAlive
+        let keepAlive = head.isKeepAlive && !closing
         if !keepAlive {
             headers.add(name: "Connection", value: "close")
         } else if head.version == .http1_0 {
@@ -78,7 +129,7 @@ final class DemoRequestHandler: ChannelInboundHandler {
         }
 
         let version: HTTPVersion = head.version == .http1_0 ? .http1_0 : .http1_1
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .ok, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: status, headers: headers))), promise: nil)
         if head.method != .HEAD {
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         }

@@ -16,6 +16,12 @@ struct DemoCommand: AsyncParsableCommand {
             Each demo node behaves like a Tomcat with a jvmRoute: a first visit gets
             JSESSIONID=<random>.<node name>, and every page shows the node and a per-session hit count.
             Open the printed URL in a browser and reload, or use: curl -c jar -b jar <url>
+
+            The nodes replicate their sessions in a ring (tomcat1 to tomcat2 to tomcat3
+            to tomcat1). POST /demo/crash?seconds=N takes the node holding your session
+            down for N seconds: Latch fails the session over to the node's replica, and
+            --failback decides where it goes once the node is back, with no sessions,
+            like a Tomcat restarted without session persistence.
             """
     )
 
@@ -25,17 +31,33 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Port the balancer listens on (0 picks a free one).")
     var port: Int = 8080
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Where a failed-over session goes once its node is back: to that node (immediate), or it stays on the replica (stay). (default: immediate)",
+            valueName: "immediate|stay"
+        ),
+        transform: DemoCommand.failbackMode
+    )
+    var failback: FailbackMode = .immediate
+
     func run() async throws {
         LatchLogging.bootstrap()
         let logger = Logger(label: "latch")
         let group = MultiThreadedEventLoopGroup(numberOfThreads: min(System.coreCount, 4))
         let names = ["tomcat1", "tomcat2", "tomcat3"]
+        // The same ring `DemoConfig.make` gives the balancer as each node's `replicas`.
+        let replication = DemoSessionReplication(ring: names)
         var nodes: [DemoAppServer] = []
         for name in names {
-            nodes.append(try await DemoAppServer.start(name: name, host: "127.0.0.1", port: 0, group: group))
+            nodes.append(try await DemoAppServer.start(name: name, host: "127.0.0.1", port: 0, group: group, replication: replication))
         }
         let nodeList = nodes.map { "\($0.name) 127.0.0.1:\($0.port)" }.joined(separator: ", ")
-        let config = DemoConfig.make(listen: HostPort(host: host, port: port), nodes: nodes.map { ($0.name, $0.port) })
+        let config = DemoConfig.make(
+            listen: HostPort(host: host, port: port),
+            nodes: nodes.map { ($0.name, $0.port) },
+            failback: failback
+        )
         let server = ProxyServer(config: config, group: group, logger: logger, accessLogger: Logger(label: "latch.access"))
         let service = ProxyService(server: server) { addresses in
             let port = addresses.first?.port ?? 0
@@ -49,6 +71,9 @@ struct DemoCommand: AsyncParsableCommand {
 
                 Open the URL in a browser and reload: the hit count rises, always on the same node.
                 Or:  curl -c /tmp/latch-jar -b /tmp/latch-jar http://\(shownHost):\(port)/
+                Crash your session's node for 20 s (or press the page's button):  curl -X POST -b /tmp/latch-jar 'http://\(shownHost):\(port)/demo/crash?seconds=20'
+                Then reload: the node name changes to its replica and the hit count goes on.
+                \(DemoConfig.failbackNote(failback))
                 Ctrl-C stops it.
 
                 """
@@ -72,19 +97,57 @@ struct DemoCommand: AsyncParsableCommand {
     }
 }
 
+extension DemoCommand {
+    /// `--failback` takes the same words as `failback:` in lb.yaml.
+    static func failbackMode(_ text: String) throws -> FailbackMode {
+        guard let mode = FailbackMode(rawValue: text) else {
+            // ArgumentParser already names the option and the value; say only what would be right.
+            throw ValidationError("use " + FailbackMode.allCases.map(\.rawValue).joined(separator: " or "))
+        }
+        return mode
+    }
+}
+
 /// The configuration `latch demo` runs: one cluster of three nodes replicating in a ring.
 enum DemoConfig {
-    static func make(listen: HostPort, nodes: [(name: String, port: Int)]) -> LatchConfig {
+    /// Checked every second and taken down after two failures, so a crashed node is seen within about
+    /// 2 s even by a client that sends nothing (a refused request ejects it at once anyway); `initial: up`
+    /// so the demo answers at once. Faster than production defaults, which is fine on loopback.
+    static let health = HealthCheckConfig(
+        path: "/health",
+        interval: .seconds(1),
+        timeout: .milliseconds(500),
+        rise: 2,
+        fall: 2,
+        initial: .up
+    )
+
+    static func make(listen: HostPort, nodes: [(name: String, port: Int)], failback: FailbackMode = .immediate) -> LatchConfig {
         let nodeConfigs = nodes.enumerated().map { index, node in
             NodeConfig(
                 name: node.name,
                 address: HostPort(host: "127.0.0.1", port: node.port),
-                replicas: [nodes[(index + 1) % nodes.count].name]
+                replicas: [nodes[(index + 1) % nodes.count].name],
+                // Each node carries its effective checks, as the loader resolves them from the cluster's.
+                health: health
             )
         }
+        var failover = FailoverConfig(failback: failback)
+        // Shows which node served each answer, also when it is a replica serving another node's session.
+        failover.nodeHeader = "X-Latch-Node"
         return LatchConfig(
             listeners: [ListenerConfig(address: listen)],
-            clusters: [ClusterConfig(name: "demo", nodes: nodeConfigs)]
+            clusters: [ClusterConfig(name: "demo", nodes: nodeConfigs, health: health, failover: failover)]
         )
+    }
+
+    /// What the printed instructions say happens once the crashed node is back, in the mode this run uses.
+    static func failbackNote(_ mode: FailbackMode) -> String {
+        switch mode {
+        case .immediate:
+            return "When it is back (empty), failback=immediate sends the session there as a new one (hits=1); --failback stay keeps it on the replica."
+        case .stay:
+            return "When it is back (empty), failback=stay keeps the session on the replica, count going on; --failback immediate would send it back as a new one."
+        }
     }
 }

@@ -127,6 +127,9 @@ struct DemoAppServerTests {
             #expect(response.body.contains(">tomcat7<"))
             #expect(response.body.contains(id))
             #expect(response.body.contains("Reload: the count rises on the same node."))
+            #expect(response.body.contains(#"<form method="post" action="/demo/crash?seconds=20">"#))
+            #expect(response.body.contains("Crash this node for 20 s"))
+            #expect(!response.body.contains("not found on this node"), "a first visit presented no session")
             #expect(!response.body.contains("http://") && !response.body.contains("https://"))
             #expect(response.headers["x-demo-node"] == ["tomcat7"])
         }
@@ -230,8 +233,8 @@ struct DemoAppServerTests {
     }
 }
 
-/// `JSESSIONID=<id>; Path=/; HttpOnly` → `<id>`.
-private func sessionID(fromSetCookie header: String) -> String? {
+/// `JSESSIONID=<id>; Path=/; HttpOnly` → `<id>`. Shared with `DemoReplicationTests`.
+func sessionID(fromSetCookie header: String) -> String? {
     guard header.hasPrefix("JSESSIONID="), let end = header.firstIndex(of: ";") else { return nil }
     return String(header[header.index(header.startIndex, offsetBy: "JSESSIONID=".count)..<end])
 }
@@ -258,8 +261,9 @@ private func withDemoServer(
     if let failure { throw failure }
 }
 
-/// A tiny HTTP/1.1 client over NIO for these tests only (named so it cannot clash with other helpers).
-private enum DemoTestClient {
+/// A tiny HTTP/1.1 client over NIO for the demo node's tests only (named so it cannot clash with other
+/// helpers; shared with `DemoReplicationTests`).
+enum DemoTestClient {
     /// Every connection is force-closed after this, so a server that never answers fails the test
     /// instead of hanging it.
     static let connectionDeadline: TimeAmount = .seconds(10)

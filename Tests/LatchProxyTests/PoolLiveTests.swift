@@ -15,11 +15,12 @@ struct PoolLiveTests {
 
     @Test("an idle pooled connection is closed after pool.idle_timeout, and the next request opens a new one")
     func idleConnectionsAreClosed() async throws {
+        // Reuse while fresh is covered by StickyRoutingLiveTests; timing it here would make the test
+        // depend on how loaded the machine is.
         try await withLatch(configure: { $0.pool.idleTimeout = .milliseconds(200) }) { h in
             try await get(h)
-            try await get(h)
-            #expect(h.backend("tomcat1").accepted == 1, "reused while fresh")
-            try await Task.sleep(for: .milliseconds(600))
+            #expect(h.backend("tomcat1").accepted == 1)
+            try await Task.sleep(for: .seconds(1))
             try await get(h)
             #expect(h.backend("tomcat1").accepted == 2, "closed after idling, so a new one was opened")
         }
