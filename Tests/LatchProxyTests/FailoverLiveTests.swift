@@ -263,4 +263,23 @@ struct FailoverLiveTests {
             }
         }
     }
+
+    @Test("passive on_5xx: a node answering 5xx is ejected after `failures` answers, and its sessions move")
+    func fiveHundredsEject() async throws {
+        try await withLatch(configure: { config in
+            Self.configure(&config)
+            config.clusters[0].health = nil
+            for i in 0..<3 { config.clusters[0].nodes[i].health = nil }
+            config.clusters[0].passive = PassiveHealthConfig(failures: 3, window: .seconds(10), ejectFor: .seconds(10), on5xx: true)
+        }) { h in
+            h.backend("tomcat3").setReply { _ in .text(status: .internalServerError, body: "boom") }
+            var statuses: [HTTPResponseStatus] = []
+            for _ in 0..<3 { statuses.append(try await Self.get(h, route: "tomcat3").0) }
+            #expect(statuses == [.internalServerError, .internalServerError, .internalServerError], "5xx answers are relayed, not retried")
+            #expect(h.server.usableNodes(cluster: 0) == [true, true, false])
+            let (status, node) = try await Self.get(h, route: "tomcat3")
+            #expect(status == .ok)
+            #expect(node == "tomcat1", "tomcat3's first replica")
+        }
+    }
 }
