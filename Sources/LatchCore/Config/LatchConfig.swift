@@ -11,6 +11,13 @@ public struct LatchConfig: Sendable, Equatable {
     public var forwarding: ForwardingConfig
     /// Event-loop threads; `nil` means one per core.
     public var threads: Int?
+    /// The admin listener; `nil`: off.
+    public var admin: AdminConfig?
+    /// Where runtime node-state changes are kept so they survive a restart; `nil`: not kept.
+    public var stateFile: String?
+    /// On SIGTERM/SIGINT, how long in-flight exchanges may take to finish before connections are closed.
+    public var shutdownGrace: Duration
+    public var accessLog: AccessLogConfig
 
     public init(
         listeners: [ListenerConfig],
@@ -18,7 +25,11 @@ public struct LatchConfig: Sendable, Equatable {
         timeouts: TimeoutsConfig = .init(),
         pool: PoolConfig = .init(),
         forwarding: ForwardingConfig = .init(),
-        threads: Int? = nil
+        threads: Int? = nil,
+        admin: AdminConfig? = nil,
+        stateFile: String? = nil,
+        shutdownGrace: Duration = .seconds(30),
+        accessLog: AccessLogConfig = .init()
     ) {
         self.listeners = listeners
         self.clusters = clusters
@@ -26,6 +37,10 @@ public struct LatchConfig: Sendable, Equatable {
         self.pool = pool
         self.forwarding = forwarding
         self.threads = threads
+        self.admin = admin
+        self.stateFile = stateFile
+        self.shutdownGrace = shutdownGrace
+        self.accessLog = accessLog
     }
 }
 
@@ -62,6 +77,7 @@ public struct ClusterConfig: Sendable, Equatable {
     public var health: HealthCheckConfig?
     public var passive: PassiveHealthConfig
     public var failover: FailoverConfig
+    public var drain: DrainConfig
 
     public init(
         name: String,
@@ -71,7 +87,8 @@ public struct ClusterConfig: Sendable, Equatable {
         nodes: [NodeConfig],
         health: HealthCheckConfig? = nil,
         passive: PassiveHealthConfig = .init(),
-        failover: FailoverConfig = .init()
+        failover: FailoverConfig = .init(),
+        drain: DrainConfig = .init()
     ) {
         self.name = name
         self.match = match
@@ -81,6 +98,7 @@ public struct ClusterConfig: Sendable, Equatable {
         self.health = health
         self.passive = passive
         self.failover = failover
+        self.drain = drain
     }
 }
 
@@ -133,13 +151,23 @@ public struct NodeConfig: Sendable, Equatable {
     /// This node's effective active checks: the cluster's `health` with the node's own `health` keys
     /// laid over it (the loader resolves this); `nil`: not actively checked.
     public var health: HealthCheckConfig?
+    /// The state lb.yaml gives the node (a runtime change kept in the state file takes precedence).
+    public var state: NodeState
 
-    public init(name: String, address: HostPort, weight: Int = 1, replicas: [String] = [], health: HealthCheckConfig? = nil) {
+    public init(
+        name: String,
+        address: HostPort,
+        weight: Int = 1,
+        replicas: [String] = [],
+        health: HealthCheckConfig? = nil,
+        state: NodeState = .active
+    ) {
         self.name = name
         self.address = address
         self.weight = weight
         self.replicas = replicas
         self.health = health
+        self.state = state
     }
 }
 
