@@ -42,11 +42,14 @@ public final class ClusterRuntime: Sendable {
         var health: [HealthHysteresis?]
         var lastCheck: [String?]
         var passive: [PassiveEjection<ContinuousClock.Instant>]
+        var states: [NodeState]
+        /// When each draining node began draining.
+        var drainingSince: [ContinuousClock.Instant?]
         var stats: ClusterStats
         var random = SystemRandomNumberGenerator()
 
         func isUsable(_ node: Int, at now: ContinuousClock.Instant) -> Bool {
-            (health[node]?.isUp ?? true) && !passive[node].isEjected(at: now)
+            states[node] != .maintenance && (health[node]?.isUp ?? true) && !passive[node].isEjected(at: now)
         }
     }
 
@@ -64,6 +67,8 @@ public final class ClusterRuntime: Sendable {
                 health: config.nodes.map { $0.health.map(HealthHysteresis.init) },
                 lastCheck: Array(repeating: nil, count: config.nodes.count),
                 passive: config.nodes.map { PassiveEjection(config: config.passive, activelyChecked: $0.health != nil) },
+                states: config.nodes.map(\.state),
+                drainingSince: config.nodes.map { $0.state == .draining ? ContinuousClock.now : nil },
                 stats: ClusterStats(nodes: Array(repeating: NodeStats(), count: config.nodes.count), unserved: [:])
             )
         )
@@ -81,6 +86,7 @@ public final class ClusterRuntime: Sendable {
                 lookup,
                 owner: owner,
                 usable: { snapshot.isUsable($0, at: now) },
+                takesNewSessions: { snapshot.states[$0] == .active },
                 replicas: { replicas[$0] },
                 onUnavailable: policy,
                 excluded: { excluded.contains($0) },
@@ -116,6 +122,24 @@ public final class ClusterRuntime: Sendable {
     /// Counts a request no node took.
     func countUnserved(_ reason: DecisionReason) {
         state.withLockedValue { $0.stats.unserved[reason, default: 0] += 1 }
+    }
+
+    /// The operator's state of each node, in node order.
+    public func nodeStates() -> [NodeState] {
+        state.withLockedValue { $0.states }
+    }
+
+    /// Sets a node's state; returns the previous one.
+    @discardableResult
+    public func setState(node: Int, _ newState: NodeState) -> NodeState {
+        let now = ContinuousClock.now
+        return state.withLockedValue { state in
+            let old = state.states[node]
+            state.states[node] = newState
+            if newState == .draining, old != .draining { state.drainingSince[node] = now }
+            if newState != .draining { state.drainingSince[node] = nil }
+            return old
+        }
     }
 
     public func stats() -> ClusterStats {

@@ -84,4 +84,26 @@ struct FailoverDecisionTests {
         }
         #expect(Self.decide(Row(up: [false, false, false], chain: [], policy: .any), lookup: .none) == NodeDecision(node: nil, reason: .noNode))
     }
+
+    @Test func drainingNodesKeepTheirSessionsButTakeNoNewOnes() {
+        var balancer = Balancer(algorithm: .roundRobin, weights: [1, 1, 1])
+        var random = SplitMix64(seed: 5)
+        let draining: Set<Int> = [0]
+        func decide(_ lookup: RouteLookup, up: [Bool] = [true, true, true], chain: [Int] = []) -> NodeDecision {
+            NodeChooser.choose(
+                lookup, usable: { up[$0] }, takesNewSessions: { !draining.contains($0) }, replicas: { _ in chain },
+                balancer: &balancer, active: { _ in 0 }, using: &random
+            )
+        }
+        #expect(decide(.known(node: 0, source: .cookie)) == NodeDecision(node: 0, reason: .sticky))
+        for _ in 0..<6 {
+            #expect(decide(.none).node != 0, "never balanced onto a draining node")
+        }
+        // A draining replica still takes the sessions it holds copies of.
+        #expect(decide(.known(node: 1, source: .cookie), up: [true, false, true], chain: [0]) == NodeDecision(node: 0, reason: .failoverReplica))
+        // But failover_any does not place a session on it.
+        for _ in 0..<4 {
+            #expect(decide(.known(node: 1, source: .cookie), up: [true, false, true], chain: []) == NodeDecision(node: 2, reason: .failoverAny))
+        }
+    }
 }

@@ -37,6 +37,10 @@ public struct NodeDecision: Sendable, Equatable {
 /// balanced over the usable nodes. Deterministic for a given health view and balancer state, so
 /// several Latch instances fail a session over to the same replica.
 ///
+/// `usable` says whether a node may serve at all (health, passive detection, not in maintenance);
+/// `takesNewSessions` whether it may also be balanced onto (not draining). A session whose node or
+/// replica is draining still goes there: its state is there.
+///
 /// With `failback: stay`, `owner` (from Latch's owner cookie, checked against the session id) comes
 /// before N while it is usable.
 ///
@@ -47,6 +51,7 @@ public enum NodeChooser {
         _ lookup: RouteLookup,
         owner: Int? = nil,
         usable: (Int) -> Bool = { _ in true },
+        takesNewSessions: ((Int) -> Bool)? = nil,
         replicas: (Int) -> [Int] = { _ in [] },
         onUnavailable: UnavailablePolicy = .any,
         excluded: (Int) -> Bool = { _ in false },
@@ -55,6 +60,8 @@ public enum NodeChooser {
         using random: inout R
     ) -> NodeDecision {
         func available(_ node: Int) -> Bool { usable(node) && !excluded(node) }
+        /// A draining node still serves its own and failed-over sessions, but is never balanced onto.
+        func placeable(_ node: Int) -> Bool { available(node) && (takesNewSessions?(node) ?? true) }
         let reason: DecisionReason
         switch lookup {
         case .known(let node, _):
@@ -78,7 +85,7 @@ public enum NodeChooser {
         case .unknown:
             reason = .unknownRoute
         }
-        guard let node = balancer.pick(eligible: available, active: active, using: &random) else {
+        guard let node = balancer.pick(eligible: placeable, active: active, using: &random) else {
             return NodeDecision(node: nil, reason: .noNode)
         }
         return NodeDecision(node: node, reason: reason)
