@@ -1,3 +1,4 @@
+import Foundation
 import LatchCore
 import NIOConcurrencyHelpers
 
@@ -45,6 +46,8 @@ public final class ClusterRuntime: Sendable {
         var states: [NodeState]
         /// When each draining node began draining.
         var drainingSince: [ContinuousClock.Instant?]
+        /// Wall-clock time of the last sticky request per node, for the admin API.
+        var lastSticky: [Date?]
         var stats: ClusterStats
         var random = SystemRandomNumberGenerator()
 
@@ -69,6 +72,7 @@ public final class ClusterRuntime: Sendable {
                 passive: config.nodes.map { PassiveEjection(config: config.passive, activelyChecked: $0.health != nil) },
                 states: config.nodes.map(\.state),
                 drainingSince: config.nodes.map { $0.state == .draining ? ContinuousClock.now : nil },
+                lastSticky: Array(repeating: nil, count: config.nodes.count),
                 stats: ClusterStats(nodes: Array(repeating: NodeStats(), count: config.nodes.count), unserved: [:])
             )
         )
@@ -178,6 +182,23 @@ public final class ClusterRuntime: Sendable {
             if ejected { state.stats.nodes[node].ejections += 1 }
             return ejected
         }
+    }
+
+    /// A request of an existing session reached `node` (sticky, stayed or failed over to it).
+    func noteSessionRequest(node: Int) {
+        let now = Date()
+        state.withLockedValue { $0.lastSticky[node] = now }
+    }
+
+    /// Per node: distinct sessions seen within `drain.session_idle` (`nil` until counted), and the time
+    /// of the last request of an existing session.
+    public func sessionReport() -> [(count: Int?, lastSeen: Date?)] {
+        state.withLockedValue { state in state.lastSticky.map { (nil, $0) } }
+    }
+
+    /// The active-check verdict per node: `nil` for a node without active checks.
+    public func healthVerdicts() -> [Bool?] {
+        state.withLockedValue { $0.health.map { $0?.isUp } }
     }
 
     /// The last active check's result per node (`nil` before the first, or without checks).

@@ -437,6 +437,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         self.exchange = nil
         exchange.cluster.finished(node: exchange.node)
         exchange.cluster.count(node: exchange.node, reason: exchange.reason, nodeFailed: exchange.failure?.isNodeFault ?? false)
+        switch exchange.reason {
+        case .sticky, .stayed, .failoverReplica, .failoverAny:
+            if exchange.failure == nil { exchange.cluster.noteSessionRequest(node: exchange.node) }
+        default:
+            break
+        }
         if let upstream = exchange.upstream {
             exchange.upstream = nil
             pool?.release(upstream, reusable: upstreamReusable)

@@ -19,7 +19,14 @@ public final class ProxyServer: Sendable {
     /// - Parameters:
     ///   - logger: operational messages (`latch`).
     ///   - accessLogger: one line per request (`latch.access`).
+    /// Node states set at runtime, kept in `state_file`.
+    let nodeStates: NodeStateStore
+
     public init(config: LatchConfig, group: any EventLoopGroup, logger: Logger, accessLogger: Logger) {
+        // Runtime state changes from the state file win over lb.yaml for the nodes that still exist.
+        let store = NodeStateStore(path: config.stateFile, logger: logger)
+        let config = store.kept.applied(to: config)
+        self.nodeStates = store
         self.config = config
         self.group = group
         self.logger = logger
@@ -55,7 +62,7 @@ public final class ProxyServer: Sendable {
 
     /// Stops accepting, lets in-flight exchanges finish for up to `grace` (keep-alive connections close
     /// after their current response), then closes what is left and the idle upstream connections.
-    public func shutdown(grace: Duration = .seconds(10)) async {
+    public func shutdown(grace: Duration = .seconds(30)) async {
         healthChecker.stop()
         let listeners = channels.withLockedValue { channels in
             defer { channels = [] }
@@ -71,6 +78,27 @@ public final class ProxyServer: Sendable {
     /// Requests in flight per node of cluster `cluster`.
     public func activeRequests(cluster: Int) -> [Int] {
         runtime.clusters[cluster].activeRequests()
+    }
+
+    /// Sets a node's state at runtime (kept in the state file, if one is configured).
+    /// - Returns: the previous state, or `nil` if there is no such cluster or node.
+    @discardableResult
+    public func setNodeState(cluster clusterName: String, node nodeName: String, _ state: NodeState) -> NodeState? {
+        guard let cluster = runtime.clusters.first(where: { $0.config.name == clusterName }),
+            let node = cluster.config.nodes.firstIndex(where: { $0.name == nodeName })
+        else { return nil }
+        let previous = cluster.setState(node: node, state)
+        nodeStates.keep(cluster: clusterName, node: nodeName, state)
+        logger.notice(
+            "node state changed",
+            metadata: ["cluster": "\(clusterName)", "node": "\(nodeName)", "from": "\(previous.rawValue)", "to": "\(state.rawValue)"]
+        )
+        return previous
+    }
+
+    /// The operator's state of each node of cluster `cluster`.
+    public func nodeStates(cluster: Int) -> [NodeState] {
+        runtime.clusters[cluster].nodeStates()
     }
 
     /// Counters of cluster `cluster` since start.
@@ -136,7 +164,7 @@ public struct ProxyService: Service {
         onStarted(addresses)
         // Sleep until SIGTERM/SIGINT (or the group's shutdown), then drain.
         try? await gracefulShutdown()
-        await server.shutdown()
+        await server.shutdown(grace: server.config.shutdownGrace)
     }
 }
 

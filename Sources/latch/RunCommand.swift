@@ -25,9 +25,20 @@ struct RunCommand: AsyncParsableCommand {
         let service = ProxyService(server: server) { addresses in
             logger.info("latch running", metadata: ["listeners": "\(addresses.map(SocketAddress.display).joined(separator: ", "))", "threads": "\(threads)"])
         }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: service)]
+        if let adminConfig = config.admin {
+            do {
+                let admin = try AdminServer(server: server, config: adminConfig, logger: logger)
+                services.append(.init(service: AdminService(admin: admin, group: group)))
+            } catch {
+                printError("error: admin: \(error)")
+                try? await group.shutdownGracefully()
+                throw ExitCode.failure
+            }
+        }
         let serviceGroup = ServiceGroup(
             configuration: .init(
-                services: [.init(service: service)],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

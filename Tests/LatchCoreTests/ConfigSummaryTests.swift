@@ -36,6 +36,10 @@ struct ConfigSummaryTests {
             Pool:       up to 32 idle connections per node and thread, closed after 15s idle
             Forwarding: X-Forwarded-For replace, Via: 1.1 latch
             Threads:    2
+            Admin:      off
+            State file: none (runtime state changes are lost on restart)
+            Shutdown:   in-flight exchanges get up to 30s to finish
+            Access log: logfmt to standard output
 
             Cluster "shop"
               match:    host shop.example.com, path prefix /
@@ -44,6 +48,7 @@ struct ConfigSummaryTests {
               health:   none (passive only)
               passive:  3 failures within 10s eject a node for 10s, 5xx answers not counted
               failover: on_unavailable any, failback immediate, retries 2 within 10s, retry bodies up to 64KiB
+              drain:    session idle 30m, maintenance when empty, no deadline
               nodes:
                 tomcat1  127.0.0.1:8081  weight 1  replicas tomcat2
                 tomcat2  127.0.0.1:8082  weight 5  replicas tomcat1, tomcat3
@@ -56,6 +61,7 @@ struct ConfigSummaryTests {
               health:   none (passive only)
               passive:  3 failures within 10s eject a node for 10s, 5xx answers not counted
               failover: on_unavailable any, failback immediate, retries 2 within 10s, retry bodies up to 64KiB
+              drain:    session idle 30m, maintenance when empty, no deadline
               nodes:
                 wl1  admin.internal:7001  weight 1  no replicas
             """

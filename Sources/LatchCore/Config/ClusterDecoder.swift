@@ -4,13 +4,14 @@
 /// suffix the application server writes into its session ids, and `replicas` refer to other nodes by
 /// that name. A typo there would silently break stickiness or failover, so it must fail at load time.
 ///
-/// Health checks, passive detection and the failover keys are read by `FailoverDecoder`.
+/// Health checks, passive detection and the failover keys are read by `FailoverDecoder`; `drain` and
+/// a node's `state` by `OperationsDecoder`.
 enum ClusterDecoder {
     static let clusterKeys = ["name", "match", "session", "balance", "nodes", "health", "passive"]
-        + FailoverDecoder.failoverKeys
+        + FailoverDecoder.failoverKeys + ["drain"]
     static let matchKeys = ["host", "path_prefix"]
     static let sessionKeys = ["cookie", "path_parameter", "separator"]
-    static let nodeKeys = ["name", "address", "weight", "replicas", "health"]
+    static let nodeKeys = ["name", "address", "weight", "replicas", "health", "state"]
     static let weights = 1...1000
 
     static func clusters(_ node: ConfigNode) throws(ConfigError) -> [ClusterConfig] {
@@ -46,6 +47,7 @@ enum ClusterDecoder {
         }
         if let node = mapping.block("passive") { cluster.passive = try FailoverDecoder.passive(node) }
         cluster.failover = try FailoverDecoder.failover(mapping, session: cluster.session)
+        if let node = mapping.block("drain") { cluster.drain = try OperationsDecoder.drain(node) }
         cluster.nodes = try nodes(mapping.required("nodes"), cluster: name, health: cluster.health)
         return cluster
     }
@@ -172,6 +174,7 @@ enum ClusterDecoder {
             // The node's keys over the cluster's checks; a node may have checks its cluster has not.
             config.health = try FailoverDecoder.health(value, over: clusterHealth ?? HealthCheckConfig())
         }
+        if let value = mapping.value("state") { config.state = try OperationsDecoder.state(value) }
         return (nameNode, ParsedNode(config: config, replicaNodes: replicaNodes))
     }
 

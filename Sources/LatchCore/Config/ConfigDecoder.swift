@@ -2,9 +2,11 @@
 ///
 /// Defaults are not repeated here: each block starts from the model's own initialiser and only the
 /// keys present in the file overwrite it, so the file and hand-built configs cannot drift apart.
-/// Clusters, the part with cross-references, live in `ClusterDecoder`.
+/// Clusters, the part with cross-references, live in `ClusterDecoder`; the admin listener, state file
+/// and access log, which name files to check, in `OperationsDecoder`.
 enum ConfigDecoder {
     static let topKeys = ["listen", "clusters", "timeouts", "pool", "forwarding", "threads"]
+        + OperationsDecoder.topKeys
     static let listenerKeys = ["address"]
     static let timeoutKeys = ["connect", "request_head", "idle", "upstream_response"]
     static let poolKeys = ["max_idle_per_node", "idle_timeout"]
@@ -29,6 +31,12 @@ enum ConfigDecoder {
             }
             config.threads = threads
         }
+        if let node = top.value("admin") {
+            config.admin = try OperationsDecoder.admin(node, listeners: config.listeners)
+        }
+        if let node = top.value("state_file") { config.stateFile = try OperationsDecoder.stateFile(node) }
+        if let node = top.value("shutdown_grace") { config.shutdownGrace = try node.duration() }
+        if let node = top.block("access_log") { config.accessLog = try OperationsDecoder.accessLog(node) }
         return config
     }
 

@@ -1,6 +1,7 @@
-/// One-screen human summary for `latch check`: listeners, timeouts, and per cluster: name, match,
-/// session settings, balance, health checks, passive detection, failover, nodes with address, weight
-/// and replicas, and the health checks of a node whose checks differ from its cluster's.
+/// One-screen human summary for `latch check`: listeners, timeouts, the admin listener, state file,
+/// shutdown grace and access log, and per cluster: name, match, session settings, balance, health
+/// checks, passive detection, failover, drain, nodes with address, weight and replicas, the state of a
+/// node that is not active, and the health checks of a node whose checks differ from its cluster's.
 ///
 /// It shows the configuration *after* defaults are applied, so an operator sees what Latch will
 /// actually do, not just what the file says. Durations use the file's own notation. No trailing
@@ -17,6 +18,11 @@ public enum ConfigSummary {
         lines.append("Forwarding: X-Forwarded-For \(config.forwarding.xForwardedFor.rawValue), "
             + "Via: 1.1 \(config.forwarding.via)")
         lines.append("Threads:    " + (config.threads.map(String.init) ?? "one per core"))
+        lines.append("Admin:      " + (config.admin.map(describe) ?? "off"))
+        lines.append("State file: " + (config.stateFile ?? "none (runtime state changes are lost on restart)"))
+        lines.append("Shutdown:   in-flight exchanges get up to \(format(config.shutdownGrace)) to finish")
+        lines.append("Access log: \(config.accessLog.format.rawValue) to "
+            + (config.accessLog.path ?? "standard output"))
         for cluster in config.clusters {
             lines.append("")
             lines.append(contentsOf: render(cluster))
@@ -36,13 +42,15 @@ public enum ConfigSummary {
         lines.append("  health:   " + (cluster.health.map(describe) ?? noChecks))
         lines.append("  passive:  " + describe(cluster.passive))
         lines.append("  failover: " + describe(cluster.failover))
+        lines.append("  drain:    " + describe(cluster.drain))
         lines.append("  nodes:")
         let nameWidth = cluster.nodes.map(\.name.count).max() ?? 0
         let addressWidth = cluster.nodes.map(\.address.description.count).max() ?? 0
         for node in cluster.nodes {
             let replicas = node.replicas.isEmpty ? "no replicas" : "replicas " + node.replicas.joined(separator: ", ")
             lines.append("    " + pad(node.name, nameWidth) + "  " + pad(node.address.description, addressWidth)
-                + "  weight \(node.weight)  " + replicas + healthDifference(node.health, from: cluster.health))
+                + "  weight \(node.weight)  " + replicas + stateNote(node.state)
+                + healthDifference(node.health, from: cluster.health))
         }
         return lines
     }
@@ -90,6 +98,24 @@ public enum ConfigSummary {
         }
         if let header = failover.nodeHeader { parts.append("node header \(header)") }
         return parts.joined(separator: ", ")
+    }
+
+    /// `127.0.0.1:9090 (token from /etc/latch/admin.token)`.
+    private static func describe(_ admin: AdminConfig) -> String {
+        "\(admin.address) (" + (admin.tokenFile.map { "token from \($0)" } ?? "no token") + ")"
+    }
+
+    /// `session idle 30m, maintenance when empty, no deadline`.
+    private static func describe(_ drain: DrainConfig) -> String {
+        "session idle \(format(drain.sessionIdle)), "
+            + (drain.maintenanceWhenEmpty ? "maintenance when empty" : "stays draining when empty") + ", "
+            + (drain.deadline.map { "deadline \(format($0))" } ?? "no deadline")
+    }
+
+    /// `""` for an active node, else `  state draining` or `  state maintenance`. Only a note, never a
+    /// warning: a cluster whose every node is in maintenance is how a whole cluster is taken out.
+    private static func stateNote(_ state: NodeState) -> String {
+        state == .active ? "" : "  state \(state.rawValue)"
     }
 
     /// `""` for a node checked as its cluster says; otherwise `  health: off`, the keys it overrides

@@ -1,5 +1,3 @@
-import Foundation
-
 /// A deterministic 64-bit hash of a session id: FNV-1a 64 over the bytes, then the murmur3 `fmix64`
 /// finalizer so every output bit depends on every input bit (HyperLogLog reads the top bits for the
 /// register index and the rest for the rank; FNV-1a alone leaves them poorly mixed for ids that differ
@@ -96,7 +94,7 @@ struct HyperLogLog: Sendable, Equatable {
             z = 0.5 * (z + Double(histogram[k]))
         }
         z += m * Self.sigma(Double(histogram[0]) / m)
-        let alphaInfinity = 0.5 / log(2.0)
+        let alphaInfinity = 0.721_347_520_444_481_7  // 1 / (2 ln 2)
         return alphaInfinity * m * m / z
     }
 

@@ -1,0 +1,191 @@
+import Foundation
+import LatchCore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// The admin listener: `GET /api/status`, `POST /api/nodes/{cluster}/{node}/state`. Its own address,
+/// never one of the proxy's listeners; off unless `admin:` is configured. Anything that changes state
+/// needs `Authorization: Bearer <token>` when `token_file` is set.
+public final class AdminServer: Sendable {
+    private let server: ProxyServer
+    private let config: AdminConfig
+    private let token: String?
+    private let logger: Logger
+    private let channel: NIOLockedValueBoxChannel
+
+    public init(server: ProxyServer, config: AdminConfig, logger: Logger) throws {
+        self.server = server
+        self.config = config
+        self.logger = logger
+        if let path = config.tokenFile {
+            let text = try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !text.isEmpty else { throw AdminError.emptyToken(path) }
+            self.token = text
+        } else {
+            self.token = nil
+        }
+        self.channel = NIOLockedValueBoxChannel()
+    }
+
+    enum AdminError: Error, CustomStringConvertible {
+        case emptyToken(String)
+        var description: String {
+            switch self {
+            case .emptyToken(let path): "admin token file \(path) is empty"
+            }
+        }
+    }
+
+    /// Binds the admin address; returns it (port 0 gets a real port).
+    @discardableResult
+    public func start(group: any EventLoopGroup) async throws -> SocketAddress {
+        let router = AdminRouter(server: server, token: token, logger: logger)
+        let bound: any Channel
+        do {
+            bound = try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let sync = channel.pipeline.syncOperations
+                        try sync.configureHTTPServerPipeline(withErrorHandling: true)
+                        try sync.addHandler(NIOHTTPServerRequestAggregator(maxContentLength: 64 * 1024))
+                        try sync.addHandler(AdminHandler(router: router))
+                    }
+                }
+                .bind(host: config.address.host, port: config.address.port).get()
+        } catch {
+            throw ListenError(address: config.address, reason: describeNetworkError(error))
+        }
+        channel.set(bound)
+        logger.info("admin listening", metadata: ["address": "\(bound.localAddress.map(SocketAddress.display) ?? "?")"])
+        return bound.localAddress!
+    }
+
+    public func stop() async {
+        if let bound = channel.take() { try? await bound.close() }
+    }
+}
+
+/// A lock-protected optional channel (the bound listener).
+final class NIOLockedValueBoxChannel: Sendable {
+    private let box = NIOLockedValueBox<(any Channel)?>(nil)
+    func set(_ channel: any Channel) { box.withLockedValue { $0 = channel } }
+    func take() -> (any Channel)? {
+        box.withLockedValue { value in
+            defer { value = nil }
+            return value
+        }
+    }
+}
+
+/// Answers one aggregated admin request. Pure apart from the server it reads and changes.
+struct AdminRouter: Sendable {
+    let server: ProxyServer
+    let token: String?
+    let logger: Logger
+
+    struct Reply {
+        var status: HTTPResponseStatus
+        var contentType: String
+        var body: Data
+        var headers: [(String, String)] = []
+
+        static func json(_ status: HTTPResponseStatus, _ object: [String: String]) -> Reply {
+            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+            return Reply(status: status, contentType: "application/json", body: data + Data("\n".utf8))
+        }
+    }
+
+    func reply(method: HTTPMethod, uri: String, headers: HTTPHeaders, body: Data) -> Reply {
+        let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
+        let parts = path.split(separator: "/").map(String.init)
+        if parts == ["api", "status"] {
+            guard method == .GET else { return Reply.json(.methodNotAllowed, ["error": "use GET"]).with(header: ("Allow", "GET")) }
+            return Reply(status: .ok, contentType: "application/json", body: StatusDocument.make(server.runtime.clusters).json())
+        }
+        if parts.count == 5, parts[0] == "api", parts[1] == "nodes", parts[4] == "state" {
+            guard method == .POST else { return Reply.json(.methodNotAllowed, ["error": "use POST"]).with(header: ("Allow", "POST")) }
+            let cluster = parts[2].removingPercentEncoding ?? parts[2]
+            let node = parts[3].removingPercentEncoding ?? parts[3]
+            return setState(cluster: cluster, node: node, headers: headers, body: body)
+        }
+        return Reply.json(.notFound, ["error": "no such admin resource: \(path)"])
+    }
+
+    private func setState(cluster: String, node: String, headers: HTTPHeaders, body: Data) -> Reply {
+        if let token {
+            let presented = headers.first(name: "authorization").flatMap { value -> String? in
+                let prefix = "Bearer "
+                guard value.count > prefix.count, value.prefix(prefix.count).lowercased() == prefix.lowercased() else { return nil }
+                return String(value.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
+            }
+            guard let presented, AdminRouter.constantTimeEquals(presented, token) else {
+                return Reply.json(.unauthorized, ["error": "a valid bearer token is required to change state"])
+                    .with(header: ("WWW-Authenticate", "Bearer realm=\"latch admin\""))
+            }
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
+            let raw = object["state"] as? String
+        else {
+            return Reply.json(.badRequest, ["error": "expected a JSON body like {\"state\": \"draining\"}"])
+        }
+        guard let state = NodeState(rawValue: raw) else {
+            return Reply.json(.badRequest, ["error": "unknown state \"\(raw)\"; use active, draining or maintenance"])
+        }
+        guard let previous = server.setNodeState(cluster: cluster, node: node, state) else {
+            return Reply.json(.notFound, ["error": "no node \"\(node)\" in cluster \"\(cluster)\""])
+        }
+        return Reply.json(.ok, ["cluster": cluster, "node": node, "state": state.rawValue, "previous": previous.rawValue])
+    }
+
+    /// Compares without stopping at the first difference, so response timing does not leak the token.
+    static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
+        var difference = UInt8(x.count == y.count ? 0 : 1)
+        for i in 0..<max(x.count, y.count) {
+            difference |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
+        }
+        return difference == 0
+    }
+}
+
+extension AdminRouter.Reply {
+    func with(header: (String, String)) -> Self {
+        var copy = self
+        copy.headers.append(header)
+        return copy
+    }
+}
+
+private final class AdminHandler: ChannelInboundHandler {
+    typealias InboundIn = NIOHTTPServerRequestFull
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let router: AdminRouter
+
+    init(router: AdminRouter) {
+        self.router = router
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let request = unwrapInboundIn(data)
+        let body = request.body.map { Data($0.readableBytesView) } ?? Data()
+        let reply = router.reply(method: request.head.method, uri: request.head.uri, headers: request.head.headers, body: body)
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: reply.contentType)
+        headers.add(name: "Content-Length", value: String(reply.body.count))
+        headers.add(name: "Cache-Control", value: "no-store")
+        for (name, value) in reply.headers { headers.add(name: name, value: value) }
+        if !request.head.isKeepAlive { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: reply.status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: reply.body)))), promise: nil)
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !request.head.isKeepAlive {
+            done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+}

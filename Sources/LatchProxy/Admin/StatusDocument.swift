@@ -1,0 +1,88 @@
+import Foundation
+import LatchCore
+
+/// The JSON of `GET /api/status`: every cluster and node with state, health, load and counters.
+struct StatusDocument: Encodable {
+    var clusters: [Cluster]
+
+    struct Cluster: Encodable {
+        var name: String
+        var nodes: [Node]
+        /// Requests no node took, by reason (`rejected`, `no_node`).
+        var unserved: [String: Int]
+    }
+
+    struct Node: Encodable {
+        var name: String
+        var address: String
+        var replicas: [String]
+        var state: String
+        /// Whether it may serve now: health, passive detection and state together.
+        var usable: Bool
+        var health: Health?
+        var activeRequests: Int
+        var requests: [String: Int]
+        var failures: Int
+        var retriedAway: Int
+        var healthTransitions: Int
+        var ejections: Int
+        var sessions: Int?
+        var lastStickyRequest: String?
+    }
+
+    struct Health: Encodable {
+        var up: Bool
+        var lastCheck: String?
+    }
+
+    static func make(_ clusters: [ClusterRuntime]) -> StatusDocument {
+        StatusDocument(
+            clusters: clusters.map { cluster in
+                let states = cluster.nodeStates()
+                let usable = cluster.usableNodes()
+                let verdicts = cluster.healthVerdicts()
+                let checks = cluster.lastCheckResults()
+                let active = cluster.activeRequests()
+                let stats = cluster.stats()
+                let sessions = cluster.sessionReport()
+                return Cluster(
+                    name: cluster.config.name,
+                    nodes: cluster.config.nodes.indices.map { i in
+                        let node = cluster.config.nodes[i]
+                        return Node(
+                            name: node.name,
+                            address: node.address.description,
+                            replicas: node.replicas,
+                            state: states[i].rawValue,
+                            usable: usable[i],
+                            health: verdicts[i].map { Health(up: $0, lastCheck: checks[i]) },
+                            activeRequests: active[i],
+                            requests: Dictionary(uniqueKeysWithValues: stats.nodes[i].requests.map { ($0.key.rawValue, $0.value) }),
+                            failures: stats.nodes[i].failures,
+                            retriedAway: stats.nodes[i].retriedAway,
+                            healthTransitions: stats.nodes[i].healthTransitions,
+                            ejections: stats.nodes[i].ejections,
+                            sessions: sessions[i].count,
+                            lastStickyRequest: sessions[i].lastSeen.map(StatusDocument.timestamp)
+                        )
+                    },
+                    unserved: Dictionary(uniqueKeysWithValues: stats.unserved.map { ($0.key.rawValue, $0.value) })
+                )
+            }
+        )
+    }
+
+    func json() -> Data {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        return (try? encoder.encode(self)) ?? Data("{}".utf8)
+    }
+
+    /// RFC 3339 in UTC.
+    static func timestamp(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+}

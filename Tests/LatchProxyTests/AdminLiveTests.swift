@@ -1,0 +1,145 @@
+import AsyncHTTPClient
+import Foundation
+import LatchCore
+import LatchProxy
+import Logging
+import NIOCore
+import NIOHTTP1
+import Testing
+
+@Suite("Admin API and node states", .timeLimit(.minutes(1)))
+struct AdminLiveTests {
+    /// Latch plus its admin listener on 127.0.0.1:0, optionally with a token.
+    private func withAdmin<T>(
+        token: String? = nil,
+        stateFile: String? = nil,
+        _ body: (LatchHarness, String) async throws -> T
+    ) async throws -> T {
+        let tokenPath = token.map { _ in FileManager.default.temporaryDirectory.appendingPathComponent("latch-token-\(UUID().uuidString)").path }
+        if let token, let tokenPath { try "\(token)\n".write(toFile: tokenPath, atomically: true, encoding: .utf8) }
+        defer { if let tokenPath { try? FileManager.default.removeItem(atPath: tokenPath) } }
+        return try await withLatch(configure: { config in
+            config.stateFile = stateFile
+            config.clusters[0].failover.nodeHeader = "X-Latch-Node"
+            config.clusters[0].nodes[0].replicas = ["tomcat2"]
+        }) { h in
+            var logger = Logger(label: "admin-test")
+            logger.logLevel = .critical
+            let admin = try AdminServer(
+                server: h.server,
+                config: AdminConfig(address: HostPort(host: "127.0.0.1", port: 0), tokenFile: tokenPath),
+                logger: logger
+            )
+            let address = try await admin.start(group: h.group)
+            do {
+                let result = try await body(h, "http://127.0.0.1:\(address.port!)")
+                await admin.stop()
+                return result
+            } catch {
+                await admin.stop()
+                throw error
+            }
+        }
+    }
+
+    private func request(_ h: LatchHarness, _ url: String, method: HTTPMethod = .GET, body: String? = nil, token: String? = nil) async throws -> (HTTPResponseStatus, String) {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        let response = try await h.client.execute(request, timeout: .seconds(10))
+        return (response.status, String(buffer: try await response.body.collect(upTo: 1 << 20)))
+    }
+
+    private func node(_ h: LatchHarness, cookie: String?) async throws -> String? {
+        var request = HTTPClientRequest(url: h.baseURL + "/")
+        if let cookie { request.headers.add(name: "Cookie", value: cookie) }
+        let response = try await h.client.execute(request, timeout: .seconds(10))
+        _ = try await response.body.collect(upTo: 1024)
+        return response.headers.first(name: "X-Latch-Node")
+    }
+
+    @Test("GET /api/status describes clusters, nodes, states, load and counters as JSON")
+    func status() async throws {
+        try await withAdmin { h, admin in
+            _ = try await node(h, cookie: "JSESSIONID=A.tomcat1")
+            let (status, body) = try await request(h, admin + "/api/status")
+            #expect(status == .ok)
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
+            let cluster = try #require((json["clusters"] as? [[String: Any]])?.first)
+            #expect(cluster["name"] as? String == "shop")
+            let nodes = try #require(cluster["nodes"] as? [[String: Any]])
+            #expect(nodes.map { $0["name"] as? String } == ["tomcat1", "tomcat2", "tomcat3"])
+            #expect(nodes[0]["state"] as? String == "active")
+            #expect(nodes[0]["usable"] as? Bool == true)
+            #expect((nodes[0]["requests"] as? [String: Int])?["sticky"] == 1)
+            #expect(nodes[0]["last_sticky_request"] is String)
+            #expect(nodes[0]["replicas"] as? [String] == ["tomcat2"])
+            #expect(nodes[0]["active_requests"] as? Int == 0)
+        }
+    }
+
+    @Test("draining keeps sticky sessions and takes no new ones; maintenance fails its sessions over")
+    func drainAndMaintenance() async throws {
+        try await withAdmin { h, admin in
+            let (set, reply) = try await request(h, admin + "/api/nodes/shop/tomcat1/state", method: .POST, body: #"{"state": "draining"}"#)
+            #expect(set == .ok)
+            #expect(reply.contains(#""previous":"active""#) && reply.contains(#""state":"draining""#))
+            #expect(h.server.nodeStates(cluster: 0) == [.draining, .active, .active])
+            #expect(try await node(h, cookie: "JSESSIONID=A.tomcat1") == "tomcat1", "its sessions stay")
+            for _ in 0..<6 {
+                #expect(try await node(h, cookie: nil) != "tomcat1", "no new session lands on it")
+            }
+            _ = try await request(h, admin + "/api/nodes/shop/tomcat1/state", method: .POST, body: #"{"state": "maintenance"}"#)
+            #expect(try await node(h, cookie: "JSESSIONID=A.tomcat1") == "tomcat2", "to its replica, as if down")
+            _ = try await request(h, admin + "/api/nodes/shop/tomcat1/state", method: .POST, body: #"{"state": "active"}"#)
+            #expect(try await node(h, cookie: "JSESSIONID=A.tomcat1") == "tomcat1")
+        }
+    }
+
+    @Test("state changes need the bearer token when one is configured; reads do not")
+    func token() async throws {
+        try await withAdmin(token: "s3cret") { h, admin in
+            let url = admin + "/api/nodes/shop/tomcat2/state"
+            let (none, _) = try await request(h, url, method: .POST, body: #"{"state": "draining"}"#)
+            #expect(none == .unauthorized)
+            let (wrong, _) = try await request(h, url, method: .POST, body: #"{"state": "draining"}"#, token: "guess")
+            #expect(wrong == .unauthorized)
+            #expect(h.server.nodeStates(cluster: 0) == [.active, .active, .active])
+            let (right, _) = try await request(h, url, method: .POST, body: #"{"state": "draining"}"#, token: "s3cret")
+            #expect(right == .ok)
+            #expect(h.server.nodeStates(cluster: 0) == [.active, .draining, .active])
+            let (read, _) = try await request(h, admin + "/api/status")
+            #expect(read == .ok)
+        }
+    }
+
+    @Test("bad requests get clear errors")
+    func badRequests() async throws {
+        try await withAdmin { h, admin in
+            let (unknownState, a) = try await request(h, admin + "/api/nodes/shop/tomcat1/state", method: .POST, body: #"{"state": "asleep"}"#)
+            #expect(unknownState == .badRequest && a.contains("unknown state"))
+            let (notJSON, _) = try await request(h, admin + "/api/nodes/shop/tomcat1/state", method: .POST, body: "draining")
+            #expect(notJSON == .badRequest)
+            let (noNode, b) = try await request(h, admin + "/api/nodes/shop/tomcat9/state", method: .POST, body: #"{"state": "draining"}"#)
+            #expect(noNode == .notFound && b.contains("tomcat9"))
+            let (wrongMethod, _) = try await request(h, admin + "/api/nodes/shop/tomcat1/state")
+            #expect(wrongMethod == .methodNotAllowed)
+            let (missing, _) = try await request(h, admin + "/nope")
+            #expect(missing == .notFound)
+        }
+    }
+
+    @Test("runtime state changes survive a restart through the state file")
+    func stateFileRoundTrip() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("latch-state-\(UUID().uuidString).json").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await withAdmin(stateFile: path) { h, admin in
+            _ = try await request(h, admin + "/api/nodes/shop/tomcat3/state", method: .POST, body: #"{"state": "maintenance"}"#)
+        }
+        // A new Latch with the same lb.yaml and state file starts with tomcat3 in maintenance.
+        try await withAdmin(stateFile: path) { h, _ in
+            #expect(h.server.nodeStates(cluster: 0) == [.active, .active, .maintenance])
+        }
+    }
+}
