@@ -48,6 +48,8 @@ public final class ClusterRuntime: Sendable {
         var drainingSince: [ContinuousClock.Instant?]
         /// Wall-clock time of the last sticky request per node, for the admin API.
         var lastSticky: [Date?]
+        /// Distinct sessions seen per node within `drain.session_idle`.
+        var sessions: [SessionCounter<ContinuousClock.Instant>]
         var stats: ClusterStats
         var random = SystemRandomNumberGenerator()
 
@@ -73,6 +75,7 @@ public final class ClusterRuntime: Sendable {
                 states: config.nodes.map(\.state),
                 drainingSince: config.nodes.map { $0.state == .draining ? ContinuousClock.now : nil },
                 lastSticky: Array(repeating: nil, count: config.nodes.count),
+                sessions: Array(repeating: SessionCounter(window: config.drain.sessionIdle), count: config.nodes.count),
                 stats: ClusterStats(nodes: Array(repeating: NodeStats(), count: config.nodes.count), unserved: [:])
             )
         )
@@ -185,15 +188,40 @@ public final class ClusterRuntime: Sendable {
     }
 
     /// A request of an existing session reached `node` (sticky, stayed or failed over to it).
-    func noteSessionRequest(node: Int) {
-        let now = Date()
-        state.withLockedValue { $0.lastSticky[node] = now }
+    func noteSessionRequest(node: Int, sessionID: String?) {
+        let date = Date()
+        let now = ContinuousClock.now
+        state.withLockedValue { state in
+            state.lastSticky[node] = date
+            if let sessionID { state.sessions[node].record(sessionID: sessionID, at: now) }
+        }
     }
 
-    /// Per node: distinct sessions seen within `drain.session_idle` (`nil` until counted), and the time
-    /// of the last request of an existing session.
+    /// Per node: distinct sessions seen within `drain.session_idle`, and the time of the last request
+    /// of an existing session.
     public func sessionReport() -> [(count: Int?, lastSeen: Date?)] {
-        state.withLockedValue { state in state.lastSticky.map { (nil, $0) } }
+        let now = ContinuousClock.now
+        return state.withLockedValue { state in
+            state.sessions.indices.map { (state.sessions[$0].distinctSessions(at: now), state.lastSticky[$0]) }
+        }
+    }
+
+    /// Draining nodes that `drain:` says are done: no session left (with `maintenance_when_empty`),
+    /// or past the `deadline`. Pure over the state; the caller moves them to maintenance.
+    func finishedDraining(at now: ContinuousClock.Instant = .now) -> [(node: Int, why: String)] {
+        let drain = config.drain
+        return state.withLockedValue { state in
+            state.states.indices.compactMap { node -> (Int, String)? in
+                guard state.states[node] == .draining else { return nil }
+                if drain.maintenanceWhenEmpty, state.sessions[node].distinctSessions(at: now) == 0 {
+                    return (node, "no session left")
+                }
+                if let deadline = drain.deadline, let since = state.drainingSince[node], since.duration(to: now) >= deadline {
+                    return (node, "drain deadline reached")
+                }
+                return nil
+            }
+        }
     }
 
     /// The active-check verdict per node: `nil` for a node without active checks.

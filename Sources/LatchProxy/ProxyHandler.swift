@@ -114,7 +114,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
 
     private func startExchange(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         let start = NIODeadline.now()
-        let route = runtime.table.route(
+        let route = runtime.table.routeWithSessionID(
             host: head.headers.first(name: "host")?[...],
             target: head.uri,
             cookieHeaders: head.headers["cookie"]
@@ -153,7 +153,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             )
             return
         }
-        let stay = StayState(cluster: cluster, lookup: route.lookup, target: head.uri, headers: head.headers, table: runtime.table)
+        let stay = StayState(cluster: cluster, lookup: route.lookup, sessionID: route.sessionID, headers: head.headers)
         let decision = cluster.decide(route.lookup, owner: stay.owner)
         guard let node = decision.node else {
             cluster.countUnserved(decision.reason)
@@ -177,7 +177,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             reason: decision.reason,
             start: start
         )
-        exchange.sessionID = stay.sessionID
+        exchange.sessionID = route.sessionID
         exchange.owner = stay.owner
         exchange.hadOwnerCookie = stay.hadOwnerCookie
         self.exchange = exchange
@@ -439,7 +439,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         exchange.cluster.count(node: exchange.node, reason: exchange.reason, nodeFailed: exchange.failure?.isNodeFault ?? false)
         switch exchange.reason {
         case .sticky, .stayed, .failoverReplica, .failoverAny:
-            if exchange.failure == nil { exchange.cluster.noteSessionRequest(node: exchange.node) }
+            if exchange.failure == nil { exchange.cluster.noteSessionRequest(node: exchange.node, sessionID: exchange.sessionID) }
         default:
             break
         }

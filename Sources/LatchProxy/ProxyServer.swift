@@ -1,3 +1,4 @@
+import Foundation
 import LatchCore
 import Logging
 import NIOConcurrencyHelpers
@@ -11,9 +12,10 @@ public final class ProxyServer: Sendable {
     public let config: LatchConfig
     let runtime: ProxyRuntime
     private let group: any EventLoopGroup
-    private let logger: Logger
+    let logger: Logger
     private let connections = ConnectionRegistry()
     private let healthChecker: HealthChecker
+    private let drainWatcher = DrainWatcher()
     private let channels: NIOLockedValueBox<[any Channel]>
 
     /// - Parameters:
@@ -53,6 +55,7 @@ public final class ProxyServer: Sendable {
             logger.info("listening", metadata: ["address": "\(channel.localAddress.map(SocketAddress.display) ?? "?")"])
         }
         healthChecker.start()
+        drainWatcher.start(server: self, on: group.next())
         return bound
     }
 
@@ -64,6 +67,7 @@ public final class ProxyServer: Sendable {
     /// after their current response), then closes what is left and the idle upstream connections.
     public func shutdown(grace: Duration = .seconds(30)) async {
         healthChecker.stop()
+        drainWatcher.stop()
         let listeners = channels.withLockedValue { channels in
             defer { channels = [] }
             return channels
@@ -94,6 +98,12 @@ public final class ProxyServer: Sendable {
             metadata: ["cluster": "\(clusterName)", "node": "\(nodeName)", "from": "\(previous.rawValue)", "to": "\(state.rawValue)"]
         )
         return previous
+    }
+
+    /// Per node of cluster `cluster`: distinct sessions seen within `drain.session_idle`, and when the
+    /// last request of an existing session arrived.
+    public func sessions(cluster: Int) -> [(count: Int?, lastSeen: Date?)] {
+        runtime.clusters[cluster].sessionReport()
     }
 
     /// The operator's state of each node of cluster `cluster`.

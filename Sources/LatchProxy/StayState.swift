@@ -4,16 +4,13 @@ import NIOHTTP1
 /// `failback: stay` at the edges of an exchange: reading Latch's owner cookie from the request, and
 /// setting or dropping it on the response. The rule itself is ``NodeChooser``'s and ``OwnerCookie``'s.
 struct StayState {
-    var sessionID: String?
     var owner: Int?
     var hadOwnerCookie = false
 
-    init(cluster: ClusterRuntime, lookup: RouteLookup, target: String, headers: HTTPHeaders, table: RoutingTable) {
+    init(cluster: ClusterRuntime, lookup: RouteLookup, sessionID: String?, headers: HTTPHeaders) {
         let failover = cluster.config.failover
         guard failover.failback == .stay, case .known = lookup else { return }
-        let cookies = headers["cookie"]
-        sessionID = table.extractors[cluster.index].lookupWithSessionID(target: target, cookieHeaders: cookies).sessionID
-        guard let value = OwnerCookie.find(failover.ownerCookie, in: cookies) else { return }
+        guard let value = OwnerCookie.find(failover.ownerCookie, in: headers["cookie"]) else { return }
         hadOwnerCookie = true
         if let sessionID, let name = OwnerCookie.owner(in: value, sessionID: sessionID) {
             owner = cluster.config.nodes.firstIndex { $0.name == name }

@@ -25,6 +25,19 @@ public struct RoutingTable: Sendable {
         return (cluster, extractors[cluster].lookup(target: target, cookieHeaders: cookieHeaders))
     }
 
+    /// ``route(host:target:cookieHeaders:)`` plus the session id behind a known route (counted per node
+    /// for drain, and bound into `failback: stay`'s owner cookie).
+    public func routeWithSessionID<Cookies: Sequence>(
+        host: Substring?,
+        target: String,
+        cookieHeaders: Cookies
+    ) -> (cluster: Int, lookup: RouteLookup, sessionID: String?) where Cookies.Element == String {
+        let host = RequestTarget.splitAbsoluteForm(target).map { $0.authority[...] } ?? host
+        let cluster = selector.select(host: host, path: RequestTarget.path(of: target))
+        let found = extractors[cluster].lookupWithSessionID(target: target, cookieHeaders: cookieHeaders)
+        return (cluster, found.lookup, found.sessionID)
+    }
+
 }
 
 /// Small helpers over the request-target forms of RFC 9112 §3.2.
