@@ -60,7 +60,10 @@ public final class ClusterRuntime: Sendable {
 
     private let state: NIOLockedValueBox<State>
 
-    init(index: Int, config: ClusterConfig) {
+    /// - Parameter previous: the cluster of the same name before a reload. Every node kept with the same
+    ///   name and address keeps its health verdict, passive ejection, runtime state, session count and
+    ///   counters; new or moved nodes start fresh.
+    init(index: Int, config: ClusterConfig, carryingOver previous: ClusterRuntime? = nil) {
         self.index = index
         self.config = config
         let names = config.nodes.map(\.name)
@@ -79,7 +82,37 @@ public final class ClusterRuntime: Sendable {
                 stats: ClusterStats(nodes: Array(repeating: NodeStats(), count: config.nodes.count), unserved: [:])
             )
         )
+        if let previous { carryOver(from: previous) }
     }
+
+    private func carryOver(from previous: ClusterRuntime) {
+        let old = previous.state.withLockedValue { $0 }
+        state.withLockedValue { state in
+            for (i, node) in config.nodes.enumerated() {
+                guard let j = previous.config.nodes.firstIndex(where: { $0.name == node.name && $0.address == node.address })
+                else { continue }
+                if let health = node.health, let oldHealth = old.health[j] {
+                    state.health[i] = HealthHysteresis(health, keeping: oldHealth)
+                }
+                state.lastCheck[i] = old.lastCheck[j]
+                if previous.config.passive == config.passive, (previous.config.nodes[j].health != nil) == (node.health != nil) {
+                    state.passive[i] = old.passive[j]
+                }
+                // A runtime state change outlives the reload; otherwise lb.yaml's (possibly new) state applies.
+                if old.states[j] != previous.config.nodes[j].state {
+                    state.states[i] = old.states[j]
+                }
+                state.drainingSince[i] = state.states[i] == .draining ? (old.drainingSince[j] ?? .now) : nil
+                state.lastSticky[i] = old.lastSticky[j]
+                if previous.config.drain.sessionIdle == config.drain.sessionIdle {
+                    state.sessions[i] = old.sessions[j]
+                }
+                state.stats.nodes[i] = old.stats.nodes[j]
+            }
+            if previous.config.name == config.name { state.stats.unserved = old.stats.unserved }
+        }
+    }
+
 
     /// Chooses a node and counts the request as in flight on it until ``finished(node:)``.
     /// - Parameter excluded: nodes already tried for this request.

@@ -14,7 +14,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let runtime: ProxyRuntime
+    private let holder: RuntimeHolder
+    /// The runtime of the current (or last) exchange; refreshed from `holder` when an exchange starts,
+    /// so a reload reaches open keep-alive connections at their next request.
+    private var runtime: ProxyRuntime
     private let deadlines: ClientDeadlineHandler
     private let scheme: String
     private var context: ChannelHandlerContext?
@@ -31,8 +34,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     /// request body ended, `Connection: close`, a close-delimited response to an HTTP/1.0 client…).
     private var closing = false
 
-    init(runtime: ProxyRuntime, deadlines: ClientDeadlineHandler, scheme: String = "http") {
-        self.runtime = runtime
+    init(holder: RuntimeHolder, deadlines: ClientDeadlineHandler, scheme: String = "http") {
+        self.holder = holder
+        self.runtime = holder.current
         self.deadlines = deadlines
         self.scheme = scheme
     }
@@ -114,6 +118,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
 
     private func startExchange(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         let start = NIODeadline.now()
+        let current = holder.current
+        if current !== runtime {
+            runtime = current
+            pool = current.pool(for: context.eventLoop)
+        }
         let route = runtime.table.routeWithSessionID(
             host: head.headers.first(name: "host")?[...],
             target: head.uri,

@@ -21,10 +21,17 @@ final class ProxyRuntime: Sendable {
         var upstreamResponse: TimeAmount
     }
 
-    init(config: LatchConfig, group: any EventLoopGroup, logger: Logger, accessLogger: Logger) {
+    /// - Parameter previous: the runtime a reload replaces; its clusters' kept nodes carry their state over.
+    init(config: LatchConfig, group: any EventLoopGroup, logger: Logger, accessLogger: Logger, previous: ProxyRuntime? = nil) {
         self.config = config
         self.table = RoutingTable(config: config)
-        self.clusters = config.clusters.enumerated().map { ClusterRuntime(index: $0.offset, config: $0.element) }
+        self.clusters = config.clusters.enumerated().map { index, cluster in
+            ClusterRuntime(
+                index: index,
+                config: cluster,
+                carryingOver: previous?.clusters.first { $0.config.name == cluster.name }
+            )
+        }
         self.logger = logger
         self.accessLog = AccessLog(logger: accessLogger)
         let t = config.timeouts

@@ -9,14 +9,19 @@ import ServiceLifecycle
 
 /// The balancer: one listening socket per `listen` entry, all feeding the same clusters.
 public final class ProxyServer: Sendable {
-    public let config: LatchConfig
-    let runtime: ProxyRuntime
+    /// The configuration in force (it changes on reload).
+    public var config: LatchConfig { runtime.config }
+    /// The runtime in force; each new exchange reads it, so a reload applies to open connections too.
+    var runtime: ProxyRuntime { holder.current }
+    let holder: RuntimeHolder
+    private let accessLogger: Logger
     private let group: any EventLoopGroup
     let logger: Logger
     private let connections = ConnectionRegistry()
-    private let healthChecker: HealthChecker
+    private let healthChecker: NIOLockedValueBox<HealthChecker>
     private let drainWatcher = DrainWatcher()
-    private let channels: NIOLockedValueBox<[any Channel]>
+    /// The bound listeners, each with the `listen` address it serves.
+    private let channels: NIOLockedValueBox<[(address: HostPort, channel: any Channel)]>
 
     /// - Parameters:
     ///   - logger: operational messages (`latch`).
@@ -29,11 +34,12 @@ public final class ProxyServer: Sendable {
         let store = NodeStateStore(path: config.stateFile, logger: logger)
         let config = store.kept.applied(to: config)
         self.nodeStates = store
-        self.config = config
         self.group = group
         self.logger = logger
-        self.runtime = ProxyRuntime(config: config, group: group, logger: logger, accessLogger: accessLogger)
-        self.healthChecker = HealthChecker(clusters: runtime.clusters, group: group, logger: logger)
+        self.accessLogger = accessLogger
+        let runtime = ProxyRuntime(config: config, group: group, logger: logger, accessLogger: accessLogger)
+        self.holder = RuntimeHolder(runtime)
+        self.healthChecker = NIOLockedValueBox(HealthChecker(clusters: runtime.clusters, group: group, logger: logger))
         self.channels = NIOLockedValueBox([])
     }
 
@@ -47,33 +53,33 @@ public final class ProxyServer: Sendable {
                 channel = try await bind(listener)
             } catch {
                 // Close what was already bound so a failed start leaves nothing listening.
-                for open in channels.withLockedValue({ $0 }) { try? await open.close() }
+                for open in channels.withLockedValue({ $0 }) { try? await open.channel.close() }
                 throw ListenError(address: listener.address, reason: describeNetworkError(error))
             }
-            channels.withLockedValue { $0.append(channel) }
+            channels.withLockedValue { $0.append((listener.address, channel)) }
             if let address = channel.localAddress { bound.append(address) }
             logger.info("listening", metadata: ["address": "\(channel.localAddress.map(SocketAddress.display) ?? "?")"])
         }
-        healthChecker.start()
+        healthChecker.withLockedValue { $0 }.start()
         drainWatcher.start(server: self, on: group.next())
         return bound
     }
 
     public var boundAddresses: [SocketAddress] {
-        channels.withLockedValue { $0.compactMap { $0.localAddress } }
+        channels.withLockedValue { $0.compactMap { $0.channel.localAddress } }
     }
 
     /// Stops accepting, lets in-flight exchanges finish for up to `grace` (keep-alive connections close
     /// after their current response), then closes what is left and the idle upstream connections.
     public func shutdown(grace: Duration = .seconds(30)) async {
-        healthChecker.stop()
+        healthChecker.withLockedValue { $0 }.stop()
         drainWatcher.stop()
         let listeners = channels.withLockedValue { channels in
             defer { channels = [] }
             return channels
         }
         for listener in listeners {
-            try? await listener.close()
+            try? await listener.channel.close()
         }
         await connections.quiesce(grace: grace)
         await runtime.closeIdleUpstreams()
@@ -126,8 +132,59 @@ public final class ProxyServer: Sendable {
         await runtime.upstreamConnectionsOpened()
     }
 
+    /// Applies a new configuration without dropping anything: listeners are added and removed, every
+    /// new exchange (on new and already open connections) uses the new clusters, exchanges in flight
+    /// finish on the old ones, and nodes kept with the same name and address keep their health, state,
+    /// sessions and counters. Fails, changing nothing, when a new listener cannot be bound.
+    /// - Returns: warnings for changes that need a restart (`threads`, `admin`).
+    @discardableResult
+    public func reload(_ newConfig: LatchConfig) async throws -> [String] {
+        let newConfig = nodeStates.kept.applied(to: newConfig)
+        let old = runtime
+        var warnings: [String] = []
+        if newConfig.threads != old.config.threads { warnings.append("`threads` changes only on restart") }
+        if newConfig.admin != old.config.admin { warnings.append("`admin` changes only on restart") }
+
+        // Listeners first: if one cannot be bound, the reload is refused before anything changed.
+        let wanted = Set(newConfig.listeners.map(\.address))
+        let bound = Set(channels.withLockedValue { $0.map(\.address) })
+        var added: [(address: HostPort, channel: any Channel)] = []
+        for listener in newConfig.listeners where !bound.contains(listener.address) {
+            do {
+                added.append((listener.address, try await bind(listener)))
+            } catch {
+                for new in added { try? await new.channel.close() }
+                throw ListenError(address: listener.address, reason: describeNetworkError(error))
+            }
+        }
+        let runtime = ProxyRuntime(config: newConfig, group: group, logger: logger, accessLogger: accessLogger, previous: old)
+        holder.replace(with: runtime)
+        let checker = HealthChecker(clusters: runtime.clusters, group: group, logger: logger)
+        let oldChecker = healthChecker.withLockedValue { value in
+            defer { value = checker }
+            return value
+        }
+        oldChecker.stop()
+        checker.start()
+
+        let removed = channels.withLockedValue { channels in
+            let gone = channels.filter { !wanted.contains($0.address) }
+            channels.removeAll { !wanted.contains($0.address) }
+            channels.append(contentsOf: added)
+            return gone
+        }
+        // Closing a listener stops accepting; connections it accepted stay open and are served.
+        for listener in removed { try? await listener.channel.close() }
+        await old.closeIdleUpstreams()
+        logger.notice(
+            "configuration reloaded",
+            metadata: ["clusters": "\(newConfig.clusters.map(\.name))", "listeners": "\(newConfig.listeners.map(\.address.description))"]
+        )
+        return warnings
+    }
+
     private func bind(_ listener: ListenerConfig) async throws -> any Channel {
-        let runtime = self.runtime
+        let holder = self.holder
         let connections = self.connections
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -139,13 +196,14 @@ public final class ProxyServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     guard connections.add(channel) else { return }
                     let sync = channel.pipeline.syncOperations
+                    let runtime = holder.current
                     let deadlines = ClientDeadlineHandler(
                         requestHead: runtime.timeouts.requestHead,
                         idle: runtime.timeouts.idle
                     )
                     try sync.addHandler(deadlines)
                     try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
-                    try sync.addHandler(ProxyHandler(runtime: runtime, deadlines: deadlines))
+                    try sync.addHandler(ProxyHandler(holder: holder, deadlines: deadlines))
                 }
             }
         return try await bootstrap.bind(host: listener.address.host, port: listener.address.port).get()

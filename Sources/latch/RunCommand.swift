@@ -25,7 +25,11 @@ struct RunCommand: AsyncParsableCommand {
         let service = ProxyService(server: server) { addresses in
             logger.info("latch running", metadata: ["listeners": "\(addresses.map(SocketAddress.display).joined(separator: ", "))", "threads": "\(threads)"])
         }
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: service)]
+        let reloader = Reloader(server: server, path: options.path, logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: service),
+            .init(service: ReloadOnSignal(reloader: reloader)),
+        ]
         if let adminConfig = config.admin {
             do {
                 let admin = try AdminServer(server: server, config: adminConfig, logger: logger)

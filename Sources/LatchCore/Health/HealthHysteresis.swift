@@ -29,6 +29,13 @@ public struct HealthHysteresis: Sendable, Equatable {
         self.init(rise: config.rise, fall: config.fall, initiallyUp: config.initial == .up)
     }
 
+    /// A reloaded check configuration for a node that was already being checked: its verdict (and
+    /// whether it had one) carries over, so a reload does not make nodes look up or down for a while.
+    public init(_ config: HealthCheckConfig, keeping old: HealthHysteresis) {
+        self.init(rise: config.rise, fall: config.fall, initiallyUp: old.isUp)
+        self.isUndecided = old.isUndecided
+    }
+
     /// Records one check's result; returns the state change it caused, if any.
     public mutating func record(passed: Bool) -> Transition? {
         let first = isUndecided

@@ -1,0 +1,41 @@
+import LatchCore
+import Logging
+
+/// Re-reads lb.yaml and applies it: the one path SIGHUP, `latch reload` (through the admin API) and
+/// tests share. A bad file is rejected with the same located error as `latch check`, and the running
+/// configuration stays.
+public struct Reloader: Sendable {
+    public let server: ProxyServer
+    public let path: String
+    public let logger: Logger
+
+    public init(server: ProxyServer, path: String, logger: Logger) {
+        self.server = server
+        self.path = path
+        self.logger = logger
+    }
+
+    public struct Outcome: Sendable, Equatable {
+        public var applied: Bool
+        /// `configuration reloaded` (with warnings), or why the file was rejected.
+        public var message: String
+    }
+
+    public func reload() async -> Outcome {
+        let config: LatchConfig
+        do {
+            config = try ConfigLoader.load(path: path)
+        } catch {
+            logger.error("reload rejected, running configuration kept: \(error.description)")
+            return Outcome(applied: false, message: "rejected: \(error.description)")
+        }
+        do {
+            let warnings = try await server.reload(config)
+            for warning in warnings { logger.warning("reload: \(warning)") }
+            return Outcome(applied: true, message: (["configuration reloaded from \(path)"] + warnings).joined(separator: "; "))
+        } catch {
+            logger.error("reload failed, running configuration kept: \(error)")
+            return Outcome(applied: false, message: "failed: \(error)")
+        }
+    }
+}
