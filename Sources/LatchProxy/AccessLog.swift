@@ -1,14 +1,25 @@
+import Foundation
 import LatchCore
 import Logging
 import NIOCore
 
-/// One line per request, logfmt style, so `grep reason=unknown_route` and log shippers both work:
-/// `client=10.1.2.3:51234 method=GET target="/cart" cluster=shop node=tomcat1 reason=sticky status=200 bytes=5120 duration_ms=3.1`
+/// One line per request, in `access_log.format` (logfmt by default, so `grep reason=unknown_route` and
+/// log shippers both work), to standard output or a file reopened on SIGUSR1:
+/// `time=2026-11-21T04:34:01.012Z client=10.1.2.3:51234 method=GET target=/cart cluster=shop node=tomcat1 reason=sticky status=200 bytes=5120 duration_ms=3.1`
 ///
-/// Everything that came from the client is quoted and escaped: a hostile cookie or URL can neither
-/// forge a second log line nor smuggle terminal escapes.
+/// Everything that came from the client is quoted and escaped (``AccessLogFormatter``): a hostile cookie
+/// or URL can neither forge a second log line nor smuggle terminal escapes.
 struct AccessLog: Sendable {
-    let logger: Logger
+    let format: AccessLogFormat
+    let writer: AccessLogWriter
+    /// Off when the `latch.access` logger's level is above `info` (`LOG_LEVEL=warning` silences it).
+    let enabled: Bool
+
+    init(format: AccessLogFormat, writer: AccessLogWriter, gate: Logger) {
+        self.format = format
+        self.writer = writer
+        self.enabled = gate.logLevel <= .info
+    }
 
     struct Entry {
         var client: String
@@ -23,51 +34,13 @@ struct AccessLog: Sendable {
         var bytes: Int
         var duration: TimeAmount
         var error: String?
+        /// `Referer` and `User-Agent`, for the combined format.
+        var headers = AccessLogFormatter.ClientHeaders()
+        var version = "HTTP/1.1"
     }
 
     func record(_ entry: Entry) {
-        guard logger.logLevel <= .info else { return }
-        var line = "client=\(entry.client) method=\(AccessLog.quoted(entry.method, limit: 32))"
-        line += " target=\(AccessLog.quoted(entry.target, limit: 1024))"
-        line += " cluster=\(entry.cluster.map { AccessLog.quoted($0, limit: 128) } ?? "-")"
-        line += " node=\(entry.node.map { AccessLog.quoted($0, limit: 128) } ?? "-")"
-        line += " reason=\(entry.reason)"
-        if entry.retries > 0 { line += " retries=\(entry.retries)" }
-        line += " status=\(entry.status.map(String.init) ?? "-") bytes=\(entry.bytes)"
-        let micros = entry.duration.nanoseconds / 1000
-        line += " duration_ms=\(micros / 1000).\(String(micros % 1000 / 100))"
-        if let error = entry.error {
-            line += " error=\(AccessLog.quoted(error, limit: 256))"
-        }
-        logger.info("\(line)")
-    }
-
-    /// Bare when it is a plain token, else double-quoted with `"`, `\`, control and non-ASCII bytes
-    /// escaped (`\xHH`), and cut at `limit` bytes.
-    static func quoted(_ text: String, limit: Int) -> String {
-        var plain = !text.isEmpty
-        for byte in text.utf8 where !(byte > 0x20 && byte < 0x7F && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\") && byte != UInt8(ascii: "=")) {
-            plain = false
-            break
-        }
-        if plain, text.utf8.count <= limit { return text }
-        var out = "\""
-        var count = 0
-        for byte in text.utf8 {
-            if count == limit {
-                out += "..."
-                break
-            }
-            count += 1
-            switch byte {
-            case UInt8(ascii: "\""): out += "\\\""
-            case UInt8(ascii: "\\"): out += "\\\\"
-            case 0x20..<0x7F: out.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                let hex = String(byte, radix: 16, uppercase: true)
-                out += "\\x" + (hex.count == 1 ? "0" + hex : hex)
-            }
-        }
-        return out + "\""
+        guard enabled else { return }
+        writer.write(AccessLogFormatter.line(entry, format: format, time: Date(), headers: entry.headers, version: entry.version))
     }
 }

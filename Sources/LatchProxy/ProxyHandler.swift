@@ -468,7 +468,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 status: exchange.responseStatus.map { Int($0.code) },
                 bytes: exchange.responseBytes,
                 duration: .now() - exchange.start,
-                error: exchange.failure?.logDescription
+                error: exchange.failure?.logDescription,
+                headers: AccessLogFormatter.ClientHeaders(exchange.request.headers),
+                version: "HTTP/\(exchange.request.version.major).\(exchange.request.version.minor)"
             )
         )
         if let failure = exchange.failure, failure.isNodeFault {
@@ -512,7 +514,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 status: Int(status.code),
                 bytes: 0,
                 duration: .now() - start,
-                error: detail
+                error: detail,
+                headers: AccessLogFormatter.ClientHeaders(head.headers),
+                version: "HTTP/\(head.version.major).\(head.version.minor)"
             )
         )
         writeError(status, detail: detail, version: head.version, keepAlive: keepAlive, context: context)

@@ -22,7 +22,13 @@ final class ProxyRuntime: Sendable {
     }
 
     /// - Parameter previous: the runtime a reload replaces; its clusters' kept nodes carry their state over.
-    init(config: LatchConfig, group: any EventLoopGroup, logger: Logger, accessLogger: Logger, previous: ProxyRuntime? = nil) {
+    init(
+        config: LatchConfig,
+        group: any EventLoopGroup,
+        logger: Logger,
+        accessLog: AccessLog,
+        previous: ProxyRuntime? = nil
+    ) {
         self.config = config
         self.table = RoutingTable(config: config)
         self.clusters = config.clusters.enumerated().map { index, cluster in
@@ -33,7 +39,7 @@ final class ProxyRuntime: Sendable {
             )
         }
         self.logger = logger
-        self.accessLog = AccessLog(logger: accessLogger)
+        self.accessLog = accessLog
         let t = config.timeouts
         self.timeouts = Timeouts(
             connect: TimeAmount(t.connect),

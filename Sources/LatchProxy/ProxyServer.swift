@@ -14,7 +14,7 @@ public final class ProxyServer: Sendable {
     /// The runtime in force; each new exchange reads it, so a reload applies to open connections too.
     var runtime: ProxyRuntime { holder.current }
     let holder: RuntimeHolder
-    private let accessLogger: Logger
+    private let accessLog: AccessLog
     private let group: any EventLoopGroup
     let logger: Logger
     private let connections = ConnectionRegistry()
@@ -36,8 +36,18 @@ public final class ProxyServer: Sendable {
         self.nodeStates = store
         self.group = group
         self.logger = logger
-        self.accessLogger = accessLogger
-        let runtime = ProxyRuntime(config: config, group: group, logger: logger, accessLogger: accessLogger)
+        let writer: AccessLogWriter
+        do {
+            writer = try AccessLogWriter(path: config.accessLog.path)
+        } catch {
+            // `latch check` verified the directory; if the file still cannot be opened, log to stdout
+            // rather than not at all, and say so.
+            logger.error("\(error); access lines go to standard output")
+            writer = try! AccessLogWriter(path: nil)
+        }
+        let accessLog = AccessLog(format: config.accessLog.format, writer: writer, gate: accessLogger)
+        self.accessLog = accessLog
+        let runtime = ProxyRuntime(config: config, group: group, logger: logger, accessLog: accessLog)
         self.holder = RuntimeHolder(runtime)
         self.healthChecker = NIOLockedValueBox(HealthChecker(clusters: runtime.clusters, group: group, logger: logger))
         self.channels = NIOLockedValueBox([])
@@ -88,6 +98,15 @@ public final class ProxyServer: Sendable {
     /// Requests in flight per node of cluster `cluster`.
     public func activeRequests(cluster: Int) -> [Int] {
         runtime.clusters[cluster].activeRequests()
+    }
+
+    /// Reopens the access log file (after logrotate moved it); SIGUSR1 calls this.
+    public func reopenAccessLog() {
+        do {
+            try accessLog.writer.reopen()
+        } catch {
+            logger.error("cannot reopen the access log: \(error); still writing to the old file")
+        }
     }
 
     /// Sets a node's state at runtime (kept in the state file, if one is configured).
@@ -144,6 +163,7 @@ public final class ProxyServer: Sendable {
         var warnings: [String] = []
         if newConfig.threads != old.config.threads { warnings.append("`threads` changes only on restart") }
         if newConfig.admin != old.config.admin { warnings.append("`admin` changes only on restart") }
+        if newConfig.accessLog != old.config.accessLog { warnings.append("`access_log` changes only on restart") }
 
         // Listeners first: if one cannot be bound, the reload is refused before anything changed.
         let wanted = Set(newConfig.listeners.map(\.address))
@@ -157,7 +177,7 @@ public final class ProxyServer: Sendable {
                 throw ListenError(address: listener.address, reason: describeNetworkError(error))
             }
         }
-        let runtime = ProxyRuntime(config: newConfig, group: group, logger: logger, accessLogger: accessLogger, previous: old)
+        let runtime = ProxyRuntime(config: newConfig, group: group, logger: logger, accessLog: accessLog, previous: old)
         holder.replace(with: runtime)
         let checker = HealthChecker(clusters: runtime.clusters, group: group, logger: logger)
         let oldChecker = healthChecker.withLockedValue { value in

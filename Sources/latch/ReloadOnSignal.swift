@@ -1,17 +1,36 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import LatchProxy
 import Logging
 import ServiceLifecycle
 import UnixSignals
 
-/// SIGHUP re-reads lb.yaml, as nginx and HAProxy operators expect.
-struct ReloadOnSignal: Service {
+/// The signals operators expect from nginx and HAProxy: SIGHUP re-reads lb.yaml, SIGUSR1 reopens the
+/// access log file after logrotate moved it. (SIGTERM and SIGINT belong to the ServiceGroup.)
+struct SignalActions: Service {
     let reloader: Reloader
 
     func run() async throws {
-        let signals = await UnixSignalsSequence(trapping: .sighup)
-        for await _ in signals.cancelOnGracefulShutdown() {
-            let outcome = await reloader.reload()
-            reloader.logger.notice("SIGHUP: \(outcome.message)")
+        let signals = await UnixSignalsSequence(trapping: .sighup, .sigusr1)
+        for await signal in signals.cancelOnGracefulShutdown() {
+            switch signal {
+            case .sighup:
+                let outcome = await reloader.reload()
+                reloader.logger.notice("SIGHUP: \(outcome.message)")
+            case .sigusr1:
+                reloader.server.reopenAccessLog()
+                reloader.logger.notice("SIGUSR1: access log reopened")
+            default:
+                break
+            }
         }
+    }
+
+    /// A closed standard output (`latch run | head`) must show up as write errors, not kill the process.
+    static func ignoreSIGPIPE() {
+        signal(SIGPIPE, SIG_IGN)
     }
 }

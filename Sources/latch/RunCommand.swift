@@ -17,6 +17,7 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
+        SignalActions.ignoreSIGPIPE()
         LatchLogging.bootstrap()
         let logger = Logger(label: "latch")
         let threads = ThreadCount.resolve(config: config)
@@ -28,7 +29,7 @@ struct RunCommand: AsyncParsableCommand {
         let reloader = Reloader(server: server, path: options.path, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: service),
-            .init(service: ReloadOnSignal(reloader: reloader)),
+            .init(service: SignalActions(reloader: reloader)),
         ]
         if let adminConfig = config.admin {
             do {

@@ -90,6 +90,7 @@ struct FailoverLiveTests {
         try await withLatch(configure: { config in
             Self.configure(&config)
             config.clusters[0].nodes[1].health = nil  // tomcat2: passive detection only
+            config.clusters[0].passive.ejectFor = .seconds(10)  // long enough to observe on a loaded machine
         }) { h in
             // Refused: one request is enough, and it is served by the replica.
             await h.backend("tomcat2").close()
