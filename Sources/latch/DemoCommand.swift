@@ -22,6 +22,10 @@ struct DemoCommand: AsyncParsableCommand {
             down for N seconds: Latch fails the session over to the node's replica, and
             --failback decides where it goes once the node is back, with no sessions,
             like a Tomcat restarted without session persistence.
+
+            The admin listener on 127.0.0.1 (--admin-port) serves the status page: every node's
+            state, health, sessions and request counts, with buttons to drain a node, put it in
+            maintenance or activate it again.
             """
     )
 
@@ -30,6 +34,9 @@ struct DemoCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "Port the balancer listens on (0 picks a free one).")
     var port: Int = 8080
+
+    @Option(name: .long, help: "Port of the admin listener (status page and API) on 127.0.0.1 (0 picks a free one).")
+    var adminPort: Int = 9090
 
     @Option(
         name: .long,
@@ -59,6 +66,21 @@ struct DemoCommand: AsyncParsableCommand {
             failback: failback
         )
         let server = ProxyServer(config: config, group: group, logger: logger, accessLogger: Logger(label: "latch.access"))
+        // The banner is printed when the balancer is bound, so a free admin port is picked here, not by the bind.
+        let adminPort: Int
+        do {
+            adminPort = self.adminPort == 0 ? try await DemoCommand.freePort(host: "127.0.0.1", group: group) : self.adminPort
+        } catch {
+            printError("error: admin: cannot find a free port: \(error)")
+            for node in nodes { try? await node.close() }
+            try? await group.shutdownGracefully()
+            throw ExitCode.failure
+        }
+        let admin = try AdminServer(
+            server: server,
+            config: AdminConfig(address: HostPort(host: "127.0.0.1", port: adminPort)),
+            logger: logger
+        )
         let service = ProxyService(server: server) { addresses in
             let port = addresses.first?.port ?? 0
             let shownHost = host == "0.0.0.0" ? "127.0.0.1" : host
@@ -68,12 +90,14 @@ struct DemoCommand: AsyncParsableCommand {
                 Latch demo is running.
                   balancer: http://\(shownHost):\(port)/
                   nodes:    \(nodeList)
+                  status:   http://127.0.0.1:\(adminPort)/
 
                 Open the URL in a browser and reload: the hit count rises, always on the same node.
                 Or:  curl -c /tmp/latch-jar -b /tmp/latch-jar http://\(shownHost):\(port)/
                 Crash your session's node for 20 s (or press the page's button):  curl -X POST -b /tmp/latch-jar 'http://\(shownHost):\(port)/demo/crash?seconds=20'
                 Then reload: the node name changes to its replica and the hit count goes on.
                 \(DemoConfig.failbackNote(failback))
+                The status URL shows every node's state and counters, with buttons to drain a node or put it in maintenance.
                 Ctrl-C stops it.
 
                 """
@@ -82,7 +106,7 @@ struct DemoCommand: AsyncParsableCommand {
         }
         let serviceGroup = ServiceGroup(
             configuration: .init(
-                services: [.init(service: service)],
+                services: [.init(service: service), .init(service: AdminService(admin: admin, group: group))],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
@@ -98,6 +122,15 @@ struct DemoCommand: AsyncParsableCommand {
 }
 
 extension DemoCommand {
+    /// A port nothing listens on now, found by binding port 0 and closing again.
+    static func freePort(host: String, group: any EventLoopGroup) async throws -> Int {
+        let probe = try await ServerBootstrap(group: group).bind(host: host, port: 0).get()
+        let port = probe.localAddress?.port ?? 0
+        try await probe.close()
+        guard port > 0 else { throw ValidationError("no port was assigned") }
+        return port
+    }
+
     /// `--failback` takes the same words as `failback:` in lb.yaml.
     static func failbackMode(_ text: String) throws -> FailbackMode {
         guard let mode = FailbackMode(rawValue: text) else {

@@ -7,7 +7,7 @@ struct LatchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "latch",
         abstract: "Latch: a sticky-session HTTP load balancer for application servers that mark session ids with their node name.",
-        subcommands: [RunCommand.self, CheckCommand.self, RouteCommand.self, DemoCommand.self]
+        subcommands: [RunCommand.self, CheckCommand.self, RouteCommand.self, ReloadCommand.self, DemoCommand.self]
     )
 }
 

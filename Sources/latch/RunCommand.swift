@@ -33,7 +33,7 @@ struct RunCommand: AsyncParsableCommand {
         ]
         if let adminConfig = config.admin {
             do {
-                let admin = try AdminServer(server: server, config: adminConfig, logger: logger)
+                let admin = try AdminServer(server: server, config: adminConfig, logger: logger, reloader: reloader)
                 services.append(.init(service: AdminService(admin: admin, group: group)))
             } catch {
                 printError("error: admin: \(error)")

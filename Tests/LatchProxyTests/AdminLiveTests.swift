@@ -13,6 +13,7 @@ struct AdminLiveTests {
     private func withAdmin<T>(
         token: String? = nil,
         stateFile: String? = nil,
+        reloadFrom configPath: String? = nil,
         _ body: (LatchHarness, String) async throws -> T
     ) async throws -> T {
         let tokenPath = token.map { _ in FileManager.default.temporaryDirectory.appendingPathComponent("latch-token-\(UUID().uuidString)").path }
@@ -28,7 +29,8 @@ struct AdminLiveTests {
             let admin = try AdminServer(
                 server: h.server,
                 config: AdminConfig(address: HostPort(host: "127.0.0.1", port: 0), tokenFile: tokenPath),
-                logger: logger
+                logger: logger,
+                reloader: configPath.map { Reloader(server: h.server, path: $0, logger: logger) }
             )
             let address = try await admin.start(group: h.group)
             do {
@@ -140,6 +142,29 @@ struct AdminLiveTests {
         // A new Latch with the same lb.yaml and state file starts with tomcat3 in maintenance.
         try await withAdmin(stateFile: path) { h, _ in
             #expect(h.server.nodeStates(cluster: 0) == [.active, .active, .maintenance])
+        }
+    }
+
+    @Test("POST /api/reload applies a good lb.yaml, rejects a broken one with its located error, and needs the token")
+    func reloadEndpoint() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("latch-admin-reload-\(UUID().uuidString).yaml").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await withAdmin(token: "t0k", reloadFrom: path) { h, admin in
+            let nodes = h.backends.map { "      - { name: \($0.name), address: 127.0.0.1:\($0.port) }" }.joined(separator: "\n")
+            try "listen:\n  - address: 127.0.0.1:0\nclusters:\n  - name: shop\n    balance: least_connections\n    nodes:\n\(nodes)\n"
+                .write(toFile: path, atomically: true, encoding: .utf8)
+            let (unauthorized, _) = try await request(h, admin + "/api/reload", method: .POST)
+            #expect(unauthorized == .unauthorized)
+            let (ok, body) = try await request(h, admin + "/api/reload", method: .POST, token: "t0k")
+            #expect(ok == .ok, "\(body)")
+            #expect(body.contains("\"applied\":true"))
+            #expect(h.server.config.clusters[0].balance == .leastConnections)
+
+            try "listen: [\n".write(toFile: path, atomically: true, encoding: .utf8)
+            let (rejected, reason) = try await request(h, admin + "/api/reload", method: .POST, token: "t0k")
+            #expect(rejected == .unprocessableEntity)
+            #expect(reason.contains("\"applied\":false") && reason.contains("invalid YAML"))
+            #expect(h.server.config.clusters[0].balance == .leastConnections, "the running configuration stays")
         }
     }
 }

@@ -128,10 +128,35 @@ struct CLITests {
 
     @Test("every command has --help")
     func help() throws {
-        for command in [[], ["run"], ["check"], ["route"], ["demo"]] {
+        for command in [[], ["run"], ["check"], ["route"], ["reload"], ["demo"]] {
             let outcome = try Self.latch(command + ["--help"])
             #expect(outcome.status == 0)
             #expect(outcome.stdout.contains("USAGE: latch"))
         }
+    }
+
+    @Test("latch reload checks the file first, and needs an admin listener to reach the running Latch")
+    func reload() throws {
+        let broken = try Self.temporaryFile("listen: [\n")
+        defer { try? FileManager.default.removeItem(atPath: broken) }
+        let rejected = try Self.latch(["reload", broken])
+        #expect(rejected.status == 2)
+        #expect(rejected.stderr.hasPrefix("error: \(broken):"))
+        let noAdmin = try Self.latch(["reload", Self.exampleConfigWithoutAdmin()])
+        #expect(noAdmin.status == 1)
+        #expect(noAdmin.stderr.contains("has no `admin:` block"))
+    }
+
+    static func exampleConfigWithoutAdmin() throws -> String {
+        try temporaryFile(
+            """
+            listen:
+              - address: 127.0.0.1:8080
+            clusters:
+              - name: shop
+                nodes:
+                  - { name: tomcat1, address: 127.0.0.1:8081 }
+            """
+        )
     }
 }

@@ -6,20 +6,23 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// The admin listener: `GET /api/status`, `POST /api/nodes/{cluster}/{node}/state`. Its own address,
-/// never one of the proxy's listeners; off unless `admin:` is configured. Anything that changes state
-/// needs `Authorization: Bearer <token>` when `token_file` is set.
+/// The admin listener: `GET /` (the status page), `GET /api/status`, `POST /api/nodes/{cluster}/{node}/state`.
+/// Its own address, never one of the proxy's listeners; off unless `admin:` is configured. Anything that
+/// changes state needs `Authorization: Bearer <token>` when `token_file` is set.
 public final class AdminServer: Sendable {
     private let server: ProxyServer
     private let config: AdminConfig
     private let token: String?
     private let logger: Logger
     private let channel: NIOLockedValueBoxChannel
+    private let reloader: Reloader?
 
-    public init(server: ProxyServer, config: AdminConfig, logger: Logger) throws {
+    /// - Parameter reloader: serves `POST /api/reload` (what `latch reload` calls); `nil` answers 404.
+    public init(server: ProxyServer, config: AdminConfig, logger: Logger, reloader: Reloader? = nil) throws {
         self.server = server
         self.config = config
         self.logger = logger
+        self.reloader = reloader
         if let path = config.tokenFile {
             let text = try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             guard !text.isEmpty else { throw AdminError.emptyToken(path) }
@@ -42,7 +45,7 @@ public final class AdminServer: Sendable {
     /// Binds the admin address; returns it (port 0 gets a real port).
     @discardableResult
     public func start(group: any EventLoopGroup) async throws -> SocketAddress {
-        let router = AdminRouter(server: server, token: token, logger: logger)
+        let router = AdminRouter(server: server, token: token, logger: logger, reloader: reloader)
         let bound: any Channel
         do {
             bound = try await ServerBootstrap(group: group)
@@ -86,6 +89,7 @@ struct AdminRouter: Sendable {
     let server: ProxyServer
     let token: String?
     let logger: Logger
+    var reloader: Reloader? = nil
 
     struct Reply {
         var status: HTTPResponseStatus
@@ -102,6 +106,11 @@ struct AdminRouter: Sendable {
     func reply(method: HTTPMethod, uri: String, headers: HTTPHeaders, body: Data) -> Reply {
         let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
         let parts = path.split(separator: "/").map(String.init)
+        if parts == [] || parts == ["index.html"] {
+            guard method == .GET else { return Reply.json(.methodNotAllowed, ["error": "use GET"]).with(header: ("Allow", "GET")) }
+            let page = StatusPage.html(StatusDocument.make(server.runtime.clusters), now: Date())
+            return Reply(status: .ok, contentType: "text/html; charset=utf-8", body: Data(page.utf8))
+        }
         if parts == ["api", "status"] {
             guard method == .GET else { return Reply.json(.methodNotAllowed, ["error": "use GET"]).with(header: ("Allow", "GET")) }
             return Reply(status: .ok, contentType: "application/json", body: StatusDocument.make(server.runtime.clusters).json())
@@ -115,7 +124,27 @@ struct AdminRouter: Sendable {
         return Reply.json(.notFound, ["error": "no such admin resource: \(path)"])
     }
 
-    private func setState(cluster: String, node: String, headers: HTTPHeaders, body: Data) -> Reply {
+    /// `POST /api/reload`: whether this request is one (it is answered asynchronously), and if it may not
+    /// proceed, the answer to give instead.
+    func reloadRequest(method: HTTPMethod, uri: String, headers: HTTPHeaders) -> (isReload: Bool, refusal: Reply?) {
+        let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
+        guard path == "/api/reload" || path == "/api/reload/" else { return (false, nil) }
+        guard reloader != nil else { return (true, Reply.json(.notFound, ["error": "reload is not available on this admin listener"])) }
+        guard method == .POST else { return (true, Reply.json(.methodNotAllowed, ["error": "use POST"]).with(header: ("Allow", "POST"))) }
+        if let refusal = authorize(headers) { return (true, refusal) }
+        return (true, nil)
+    }
+
+    func reload() async -> Reply {
+        guard let reloader else { return Reply.json(.notFound, ["error": "reload is not available"]) }
+        let outcome = await reloader.reload()
+        let object: [String: Any] = ["applied": outcome.applied, "message": outcome.message]
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return Reply(status: outcome.applied ? .ok : .unprocessableEntity, contentType: "application/json", body: data + Data("\n".utf8))
+    }
+
+    /// `nil` when the request may change state.
+    private func authorize(_ headers: HTTPHeaders) -> Reply? {
         if let token {
             let presented = headers.first(name: "authorization").flatMap { value -> String? in
                 let prefix = "Bearer "
@@ -127,6 +156,11 @@ struct AdminRouter: Sendable {
                     .with(header: ("WWW-Authenticate", "Bearer realm=\"latch admin\""))
             }
         }
+        return nil
+    }
+
+    private func setState(cluster: String, node: String, headers: HTTPHeaders, body: Data) -> Reply {
+        if let refusal = authorize(headers) { return refusal }
         guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
             let raw = object["state"] as? String
         else {
@@ -173,18 +207,41 @@ private final class AdminHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let request = unwrapInboundIn(data)
+        let reload = router.reloadRequest(method: request.head.method, uri: request.head.uri, headers: request.head.headers)
+        if reload.isReload {
+            if let refusal = reload.refusal {
+                send(refusal, keepAlive: request.head.isKeepAlive, context: context)
+                return
+            }
+            // Reloading binds listeners and reads a file: off the event loop, answered when done.
+            let router = self.router
+            let keepAlive = request.head.isKeepAlive
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            Task {
+                let reply = await router.reload()
+                bound.eventLoop.execute {
+                    let (handler, context) = bound.value
+                    handler.send(reply, keepAlive: keepAlive, context: context)
+                }
+            }
+            return
+        }
         let body = request.body.map { Data($0.readableBytesView) } ?? Data()
         let reply = router.reply(method: request.head.method, uri: request.head.uri, headers: request.head.headers, body: body)
+        send(reply, keepAlive: request.head.isKeepAlive, context: context)
+    }
+
+    private func send(_ reply: AdminRouter.Reply, keepAlive: Bool, context: ChannelHandlerContext) {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: reply.contentType)
         headers.add(name: "Content-Length", value: String(reply.body.count))
         headers.add(name: "Cache-Control", value: "no-store")
         for (name, value) in reply.headers { headers.add(name: name, value: value) }
-        if !request.head.isKeepAlive { headers.add(name: "Connection", value: "close") }
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: reply.status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: reply.body)))), promise: nil)
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !request.head.isKeepAlive {
+        if !keepAlive {
             done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
     }

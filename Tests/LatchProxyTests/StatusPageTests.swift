@@ -1,0 +1,155 @@
+import AsyncHTTPClient
+import Foundation
+import LatchCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import Testing
+
+@testable import LatchProxy
+
+@Suite("Status page", .timeLimit(.minutes(1)))
+struct StatusPageTests {
+    private static let now = Date(timeIntervalSince1970: 1_767_225_600)  // 2026-01-01T00:00:00Z
+
+    private static func node(
+        _ name: String,
+        state: String = "active",
+        usable: Bool = true,
+        health: StatusDocument.Health? = StatusDocument.Health(up: true, lastCheck: "HTTP 200 in 2 ms"),
+        requests: [String: Int] = [:],
+        failures: Int = 0,
+        lastSticky: String? = nil
+    ) -> StatusDocument.Node {
+        StatusDocument.Node(
+            name: name,
+            address: "10.0.0.1:8080",
+            replicas: [],
+            state: state,
+            usable: usable,
+            health: health,
+            activeRequests: 0,
+            requests: requests,
+            failures: failures,
+            retriedAway: 0,
+            healthTransitions: 0,
+            ejections: 0,
+            sessions: 4,
+            lastStickyRequest: lastSticky
+        )
+    }
+
+    private static let document = StatusDocument(clusters: [
+        StatusDocument.Cluster(
+            name: "shop",
+            nodes: [
+                node("tomcat1", requests: ["sticky": 7, "new": 2, "failover_replica": 1], lastSticky: "2025-12-31T23:59:48Z"),
+                node("tomcat2", state: "draining"),
+                node("tomcat3", state: "maintenance", usable: false, health: StatusDocument.Health(up: false, lastCheck: "connection refused"), failures: 3),
+                node("tomcat4", health: nil),
+            ],
+            unserved: ["no_node": 2]
+        )
+    ])
+
+    /// The `<tr>` of one node, from its opening tag to its closing one.
+    private func row(_ html: String, _ name: String) throws -> Substring {
+        let attribute = try #require(html.range(of: "data-node=\"\(name)\""), "no row for \(name)")
+        let start = try #require(html.range(of: "<tr ", options: .backwards, range: html.startIndex..<attribute.lowerBound))
+        let end = try #require(html.range(of: "</tr>", range: attribute.upperBound..<html.endIndex))
+        return html[start.lowerBound..<end.upperBound]
+    }
+
+    @Test("a self-contained page with a row per node: state and health badges, counters, last sticky request")
+    func rows() throws {
+        let html = StatusPage.html(Self.document, now: Self.now)
+        #expect(html.hasPrefix("<!doctype html>"))
+        #expect(html.contains("<style>") && html.contains("<script>"))
+        #expect(!html.contains("src=") && !html.contains("<link"), "nothing loaded from elsewhere")
+        #expect(html.contains("<h2>shop</h2>"))
+        #expect(html.contains("unserved: no node 2"))
+
+        let first = try row(html, "tomcat1")
+        #expect(first.contains("<strong>tomcat1</strong>"))
+        #expect(first.contains("<code>10.0.0.1:8080</code>"))
+        #expect(first.contains(#"<span class="badge state-active">active</span>"#))
+        #expect(first.contains(#"<span class="badge health-up">up</span><small>HTTP 200 in 2 ms</small>"#))
+        #expect(first.contains("<strong>10</strong><small>sticky 7 · failover 1</small>"))
+        #expect(first.contains(#"datetime="2025-12-31T23:59:48Z""#) && first.contains(">12 s ago</time>"))
+
+        let second = try row(html, "tomcat2")
+        #expect(second.contains(#"<span class="badge state-draining">draining</span>"#))
+        #expect(second.contains("<td data-field=\"last-sticky\">never</td>"))
+
+        let third = try row(html, "tomcat3")
+        #expect(third.contains(#"class="node unusable""#))
+        #expect(third.contains(#"<span class="badge state-maintenance">maintenance</span>"#))
+        #expect(third.contains(#"<span class="badge health-down">down</span><small>connection refused</small>"#))
+        #expect(third.contains(#"<span class="usable-no">no</span>"#))
+        #expect(third.contains(#"class="num bad" data-field="errors""#))
+
+        #expect(try row(html, "tomcat4").contains(#"<span class="badge health-unchecked">unchecked</span>"#))
+    }
+
+    @Test("three buttons per node post to the node's state URL; the one for the current state is disabled")
+    func buttons() throws {
+        let html = StatusPage.html(Self.document, now: Self.now)
+        let second = try row(html, "tomcat2")
+        let url = #"data-url="/api/nodes/shop/tomcat2/state""#
+        #expect(second.contains(#"<button type="button" class="act act-draining" \#(url) data-state="draining" disabled>Drain</button>"#))
+        #expect(second.contains(#"<button type="button" class="act act-maintenance" \#(url) data-state="maintenance">Maintenance</button>"#))
+        #expect(second.contains(#"<button type="button" class="act act-active" \#(url) data-state="active">Activate</button>"#))
+        #expect(html.components(separatedBy: "<button ").count - 1 == 3 * 4)
+        #expect(html.contains("\"Authorization\"") && html.contains("sessionStorage"), "the token goes along as a bearer token")
+    }
+
+    @Test("every interpolated value is escaped")
+    func escaping() throws {
+        let hostile = "<script>alert(\"x&y\")</script>"
+        var document = Self.document
+        document.clusters[0].name = "c'<b>"
+        document.clusters[0].nodes[0].name = hostile
+        document.clusters[0].nodes[0].address = "<img onerror=x>"
+        document.clusters[0].nodes[0].health = StatusDocument.Health(up: false, lastCheck: "<i>bad</i>")
+        document.clusters[0].nodes[0].lastStickyRequest = "\"><script>"
+        let html = StatusPage.html(document, now: Self.now)
+        #expect(!html.contains(hostile))
+        #expect(!html.contains("<b>") && !html.contains("<i>") && !html.contains("<img"))
+        #expect(!html.contains("\"><script>"))
+        #expect(html.components(separatedBy: "<script>").count - 1 == 1, "only the page's own script")
+        #expect(html.contains("<strong>&lt;script&gt;alert(&quot;x&amp;y&quot;)&lt;/script&gt;</strong>"))
+        #expect(html.contains("<h2>c&#39;&lt;b&gt;</h2>"))
+        // In the URL the names are percent-encoded path segments.
+        #expect(html.contains("data-url=\"/api/nodes/c%27%3Cb%3E/%3Cscript%3Ealert%28%22x%26y%22%29%3C%2Fscript%3E/state\""))
+    }
+
+    @Test("GET / on a live admin listener serves the page with every node")
+    func live() async throws {
+        try await withLatch { h in
+            var logger = Logger(label: "status-page-test")
+            logger.logLevel = .critical
+            let admin = try AdminServer(
+                server: h.server,
+                config: AdminConfig(address: HostPort(host: "127.0.0.1", port: 0)),
+                logger: logger
+            )
+            let address = try await admin.start(group: h.group)
+            do {
+                for path in ["/", "/index.html"] {
+                    let response = try await h.client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(address.port!)\(path)"), timeout: .seconds(10))
+                    let body = String(buffer: try await response.body.collect(upTo: 1 << 20))
+                    #expect(response.status == .ok)
+                    #expect(response.headers.first(name: "Content-Type") == "text/html; charset=utf-8")
+                    for name in ["tomcat1", "tomcat2", "tomcat3"] {
+                        #expect(body.contains("data-node=\"\(name)\""), "\(path) lists \(name)")
+                    }
+                    #expect(body.contains("/api/nodes/shop/tomcat1/state"))
+                }
+                await admin.stop()
+            } catch {
+                await admin.stop()
+                throw error
+            }
+        }
+    }
+}
