@@ -40,6 +40,7 @@ let package = Package(
         .target(
             name: "LatchDemo",
             dependencies: [
+                "LatchCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import LatchCore
 /// The bodies the demo node answers with: one plain-text line for scripts and tests, one small HTML page
 /// for a person reloading a browser tab. No I/O here.
 enum DemoPage {
@@ -65,20 +66,7 @@ enum DemoPage {
     /// Shown when the client presented a session this node does not hold, and got a new one.
     static let lostSessionNote = "New session: the old one was not found on this node."
 
-    /// Node names come from the command line; escape them so a page can never be broken by one.
     static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
+        HTMLEscaping.escape(text)
     }
 }

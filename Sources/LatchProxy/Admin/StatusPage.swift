@@ -1,3 +1,4 @@
+import LatchCore
 import Foundation
 
 /// The admin listener's human page (`GET /`): one table per cluster, a row per node, with buttons that
@@ -162,21 +163,8 @@ enum StatusPage {
         }
     }
 
-    /// Escapes text for HTML element content and quoted attribute values.
     static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(character)
-            }
-        }
-        return out
+        HTMLEscaping.escape(text)
     }
 
     // MARK: - Inline CSS and script
