@@ -350,6 +350,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             // A slow answer is the node's business; the watchdog already answered 504.
             return
         }
+        switch failure {
+        case .connectFailed, .connectRefused, .connectTimedOut:
+            runtime.metrics.connectError(cluster: exchange.cluster.config.name, node: exchange.nodeConfig.name)
+        default:
+            break
+        }
         let kind: PassiveEjection<ContinuousClock.Instant>.Failure = failure.isRefused ? .refused : .counted
         if exchange.cluster.recordTrafficFailure(node: exchange.node, kind) {
             runtime.logger.warning(
@@ -456,6 +462,13 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             exchange.upstream = nil
             pool?.release(upstream, reusable: upstreamReusable)
         }
+        runtime.metrics.requestFinished(
+            cluster: exchange.cluster.config.name,
+            node: exchange.nodeConfig.name,
+            reason: exchange.reason.rawValue,
+            status: exchange.responseStatus.map { Int($0.code) },
+            duration: Duration(exchange.start, .now())
+        )
         runtime.accessLog.record(
             .init(
                 client: clientAddress,
@@ -503,6 +516,13 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             || (head.headers.first(name: "content-length").map { $0 != "0" } ?? false)
         let keepAlive = head.isKeepAlive && !hasBody && status != .badRequest && !Exchange.asksForUpgrade(head)
         if !keepAlive { closing = true }
+        runtime.metrics.requestFinished(
+            cluster: cluster.config.name,
+            node: node,
+            reason: reason,
+            status: Int(status.code),
+            duration: Duration(start, .now())
+        )
         runtime.accessLog.record(
             .init(
                 client: clientAddress,
@@ -593,5 +613,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         // Parse errors were already answered with 400 by HTTPServerProtocolErrorHandler.
         runtime.logger.debug("client connection error", metadata: ["client": "\(clientAddress)", "error": "\(error)"])
         context.close(promise: nil)
+    }
+}
+
+extension Duration {
+    /// The time between two NIO deadlines.
+    init(_ start: NIODeadline, _ end: NIODeadline) {
+        self = .nanoseconds((end - start).nanoseconds)
     }
 }

@@ -10,6 +10,8 @@ final class ProxyRuntime: Sendable {
     let clusters: [ClusterRuntime]
     let logger: Logger
     let accessLog: AccessLog
+    /// Shared across reloads, like the access log.
+    let metrics: LatchMetrics
     let timeouts: Timeouts
     /// One pool per event loop, each touched only from its own loop.
     private let pools: [ObjectIdentifier: NIOLoopBoundBox<UpstreamPool>]
@@ -27,8 +29,10 @@ final class ProxyRuntime: Sendable {
         group: any EventLoopGroup,
         logger: Logger,
         accessLog: AccessLog,
+        metrics: LatchMetrics,
         previous: ProxyRuntime? = nil
     ) {
+        self.metrics = metrics
         self.config = config
         self.table = RoutingTable(config: config)
         self.clusters = config.clusters.enumerated().map { index, cluster in

@@ -15,6 +15,7 @@ public final class ProxyServer: Sendable {
     var runtime: ProxyRuntime { holder.current }
     let holder: RuntimeHolder
     private let accessLog: AccessLog
+    let metrics = LatchMetrics()
     private let group: any EventLoopGroup
     let logger: Logger
     private let connections = ConnectionRegistry()
@@ -47,7 +48,7 @@ public final class ProxyServer: Sendable {
         }
         let accessLog = AccessLog(format: config.accessLog.format, writer: writer, gate: accessLogger)
         self.accessLog = accessLog
-        let runtime = ProxyRuntime(config: config, group: group, logger: logger, accessLog: accessLog)
+        let runtime = ProxyRuntime(config: config, group: group, logger: logger, accessLog: accessLog, metrics: metrics)
         self.holder = RuntimeHolder(runtime)
         self.healthChecker = NIOLockedValueBox(HealthChecker(clusters: runtime.clusters, group: group, logger: logger))
         self.channels = NIOLockedValueBox([])
@@ -177,7 +178,7 @@ public final class ProxyServer: Sendable {
                 throw ListenError(address: listener.address, reason: describeNetworkError(error))
             }
         }
-        let runtime = ProxyRuntime(config: newConfig, group: group, logger: logger, accessLog: accessLog, previous: old)
+        let runtime = ProxyRuntime(config: newConfig, group: group, logger: logger, accessLog: accessLog, metrics: metrics, previous: old)
         holder.replace(with: runtime)
         let checker = HealthChecker(clusters: runtime.clusters, group: group, logger: logger)
         let oldChecker = healthChecker.withLockedValue { value in

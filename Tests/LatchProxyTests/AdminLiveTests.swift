@@ -167,4 +167,52 @@ struct AdminLiveTests {
             #expect(h.server.config.clusters[0].balance == .leastConnections, "the running configuration stays")
         }
     }
+
+    /// `name{a="x",b="y"} value` lines of the Prometheus text format, labels as a dictionary.
+    static func samples(_ text: String) -> [(name: String, labels: [String: String], value: Double)] {
+        text.split(separator: "\n").compactMap { line -> (String, [String: String], Double)? in
+            guard !line.hasPrefix("#"), let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { return nil }
+            let series = line[..<space]
+            guard let brace = series.firstIndex(of: "{") else { return (String(series), [:], value) }
+            var labels: [String: String] = [:]
+            for pair in series[series.index(after: brace)..<series.index(before: series.endIndex)].split(separator: ",") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2 else { continue }
+                labels[String(parts[0])] = String(parts[1].dropFirst().dropLast())
+            }
+            return (String(series[..<brace]), labels, value)
+        }
+    }
+
+    @Test("GET /metrics is Prometheus text with requests by node, reason and status class, durations, connect errors and gauges")
+    func metrics() async throws {
+        try await withAdmin { h, admin in
+            for _ in 0..<3 { _ = try await node(h, cookie: "JSESSIONID=M.tomcat1") }
+            await h.backend("tomcat2").close()
+            _ = try await node(h, cookie: "JSESSIONID=M.tomcat2")
+            let (status, text) = try await request(h, admin + "/metrics")
+            #expect(status == .ok)
+            let samples = Self.samples(text)
+            func value(_ name: String, _ labels: [String: String]) -> Double? {
+                samples.first { sample in sample.name == name && labels.allSatisfy { sample.labels[$0.key] == $0.value } }?.value
+            }
+            #expect(value("latch_requests_total", ["cluster": "shop", "node": "tomcat1", "reason": "sticky", "status_class": "2xx"]) == 3)
+            #expect(value("latch_upstream_connect_errors_total", ["cluster": "shop", "node": "tomcat2"]) == 1)
+            func sum(_ name: String, _ labels: [String: String] = [:]) -> Double {
+                samples.filter { sample in sample.name == name && labels.allSatisfy { sample.labels[$0.key] == $0.value } }
+                    .reduce(0) { $0 + $1.value }
+            }
+            // The dead node's session failed over to another node (no replica set: failover_any).
+            #expect(sum("latch_requests_total", ["reason": "failover_any", "status_class": "2xx"]) == 1)
+            #expect(sum("latch_request_duration_seconds_count") == 4)
+            #expect(value("latch_ejections_total", ["cluster": "shop", "node": "tomcat2"]) == 1)
+            #expect(value("latch_node_usable", ["cluster": "shop", "node": "tomcat2"]) == 0)
+            #expect(value("latch_node_state", ["cluster": "shop", "node": "tomcat1", "state": "active"]) == 1)
+            #expect(sum("latch_sessions") == 2, "M.tomcat1 on its node, M.tomcat2 where it failed over")
+            #expect(value("latch_active_requests", ["cluster": "shop", "node": "tomcat1"]) == 0)
+            // A second scrape does not count the stats-fed counters twice.
+            let again = Self.samples(try await request(h, admin + "/metrics").1)
+            #expect(again.first { $0.name == "latch_ejections_total" && $0.labels["node"] == "tomcat2" }?.value == 1)
+        }
+    }
 }

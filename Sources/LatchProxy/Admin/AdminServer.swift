@@ -111,6 +111,11 @@ struct AdminRouter: Sendable {
             let page = StatusPage.html(StatusDocument.make(server.runtime.clusters), now: Date())
             return Reply(status: .ok, contentType: "text/html; charset=utf-8", body: Data(page.utf8))
         }
+        if parts == ["metrics"] {
+            guard method == .GET else { return Reply.json(.methodNotAllowed, ["error": "use GET"]).with(header: ("Allow", "GET")) }
+            let text = server.metrics.exposition(clusters: server.runtime.clusters)
+            return Reply(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Data(text.utf8))
+        }
         if parts == ["api", "status"] {
             guard method == .GET else { return Reply.json(.methodNotAllowed, ["error": "use GET"]).with(header: ("Allow", "GET")) }
             return Reply(status: .ok, contentType: "application/json", body: StatusDocument.make(server.runtime.clusters).json())

@@ -1,0 +1,115 @@
+import CoreMetrics
+import Foundation
+import LatchCore
+import NIOConcurrencyHelpers
+import Prometheus
+
+/// Prometheus metrics, recorded through swift-metrics into Latch's own registry and served by the admin
+/// listener at `GET /metrics`. Names follow Prometheus conventions (`_total`, `_seconds`):
+///
+/// - `latch_requests_total{cluster,node,reason,status_class}`: finished requests by decision reason and
+///   status class (`2xx`…, or `none` when the client got no status);
+/// - `latch_request_duration_seconds{cluster,node}`: histogram from request head to end of exchange;
+/// - `latch_upstream_connect_errors_total{cluster,node}`: failed connects to a node;
+/// - `latch_health_transitions_total{cluster,node}`, `latch_ejections_total{cluster,node}`;
+/// - gauges, refreshed at each scrape: `latch_active_requests`, `latch_sessions`, `latch_node_usable`
+///   and `latch_node_state{state}` (1 for the node's current state).
+///
+/// Handlers are cached per label set, so a request costs a dictionary lookup, not a registry lookup.
+final class LatchMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    private let factory: PrometheusMetricsFactory
+    private let counters = NIOLockedValueBox<[[String]: CoreMetrics.Counter]>([:])
+    private let timers = NIOLockedValueBox<[[String]: CoreMetrics.Timer]>([:])
+    /// Counters fed from ``ClusterStats`` at scrape time: the last value emitted, per label set.
+    private let emitted = NIOLockedValueBox<[[String]: Int]>([:])
+
+    init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+            .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5),
+            .seconds(10), .seconds(30), .seconds(60),
+        ]
+        self.factory = factory
+    }
+
+    func requestFinished(cluster: String, node: String?, reason: String, status: Int?, duration: Duration) {
+        let statusClass = status.map { "\($0 / 100)xx" } ?? "none"
+        let node = node ?? "-"
+        counter("latch_requests_total", ["cluster", cluster, "node", node, "reason", reason, "status_class", statusClass])
+            .increment()
+        let timer = timers.withLockedValue { timers in
+            let key = [cluster, node]
+            if let timer = timers[key] { return timer }
+            let timer = CoreMetrics.Timer(
+                label: "latch_request_duration_seconds",
+                dimensions: [("cluster", cluster), ("node", node)],
+                factory: factory
+            )
+            timers[key] = timer
+            return timer
+        }
+        timer.recordNanoseconds(Int64(duration.components.seconds) * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+    }
+
+    func connectError(cluster: String, node: String) {
+        counter("latch_upstream_connect_errors_total", ["cluster", cluster, "node", node]).increment()
+    }
+
+    /// The Prometheus text exposition, with the gauges and stats-fed counters brought up to date.
+    func exposition(clusters: [ClusterRuntime]) -> String {
+        for cluster in clusters {
+            let name = cluster.config.name
+            let active = cluster.activeRequests()
+            let sessions = cluster.sessionReport()
+            let usable = cluster.usableNodes()
+            let states = cluster.nodeStates()
+            let stats = cluster.stats()
+            for (i, node) in cluster.config.nodes.enumerated() {
+                let labels = [("cluster", name), ("node", node.name)]
+                registry.makeGauge(name: "latch_active_requests", labels: labels, help: "Requests in flight on the node")
+                    .set(to: Double(active[i]))
+                registry.makeGauge(name: "latch_sessions", labels: labels, help: "Distinct sessions seen within drain.session_idle")
+                    .set(to: Double(sessions[i].count ?? 0))
+                registry.makeGauge(name: "latch_node_usable", labels: labels, help: "1 when the node may serve (health, ejection, state)")
+                    .set(to: usable[i] ? 1 : 0)
+                for state in NodeState.allCases {
+                    registry.makeGauge(name: "latch_node_state", labels: labels + [("state", state.rawValue)], help: "1 for the node's current state")
+                        .set(to: states[i] == state ? 1 : 0)
+                }
+                catchUp("latch_health_transitions_total", labels, to: stats.nodes[i].healthTransitions)
+                catchUp("latch_ejections_total", labels, to: stats.nodes[i].ejections)
+            }
+        }
+        return registry.emitToString()
+    }
+
+    private func counter(_ label: String, _ flat: [String]) -> CoreMetrics.Counter {
+        counters.withLockedValue { counters in
+            let key = [label] + flat
+            if let counter = counters[key] { return counter }
+            var dimensions: [(String, String)] = []
+            var i = 0
+            while i + 1 < flat.count {
+                dimensions.append((flat[i], flat[i + 1]))
+                i += 2
+            }
+            let counter = CoreMetrics.Counter(label: label, dimensions: dimensions, factory: factory)
+            counters[key] = counter
+            return counter
+        }
+    }
+
+    /// Advances a registry counter to `value` (the stats are cumulative; Prometheus counters only grow).
+    private func catchUp(_ name: String, _ labels: [(String, String)], to value: Int) {
+        let key = [name] + labels.flatMap { [$0.0, $0.1] }
+        let delta = emitted.withLockedValue { emitted -> Int in
+            let last = emitted[key] ?? 0
+            emitted[key] = max(last, value)
+            return max(0, value - last)
+        }
+        let counter = registry.makeCounter(name: name, labels: labels, help: "Cumulative \(name.replacingOccurrences(of: "_", with: " "))")
+        if delta > 0 { counter.increment(by: Int64(delta)) }
+    }
+}
