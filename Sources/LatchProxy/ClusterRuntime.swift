@@ -50,6 +50,9 @@ public final class ClusterRuntime: Sendable {
         var lastSticky: [Date?]
         /// Distinct sessions seen per node within `drain.session_idle`.
         var sessions: [SessionCounter<ContinuousClock.Instant>]
+        /// When each node's session counter began counting: an empty count means "no session left"
+        /// only once it has watched for a whole `session_idle` (after a start or a reload it has not).
+        var countingSince: [ContinuousClock.Instant]
         var stats: ClusterStats
         var random = SystemRandomNumberGenerator()
 
@@ -79,6 +82,7 @@ public final class ClusterRuntime: Sendable {
                 drainingSince: config.nodes.map { $0.state == .draining ? ContinuousClock.now : nil },
                 lastSticky: Array(repeating: nil, count: config.nodes.count),
                 sessions: Array(repeating: SessionCounter(window: config.drain.sessionIdle), count: config.nodes.count),
+                countingSince: Array(repeating: ContinuousClock.now, count: config.nodes.count),
                 stats: ClusterStats(nodes: Array(repeating: NodeStats(), count: config.nodes.count), unserved: [:])
             )
         )
@@ -106,6 +110,7 @@ public final class ClusterRuntime: Sendable {
                 state.lastSticky[i] = old.lastSticky[j]
                 if previous.config.drain.sessionIdle == config.drain.sessionIdle {
                     state.sessions[i] = old.sessions[j]
+                    state.countingSince[i] = old.countingSince[j]
                 }
                 state.stats.nodes[i] = old.stats.nodes[j]
             }
@@ -246,7 +251,8 @@ public final class ClusterRuntime: Sendable {
         return state.withLockedValue { state in
             state.states.indices.compactMap { node -> (Int, String)? in
                 guard state.states[node] == .draining else { return nil }
-                if drain.maintenanceWhenEmpty, state.sessions[node].distinctSessions(at: now) == 0 {
+                let watchedLongEnough = state.countingSince[node].duration(to: now) >= state.sessions[node].window + state.sessions[node].granularity
+                if drain.maintenanceWhenEmpty, watchedLongEnough, state.sessions[node].distinctSessions(at: now) == 0 {
                     return (node, "no session left")
                 }
                 if let deadline = drain.deadline, let since = state.drainingSince[node], since.duration(to: now) >= deadline {

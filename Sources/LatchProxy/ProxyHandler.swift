@@ -335,7 +335,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             lease(for: exchange, forceNew: true)
             return
         }
-        notePassiveFailure(exchange, failure)
+        // A non-idempotent request on a pooled connection the node had closed at its keep-alive timeout
+        // is not retried, but it is not the node failing either.
+        let staleConnection = (exchange.upstream?.uses ?? 0) > 0 && failure.isConnectionLoss && exchange.responseStatus == nil
+        if !staleConnection { notePassiveFailure(exchange, failure) }
         if canRetryElsewhere(exchange, after: failure) {
             retryElsewhere(exchange, after: failure)
             return

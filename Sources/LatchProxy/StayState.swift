@@ -10,11 +10,13 @@ struct StayState {
     init(cluster: ClusterRuntime, lookup: RouteLookup, sessionID: String?, headers: HTTPHeaders) {
         let failover = cluster.config.failover
         guard failover.failback == .stay, case .known = lookup else { return }
-        guard let value = OwnerCookie.find(failover.ownerCookie, in: headers["cookie"]) else { return }
+        guard let value = OwnerCookie.find(failover.ownerCookie, in: headers["cookie"]),
+            let sessionID, let name = OwnerCookie.owner(in: value, sessionID: sessionID)
+        else { return }
+        // Only a cookie bound to this session is ours to replace or drop: another cluster's (same name,
+        // another session) is left alone.
         hadOwnerCookie = true
-        if let sessionID, let name = OwnerCookie.owner(in: value, sessionID: sessionID) {
-            owner = cluster.config.nodes.firstIndex { $0.name == name }
-        }
+        owner = cluster.config.nodes.firstIndex { $0.name == name }
     }
 
     /// On a failed-over response, name the node that now owns the session; once the session is back
@@ -23,13 +25,15 @@ struct StayState {
         let failover = exchange.cluster.config.failover
         let sessionCookie = exchange.cluster.config.session.cookie
         let newSession = headers["set-cookie"].contains { $0.hasPrefix(sessionCookie + "=") }
+        // Scoped like the cluster, so clusters split by path do not overwrite each other's cookie.
+        let path = exchange.cluster.config.match.pathPrefix ?? "/"
         let failedOver = exchange.reason == .failoverReplica || exchange.reason == .failoverAny
         if failedOver, !newSession, let sessionID = exchange.sessionID {
             let value = OwnerCookie.value(node: exchange.nodeConfig.name, sessionID: sessionID)
-            headers.add(name: "Set-Cookie", value: "\(failover.ownerCookie)=\(value); Path=/; HttpOnly; SameSite=Lax")
+            headers.add(name: "Set-Cookie", value: "\(failover.ownerCookie)=\(value); Path=\(path); HttpOnly; SameSite=Lax")
         } else if exchange.hadOwnerCookie, exchange.reason != .stayed || newSession {
             // Back on its own node, or a new session id that carries its own route: the owner is moot.
-            headers.add(name: "Set-Cookie", value: "\(failover.ownerCookie)=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax")
+            headers.add(name: "Set-Cookie", value: "\(failover.ownerCookie)=; Path=\(path); Max-Age=0; HttpOnly; SameSite=Lax")
         }
     }
 }

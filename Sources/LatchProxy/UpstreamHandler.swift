@@ -60,7 +60,8 @@ enum UpstreamFailure: Error, Equatable {
     /// Whether the node is to blame (logged as an upstream failure, counted by passive detection).
     var isNodeFault: Bool {
         switch self {
-        case .clientTimedOut, .clientStalled, .clientClosed, .rejectedAfterFailure: false
+        // `rejectedAfterFailure` is the node's failure with `on_unavailable: reject` deciding the answer.
+        case .clientTimedOut, .clientStalled, .clientClosed: false
         default: true
         }
     }

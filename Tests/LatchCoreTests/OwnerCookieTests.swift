@@ -40,7 +40,8 @@ struct OwnerCookieTests {
             )
         }
         #expect(decide(up: [true, true, true]) == NodeDecision(node: 1, reason: .stayed))
-        #expect(decide(up: [true, false, true]) == NodeDecision(node: 0, reason: .sticky), "owner gone: back to the route's node")
+        #expect(decide(up: [true, false, true]) == NodeDecision(node: 2, reason: .failoverReplica), "owner gone: its replica holds the state")
+        #expect(decide(up: [true, false, false]) == NodeDecision(node: 0, reason: .sticky), "owner and its replicas gone: the route's node")
         #expect(decide(up: [false, false, true]) == NodeDecision(node: 2, reason: .failoverReplica))
     }
 }

@@ -198,9 +198,12 @@ struct FailoverLiveTests {
         try await withLatch(configure: { config in
             Self.configure(&config)
             config.clusters[0].failover.failback = .stay
+        }, reply: { name, head in
+            // Logging in issues a new session id, as Tomcat does after authentication.
+            head.uri == "/login" ? .text(headers: [("Set-Cookie", "JSESSIONID=S3.\(name); Path=/")], body: "hello") : .text(body: "hello")
         }) { h in
-            func get(_ cookies: String) async throws -> (node: String?, setCookies: [String]) {
-                var request = HTTPClientRequest(url: h.baseURL + "/")
+            func get(_ cookies: String, path: String = "/") async throws -> (node: String?, setCookies: [String]) {
+                var request = HTTPClientRequest(url: h.baseURL + path)
                 request.headers.add(name: "Cookie", value: cookies)
                 let response = try await h.client.execute(request, timeout: .seconds(10))
                 _ = try await response.body.collect(upTo: 1 << 16)
@@ -220,10 +223,16 @@ struct FailoverLiveTests {
             #expect(stayed.node == "tomcat2", "the session stays where its state now is")
             #expect(stayed.setCookies.isEmpty)
 
-            // The application issued a new id (routed to tomcat1): the old owner cookie means nothing.
-            let fresh = try await get("JSESSIONID=S2.tomcat1; \(ownerPair)")
-            #expect(fresh.node == "tomcat1")
-            #expect(fresh.setCookies.contains { $0.hasPrefix("LATCH_NODE=;") && $0.contains("Max-Age=0") })
+            // Another session id with the same route: the owner cookie is not bound to it and is left alone.
+            let other = try await get("JSESSIONID=S2.tomcat1; \(ownerPair)")
+            #expect(other.node == "tomcat1")
+            #expect(!other.setCookies.contains { $0.hasPrefix("LATCH_NODE=") })
+
+            // The application issues a new session id on the owner: Latch drops its cookie.
+            let login = try await get("JSESSIONID=S1.tomcat1; \(ownerPair)", path: "/login")
+            #expect(login.node == "tomcat2")
+            #expect(login.setCookies.contains { $0.hasPrefix("JSESSIONID=S3.tomcat2") })
+            #expect(login.setCookies.contains { $0.hasPrefix("LATCH_NODE=;") && $0.contains("Max-Age=0") })
 
             // Without stay's cookie the same session would have gone back (failback immediate's behaviour).
             let plain = try await get("JSESSIONID=S1.tomcat1")

@@ -42,7 +42,7 @@ public struct NodeDecision: Sendable, Equatable {
 /// replica is draining still goes there: its state is there.
 ///
 /// With `failback: stay`, `owner` (from Latch's owner cookie, checked against the session id) comes
-/// before N while it is usable.
+/// before N while it is usable, and the owner's replicas come before N when it is not.
 ///
 /// `excluded` names nodes already tried for this request (a retry after a failed connect asks again
 /// with the failed node excluded, which walks the same chain).
@@ -65,8 +65,14 @@ public enum NodeChooser {
         let reason: DecisionReason
         switch lookup {
         case .known(let node, _):
-            if let owner, owner != node, available(owner) {
-                return NodeDecision(node: owner, reason: .stayed)
+            if let owner, owner != node {
+                if available(owner) {
+                    return NodeDecision(node: owner, reason: .stayed)
+                }
+                // The session's current state is on its owner and the owner's replicas, not on N.
+                if let replica = replicas(owner).first(where: { $0 != node && available($0) }) {
+                    return NodeDecision(node: replica, reason: .failoverReplica)
+                }
             }
             if available(node) {
                 return NodeDecision(node: node, reason: .sticky)
