@@ -174,12 +174,14 @@ public final class ClusterRuntime: Sendable {
         state.withLockedValue { $0.states }
     }
 
-    /// Sets a node's state; returns the previous one.
+    /// Sets a node's state; returns the previous one, or `nil` when `expected` was given and the node
+    /// was no longer in it (an operator changed it meanwhile: their change wins).
     @discardableResult
-    public func setState(node: Int, _ newState: NodeState) -> NodeState {
+    public func setState(node: Int, _ newState: NodeState, ifCurrently expected: NodeState? = nil) -> NodeState? {
         let now = ContinuousClock.now
         return state.withLockedValue { state in
             let old = state.states[node]
+            if let expected, old != expected { return nil }
             state.states[node] = newState
             if newState == .draining, old != .draining { state.drainingSince[node] = now }
             if newState != .draining { state.drainingSince[node] = nil }

@@ -13,11 +13,13 @@ final class DrainWatcher: Sendable {
             for cluster in server.runtime.clusters {
                 for (node, why) in cluster.finishedDraining() {
                     let name = cluster.config.nodes[node].name
-                    server.logger.notice(
-                        "draining node is done",
-                        metadata: ["cluster": "\(cluster.config.name)", "node": "\(name)", "why": "\(why)"]
-                    )
-                    server.setNodeState(cluster: cluster.config.name, node: name, .maintenance)
+                    // Only if still draining: an operator's change made meanwhile wins.
+                    if server.setNodeState(cluster: cluster.config.name, node: name, .maintenance, ifCurrently: .draining) != nil {
+                        server.logger.notice(
+                            "draining node is done",
+                            metadata: ["cluster": "\(cluster.config.name)", "node": "\(name)", "why": "\(why)"]
+                        )
+                    }
                 }
             }
         }

@@ -9,6 +9,7 @@ final class NodeStateStore: Sendable {
     let path: String?
     private let logger: Logger
     private let file: NIOLockedValueBox<NodeStateFile>
+    private let writing = NIOLock()
 
     init(path: String?, logger: Logger) {
         self.path = path
@@ -29,10 +30,18 @@ final class NodeStateStore: Sendable {
     var kept: NodeStateFile { file.withLockedValue { $0 } }
 
     func keep(cluster: String, node: String, _ state: NodeState) {
-        let snapshot = file.withLockedValue { file in
-            file.states[cluster, default: [:]][node] = state
-            return file
+        // One writer at a time, each writing the newest snapshot: two changes saved out of order must not
+        // leave the older one on disk.
+        writing.withLock {
+            let snapshot = file.withLockedValue { file in
+                file.states[cluster, default: [:]][node] = state
+                return file
+            }
+            save(snapshot)
         }
+    }
+
+    private func save(_ snapshot: NodeStateFile) {
         guard let path else { return }
         do {
             try snapshot.save(path: path)

@@ -21,6 +21,9 @@ public final class ProxyServer: Sendable {
     private let connections = ConnectionRegistry()
     private let healthChecker: NIOLockedValueBox<HealthChecker>
     private let drainWatcher = DrainWatcher()
+    /// One reload at a time, and none once shutdown began: two interleaved reloads could leave the
+    /// health checker watching a runtime that is no longer in force.
+    private let lifecycle = NIOLockedValueBox<(reloading: Bool, shuttingDown: Bool)>((false, false))
     /// The bound listeners, each with the `listen` address it serves.
     private let channels: NIOLockedValueBox<[(address: HostPort, channel: any Channel)]>
 
@@ -83,6 +86,7 @@ public final class ProxyServer: Sendable {
     /// Stops accepting, lets in-flight exchanges finish for up to `grace` (keep-alive connections close
     /// after their current response), then closes what is left and the idle upstream connections.
     public func shutdown(grace: Duration = .seconds(30)) async {
+        lifecycle.withLockedValue { $0.shuttingDown = true }
         healthChecker.withLockedValue { $0 }.stop()
         drainWatcher.stop()
         let listeners = channels.withLockedValue { channels in
@@ -113,11 +117,16 @@ public final class ProxyServer: Sendable {
     /// Sets a node's state at runtime (kept in the state file, if one is configured).
     /// - Returns: the previous state, or `nil` if there is no such cluster or node.
     @discardableResult
-    public func setNodeState(cluster clusterName: String, node nodeName: String, _ state: NodeState) -> NodeState? {
+    public func setNodeState(
+        cluster clusterName: String,
+        node nodeName: String,
+        _ state: NodeState,
+        ifCurrently expected: NodeState? = nil
+    ) -> NodeState? {
         guard let cluster = runtime.clusters.first(where: { $0.config.name == clusterName }),
-            let node = cluster.config.nodes.firstIndex(where: { $0.name == nodeName })
+            let node = cluster.config.nodes.firstIndex(where: { $0.name == nodeName }),
+            let previous = cluster.setState(node: node, state, ifCurrently: expected)
         else { return nil }
-        let previous = cluster.setState(node: node, state)
         nodeStates.keep(cluster: clusterName, node: nodeName, state)
         logger.notice(
             "node state changed",
@@ -159,6 +168,14 @@ public final class ProxyServer: Sendable {
     /// - Returns: warnings for changes that need a restart (`threads`, `admin`).
     @discardableResult
     public func reload(_ newConfig: LatchConfig) async throws -> [String] {
+        let refusal = lifecycle.withLockedValue { state -> ReloadRefused? in
+            if state.shuttingDown { return .shuttingDown }
+            if state.reloading { return .inProgress }
+            state.reloading = true
+            return nil
+        }
+        if let refusal { throw refusal }
+        defer { lifecycle.withLockedValue { $0.reloading = false } }
         let newConfig = nodeStates.kept.applied(to: newConfig)
         let old = runtime
         var warnings: [String] = []
@@ -172,7 +189,9 @@ public final class ProxyServer: Sendable {
         var added: [(address: HostPort, channel: any Channel)] = []
         for listener in newConfig.listeners where !bound.contains(listener.address) {
             do {
-                added.append((listener.address, try await bind(listener)))
+                let channel = try await bind(listener)
+                added.append((listener.address, channel))
+                logger.info("listening", metadata: ["address": "\(channel.localAddress.map(SocketAddress.display) ?? "?")"])
             } catch {
                 for new in added { try? await new.channel.close() }
                 throw ListenError(address: listener.address, reason: describeNetworkError(error))
@@ -228,6 +247,19 @@ public final class ProxyServer: Sendable {
                 }
             }
         return try await bootstrap.bind(host: listener.address.host, port: listener.address.port).get()
+    }
+}
+
+/// Why a reload did not run.
+public enum ReloadRefused: Error, CustomStringConvertible {
+    case inProgress
+    case shuttingDown
+
+    public var description: String {
+        switch self {
+        case .inProgress: "another reload is in progress"
+        case .shuttingDown: "Latch is shutting down"
+        }
     }
 }
 

@@ -59,9 +59,13 @@ enum AdminClient {
                 }
             }
             .connect(host: host, port: port).get()
-        var headers = HTTPHeaders([("Host", "\(host):\(port)"), ("Content-Length", "0"), ("Connection", "close")])
+        let hostHeader = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        var headers = HTTPHeaders([
+            ("Host", hostHeader), ("Content-Type", "application/json"), ("Content-Length", "2"), ("Connection", "close"),
+        ])
         if let token { headers.add(name: "Authorization", value: "Bearer \(token)") }
         channel.write(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers)), promise: nil)
+        channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: "{}"))), promise: nil)
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
         let timeout = channel.eventLoop.scheduleTask(in: .seconds(30)) { promise.fail(ChannelError.connectTimeout(.seconds(30))) }
         defer { timeout.cancel() }

@@ -48,6 +48,7 @@ struct AdminLiveTests {
         var request = HTTPClientRequest(url: url)
         request.method = method
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        if method == .POST { request.headers.add(name: "Content-Type", value: "application/json") }
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         let response = try await h.client.execute(request, timeout: .seconds(10))
         return (response.status, String(buffer: try await response.body.collect(upTo: 1 << 20)))
@@ -213,6 +214,25 @@ struct AdminLiveTests {
             // A second scrape does not count the stats-fed counters twice.
             let again = Self.samples(try await request(h, admin + "/metrics").1)
             #expect(again.first { $0.name == "latch_ejections_total" && $0.labels["node"] == "tomcat2" }?.value == 1)
+        }
+    }
+
+    @Test("state changes refuse what a foreign web page could send: non-JSON bodies and cross-site requests; pages cannot be framed")
+    func crossSiteRequestsAreRefused() async throws {
+        try await withAdmin { h, admin in
+            func post(_ headers: [(String, String)]) async throws -> HTTPResponseStatus {
+                var request = HTTPClientRequest(url: admin + "/api/nodes/shop/tomcat1/state")
+                request.method = .POST
+                request.body = .bytes(ByteBuffer(string: #"{"state":"maintenance","x":"="}"#))
+                for (name, value) in headers { request.headers.add(name: name, value: value) }
+                return try await h.client.execute(request, timeout: .seconds(10)).status
+            }
+            #expect(try await post([("Content-Type", "text/plain")]) == .unsupportedMediaType)
+            #expect(try await post([("Content-Type", "application/json"), ("Origin", "https://evil.example")]) == .forbidden)
+            #expect(try await post([("Content-Type", "application/json"), ("Sec-Fetch-Site", "cross-site")]) == .forbidden)
+            #expect(h.server.nodeStates(cluster: 0) == [.active, .active, .active])
+            let response = try await h.client.execute(HTTPClientRequest(url: admin + "/"), timeout: .seconds(10))
+            #expect(response.headers.first(name: "X-Frame-Options") == "DENY")
         }
     }
 }

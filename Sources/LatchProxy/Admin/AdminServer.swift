@@ -148,8 +148,22 @@ struct AdminRouter: Sendable {
         return Reply(status: outcome.applied ? .ok : .unprocessableEntity, contentType: "application/json", body: data + Data("\n".utf8))
     }
 
-    /// `nil` when the request may change state.
+    /// `nil` when the request may change state. Besides the bearer token (when configured), a state
+    /// change must be JSON and must not come from another site: without these, any web page the
+    /// operator visits could POST a `text/plain` form to 127.0.0.1:9090 (CSRF, no preflight needed).
     private func authorize(_ headers: HTTPHeaders) -> Reply? {
+        let contentType = headers.first(name: "content-type")?.lowercased() ?? ""
+        guard contentType.hasPrefix("application/json") else {
+            return Reply.json(.unsupportedMediaType, ["error": "state changes must be sent as Content-Type: application/json"])
+        }
+        if let site = headers.first(name: "sec-fetch-site")?.lowercased(), site != "same-origin", site != "none" {
+            return Reply.json(.forbidden, ["error": "cross-site requests cannot change state"])
+        }
+        if let origin = headers.first(name: "origin"), let host = headers.first(name: "host"),
+            !AdminRouter.origin(origin, matchesHost: host)
+        {
+            return Reply.json(.forbidden, ["error": "cross-origin requests cannot change state"])
+        }
         if let token {
             let presented = headers.first(name: "authorization").flatMap { value -> String? in
                 let prefix = "Bearer "
@@ -178,6 +192,12 @@ struct AdminRouter: Sendable {
             return Reply.json(.notFound, ["error": "no node \"\(node)\" in cluster \"\(cluster)\""])
         }
         return Reply.json(.ok, ["cluster": cluster, "node": node, "state": state.rawValue, "previous": previous.rawValue])
+    }
+
+    /// `http://127.0.0.1:9090` against `Host: 127.0.0.1:9090`.
+    static func origin(_ origin: String, matchesHost host: String) -> Bool {
+        guard let schemeEnd = origin.range(of: "://") else { return false }
+        return origin[schemeEnd.upperBound...].lowercased() == host.lowercased()
     }
 
     /// Compares without stopping at the first difference, so response timing does not leak the token.
@@ -241,6 +261,10 @@ private final class AdminHandler: ChannelInboundHandler {
         headers.add(name: "Content-Type", value: reply.contentType)
         headers.add(name: "Content-Length", value: String(reply.body.count))
         headers.add(name: "Cache-Control", value: "no-store")
+        // The status page's buttons must not be clickable through someone else's frame.
+        headers.add(name: "X-Frame-Options", value: "DENY")
+        headers.add(name: "Content-Security-Policy", value: "frame-ancestors 'none'")
+        headers.add(name: "X-Content-Type-Options", value: "nosniff")
         for (name, value) in reply.headers { headers.add(name: name, value: value) }
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: reply.status, headers: headers))), promise: nil)
