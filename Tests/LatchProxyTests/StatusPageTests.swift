@@ -73,7 +73,7 @@ struct StatusPageTests {
         #expect(first.contains("<strong>tomcat1</strong>"))
         #expect(first.contains("<code>10.0.0.1:8080</code>"))
         #expect(first.contains(#"<span class="badge state-active">active</span>"#))
-        #expect(first.contains(#"<span class="badge health-up">up</span><small>HTTP 200 in 2 ms</small>"#))
+        #expect(first.contains(#"<span class="badge health-up">up</span><small title="HTTP 200 in 2 ms">HTTP 200 in 2 ms</small>"#))
         #expect(first.contains("<strong>10</strong><small>sticky 7 · failover 1</small>"))
         #expect(first.contains(#"datetime="2025-12-31T23:59:48Z""#) && first.contains(">12 s ago</time>"))
 
@@ -84,7 +84,7 @@ struct StatusPageTests {
         let third = try row(html, "tomcat3")
         #expect(third.contains(#"class="node unusable""#))
         #expect(third.contains(#"<span class="badge state-maintenance">maintenance</span>"#))
-        #expect(third.contains(#"<span class="badge health-down">down</span><small>connection refused</small>"#))
+        #expect(third.contains(#"<span class="badge health-down">down</span><small title="connection refused">connection refused</small>"#))
         #expect(third.contains(#"<span class="usable-no">no</span>"#))
         #expect(third.contains(#"class="num bad" data-field="errors""#))
 

@@ -99,10 +99,10 @@ enum StatusPage {
         } ?? "never"
         return """
             <tr class="node\(node.usable ? "" : " unusable")" data-cluster="\(escape(cluster))" data-node="\(escape(node.name))">
-              <td class="name"><strong>\(escape(node.name))</strong><small data-field="replicas">\(escape(replicas))</small></td>
-              <td class="addr"><code>\(escape(node.address))</code></td>
+              <td class="name"><strong>\(escape(node.name))</strong></td>
+              <td class="addr"><code>\(escape(node.address))</code><small data-field="replicas">\(escape(replicas))</small></td>
               <td data-field="state"><span class="badge state-\(escape(node.state))">\(escape(node.state))</span></td>
-              <td data-field="health"><span class="badge health-\(health.kind)">\(health.kind)</span><small>\(escape(health.detail))</small></td>
+              <td class="health" data-field="health"><span class="badge health-\(health.kind)">\(health.kind)</span><small title="\(escape(health.detail))">\(escape(health.detail))</small></td>
               <td data-field="usable"><span class="usable-\(node.usable ? "yes" : "no")">\(node.usable ? "yes" : "no")</span></td>
               <td class="num" data-field="active">\(node.activeRequests)</td>
               <td class="num" data-field="sessions">\(node.sessions.map(String.init) ?? "—")</td>
@@ -175,7 +175,7 @@ enum StatusPage {
           --green: #1a7f37; --green-bg: #dcf5e3; --amber: #8a5a00; --amber-bg: #fff1c7;
           --slate: #3d4a5c; --slate-bg: #e3e8ef; --red: #b42318; --red-bg: #fde4e1; --blue: #1f5fbf; }
         * { box-sizing: border-box; }
-        body { margin: 0; padding: 20px 24px 28px; font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+        body { margin: 0; padding: 20px 20px 28px; font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
           color: var(--fg); background: var(--bg); }
         header { display: flex; align-items: center; justify-content: space-between; gap: 16px; margin-bottom: 16px; }
         .title { display: flex; align-items: baseline; gap: 10px; }
@@ -194,20 +194,23 @@ enum StatusPage {
         .message.error { color: var(--red); background: var(--red-bg); border-color: #f3b8b1; }
         .message.info { color: var(--green); background: var(--green-bg); border-color: #a9dfb8; }
         .note { color: var(--muted); }
-        .cluster { background: var(--card); border: 1px solid var(--line); border-radius: 8px; margin-bottom: 18px; overflow: hidden; }
+        .cluster { background: var(--card); border: 1px solid var(--line); border-radius: 8px; margin-bottom: 18px; overflow-x: auto; }
         .cluster-head { display: flex; align-items: baseline; gap: 14px; padding: 12px 16px; border-bottom: 1px solid var(--line); }
         h2 { margin: 0; font-size: 16px; }
         .summary { color: var(--muted); font-size: 13px; }
         .unserved { color: var(--red); font-size: 13px; }
-        table { width: 100%; border-collapse: collapse; }
-        th { text-align: left; font-size: 11px; text-transform: uppercase; letter-spacing: 0.04em; color: var(--muted);
-          font-weight: 600; padding: 8px 9px; background: #fafbfc; border-bottom: 1px solid var(--line); white-space: nowrap; }
-        td { padding: 9px 9px; border-bottom: 1px solid var(--line); vertical-align: top; }
+        table { width: 100%; border-collapse: collapse; font-size: 13px; }
+        th { text-align: left; font-size: 11px; text-transform: uppercase; letter-spacing: 0.02em; color: var(--muted);
+          font-weight: 600; padding: 8px 7px; background: #fafbfc; border-bottom: 1px solid var(--line); white-space: nowrap; }
+        td { padding: 9px 7px; border-bottom: 1px solid var(--line); vertical-align: top; }
         tbody tr:last-child td { border-bottom: 0; }
         tr.unusable td { background: #fff8f7; }
         .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
         td small { display: block; color: var(--muted); font-size: 12px; white-space: nowrap; }
-                td.name strong { font-size: 14px; }
+        td.health { min-width: 130px; }
+        td.addr small { white-space: normal; }
+        td.health small { max-width: 170px; white-space: normal; overflow-wrap: anywhere; }
+        td.name strong { font-size: 14px; }
         code { font: 12.5px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
         td.bad { color: var(--red); font-weight: 600; }
         .badge { display: inline-block; padding: 1px 8px; border-radius: 999px; font-size: 12px; font-weight: 600; }
@@ -219,7 +222,7 @@ enum StatusPage {
         .usable-yes { color: var(--green); font-weight: 600; }
         .usable-no { color: var(--red); font-weight: 600; }
         td.actions { white-space: nowrap; }
-        .act { font: inherit; font-size: 12px; padding: 3px 9px; margin-right: 4px; border-radius: 6px; cursor: pointer;
+        .act { font: inherit; font-size: 12px; padding: 3px 7px; margin-right: 3px; border-radius: 6px; cursor: pointer;
           border: 1px solid #c5ccd6; background: #fff; color: var(--fg); }
         .act:hover:not(:disabled) { border-color: var(--blue); color: var(--blue); }
         .act:disabled { cursor: default; opacity: 0.45; }
@@ -246,10 +249,14 @@ enum StatusPage {
             try { sessionStorage.setItem(TOKEN_KEY, tokenInput.value); } catch (e) {}
           });
 
+          var hideTimer = null;
           function show(text, kind) {
             message.textContent = text;
             message.className = "message " + kind;
             message.hidden = false;
+            clearTimeout(hideTimer);
+            // Errors stay until the next action; a success note goes after a few seconds.
+            if (kind === "info") hideTimer = setTimeout(function () { message.hidden = true; }, 6000);
           }
 
           function el(tag, cls, text) {
@@ -308,7 +315,9 @@ enum StatusPage {
                 fill(cell("state"), [el("span", "badge state-" + node.state, node.state)]);
                 var h = node.health ? (node.health.up ? "up" : "down") : "unchecked";
                 var detail = node.health ? (node.health.last_check || "not checked yet") : "no active checks";
-                fill(cell("health"), [el("span", "badge health-" + h, h), el("small", "", detail)]);
+                var small = el("small", "", detail);
+                small.title = detail;
+                fill(cell("health"), [el("span", "badge health-" + h, h), small]);
                 fill(cell("usable"), [el("span", "usable-" + (node.usable ? "yes" : "no"), node.usable ? "yes" : "no")]);
                 cell("active").textContent = node.active_requests;
                 cell("sessions").textContent = node.sessions == null ? "\u2014" : node.sessions;
