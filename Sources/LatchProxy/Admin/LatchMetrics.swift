@@ -68,14 +68,14 @@ final class LatchMetrics: Sendable {
             let stats = cluster.stats()
             for (i, node) in cluster.config.nodes.enumerated() {
                 let labels = [("cluster", name), ("node", node.name)]
-                registry.makeGauge(name: "latch_active_requests", labels: labels, help: "Requests in flight on the node")
+                registry.makeGauge(descriptor: Self.descriptor("latch_active_requests", help: "Requests in flight on the node"), labels: labels)
                     .set(to: Double(active[i]))
-                registry.makeGauge(name: "latch_sessions", labels: labels, help: "Distinct sessions seen within drain.session_idle")
+                registry.makeGauge(descriptor: Self.descriptor("latch_sessions", help: "Distinct sessions seen within drain.session_idle"), labels: labels)
                     .set(to: Double(sessions[i].count ?? 0))
-                registry.makeGauge(name: "latch_node_usable", labels: labels, help: "1 when the node may serve (health, ejection, state)")
+                registry.makeGauge(descriptor: Self.descriptor("latch_node_usable", help: "1 when the node may serve (health, ejection, state)"), labels: labels)
                     .set(to: usable[i] ? 1 : 0)
                 for state in NodeState.allCases {
-                    registry.makeGauge(name: "latch_node_state", labels: labels + [("state", state.rawValue)], help: "1 for the node's current state")
+                    registry.makeGauge(descriptor: Self.descriptor("latch_node_state", help: "1 for the node's current state"), labels: labels + [("state", state.rawValue)])
                         .set(to: states[i] == state ? 1 : 0)
                 }
                 catchUp("latch_health_transitions_total", labels, to: stats.nodes[i].healthTransitions)
@@ -83,6 +83,11 @@ final class LatchMetrics: Sendable {
             }
         }
         return registry.emitToString()
+    }
+
+    /// A full metric name as one descriptor component (an empty unit adds no `_` suffix).
+    private static func descriptor(_ name: String, help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
 
     private func counter(_ label: String, _ flat: [String]) -> CoreMetrics.Counter {
@@ -109,7 +114,10 @@ final class LatchMetrics: Sendable {
             emitted[key] = max(last, value)
             return max(0, value - last)
         }
-        let counter = registry.makeCounter(name: name, labels: labels, help: "Cumulative \(name.replacingOccurrences(of: "_", with: " "))")
+        let counter = registry.makeCounter(
+            descriptor: Self.descriptor(name, help: "Cumulative \(name.replacingOccurrences(of: "_", with: " "))"),
+            labels: labels
+        )
         if delta > 0 { counter.increment(by: Int64(delta)) }
     }
 }
