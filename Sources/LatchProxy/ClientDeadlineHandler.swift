@@ -116,11 +116,11 @@ final class ClientDeadlineHandler: ChannelInboundHandler {
         case .readingHead:
             onHeadTimeout?()
             // Below the HTTP encoder: write the whole response as bytes (RFC 9110 §15.5.9).
-            let body = "408 Request Timeout: the request head did not arrive in time\n"
-            var buffer = context.channel.allocator.buffer(capacity: 200)
-            buffer.writeString(
-                "HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
-                    + "content-length: \(body.utf8.count)\r\nconnection: close\r\n\r\n\(body)"
+            let buffer = RawResponse.closing(
+                408,
+                "Request Timeout",
+                detail: "the request head did not arrive in time",
+                allocator: context.channel.allocator
             )
             context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)

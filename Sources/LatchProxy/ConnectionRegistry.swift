@@ -15,21 +15,33 @@ final class ConnectionRegistry: Sendable {
         var quiescing = false
     }
 
-    /// Registers a new client connection; returns false (and closes it) when shutdown has begun.
-    func add(_ channel: any Channel) -> Bool {
-        let accepted = state.withLockedValue { state -> Bool in
-            guard !state.quiescing else { return false }
+    enum Admission {
+        case accepted
+        /// Shutdown has begun: the connection was closed.
+        case shuttingDown
+        /// `limit` connections are open already: the caller answers 503.
+        case overLimit
+    }
+
+    /// Registers a new client connection if fewer than `limit` are open (`limits.max_client_connections`).
+    func add(_ channel: any Channel, limit: Int) -> Admission {
+        let admission = state.withLockedValue { state -> Admission in
+            guard !state.quiescing else { return .shuttingDown }
+            guard state.channels.count < limit else { return .overLimit }
             state.channels[ObjectIdentifier(channel)] = channel
-            return true
+            return .accepted
         }
-        guard accepted else {
+        switch admission {
+        case .shuttingDown:
             channel.close(promise: nil)
-            return false
+        case .overLimit:
+            break
+        case .accepted:
+            channel.closeFuture.whenComplete { [self] _ in
+                _ = state.withLockedValue { $0.channels.removeValue(forKey: ObjectIdentifier(channel)) }
+            }
         }
-        channel.closeFuture.whenComplete { [self] _ in
-            _ = state.withLockedValue { $0.channels.removeValue(forKey: ObjectIdentifier(channel)) }
-        }
-        return true
+        return admission
     }
 
     var count: Int { state.withLockedValue { $0.channels.count } }

@@ -1,12 +1,6 @@
 import LatchCore
 import NIOHTTP1
 
-/// Why a request is refused before it reaches any node.
-struct RequestRejection: Error, Equatable {
-    var status: HTTPResponseStatus
-    var message: String
-}
-
 /// Turns a client's request head into the head sent upstream, and an upstream response head into the
 /// head sent to the client. Pure: no I/O, tested on its own.
 enum HeaderRewriter {
@@ -20,36 +14,17 @@ enum HeaderRewriter {
     /// Fields a `Connection` header may not remove: without `Host` the node cannot route the request.
     private static let protected: Set<String> = ["host"]
 
-    /// - Returns: the head to send upstream (HTTP/1.1, origin-form target, re-framed body, hop-by-hop
-    ///   fields removed, `Via` and `X-Forwarded-*` added), or why the request must be refused.
+    /// The head to send upstream (HTTP/1.1, origin-form target, re-framed body, hop-by-hop fields
+    /// removed, `Via` and `X-Forwarded-*` added) for a head ``RequestValidator`` accepted.
     static func upstreamRequestHead(
         _ head: HTTPRequestHead,
         clientIP: String?,
         scheme: String,
         forwarding: ForwardingConfig
-    ) -> Result<HTTPRequestHead, RequestRejection> {
-        let hosts = head.headers["host"]
+    ) -> HTTPRequestHead {
         var target = head.uri
-        var host = hosts.first
-        if head.version.major == 1, head.version.minor >= 1 {
-            // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host or with several.
-            guard hosts.count == 1 else {
-                return .failure(
-                    RequestRejection(
-                        status: .badRequest,
-                        message: hosts.isEmpty ? "missing Host header" : "more than one Host header"
-                    )
-                )
-            }
-        } else if hosts.count > 1 {
-            return .failure(RequestRejection(status: .badRequest, message: "more than one Host header"))
-        }
-        let transferEncodings = head.headers["transfer-encoding"]
-        if head.version.major == 1, head.version.minor == 0, !transferEncodings.isEmpty {
-            // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means the framing is faulty.
-            return .failure(RequestRejection(status: .badRequest, message: "Transfer-Encoding in an HTTP/1.0 request"))
-        }
-        // Absolute-form (RFC 9112 §3.2.2): the authority in the target wins over Host; nodes get origin-form.
+        var host = head.headers.first(name: "host")
+        // Absolute-form (RFC 9112 §3.2.2): the validator saw that it names Host's authority; nodes get origin-form.
         if let (authority, originForm) = RequestTarget.splitAbsoluteForm(target) {
             target = originForm
             host = authority
@@ -86,7 +61,7 @@ enum HeaderRewriter {
         }
         // Re-frame the body ourselves (RFC 9112 §6.3): NIOHTTP1 has already validated Content-Length
         // and decoded chunking; we only say which framing the upstream gets.
-        if !transferEncodings.isEmpty {
+        if head.headers.contains(name: "transfer-encoding") {
             headers.add(name: "Transfer-Encoding", value: "chunked")
         } else if let length = head.headers["content-length"].first {
             headers.add(name: "Content-Length", value: length)
@@ -105,7 +80,7 @@ enum HeaderRewriter {
         if let host {
             headers.add(name: "X-Forwarded-Host", value: host)
         }
-        return .success(HTTPRequestHead(version: .http1_1, method: head.method, uri: target, headers: headers))
+        return HTTPRequestHead(version: .http1_1, method: head.method, uri: target, headers: headers)
     }
 
     /// The upstream's response head as the client gets it: hop-by-hop fields removed, `Content-Length`

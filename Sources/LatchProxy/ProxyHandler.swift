@@ -76,6 +76,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         case .body(let buffer):
             guard let exchange else { return }
             exchange.requestBodyBytes += buffer.readableBytes
+            // Only a chunked body can get here over the limit: an announced length was checked with the head.
+            if exchange.requestBodyBytes > runtime.config.limits.maxBody {
+                refuseMidRequest(exchange, RequestRejection(status: .payloadTooLarge, message: "the request body is larger than \(runtime.config.limits.maxBody) bytes"))
+                return
+            }
             send(.body(.byteBuffer(buffer)), on: exchange)
         case .end(let trailers):
             deadlines.requestEnded()
@@ -129,16 +134,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             cookieHeaders: head.headers["cookie"]
         )
         let cluster = runtime.clusters[route.cluster]
-        let upstreamHead: HTTPRequestHead
-        switch HeaderRewriter.upstreamRequestHead(
-            head,
-            clientIP: clientIP,
-            scheme: scheme,
-            forwarding: runtime.config.forwarding
-        ) {
-        case .success(let rewritten):
-            upstreamHead = rewritten
-        case .failure(let rejection):
+        if let rejection = RequestValidator.validate(head, limits: runtime.config.limits) {
+            runtime.metrics.requestRefused(rejection.metricReason)
             respondWithoutUpstream(
                 head,
                 cluster: cluster,
@@ -146,10 +143,17 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 reason: "rejected",
                 status: rejection.status,
                 detail: rejection.message,
-                start: start
+                start: start,
+                close: true
             )
             return
         }
+        let upstreamHead = HeaderRewriter.upstreamRequestHead(
+            head,
+            clientIP: clientIP,
+            scheme: scheme,
+            forwarding: runtime.config.forwarding
+        )
         if head.method == .CONNECT {
             respondWithoutUpstream(
                 head,
@@ -432,6 +436,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         switch failure {
         case .timeout, .connectTimedOut: status = .gatewayTimeout
         case .clientTimedOut: status = .requestTimeout
+        case .clientRejected(let refusal, _): status = refusal
         case .rejectedAfterFailure: status = .serviceUnavailable
         default: status = .badGateway
         }
@@ -439,9 +444,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         if !exchange.requestEnded || !exchange.clientKeepAlive { closing = true }
         exchange.clientKeepAlive = exchange.clientKeepAlive && !closing
         finish(exchange, upstreamReusable: false)
+        var detail = ProxyHandler.clientMessage(for: status)
+        if case .clientRejected(_, let why) = failure { detail = why }
         writeError(
             status,
-            detail: ProxyHandler.clientMessage(for: status),
+            detail: detail,
             version: exchange.request.version,
             keepAlive: exchange.clientKeepAlive,
             context: context
@@ -510,14 +517,16 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         reason: String,
         status: HTTPResponseStatus,
         detail: String,
-        start: NIODeadline
+        start: NIODeadline,
+        close: Bool = false
     ) {
         guard let context else { return }
         // Whatever body follows this head is not read: the connection cannot be reused after it
-        // unless the request visibly has no body.
+        // unless the request visibly has no body. A refused request's connection is never reused: a
+        // head two parsers may read differently must not be followed by anything Latch parses.
         let hasBody = head.headers.contains(name: "transfer-encoding")
             || (head.headers.first(name: "content-length").map { $0 != "0" } ?? false)
-        let keepAlive = head.isKeepAlive && !hasBody && status != .badRequest && !Exchange.asksForUpgrade(head)
+        let keepAlive = head.isKeepAlive && !hasBody && !close && !Exchange.asksForUpgrade(head)
         if !keepAlive { closing = true }
         runtime.metrics.requestFinished(
             cluster: cluster.config.name,
@@ -580,6 +589,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         case .gatewayTimeout: "the application server did not answer in time"
         case .serviceUnavailable: "no application server is available"
         case .requestTimeout: "the request body stopped arriving"
+        case .payloadTooLarge: "the request body is too large"
         default: status.reasonPhrase
         }
     }
@@ -612,10 +622,62 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         context.fireChannelInactive()
     }
 
+    /// NIOHTTP1's parser refused the client's bytes (``ParseErrorAnswer`` says with what). The parser
+    /// stops at the error, so the connection always closes; the answer is given only if the client
+    /// can still read one as the answer to its request.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // Parse errors were already answered with 400 by HTTPServerProtocolErrorHandler.
-        runtime.logger.debug("client connection error", metadata: ["client": "\(clientAddress)", "error": "\(error)"])
-        context.close(promise: nil)
+        guard let parseError = error as? HTTPParserError else {
+            runtime.logger.debug("client connection error", metadata: ["client": "\(clientAddress)", "error": "\(error)"])
+            context.close(promise: nil)
+            return
+        }
+        let answer = ParseErrorAnswer(parseError)
+        runtime.metrics.requestRefused(answer.metricReason)
+        runtime.logger.info(
+            "malformed request, closing",
+            metadata: ["client": "\(clientAddress)", "error": "\(parseError.debugDescription)"]
+        )
+        if let exchange {
+            if exchange.requestEnded {
+                // The bytes after a complete request: it is answered, then the connection closes.
+                closing = true
+                exchange.clientKeepAlive = false
+                return
+            }
+            // The error is in this request's body (a bad chunk): the node must not get the rest.
+            refuseMidRequest(exchange, RequestRejection(status: answer.status, message: answer.message))
+            return
+        }
+        // Bytes after a response that said `Connection: close` are not a request Latch owes an answer;
+        // that response closes the connection once written (closing here would cut it off unflushed).
+        if closing { return }
+        guard answer.answers else {
+            context.close(promise: nil)
+            return
+        }
+        closing = true
+        runtime.accessLog.record(
+            .init(
+                client: clientAddress, method: "-", target: "-", cluster: nil, node: nil, reason: "rejected",
+                status: Int(answer.status.code), bytes: 0, duration: .zero, error: answer.message, version: "-"
+            )
+        )
+        writeError(answer.status, detail: answer.message, version: .http1_1, keepAlive: false, context: context)
+    }
+
+    /// The request broke a rule after it was sent on: the node's connection is closed (it holds a
+    /// partial request), and the client gets `rejection` unless its response has begun.
+    private func refuseMidRequest(_ exchange: Exchange, _ rejection: RequestRejection) {
+        guard let context else { return }
+        closing = true
+        exchange.clientKeepAlive = false
+        if exchange.responseStarted {
+            exchange.failure = .clientRejected(rejection.status, rejection.message)
+            finish(exchange, upstreamReusable: false)
+            context.close(promise: nil)
+            return
+        }
+        fail(exchange, .clientRejected(rejection.status, rejection.message))
     }
 }
 

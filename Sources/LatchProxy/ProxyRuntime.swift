@@ -1,6 +1,8 @@
 import LatchCore
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
+import NIOHTTP1
 
 /// What every client connection of one loaded configuration shares: the routing table, the clusters'
 /// live state, the per-loop upstream pools and the loggers.
@@ -13,6 +15,8 @@ final class ProxyRuntime: Sendable {
     /// Shared across reloads, like the access log.
     let metrics: LatchMetrics
     let timeouts: Timeouts
+    /// When a refused connection was last logged: a flood of them logs one line per ten seconds.
+    private let lastRefusalLogged = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
     /// One pool per event loop, each touched only from its own loop.
     private let pools: [ObjectIdentifier: NIOLoopBoundBox<UpstreamPool>]
 
@@ -65,6 +69,24 @@ final class ProxyRuntime: Sendable {
         self.pools = pools
     }
 
+    /// A client connection was refused at `limits.max_client_connections`: counted, and logged at most
+    /// once per ten seconds so a connection flood does not also flood the log.
+    func noteRefusedConnection() {
+        metrics.clientConnectionRefused()
+        let now = ContinuousClock.now
+        let shouldLog = lastRefusalLogged.withLockedValue { last in
+            guard last.map({ $0.duration(to: now) >= .seconds(10) }) ?? true else { return false }
+            last = now
+            return true
+        }
+        if shouldLog {
+            logger.warning(
+                "client connection refused: max_client_connections reached (answered 503)",
+                metadata: ["max_client_connections": "\(config.limits.maxClientConnections)"]
+            )
+        }
+    }
+
     /// The pool of the calling event loop.
     func pool(for loop: any EventLoop) -> UpstreamPool {
         guard let pool = pools[ObjectIdentifier(loop)] else {
@@ -86,5 +108,17 @@ final class ProxyRuntime: Sendable {
         for bound in pools.values {
             try? await bound.eventLoop.submit { bound.value.closeIdle() }.get()
         }
+    }
+}
+
+extension LimitsConfig {
+    /// The request-head limits NIOHTTP1's decoder enforces while parsing (it answers nothing itself:
+    /// ``ProxyHandler`` turns the overflow into 431). The target counts toward both byte limits.
+    var decoderLimits: NIOHTTPDecoderLimitConfiguration {
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderFieldSize = maxRequestHead
+        limits.maxHeaderListSize = maxRequestHead
+        limits.maxHeaderFieldCount = maxHeaders
+        return limits
     }
 }

@@ -234,15 +234,31 @@ public final class ProxyServer: Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    guard connections.add(channel) else { return }
-                    let sync = channel.pipeline.syncOperations
                     let runtime = holder.current
+                    let sync = channel.pipeline.syncOperations
+                    switch connections.add(channel, limit: runtime.config.limits.maxClientConnections) {
+                    case .shuttingDown:
+                        return
+                    case .overLimit:
+                        runtime.noteRefusedConnection()
+                        try sync.addHandler(OverloadResponder())
+                        return
+                    case .accepted:
+                        break
+                    }
                     let deadlines = ClientDeadlineHandler(
                         requestHead: runtime.timeouts.requestHead,
                         idle: runtime.timeouts.idle
                     )
                     try sync.addHandler(deadlines)
-                    try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+                    // Parse errors are answered by ProxyHandler, which knows whether a response is
+                    // under way and whether the bytes came after a `Connection: close`.
+                    try sync.configureHTTPServerPipeline(
+                        withPipeliningAssistance: true,
+                        withErrorHandling: false,
+                        withEncoderConfiguration: .init(),
+                        withDecoderLimitConfiguration: runtime.config.limits.decoderLimits
+                    )
                     try sync.addHandler(ProxyHandler(holder: holder, deadlines: deadlines))
                 }
             }

@@ -31,6 +31,9 @@ enum UpstreamFailure: Error, Equatable {
     case clientStalled
     /// Not the node's fault: the client closed its connection before the exchange ended.
     case clientClosed
+    /// Not the node's fault: the client's request broke a rule or a limit after it had been sent on
+    /// (a chunked body over `max_body`, a malformed chunk); the client gets `status`.
+    case clientRejected(HTTPResponseStatus, String)
     /// A 5xx answer, counted by passive detection with `on_5xx` (the answer itself is relayed).
     case serverError(Int)
     /// The node failed and `on_unavailable: reject` left no other node for the session.
@@ -50,6 +53,7 @@ enum UpstreamFailure: Error, Equatable {
         case .clientTimedOut: "client stopped sending the request body"
         case .clientStalled: "client stopped reading the response"
         case .clientClosed: "client closed the connection"
+        case .clientRejected(_, let why): "request refused: \(why)"
         case .closedBeforeResponse: "connection closed before the response"
         case .closedMidResponse: "connection closed during the response"
         case .badResponse(let reason): "invalid response: \(reason)"
@@ -61,7 +65,7 @@ enum UpstreamFailure: Error, Equatable {
     var isNodeFault: Bool {
         switch self {
         // `rejectedAfterFailure` is the node's failure with `on_unavailable: reject` deciding the answer.
-        case .clientTimedOut, .clientStalled, .clientClosed: false
+        case .clientTimedOut, .clientStalled, .clientClosed, .clientRejected: false
         default: true
         }
     }

@@ -77,7 +77,7 @@ struct ConfigErrorTests {
                expected: "lb.yaml:6:11: clusters[0].nodes[0].nmae: unknown key `nmae`; did you mean `name`?"),
         Broken(name: "unknown key without suggestion", yaml: head + "    nodes:\n" + oneNode + "logging: debug\n",
                expected: "lb.yaml:7:1: logging: unknown key `logging`; "
-                   + "expected one of: listen, clusters, timeouts, pool, forwarding, threads, admin, state_file, "
+                   + "expected one of: listen, clusters, timeouts, pool, forwarding, threads, limits, admin, state_file, "
                    + "shutdown_grace, access_log"),
 
         // Wrong types.

@@ -11,7 +11,7 @@ struct HeaderRewriterTests {
         version: HTTPVersion = .http1_1,
         uri: String = "/",
         mode: ForwardedForMode = .replace
-    ) -> Result<HTTPRequestHead, RequestRejection> {
+    ) -> HTTPRequestHead {
         HeaderRewriter.upstreamRequestHead(
             HTTPRequestHead(version: version, method: .POST, uri: uri, headers: HTTPHeaders(raw)),
             clientIP: "192.0.2.7",
@@ -21,11 +21,11 @@ struct HeaderRewriterTests {
     }
 
     @Test func hopByHopAndFramingAreRebuilt() throws {
-        let head = try Self.upstream([
+        let head = Self.upstream([
             ("Host", "shop"), ("Connection", "keep-alive, X-A, host"), ("X-A", "1"), ("Keep-Alive", "5"),
             ("TE", "trailers"), ("Transfer-Encoding", " chunked"), ("Upgrade", "h2c"), ("Proxy-Connection", "x"),
             ("X-B", "2"),
-        ]).get()
+        ])
         #expect(head.version == .http1_1)
         #expect(head.headers["host"] == ["shop"], "Connection cannot remove Host")
         #expect(head.headers["transfer-encoding"] == ["chunked"])
@@ -40,18 +40,18 @@ struct HeaderRewriterTests {
     }
 
     @Test func contentLengthIsKeptAsParsed() throws {
-        let head = try Self.upstream([("Host", "a"), ("Content-Length", "12")]).get()
+        let head = Self.upstream([("Host", "a"), ("Content-Length", "12")])
         #expect(head.headers["content-length"] == ["12"])
         #expect(head.headers["transfer-encoding"].isEmpty)
     }
 
     @Test(arguments: [ForwardedForMode.replace, .append])
     func clientClaimsAboutTheClient(mode: ForwardedForMode) throws {
-        let head = try Self.upstream(
+        let head = Self.upstream(
             [("Host", "a"), ("X-Forwarded-For", "10.9.9.9"), ("Forwarded", "for=10.9.9.9"), ("X-Real-IP", "10.9.9.9"),
              ("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "evil")],
             mode: mode
-        ).get()
+        )
         #expect(head.headers["x-forwarded-for"] == [mode == .replace ? "192.0.2.7" : "10.9.9.9, 192.0.2.7"])
         #expect(head.headers["forwarded"] == (mode == .replace ? [] : ["for=10.9.9.9"]))
         #expect(head.headers["x-real-ip"] == (mode == .replace ? [] : ["10.9.9.9"]))
@@ -59,28 +59,14 @@ struct HeaderRewriterTests {
         #expect(head.headers["x-forwarded-host"] == ["a"])
     }
 
-    @Test(arguments: [
-        ([(String, String)](), HTTPVersion.http1_1, "missing Host header"),
-        ([("Host", "a"), ("Host", "b")], HTTPVersion.http1_1, "more than one Host header"),
-        ([("Host", "a"), ("Host", "b")], HTTPVersion.http1_0, "more than one Host header"),
-        ([("Transfer-Encoding", "chunked")], HTTPVersion.http1_0, "Transfer-Encoding in an HTTP/1.0 request"),
-    ])
-    func rejections(headers: [(String, String)], version: HTTPVersion, message: String) {
-        guard case .failure(let rejection) = Self.upstream(headers, version: version) else {
-            Issue.record("expected a rejection")
-            return
-        }
-        #expect(rejection == RequestRejection(status: .badRequest, message: message))
-    }
-
     @Test func absoluteFormBecomesOriginFormWithItsAuthority() throws {
-        let head = try Self.upstream([("Host", "other")], uri: "HTTP://shop.example.com:8080?x=1").get()
+        let head = Self.upstream([("Host", "Shop.example.com:8080")], uri: "HTTP://shop.example.com:8080?x=1")
         #expect(head.uri == "/?x=1")
         #expect(head.headers["host"] == ["shop.example.com:8080"])
     }
 
     @Test func http10WithoutHostAndExpect() throws {
-        let head = try Self.upstream([("Expect", "100-continue")], version: .http1_0).get()
+        let head = Self.upstream([("Expect", "100-continue")], version: .http1_0)
         #expect(head.headers["host"].isEmpty, "the proxy adds the node's address later")
         #expect(head.headers["expect"].isEmpty, "RFC 9110 §10.1.1: ignored from HTTP/1.0")
         #expect(head.headers["via"] == ["1.0 latch"])

@@ -1,4 +1,4 @@
-/// Byte sizes as written in `lb.yaml`: `65536` (bytes), `512B`, `64KiB`, `1MiB`.
+/// Byte sizes as written in `lb.yaml`: `65536` (bytes), `512B`, `64KiB`, `1MiB`, `1GiB`.
 ///
 /// Only the binary units, spelt as IEC spells them: `KB` is 1000 bytes to some readers and 1024 to
 /// others, so it is rejected (with the unit it most likely meant) rather than guessed. Whole numbers
@@ -6,11 +6,12 @@
 /// durations.
 enum ByteSizeParser {
     /// The accepted forms, for error messages.
-    static let acceptedForms = "expected a number of bytes, or a whole number with a unit (B, KiB or MiB), "
+    static let acceptedForms = "expected a number of bytes, or a whole number with a unit (B, KiB, MiB or GiB), "
         + "e.g. 65536, 64KiB or 1MiB"
 
     /// Largest first, so `format` picks the largest unit that divides exactly.
     static let units: [(suffix: String, bytes: Int)] = [
+        ("GiB", 1024 * 1024 * 1024),
         ("MiB", 1024 * 1024),
         ("KiB", 1024),
         ("B", 1),
@@ -20,7 +21,7 @@ enum ByteSizeParser {
     enum Problem: Error, Equatable {
         /// Not digits followed by letters at all: `1.5MiB`, `-1KiB`, `64 KiB`, `lots`.
         case form
-        /// Digits followed by letters that are not a unit: `64KB`, `1GiB`.
+        /// Digits followed by letters that are not a unit: `64KB`, `1TiB`.
         case unknownUnit(String)
         /// More bytes than an `Int` holds.
         case tooLarge
@@ -51,7 +52,7 @@ enum ByteSizeParser {
     }
 
     /// The unit a mistaken suffix most likely meant: the one with the same first letter, ignoring
-    /// case (`KB` and `k` mean KiB, `MB` MiB, `bytes` B); `nil` for anything else (`GiB`).
+    /// case (`KB` and `k` mean KiB, `MB` MiB, `GB` GiB, `bytes` B); `nil` for anything else (`TiB`).
     static func suggestion(for suffix: String) -> String? {
         guard let first = suffix.first?.lowercased() else { return nil }
         return units.first { $0.suffix.first?.lowercased() == first }?.suffix

@@ -8,10 +8,10 @@
 /// a node's `state` by `OperationsDecoder`.
 enum ClusterDecoder {
     static let clusterKeys = ["name", "match", "session", "balance", "nodes", "health", "passive"]
-        + FailoverDecoder.failoverKeys + ["drain"]
+        + FailoverDecoder.failoverKeys + ["drain", "limits"]
     static let matchKeys = ["host", "path_prefix"]
     static let sessionKeys = ["cookie", "path_parameter", "separator"]
-    static let nodeKeys = ["name", "address", "weight", "replicas", "health", "state"]
+    static let nodeKeys = ["name", "address", "weight", "replicas", "health", "state", "max_connections"]
     static let weights = 1...1000
 
     static func clusters(_ node: ConfigNode) throws(ConfigError) -> [ClusterConfig] {
@@ -48,7 +48,8 @@ enum ClusterDecoder {
         if let node = mapping.block("passive") { cluster.passive = try FailoverDecoder.passive(node) }
         cluster.failover = try FailoverDecoder.failover(mapping, session: cluster.session)
         if let node = mapping.block("drain") { cluster.drain = try OperationsDecoder.drain(node) }
-        cluster.nodes = try nodes(mapping.required("nodes"), cluster: name, health: cluster.health)
+        if let node = mapping.block("limits") { cluster.limits = try LimitsDecoder.nodeLimits(node) }
+        cluster.nodes = try nodes(mapping.required("nodes"), cluster: cluster)
         return cluster
     }
 
@@ -113,9 +114,10 @@ enum ClusterDecoder {
         var replicaNodes: [ConfigNode]
     }
 
-    /// `health` is the cluster's checks, which every node gets unless it says otherwise.
-    private static func nodes(_ node: ConfigNode, cluster: String, health: HealthCheckConfig?) throws(ConfigError)
+    /// Every node gets the cluster's checks and `max_connections` unless it says otherwise.
+    private static func nodes(_ node: ConfigNode, cluster clusterConfig: ClusterConfig) throws(ConfigError)
         -> [NodeConfig] {
+        let cluster = clusterConfig.name
         let items = try node.list()
         guard !items.isEmpty else {
             throw node.error("cluster \"\(cluster)\" has no nodes; add at least one with a `name` and an `address`")
@@ -123,7 +125,7 @@ enum ClusterDecoder {
         var parsed: [ParsedNode] = []
         var firstUses: [String: String] = [:]
         for item in items {
-            let (nameNode, node) = try self.node(item, clusterHealth: health)
+            let (nameNode, node) = try self.node(item, cluster: clusterConfig)
             if let first = firstUses[node.config.name] {
                 throw nameNode.error("duplicate node name \"\(node.config.name)\" in cluster \"\(cluster)\" "
                     + "(already used by \(first))")
@@ -138,8 +140,9 @@ enum ClusterDecoder {
         return parsed.map(\.config)
     }
 
-    private static func node(_ item: ConfigNode, clusterHealth: HealthCheckConfig?) throws(ConfigError)
+    private static func node(_ item: ConfigNode, cluster: ClusterConfig) throws(ConfigError)
         -> (nameNode: ConfigNode, node: ParsedNode) {
+        let clusterHealth = cluster.health
         let mapping = try item.mapping(allowedKeys: nodeKeys)
         let nameNode = try mapping.required("name")
         let name = try nameNode.string()
@@ -154,7 +157,8 @@ enum ClusterDecoder {
             throw addressNode.error("invalid address \"\(address)\": port 0 only makes sense for a listener; "
                 + "a node needs its real port")
         }
-        var config = NodeConfig(name: name, address: address, health: clusterHealth)
+        var config = NodeConfig(
+            name: name, address: address, health: clusterHealth, maxConnections: cluster.limits.maxConnections)
         if let value = mapping.value("weight") {
             let weight = try value.int()
             guard weights.contains(weight) else {
@@ -175,6 +179,7 @@ enum ClusterDecoder {
             config.health = try FailoverDecoder.health(value, over: clusterHealth ?? HealthCheckConfig())
         }
         if let value = mapping.value("state") { config.state = try OperationsDecoder.state(value) }
+        if let value = mapping.value("max_connections") { config.maxConnections = try LimitsDecoder.maxConnections(value) }
         return (nameNode, ParsedNode(config: config, replicaNodes: replicaNodes))
     }
 

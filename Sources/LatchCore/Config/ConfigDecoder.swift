@@ -5,7 +5,7 @@
 /// Clusters, the part with cross-references, live in `ClusterDecoder`; the admin listener, state file
 /// and access log, which name files to check, in `OperationsDecoder`.
 enum ConfigDecoder {
-    static let topKeys = ["listen", "clusters", "timeouts", "pool", "forwarding", "threads"]
+    static let topKeys = ["listen", "clusters", "timeouts", "pool", "forwarding", "threads", "limits"]
         + OperationsDecoder.topKeys
     static let listenerKeys = ["address"]
     static let timeoutKeys = ["connect", "request_head", "idle", "upstream_response"]
@@ -24,6 +24,7 @@ enum ConfigDecoder {
         if let node = top.block("timeouts") { config.timeouts = try timeouts(node) }
         if let node = top.block("pool") { config.pool = try pool(node) }
         if let node = top.block("forwarding") { config.forwarding = try forwarding(node) }
+        if let node = top.block("limits") { config.limits = try LimitsDecoder.limits(node) }
         if let node = top.value("threads") {
             let threads = try node.int()
             guard threads >= 1 else {

@@ -104,6 +104,45 @@ struct ConfigNode {
         return value
     }
 
+    /// An integer within `range`, in the words of the other range errors: "rise 0 is out of range 1...100".
+    func int(in range: ClosedRange<Int>, what: String) throws(ConfigError) -> Int {
+        let value = try int()
+        guard range.contains(value) else {
+            throw error("\(what) \(value) is out of range \(range.lowerBound)...\(range.upperBound)")
+        }
+        return value
+    }
+
+    /// A YAML integer (bytes) or a size with a unit (`64KiB`), within `range`.
+    func byteSize(in range: ClosedRange<Int>, what: String) throws(ConfigError) -> Int {
+        let text = try string()
+        let bytes: Int
+        if let integer = try? int() {
+            bytes = integer
+        } else {
+            switch ByteSizeParser.parseExplaining(text) {
+            case .success(let value):
+                bytes = value
+            case .failure(.form):
+                throw error("invalid size \"\(text)\"; \(ByteSizeParser.acceptedForms)")
+            case .failure(.unknownUnit(let unit)):
+                var message = "unknown size unit \"\(unit)\" in \"\(text)\""
+                if let guess = ByteSizeParser.suggestion(for: unit) {
+                    message += "; did you mean \"\(guess)\"?"
+                }
+                let allowed = ByteSizeParser.units.reversed().map(\.suffix)
+                throw error(message + " (allowed: \(allowed.joined(separator: ", ")))")
+            case .failure(.tooLarge):
+                bytes = .max
+            }
+        }
+        guard range.contains(bytes) else {
+            let lower = range.lowerBound == 0 ? "0" : ByteSizeParser.format(range.lowerBound)
+            throw error("\(what) \(text) is out of range \(lower)...\(ByteSizeParser.format(range.upperBound))")
+        }
+        return bytes
+    }
+
     func hostPort() throws(ConfigError) -> HostPort {
         let text = try string()
         switch HostPortParser.parseExplaining(text) {

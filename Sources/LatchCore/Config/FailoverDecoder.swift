@@ -56,8 +56,8 @@ enum FailoverDecoder {
         }
         if let value = mapping.value("interval") { health.interval = try value.duration() }
         if let value = mapping.value("timeout") { health.timeout = try value.duration() }
-        if let value = mapping.value("rise") { health.rise = try integer(value, in: checkCounts, what: "rise") }
-        if let value = mapping.value("fall") { health.fall = try integer(value, in: checkCounts, what: "fall") }
+        if let value = mapping.value("rise") { health.rise = try value.int(in: checkCounts, what: "rise") }
+        if let value = mapping.value("fall") { health.fall = try value.int(in: checkCounts, what: "fall") }
         if let value = mapping.value("expect_status") { health.expectStatus = try statusRange(value) }
         if let value = mapping.value("jitter") { health.jitter = try jitter(value) }
         if let value = mapping.value("initial") {
@@ -172,7 +172,7 @@ enum FailoverDecoder {
         let mapping = try node.mapping(allowedKeys: passiveKeys)
         var passive = PassiveHealthConfig()
         if let value = mapping.value("failures") {
-            passive.failures = try integer(value, in: passiveFailures, what: "failures")
+            passive.failures = try value.int(in: passiveFailures, what: "failures")
         }
         if let value = mapping.value("window") { passive.window = try value.duration() }
         if let value = mapping.value("eject_for") { passive.ejectFor = try value.duration() }
@@ -211,10 +211,12 @@ enum FailoverDecoder {
                 + "failback cookie; set `failback_cookie` to another name")
         }
         if let value = mapping.value("retries") {
-            failover.retries = try integer(value, in: retryCounts, what: "retries")
+            failover.retries = try value.int(in: retryCounts, what: "retries")
         }
         if let value = mapping.value("retry_timeout") { failover.retryTimeout = try value.duration() }
-        if let value = mapping.value("retry_body_limit") { failover.retryBodyLimit = try retryBodyLimit(value) }
+        if let value = mapping.value("retry_body_limit") {
+            failover.retryBodyLimit = try value.byteSize(in: retryBodyLimits, what: "retry_body_limit")
+        }
         if let value = mapping.value("node_header") {
             // null or "" add no header, as leaving the key out does.
             let header = value.isNull ? "" : try value.string()
@@ -224,47 +226,5 @@ enum FailoverDecoder {
             failover.nodeHeader = header.isEmpty ? nil : header
         }
         return failover
-    }
-
-    /// A YAML integer (bytes) or a size with a unit, within `retryBodyLimits`.
-    private static func retryBodyLimit(_ node: ConfigNode) throws(ConfigError) -> Int {
-        let text = try node.string()
-        let bytes: Int
-        if let integer = try? node.int() {
-            bytes = integer
-        } else {
-            switch ByteSizeParser.parseExplaining(text) {
-            case .success(let value):
-                bytes = value
-            case .failure(.form):
-                throw node.error("invalid size \"\(text)\"; \(ByteSizeParser.acceptedForms)")
-            case .failure(.unknownUnit(let unit)):
-                var message = "unknown size unit \"\(unit)\" in \"\(text)\""
-                if let guess = ByteSizeParser.suggestion(for: unit) {
-                    message += "; did you mean \"\(guess)\"?"
-                }
-                let allowed = ByteSizeParser.units.reversed().map(\.suffix)
-                throw node.error(message + " (allowed: \(allowed.joined(separator: ", ")))")
-            case .failure(.tooLarge):
-                bytes = .max
-            }
-        }
-        guard retryBodyLimits.contains(bytes) else {
-            throw node.error("retry_body_limit \(text) is out of range \(retryBodyLimits.lowerBound)..."
-                + ByteSizeParser.format(retryBodyLimits.upperBound))
-        }
-        return bytes
-    }
-
-    // MARK: Shared
-
-    /// An integer within `range`, in the words of the other range errors: "rise 0 is out of range 1...100".
-    private static func integer(_ node: ConfigNode, in range: ClosedRange<Int>, what: String)
-        throws(ConfigError) -> Int {
-        let value = try node.int()
-        guard range.contains(value) else {
-            throw node.error("\(what) \(value) is out of range \(range.lowerBound)...\(range.upperBound)")
-        }
-        return value
     }
 }

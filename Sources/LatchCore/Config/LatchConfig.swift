@@ -18,6 +18,7 @@ public struct LatchConfig: Sendable, Equatable {
     /// On SIGTERM/SIGINT, how long in-flight exchanges may take to finish before connections are closed.
     public var shutdownGrace: Duration
     public var accessLog: AccessLogConfig
+    public var limits: LimitsConfig
 
     public init(
         listeners: [ListenerConfig],
@@ -29,7 +30,8 @@ public struct LatchConfig: Sendable, Equatable {
         admin: AdminConfig? = nil,
         stateFile: String? = nil,
         shutdownGrace: Duration = .seconds(30),
-        accessLog: AccessLogConfig = .init()
+        accessLog: AccessLogConfig = .init(),
+        limits: LimitsConfig = .init()
     ) {
         self.listeners = listeners
         self.clusters = clusters
@@ -41,6 +43,7 @@ public struct LatchConfig: Sendable, Equatable {
         self.stateFile = stateFile
         self.shutdownGrace = shutdownGrace
         self.accessLog = accessLog
+        self.limits = limits
     }
 }
 
@@ -78,6 +81,8 @@ public struct ClusterConfig: Sendable, Equatable {
     public var passive: PassiveHealthConfig
     public var failover: FailoverConfig
     public var drain: DrainConfig
+    /// The queue of every node; each node's own `maxConnections` is in ``NodeConfig``.
+    public var limits: NodeLimitsConfig
 
     public init(
         name: String,
@@ -88,7 +93,8 @@ public struct ClusterConfig: Sendable, Equatable {
         health: HealthCheckConfig? = nil,
         passive: PassiveHealthConfig = .init(),
         failover: FailoverConfig = .init(),
-        drain: DrainConfig = .init()
+        drain: DrainConfig = .init(),
+        limits: NodeLimitsConfig = .init()
     ) {
         self.name = name
         self.match = match
@@ -99,6 +105,7 @@ public struct ClusterConfig: Sendable, Equatable {
         self.passive = passive
         self.failover = failover
         self.drain = drain
+        self.limits = limits
     }
 }
 
@@ -153,6 +160,9 @@ public struct NodeConfig: Sendable, Equatable {
     public var health: HealthCheckConfig?
     /// The state lb.yaml gives the node (a runtime change kept in the state file takes precedence).
     public var state: NodeState
+    /// Requests in flight to this node at once; 0: no limit. The loader fills in the cluster's
+    /// `limits.max_connections` unless the node sets its own.
+    public var maxConnections: Int
 
     public init(
         name: String,
@@ -160,7 +170,8 @@ public struct NodeConfig: Sendable, Equatable {
         weight: Int = 1,
         replicas: [String] = [],
         health: HealthCheckConfig? = nil,
-        state: NodeState = .active
+        state: NodeState = .active,
+        maxConnections: Int = NodeLimitsConfig().maxConnections
     ) {
         self.name = name
         self.address = address
@@ -168,6 +179,7 @@ public struct NodeConfig: Sendable, Equatable {
         self.replicas = replicas
         self.health = health
         self.state = state
+        self.maxConnections = maxConnections
     }
 }
 
@@ -224,5 +236,54 @@ public struct ForwardingConfig: Sendable, Equatable {
     public init(xForwardedFor: ForwardedForMode = .replace, via: String = "latch") {
         self.xForwardedFor = xForwardedFor
         self.via = via
+    }
+}
+
+/// Caps on what one client may make Latch hold (`limits:`), checked before anything reaches a node.
+/// The defaults are those of the established proxies, rounded: nginx allows 8 KiB targets and 32 KiB of
+/// headers, HAProxy 101 header fields.
+public struct LimitsConfig: Sendable, Equatable {
+    /// The request target plus every header field's name and value, in bytes; beyond it: 431.
+    public var maxRequestHead: Int
+    /// Header fields in one request (trailers included); beyond it: 431.
+    public var maxHeaders: Int
+    /// The request target, in bytes; beyond it: 414.
+    public var maxURILength: Int
+    /// A request body, in bytes; beyond it: 413 (announced) or the request is cut off (chunked).
+    public var maxBody: Int
+    /// Open client connections over all listeners; beyond it a new connection is answered 503 and closed.
+    public var maxClientConnections: Int
+
+    public init(
+        maxRequestHead: Int = 32 * 1024,
+        maxHeaders: Int = 100,
+        maxURILength: Int = 8 * 1024,
+        maxBody: Int = 100 * 1024 * 1024,
+        maxClientConnections: Int = 10_000
+    ) {
+        self.maxRequestHead = maxRequestHead
+        self.maxHeaders = maxHeaders
+        self.maxURILength = maxURILength
+        self.maxBody = maxBody
+        self.maxClientConnections = maxClientConnections
+    }
+}
+
+/// How much of each node a cluster may use at once (a cluster's `limits:`), as HAProxy's server
+/// `maxconn`, `maxqueue` and `timeout queue`: requests beyond `maxConnections` wait in the node's
+/// queue instead of piling onto an application server that is already busy.
+public struct NodeLimitsConfig: Sendable, Equatable {
+    /// Requests in flight to one node at once (each holds one connection); 0: no limit. A node may
+    /// set its own.
+    public var maxConnections: Int
+    /// Requests that may wait for one node; beyond it: 503.
+    public var maxQueue: Int
+    /// Longest a request waits in a queue; then: 503.
+    public var queueTimeout: Duration
+
+    public init(maxConnections: Int = 200, maxQueue: Int = 100, queueTimeout: Duration = .seconds(5)) {
+        self.maxConnections = maxConnections
+        self.maxQueue = maxQueue
+        self.queueTimeout = queueTimeout
     }
 }

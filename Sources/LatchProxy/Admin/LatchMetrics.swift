@@ -57,6 +57,17 @@ final class LatchMetrics: Sendable {
         counter("latch_upstream_connect_errors_total", ["cluster", cluster, "node", node]).increment()
     }
 
+    /// A client connection answered 503 at `limits.max_client_connections`.
+    func clientConnectionRefused() {
+        counter("latch_client_connections_refused_total", []).increment()
+    }
+
+    /// A request refused before any node saw it, by why: `head_too_large`, `uri_too_long`,
+    /// `body_too_large`, `malformed`, `queue_full`, `queue_timeout`.
+    func requestRefused(_ why: String) {
+        counter("latch_requests_refused_total", ["reason", why]).increment()
+    }
+
     /// The Prometheus text exposition, with the gauges and stats-fed counters brought up to date.
     func exposition(clusters: [ClusterRuntime]) -> String {
         for cluster in clusters {

@@ -1,0 +1,140 @@
+import LatchCore
+import NIOHTTP1
+
+/// Why a request is refused before it reaches any node.
+struct RequestRejection: Error, Equatable {
+    var status: HTTPResponseStatus
+    var message: String
+}
+
+/// Checks of a parsed request head that NIOHTTP1 leaves to the proxy (see the hardening notes): the
+/// framing, the target and `Host`. Pure: the verdict depends only on the head and the limits.
+///
+/// Every rejection closes the client connection (``ProxyHandler`` never keeps a connection whose
+/// request it did not read to the end), so a request that two parsers could read differently is
+/// answered once and nothing after it is parsed.
+enum RequestValidator {
+    static func validate(_ head: HTTPRequestHead, limits: LimitsConfig) -> RequestRejection? {
+        if head.uri.utf8.count > limits.maxURILength {
+            return RequestRejection(status: .uriTooLong, message: "the request target is longer than \(limits.maxURILength) bytes")
+        }
+        if let rejection = checkTarget(head) { return rejection }
+        if let rejection = checkHost(head) { return rejection }
+        if let rejection = checkTransferEncoding(head) { return rejection }
+        if let length = head.headers.first(name: "content-length"), let bytes = Int(length), bytes > limits.maxBody {
+            return RequestRejection(status: .payloadTooLarge, message: "the request body is larger than \(limits.maxBody) bytes")
+        }
+        return nil
+    }
+
+    /// RFC 9112 §3.2: origin-form, absolute-form (http/https), or `*` for OPTIONS; authority-form is
+    /// CONNECT's and answered 501 elsewhere. A fragment is never part of a request target (RFC 9110 §4.2.5),
+    /// and userinfo in an http(s) URI is deprecated and a phishing device (RFC 9110 §4.2.4).
+    private static func checkTarget(_ head: HTTPRequestHead) -> RequestRejection? {
+        let target = head.uri
+        if head.method == .CONNECT { return nil }
+        if target == "*" {
+            return head.method == .OPTIONS ? nil : RequestRejection(status: .badRequest, message: "\"*\" is a target for OPTIONS only")
+        }
+        if target.utf8.contains(UInt8(ascii: "#")) {
+            return RequestRejection(status: .badRequest, message: "a fragment (#) in the request target")
+        }
+        if target.hasPrefix("/") { return nil }
+        guard let (authority, _) = RequestTarget.splitAbsoluteForm(target) else {
+            return RequestRejection(status: .badRequest, message: "the request target is neither a path nor an http(s) URI")
+        }
+        if authority.utf8.contains(UInt8(ascii: "@")) {
+            return RequestRejection(status: .badRequest, message: "user information in the request target")
+        }
+        if authority.isEmpty || !isValidAuthority(authority) {
+            return RequestRejection(status: .badRequest, message: "an invalid authority in the request target")
+        }
+        return nil
+    }
+
+    /// RFC 9112 §3.2: exactly one `Host` in HTTP/1.1, at most one in 1.0; its value must be an authority
+    /// (a `Host: a/b` or `Host: a@b` would reach logs, cluster matching and the node as something else).
+    /// With an absolute-form target both name the same authority, or the request is refused — as
+    /// HAProxy does — rather than letting the node and Latch disagree on which site was asked for.
+    private static func checkHost(_ head: HTTPRequestHead) -> RequestRejection? {
+        let hosts = head.headers["host"]
+        if head.version.major == 1, head.version.minor >= 1, hosts.isEmpty {
+            return RequestRejection(status: .badRequest, message: "missing Host header")
+        }
+        guard hosts.count <= 1 else {
+            return RequestRejection(status: .badRequest, message: "more than one Host header")
+        }
+        guard let host = hosts.first else { return nil }
+        if !host.isEmpty, !isValidAuthority(host) {
+            return RequestRejection(status: .badRequest, message: "an invalid Host header")
+        }
+        if let (authority, _) = RequestTarget.splitAbsoluteForm(head.uri) {
+            let scheme = head.uri.utf8.count > 5 && head.uri.prefix(5).lowercased() == "https" ? "https" : "http"
+            if normalized(authority, scheme: scheme) != normalized(host, scheme: scheme) {
+                return RequestRejection(status: .badRequest, message: "the Host header differs from the target's authority")
+            }
+        }
+        return nil
+    }
+
+    /// RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means faulty framing (400); `chunked` must be the
+    /// final coding (400); any other coding Latch does not decode, so it cannot forward the body
+    /// faithfully re-framed (501). Empty list elements are tolerated (RFC 9110 §5.6.1).
+    private static func checkTransferEncoding(_ head: HTTPRequestHead) -> RequestRejection? {
+        let values = head.headers["transfer-encoding"]
+        guard !values.isEmpty else { return nil }
+        if head.version.major == 1, head.version.minor == 0 {
+            return RequestRejection(status: .badRequest, message: "Transfer-Encoding in an HTTP/1.0 request")
+        }
+        var codings: [Substring] = []
+        for value in values {
+            for element in value.split(separator: ",", omittingEmptySubsequences: false) {
+                let coding = element.trimmingCharacters(in: " \t")
+                if !coding.isEmpty { codings.append(coding) }
+            }
+        }
+        guard let last = codings.last, last.lowercased() == "chunked" else {
+            return RequestRejection(status: .badRequest, message: "chunked is not the final transfer coding")
+        }
+        if codings.count > 1 {
+            return RequestRejection(status: .notImplemented, message: "transfer codings other than chunked are not supported")
+        }
+        return nil
+    }
+
+    /// `host`, `host:port`, `[v6]:port`: RFC 3986 reg-name / IPv4 / IP-literal characters only.
+    static func isValidAuthority(_ value: String) -> Bool {
+        var sawColonAfterLiteral = false
+        var inLiteral = false
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"):
+                continue
+            case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "%"),
+                UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("),
+                UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"),
+                UInt8(ascii: "="):
+                continue
+            case UInt8(ascii: "["):
+                if inLiteral || sawColonAfterLiteral { return false }
+                inLiteral = true
+            case UInt8(ascii: "]"):
+                if !inLiteral { return false }
+                inLiteral = false
+            case UInt8(ascii: ":"):
+                if !inLiteral { sawColonAfterLiteral = true }
+            default:
+                return false
+            }
+        }
+        return !inLiteral
+    }
+
+    /// Lower-cased, with the scheme's default port removed: `Shop.example.com:80` = `shop.example.com`.
+    private static func normalized(_ authority: String, scheme: String) -> String {
+        let lower = authority.lowercased()
+        let defaultPort = scheme == "https" ? ":443" : ":80"
+        return lower.hasSuffix(defaultPort) ? String(lower.dropLast(defaultPort.count)) : lower
+    }
+}

@@ -1,0 +1,121 @@
+import LatchCore
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import LatchProxy
+
+/// `limits:` through a live Latch: each limit answered with its own status, the connection closed,
+/// and nothing of the refused request reaching a node.
+@Suite("Request and connection limits through a live Latch", .timeLimit(.minutes(1)))
+struct LimitsLiveTests {
+    /// Sends `raw` on a new connection and returns everything received until Latch closed it.
+    private static func exchange(_ h: LatchHarness, _ raw: String) async throws -> String {
+        let client = try await RawClient.connect(port: h.port, group: h.group)
+        // A refused connection may be answered and closed before the request is even written.
+        try? await client.send(raw)
+        let text = try await client.wait { _, closed in closed }
+        await client.close()
+        return text
+    }
+
+    private static func small(_ config: inout LatchConfig) {
+        config.limits = LimitsConfig(maxRequestHead: 2048, maxHeaders: 20, maxURILength: 512, maxBody: 1000)
+    }
+
+    @Test(
+        "a head over max_request_head or max_headers gets 431, a long target 414, an announced large body 413",
+        arguments: [
+            ("GET / HTTP/1.1\r\nHost: a\r\nCookie: " + String(repeating: "c", count: 3000) + "\r\n\r\n", "431 Request Header Fields Too Large"),
+            ("GET / HTTP/1.1\r\nHost: a\r\n" + (0..<25).map { "X-H\($0): v\r\n" }.joined() + "\r\n", "431 Request Header Fields Too Large"),
+            ("GET /" + String(repeating: "p", count: 600) + " HTTP/1.1\r\nHost: a\r\n\r\n", "414 URI Too Long"),
+            ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1001\r\n\r\n", "413 Payload Too Large"),
+        ]
+    )
+    func refusedBeforeAnyNode(raw: String, status: String) async throws {
+        try await withLatch(configure: Self.small) { h in
+            let text = try await Self.exchange(h, raw)
+            #expect(text.hasPrefix("HTTP/1.1 \(status)\r\n"), "got: \(text.prefix(200))")
+            #expect(text.lowercased().contains("connection: close"))
+            #expect(h.backends.allSatisfy { $0.accepted == 0 }, "no node may see a refused request")
+        }
+    }
+
+    @Test("the limits themselves are allowed: a head, target and body exactly at their limits are served")
+    func atTheLimits() async throws {
+        try await withLatch(configure: Self.small) { h in
+            let target = "/" + String(repeating: "p", count: 511)
+            let body = String(repeating: "b", count: 1000)
+            let text = try await Self.exchange(
+                h,
+                "POST \(target) HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 1000\r\n\r\n\(body)"
+            )
+            #expect(text.hasPrefix("HTTP/1.1 200 OK\r\n"), "got: \(text.prefix(200))")
+            #expect(h.backends.flatMap(\.requests).map(\.bodyBytes) == [1000])
+        }
+    }
+
+    @Test("a chunked body that outgrows max_body is cut off: 413 to the client, the node's connection closed")
+    func chunkedOverLimit() async throws {
+        try await withLatch(configure: Self.small, reply: { _, _ in .echoBodyChecksum }) { h in
+            let client = try await RawClient.connect(port: h.port, group: h.group)
+            try await client.send("POST /up HTTP/1.1\r\nHost: a\r\nCookie: JSESSIONID=X.tomcat1\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for _ in 0..<3 { try await client.send("190\r\n" + String(repeating: "z", count: 400) + "\r\n") }
+            let text = try await client.wait { _, closed in closed }
+            await client.close()
+            #expect(text.hasPrefix("HTTP/1.1 413 Payload Too Large\r\n"), "got: \(text.prefix(200))")
+            #expect(h.backend("tomcat1").requests.isEmpty, "the node never got a complete request")
+        }
+    }
+
+    @Test("a malformed chunk in a body already being forwarded gets 400 and the node never sees a whole request")
+    func badChunkMidBody() async throws {
+        try await withLatch(reply: { _, _ in .echoBodyChecksum }) { h in
+            let client = try await RawClient.connect(port: h.port, group: h.group)
+            try await client.send("POST /up HTTP/1.1\r\nHost: a\r\nCookie: JSESSIONID=X.tomcat1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+            try await Task.sleep(for: .milliseconds(100))
+            try await client.send("zz\r\nbad\r\n0\r\n\r\n")
+            let text = try await client.wait { _, closed in closed }
+            await client.close()
+            #expect(text.hasPrefix("HTTP/1.1 400 Bad Request\r\n"), "got: \(text.prefix(200))")
+            #expect(text.contains("an invalid chunk in the request body"))
+            #expect(h.backend("tomcat1").requests.isEmpty)
+        }
+    }
+
+    @Test("bytes after a request with Connection: close get no answer of their own")
+    func nothingAfterClose() async throws {
+        try await withLatch { h in
+            let text = try await Self.exchange(h, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGARBAGE\r\n\r\n")
+            #expect(text.hasPrefix("HTTP/1.1 200 OK\r\n"))
+            #expect(!text.contains("400"), "got: \(text)")
+            #expect(text.components(separatedBy: "HTTP/1.1 ").count == 2, "exactly one response")
+        }
+    }
+
+    @Test("beyond max_client_connections a new connection is answered 503 and closed; a freed slot serves again")
+    func clientConnectionCap() async throws {
+        try await withLatch(configure: { $0.limits.maxClientConnections = 2 }) { h in
+            let first = try await RawClient.connect(port: h.port, group: h.group)
+            let second = try await RawClient.connect(port: h.port, group: h.group)
+            try await first.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            try await second.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            _ = try await first.wait { text, _ in text.contains("hello") }
+            _ = try await second.wait { text, _ in text.contains("hello") }
+            let refused = try await Self.exchange(h, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            #expect(refused.hasPrefix("HTTP/1.1 503 Service Unavailable\r\n"), "got: \(refused.prefix(200))")
+            #expect(refused.lowercased().contains("retry-after: 1"))
+            await first.close()
+            // The slot frees when Latch sees the close; poll briefly rather than sleep a fixed time.
+            var served = ""
+            for _ in 0..<50 where !served.hasPrefix("HTTP/1.1 200") {
+                served = try await Self.exchange(h, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+                if !served.hasPrefix("HTTP/1.1 200") { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(served.hasPrefix("HTTP/1.1 200 OK\r\n"))
+            await second.close()
+            let metrics = h.server.metrics.exposition(clusters: h.server.runtime.clusters)
+            #expect(metrics.contains("latch_client_connections_refused_total"))
+        }
+    }
+}
