@@ -20,6 +20,10 @@ public struct NodeStats: Sendable, Equatable {
     public var healthTransitions = 0
     /// Times passive detection took the node out.
     public var ejections = 0
+    /// Requests refused because the node was at `max_connections` with its queue full.
+    public var queueFull = 0
+    /// Requests that waited `queue_timeout` for the node without getting a slot.
+    public var queueTimeouts = 0
 
     public init() {}
 }
@@ -28,6 +32,23 @@ public struct NodeStats: Sendable, Equatable {
 public struct ClusterStats: Sendable, Equatable {
     public var nodes: [NodeStats]
     public var unserved: [DecisionReason: Int]
+}
+
+/// Where a request was placed (``ClusterRuntime/place(_:owner:excluding:grant:)``).
+enum Placement {
+    /// No node may take it; the decision's reason says why (503).
+    case unserved(NodeDecision)
+    /// Counted in flight on the decision's node: go ahead.
+    case admitted(NodeDecision)
+    /// The node is at `max_connections`: wait for the grant with this ticket, or until `queue_timeout`.
+    case queued(NodeDecision, ticket: UInt64)
+    /// The node is at `max_connections` and `max_queue` requests already wait (503).
+    case queueFull(NodeDecision)
+}
+
+/// Wakes a queued request when a slot is handed to it; called on whichever thread freed the slot.
+struct QueueWaiter: Sendable {
+    let grant: @Sendable (_ node: Int, _ ticket: UInt64) -> Void
 }
 
 public final class ClusterRuntime: Sendable {
@@ -54,6 +75,8 @@ public final class ClusterRuntime: Sendable {
         /// only once it has watched for a whole `session_idle` (after a start or a reload it has not).
         var countingSince: [ContinuousClock.Instant]
         var stats: ClusterStats
+        /// Per node: admission under `max_connections` and the requests waiting for a slot.
+        var queues: [NodeQueue<QueueWaiter>]
         var random = SystemRandomNumberGenerator()
 
         func isUsable(_ node: Int, at now: ContinuousClock.Instant) -> Bool {
@@ -83,7 +106,8 @@ public final class ClusterRuntime: Sendable {
                 lastSticky: Array(repeating: nil, count: config.nodes.count),
                 sessions: Array(repeating: SessionCounter(window: config.drain.sessionIdle), count: config.nodes.count),
                 countingSince: Array(repeating: ContinuousClock.now, count: config.nodes.count),
-                stats: ClusterStats(nodes: Array(repeating: NodeStats(), count: config.nodes.count), unserved: [:])
+                stats: ClusterStats(nodes: Array(repeating: NodeStats(), count: config.nodes.count), unserved: [:]),
+                queues: config.nodes.map { NodeQueue(limit: $0.maxConnections, maxQueue: config.limits.maxQueue) }
             )
         )
         if let previous { carryOver(from: previous) }
@@ -119,33 +143,83 @@ public final class ClusterRuntime: Sendable {
     }
 
 
-    /// Chooses a node and counts the request as in flight on it until ``finished(node:)``.
+    /// Chooses a node and admits the request to it: counted in flight until ``finished(node:)``, or
+    /// queued when the node is at `max_connections` (then `grant` runs with the ticket once a slot is
+    /// handed over, unless ``cancelQueued(node:ticket:)`` took it out of line first).
+    ///
+    /// New sessions are balanced over the nodes with a free slot, so a busy node is not given more;
+    /// only when every node is full does one of them queue the request. A session's own node is
+    /// never swapped for a replica just because it is busy: the request waits for it.
     /// - Parameter excluded: nodes already tried for this request.
-    func decide(_ lookup: RouteLookup, owner: Int? = nil, excluding excluded: [Int] = []) -> NodeDecision {
+    func place(
+        _ lookup: RouteLookup,
+        owner: Int? = nil,
+        excluding excluded: [Int] = [],
+        grant: @escaping @Sendable (_ node: Int, _ ticket: UInt64) -> Void
+    ) -> Placement {
         let now = ContinuousClock.now
         let replicas = replicaIndices
         let policy = config.failover.onUnavailable
         return state.withLockedValue { state in
             let snapshot = state
-            let decision = NodeChooser.choose(
-                lookup,
-                owner: owner,
-                usable: { snapshot.isUsable($0, at: now) },
-                takesNewSessions: { snapshot.states[$0] == .active },
-                replicas: { replicas[$0] },
-                onUnavailable: policy,
-                excluded: { excluded.contains($0) },
-                balancer: &state.balancer,
-                active: { snapshot.active[$0] },
-                using: &state.random
-            )
-            if let node = decision.node { state.active[node] += 1 }
-            return decision
+            func choose(skippingFull: Bool) -> NodeDecision {
+                NodeChooser.choose(
+                    lookup,
+                    owner: owner,
+                    usable: { snapshot.isUsable($0, at: now) },
+                    takesNewSessions: {
+                        snapshot.states[$0] == .active
+                            && !(skippingFull && snapshot.queues[$0].isFull(active: snapshot.active[$0]))
+                    },
+                    replicas: { replicas[$0] },
+                    onUnavailable: policy,
+                    excluded: { excluded.contains($0) },
+                    balancer: &state.balancer,
+                    active: { snapshot.active[$0] },
+                    using: &state.random
+                )
+            }
+            var decision = choose(skippingFull: true)
+            if decision.node == nil, decision.reason == .noNode {
+                decision = choose(skippingFull: false)
+            }
+            guard let node = decision.node else { return .unserved(decision) }
+            switch state.queues[node].admit(active: state.active[node], waiter: QueueWaiter(grant: grant)) {
+            case .admitted:
+                state.active[node] += 1
+                return .admitted(decision)
+            case .queued(let ticket):
+                return .queued(decision, ticket: ticket)
+            case .full:
+                state.stats.nodes[node].queueFull += 1
+                return .queueFull(decision)
+            }
         }
     }
 
+    /// A request admitted to `node` is over: its slot goes to the oldest queued request, if any.
     func finished(node: Int) {
-        state.withLockedValue { $0.active[node] -= 1 }
+        let next = state.withLockedValue { state -> (ticket: UInt64, waiter: QueueWaiter)? in
+            if let next = state.queues[node].release() { return next }
+            state.active[node] -= 1
+            return nil
+        }
+        if let next { next.waiter.grant(node, next.ticket) }
+    }
+
+    /// Takes a queued request out of line; false when its slot was already handed over (the grant is
+    /// on its way, and whoever receives it must call ``finished(node:)``).
+    func cancelQueued(node: Int, ticket: UInt64, timedOut: Bool) -> Bool {
+        state.withLockedValue { state in
+            let cancelled = state.queues[node].cancel(ticket: ticket)
+            if cancelled, timedOut { state.stats.nodes[node].queueTimeouts += 1 }
+            return cancelled
+        }
+    }
+
+    /// Requests waiting for a slot, per node in node order.
+    public func queuedRequests() -> [Int] {
+        state.withLockedValue { $0.queues.map(\.count) }
     }
 
     /// Counts a finished exchange for the node that served it last.

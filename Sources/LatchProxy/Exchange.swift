@@ -23,6 +23,12 @@ final class Exchange {
     var owner: Int?
     var hadOwnerCookie = false
 
+    /// Counted in flight on `node` (admitted under its `max_connections`): `finished(node:)` is owed.
+    var holdsSlot = false
+    /// Waiting in `node`'s queue with this ticket.
+    var queueTicket: UInt64?
+    var queueTimer: Scheduled<Void>?
+
     var upstream: UpstreamConnection?
     /// Request parts that arrived while the upstream connection was being opened. Bounded: the
     /// client side stops reading until the upstream is connected, so at most one read's worth waits.

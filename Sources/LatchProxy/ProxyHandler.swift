@@ -167,26 +167,42 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             return
         }
         let stay = StayState(cluster: cluster, lookup: route.lookup, sessionID: route.sessionID, headers: head.headers)
-        let decision = cluster.decide(route.lookup, owner: stay.owner)
-        guard let node = decision.node else {
-            cluster.countUnserved(decision.reason)
+        let placement = cluster.place(route.lookup, owner: stay.owner, grant: makeGrant(cluster: cluster))
+        let decision: NodeDecision
+        switch placement {
+        case .unserved(let unserved):
+            cluster.countUnserved(unserved.reason)
             respondWithoutUpstream(
                 head,
                 cluster: cluster,
                 node: route.lookup.nodeName(in: cluster.config),
-                reason: decision.reason.rawValue,
+                reason: unserved.reason.rawValue,
                 status: .serviceUnavailable,
                 detail: ProxyHandler.clientMessage(for: .serviceUnavailable),
                 start: start
             )
             return
+        case .queueFull(let full):
+            runtime.metrics.requestRefused("queue_full")
+            respondWithoutUpstream(
+                head,
+                cluster: cluster,
+                node: full.node.map { cluster.config.nodes[$0].name },
+                reason: full.reason.rawValue,
+                status: .serviceUnavailable,
+                detail: ProxyHandler.busyMessage,
+                start: start
+            )
+            return
+        case .admitted(let admitted), .queued(let admitted, _):
+            decision = admitted
         }
         let exchange = Exchange(
             request: head,
             upstreamHead: upstreamHead,
             lookup: route.lookup,
             cluster: cluster,
-            node: node,
+            node: decision.node!,
             reason: decision.reason,
             start: start
         )
@@ -194,7 +210,55 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         exchange.owner = stay.owner
         exchange.hadOwnerCookie = stay.hadOwnerCookie
         self.exchange = exchange
+        proceed(exchange, placement)
+    }
+
+    /// Leases a connection for an admitted exchange, or lets a queued one wait for its grant.
+    private func proceed(_ exchange: Exchange, _ placement: Placement) {
+        guard case .queued(_, let ticket) = placement else {
+            exchange.holdsSlot = true
+            lease(for: exchange, forceNew: false)
+            return
+        }
+        exchange.queueTicket = ticket
+        exchange.queueTimer = context?.eventLoop.assumeIsolated().scheduleTask(
+            in: TimeAmount(exchange.cluster.config.limits.queueTimeout)
+        ) { [weak self, weak exchange] in
+            guard let self, let exchange else { return }
+            self.queueTimedOut(exchange)
+        }
+    }
+
+    /// What a queued request runs when a slot is handed to it: hops to this connection's loop, and
+    /// gives the slot back if the request is gone meanwhile.
+    private func makeGrant(cluster: ClusterRuntime) -> @Sendable (Int, UInt64) -> Void {
+        guard let loop = context?.eventLoop else { return { node, _ in cluster.finished(node: node) } }
+        let handler = NIOLoopBound(self, eventLoop: loop)
+        return { node, ticket in
+            loop.execute { handler.value.queueGranted(cluster: cluster, node: node, ticket: ticket) }
+        }
+    }
+
+    private func queueGranted(cluster: ClusterRuntime, node: Int, ticket: UInt64) {
+        guard let exchange, exchange.queueTicket == ticket, exchange.cluster === cluster, context != nil else {
+            cluster.finished(node: node)
+            return
+        }
+        exchange.queueTicket = nil
+        exchange.queueTimer?.cancel()
+        exchange.queueTimer = nil
+        exchange.holdsSlot = true
         lease(for: exchange, forceNew: false)
+    }
+
+    private func queueTimedOut(_ exchange: Exchange) {
+        guard self.exchange === exchange, let ticket = exchange.queueTicket,
+            exchange.cluster.cancelQueued(node: exchange.node, ticket: ticket, timedOut: true)
+        else { return }  // the grant is on its way
+        exchange.queueTicket = nil
+        exchange.queueTimer = nil
+        runtime.metrics.requestRefused("queue_timeout")
+        fail(exchange, .queueTimedOut)
     }
 
     private func lease(for exchange: Exchange, forceNew: Bool) {
@@ -398,12 +462,26 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             exchange.upstream = nil
             pool?.release(upstream, reusable: false)
         }
-        let decision = exchange.cluster.decide(exchange.lookup, owner: exchange.owner, excluding: exchange.tried + [exchange.node])
-        guard let next = decision.node else {
+        exchange.cluster.finished(node: exchange.node)
+        exchange.holdsSlot = false
+        let placement = exchange.cluster.place(
+            exchange.lookup,
+            owner: exchange.owner,
+            excluding: exchange.tried + [exchange.node],
+            grant: makeGrant(cluster: exchange.cluster)
+        )
+        let next: Int
+        switch placement {
+        case .unserved(let decision):
             fail(exchange, decision.reason == .rejected ? .rejectedAfterFailure : failure)
             return
+        case .queueFull:
+            fail(exchange, failure)
+            return
+        case .admitted(let decision), .queued(let decision, _):
+            next = decision.node!
+            exchange.reason = decision.reason
         }
-        exchange.cluster.finished(node: exchange.node)
         exchange.cluster.countRetriedAway(node: exchange.node)
         exchange.tried.append(exchange.node)
         runtime.logger.info(
@@ -414,12 +492,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             ]
         )
         exchange.node = next
-        exchange.reason = decision.reason
         if exchange.wroteToUpstream, let kept = exchange.kept {
             exchange.buffered = kept
         }
         exchange.wroteToUpstream = false
-        lease(for: exchange, forceNew: false)
+        proceed(exchange, placement)
     }
 
     /// The exchange cannot complete: answer 502/504 if the client has seen nothing yet, else cut the
@@ -437,7 +514,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         case .timeout, .connectTimedOut: status = .gatewayTimeout
         case .clientTimedOut: status = .requestTimeout
         case .clientRejected(let refusal, _): status = refusal
-        case .rejectedAfterFailure: status = .serviceUnavailable
+        case .rejectedAfterFailure, .queueTimedOut: status = .serviceUnavailable
         default: status = .badGateway
         }
         exchange.responseStatus = status
@@ -446,6 +523,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         finish(exchange, upstreamReusable: false)
         var detail = ProxyHandler.clientMessage(for: status)
         if case .clientRejected(_, let why) = failure { detail = why }
+        if failure == .queueTimedOut { detail = ProxyHandler.busyMessage }
         writeError(
             status,
             detail: detail,
@@ -460,7 +538,16 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     private func finish(_ exchange: Exchange, upstreamReusable: Bool) {
         guard self.exchange === exchange else { return }
         self.exchange = nil
-        exchange.cluster.finished(node: exchange.node)
+        exchange.queueTimer?.cancel()
+        if exchange.holdsSlot {
+            exchange.holdsSlot = false
+            exchange.cluster.finished(node: exchange.node)
+        } else if let ticket = exchange.queueTicket {
+            // Still waiting: leave the line. If the slot was handed over meanwhile, the grant finds
+            // the exchange gone and gives the slot back.
+            exchange.queueTicket = nil
+            _ = exchange.cluster.cancelQueued(node: exchange.node, ticket: ticket, timedOut: false)
+        }
         exchange.cluster.count(node: exchange.node, reason: exchange.reason, nodeFailed: exchange.failure?.isNodeFault ?? false)
         switch exchange.reason {
         case .sticky, .stayed, .failoverReplica, .failoverAny:
@@ -593,6 +680,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         default: status.reasonPhrase
         }
     }
+
+    /// A node at `max_connections` with a full queue, or no slot within `queue_timeout`.
+    static let busyMessage = "the application server is busy, try again shortly"
 
     /// The client went silent in the middle of its request body for `timeouts.idle`.
     private func requestBodyTimedOut() {

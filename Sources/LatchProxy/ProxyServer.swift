@@ -105,6 +105,11 @@ public final class ProxyServer: Sendable {
         runtime.clusters[cluster].activeRequests()
     }
 
+    /// Requests waiting for a slot (`max_connections`) per node of cluster `cluster`.
+    public func queuedRequests(cluster: Int) -> [Int] {
+        runtime.clusters[cluster].queuedRequests()
+    }
+
     /// Reopens the access log file (after logrotate moved it); SIGUSR1 calls this.
     public func reopenAccessLog() {
         do {

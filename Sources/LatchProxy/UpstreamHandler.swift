@@ -34,6 +34,8 @@ enum UpstreamFailure: Error, Equatable {
     /// Not the node's fault: the client's request broke a rule or a limit after it had been sent on
     /// (a chunked body over `max_body`, a malformed chunk); the client gets `status`.
     case clientRejected(HTTPResponseStatus, String)
+    /// Not the node's fault as such: it stayed at `max_connections` for the whole `queue_timeout`.
+    case queueTimedOut
     /// A 5xx answer, counted by passive detection with `on_5xx` (the answer itself is relayed).
     case serverError(Int)
     /// The node failed and `on_unavailable: reject` left no other node for the session.
@@ -54,6 +56,7 @@ enum UpstreamFailure: Error, Equatable {
         case .clientStalled: "client stopped reading the response"
         case .clientClosed: "client closed the connection"
         case .clientRejected(_, let why): "request refused: \(why)"
+        case .queueTimedOut: "no free connection to the node within queue_timeout"
         case .closedBeforeResponse: "connection closed before the response"
         case .closedMidResponse: "connection closed during the response"
         case .badResponse(let reason): "invalid response: \(reason)"
@@ -65,7 +68,7 @@ enum UpstreamFailure: Error, Equatable {
     var isNodeFault: Bool {
         switch self {
         // `rejectedAfterFailure` is the node's failure with `on_unavailable: reject` deciding the answer.
-        case .clientTimedOut, .clientStalled, .clientClosed, .clientRejected: false
+        case .clientTimedOut, .clientStalled, .clientClosed, .clientRejected, .queueTimedOut: false
         default: true
         }
     }

@@ -79,6 +79,8 @@ struct AdminLiveTests {
             #expect(nodes[0]["last_sticky_request"] is String)
             #expect(nodes[0]["replicas"] as? [String] == ["tomcat2"])
             #expect(nodes[0]["active_requests"] as? Int == 0)
+            #expect(nodes[0]["queued_requests"] as? Int == 0)
+            #expect(nodes[0]["max_connections"] as? Int == 200)
         }
     }
 
@@ -211,6 +213,7 @@ struct AdminLiveTests {
             #expect(value("latch_node_state", ["cluster": "shop", "node": "tomcat1", "state": "active"]) == 1)
             #expect(sum("latch_sessions") == 2, "M.tomcat1 on its node, M.tomcat2 where it failed over")
             #expect(value("latch_active_requests", ["cluster": "shop", "node": "tomcat1"]) == 0)
+            #expect(value("latch_queued_requests", ["cluster": "shop", "node": "tomcat1"]) == 0)
             // A second scrape does not count the stats-fed counters twice.
             let again = Self.samples(try await request(h, admin + "/metrics").1)
             #expect(again.first { $0.name == "latch_ejections_total" && $0.labels["node"] == "tomcat2" }?.value == 1)

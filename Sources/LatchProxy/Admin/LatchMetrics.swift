@@ -12,7 +12,9 @@ import Prometheus
 /// - `latch_request_duration_seconds{cluster,node}`: histogram from request head to end of exchange;
 /// - `latch_upstream_connect_errors_total{cluster,node}`: failed connects to a node;
 /// - `latch_health_transitions_total{cluster,node}`, `latch_ejections_total{cluster,node}`;
-/// - gauges, refreshed at each scrape: `latch_active_requests`, `latch_sessions`, `latch_node_usable`
+/// - `latch_queue_full_total{cluster,node}`, `latch_queue_timeouts_total{cluster,node}`,
+///   `latch_requests_refused_total{reason}`, `latch_client_connections_refused_total`;
+/// - gauges, refreshed at each scrape: `latch_active_requests`, `latch_queued_requests`, `latch_sessions`, `latch_node_usable`
 ///   and `latch_node_state{state}` (1 for the node's current state).
 ///
 /// Handlers are cached per label set, so a request costs a dictionary lookup, not a registry lookup.
@@ -73,6 +75,7 @@ final class LatchMetrics: Sendable {
         for cluster in clusters {
             let name = cluster.config.name
             let active = cluster.activeRequests()
+            let queued = cluster.queuedRequests()
             let sessions = cluster.sessionReport()
             let usable = cluster.usableNodes()
             let states = cluster.nodeStates()
@@ -81,6 +84,8 @@ final class LatchMetrics: Sendable {
                 let labels = [("cluster", name), ("node", node.name)]
                 registry.makeGauge(descriptor: Self.descriptor("latch_active_requests", help: "Requests in flight on the node"), labels: labels)
                     .set(to: Double(active[i]))
+                registry.makeGauge(descriptor: Self.descriptor("latch_queued_requests", help: "Requests waiting for a slot under max_connections"), labels: labels)
+                    .set(to: Double(queued[i]))
                 registry.makeGauge(descriptor: Self.descriptor("latch_sessions", help: "Distinct sessions seen within drain.session_idle"), labels: labels)
                     .set(to: Double(sessions[i].count ?? 0))
                 registry.makeGauge(descriptor: Self.descriptor("latch_node_usable", help: "1 when the node may serve (health, ejection, state)"), labels: labels)
@@ -91,6 +96,8 @@ final class LatchMetrics: Sendable {
                 }
                 catchUp("latch_health_transitions_total", labels, to: stats.nodes[i].healthTransitions)
                 catchUp("latch_ejections_total", labels, to: stats.nodes[i].ejections)
+                catchUp("latch_queue_full_total", labels, to: stats.nodes[i].queueFull)
+                catchUp("latch_queue_timeouts_total", labels, to: stats.nodes[i].queueTimeouts)
             }
         }
         return registry.emitToString()

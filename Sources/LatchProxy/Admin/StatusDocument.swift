@@ -21,11 +21,16 @@ struct StatusDocument: Encodable {
         var usable: Bool
         var health: Health?
         var activeRequests: Int
+        /// Requests waiting for a slot under `max_connections` (0 without a limit).
+        var queuedRequests: Int = 0
+        var maxConnections: Int = 0
         var requests: [String: Int]
         var failures: Int
         var retriedAway: Int
         var healthTransitions: Int
         var ejections: Int
+        var queueFull: Int = 0
+        var queueTimeouts: Int = 0
         var sessions: Int?
         var lastStickyRequest: String?
     }
@@ -43,6 +48,7 @@ struct StatusDocument: Encodable {
                 let verdicts = cluster.healthVerdicts()
                 let checks = cluster.lastCheckResults()
                 let active = cluster.activeRequests()
+                let queued = cluster.queuedRequests()
                 let stats = cluster.stats()
                 let sessions = cluster.sessionReport()
                 return Cluster(
@@ -57,11 +63,15 @@ struct StatusDocument: Encodable {
                             usable: usable[i],
                             health: verdicts[i].map { Health(up: $0, lastCheck: checks[i]) },
                             activeRequests: active[i],
+                            queuedRequests: queued[i],
+                            maxConnections: node.maxConnections,
                             requests: Dictionary(uniqueKeysWithValues: stats.nodes[i].requests.map { ($0.key.rawValue, $0.value) }),
                             failures: stats.nodes[i].failures,
                             retriedAway: stats.nodes[i].retriedAway,
                             healthTransitions: stats.nodes[i].healthTransitions,
                             ejections: stats.nodes[i].ejections,
+                            queueFull: stats.nodes[i].queueFull,
+                            queueTimeouts: stats.nodes[i].queueTimeouts,
                             sessions: sessions[i].count,
                             lastStickyRequest: sessions[i].lastSeen.map(StatusDocument.timestamp)
                         )

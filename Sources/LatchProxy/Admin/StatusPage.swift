@@ -104,7 +104,7 @@ enum StatusPage {
               <td data-field="state"><span class="badge state-\(escape(node.state))">\(escape(node.state))</span></td>
               <td class="health" data-field="health"><span class="badge health-\(health.kind)">\(health.kind)</span><small title="\(escape(health.detail))">\(escape(health.detail))</small></td>
               <td data-field="usable"><span class="usable-\(node.usable ? "yes" : "no")">\(node.usable ? "yes" : "no")</span></td>
-              <td class="num" data-field="active">\(node.activeRequests)</td>
+              <td class="num" data-field="active" title="max_connections: \(node.maxConnections == 0 ? "none" : String(node.maxConnections))">\(node.activeRequests)\(node.queuedRequests > 0 ? " +\(node.queuedRequests) queued" : "")</td>
               <td class="num" data-field="sessions">\(node.sessions.map(String.init) ?? "—")</td>
               <td class="num" data-field="requests" title="\(escape(requests.breakdown))"><strong>\(requests.total)</strong><small>sticky \(requests.sticky) · failover \(requests.failover)</small></td>
               <td class="num" data-field="rate" title="needs JavaScript">—</td>
@@ -319,7 +319,7 @@ enum StatusPage {
                 small.title = detail;
                 fill(cell("health"), [el("span", "badge health-" + h, h), small]);
                 fill(cell("usable"), [el("span", "usable-" + (node.usable ? "yes" : "no"), node.usable ? "yes" : "no")]);
-                cell("active").textContent = node.active_requests;
+                cell("active").textContent = node.active_requests + (node.queued_requests > 0 ? " +" + node.queued_requests + " queued" : "");
                 cell("sessions").textContent = node.sessions == null ? "\u2014" : node.sessions;
                 var r = cell("requests");
                 fill(r, [el("strong", "", String(total)), el("small", "", "sticky " + sticky + " \u00b7 failover " + failover)]);

@@ -1,0 +1,110 @@
+import AsyncHTTPClient
+import LatchCore
+import NIOCore
+import Testing
+
+/// A cluster's `limits:` through a live Latch: a node at `max_connections` makes requests wait in
+/// its queue, first come first served; a full queue or a wait past `queue_timeout` is answered 503;
+/// new sessions go to nodes with a free slot.
+@Suite("Per-node connection limits and queues", .timeLimit(.minutes(1)))
+struct QueueLiveTests {
+    private static func limited(_ queue: Int, timeout: Duration = .seconds(5)) -> (inout LatchConfig) -> Void {
+        { config in
+            config.clusters[0].limits = NodeLimitsConfig(maxConnections: 1, maxQueue: queue, queueTimeout: timeout)
+            for i in config.clusters[0].nodes.indices { config.clusters[0].nodes[i].maxConnections = 1 }
+        }
+    }
+
+    private static func get(_ h: LatchHarness, _ cookie: String?) async throws -> (Int, String, String?) {
+        var request = HTTPClientRequest(url: h.baseURL + "/")
+        if let cookie { request.headers.add(name: "Cookie", value: cookie) }
+        let response = try await h.client.execute(request, timeout: .seconds(20))
+        let body = String(buffer: try await response.body.collect(upTo: 1 << 16))
+        return (Int(response.status.code), body, response.headers.first(name: "X-Backend-Node"))
+    }
+
+    /// Waits until `condition` holds, polling; false if it never did within the deadline.
+    private static func eventually(_ condition: () -> Bool) async throws -> Bool {
+        for _ in 0..<500 {
+            if condition() { return true }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return condition()
+    }
+
+    @Test("a session's busy node queues its requests and serves them in turn; beyond max_queue: 503")
+    func stickyRequestsWait() async throws {
+        try await withLatch(configure: Self.limited(1), reply: { _, _ in .delayed(.milliseconds(400), body: "slow") }) { h in
+            async let first = Self.get(h, "JSESSIONID=A.tomcat1")
+            #expect(try await Self.eventually { h.server.activeRequests(cluster: 0)[0] == 1 })
+            async let second = Self.get(h, "JSESSIONID=B.tomcat1")
+            #expect(try await Self.eventually { h.server.queuedRequests(cluster: 0)[0] == 1 })
+            let third = try await Self.get(h, "JSESSIONID=C.tomcat1")
+            #expect(third.0 == 503)
+            #expect(third.1.contains("busy"))
+            let (a, b) = try await (first, second)
+            #expect(a.0 == 200 && a.2 == "tomcat1")
+            #expect(b.0 == 200 && b.2 == "tomcat1", "the queued request waited for its own node")
+            #expect(h.server.stats(cluster: 0).nodes[0].queueFull == 1)
+            #expect(h.server.activeRequests(cluster: 0) == [0, 0, 0])
+            #expect(h.server.queuedRequests(cluster: 0) == [0, 0, 0])
+            #expect(h.backend("tomcat1").requests.count == 2)
+        }
+    }
+
+    @Test("a request that waits longer than queue_timeout gets 503 and never reaches the node")
+    func queueTimeout() async throws {
+        try await withLatch(
+            configure: Self.limited(5, timeout: .milliseconds(200)),
+            reply: { _, _ in .delayed(.milliseconds(1500), body: "slow") }
+        ) { h in
+            async let first = Self.get(h, "JSESSIONID=A.tomcat2")
+            #expect(try await Self.eventually { h.server.activeRequests(cluster: 0)[1] == 1 })
+            let waited = try await Self.get(h, "JSESSIONID=B.tomcat2")
+            #expect(waited.0 == 503)
+            #expect(waited.1.contains("busy"))
+            #expect(try await first.0 == 200)
+            #expect(h.server.stats(cluster: 0).nodes[1].queueTimeouts == 1)
+            #expect(h.backend("tomcat2").requests.count == 1)
+            #expect(h.server.activeRequests(cluster: 0) == [0, 0, 0])
+        }
+    }
+
+    @Test("new sessions go to nodes with a free slot instead of queueing behind a busy one")
+    func newSessionsAvoidBusyNodes() async throws {
+        try await withLatch(configure: Self.limited(5), reply: { _, head in
+            head.uri == "/" && head.headers["cookie"].contains("JSESSIONID=A.tomcat1")
+                ? .delayed(.milliseconds(800), body: "slow") : .text(body: "fast")
+        }) { h in
+            async let busy = Self.get(h, "JSESSIONID=A.tomcat1")
+            #expect(try await Self.eventually { h.server.activeRequests(cluster: 0)[0] == 1 })
+            var servedBy: [String] = []
+            for _ in 0..<6 {
+                let (status, _, node) = try await Self.get(h, nil)
+                #expect(status == 200)
+                servedBy.append(node ?? "?")
+            }
+            #expect(!servedBy.contains("tomcat1"), "got \(servedBy)")
+            #expect(Set(servedBy) == ["tomcat2", "tomcat3"])
+            #expect(try await busy.0 == 200)
+        }
+    }
+
+    @Test("a queued client that leaves gives up its place; the slot is not lost")
+    func leavingTheQueue() async throws {
+        try await withLatch(configure: Self.limited(5), reply: { _, _ in .delayed(.milliseconds(300), body: "slow") }) { h in
+            async let first = Self.get(h, "JSESSIONID=A.tomcat3")
+            #expect(try await Self.eventually { h.server.activeRequests(cluster: 0)[2] == 1 })
+            let leaver = try await RawClient.connect(port: h.port, group: h.group)
+            try await leaver.send("GET / HTTP/1.1\r\nHost: a\r\nCookie: JSESSIONID=L.tomcat3\r\n\r\n")
+            #expect(try await Self.eventually { h.server.queuedRequests(cluster: 0)[2] == 1 })
+            await leaver.close()
+            #expect(try await Self.eventually { h.server.queuedRequests(cluster: 0)[2] == 0 })
+            #expect(try await first.0 == 200)
+            #expect(try await Self.eventually { h.server.activeRequests(cluster: 0) == [0, 0, 0] })
+            // The node still takes requests: its one slot came back.
+            let after = try await Self.get(h, "JSESSIONID=Z.tomcat3")
+            #expect(after.0 == 200 && after.2 == "tomcat3")
+        }
+    }
+}
