@@ -470,6 +470,7 @@ struct ConfigFailoverTests {
             "  passive:  3 failures within 10s eject a node for 10s, 5xx answers not counted",
             "  failover: on_unavailable any, failback immediate, retries 2 within 10s, retry bodies up to 64KiB",
             "  drain:    session idle 30m, maintenance when empty, no deadline",
+            "  limits:   200 requests in flight per node, up to 100 more wait 5s",
             "  nodes:",
             "    tomcat1  127.0.0.1:8081  weight 1  no replicas",
             "    tomcat2  127.0.0.1:8082  weight 1  no replicas  health: path /ready, timeout 500ms",

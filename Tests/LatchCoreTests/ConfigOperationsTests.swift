@@ -549,6 +549,7 @@ struct ConfigOperationsTests {
         let lines = ConfigSummary.render(config).split(separator: "\n").map(String.init)
         #expect(Array(lines.drop { !$0.hasPrefix("  drain:") }) == [
             "  drain:    session idle 20m, stays draining when empty, deadline 1h30m",
+            "  limits:   200 requests in flight per node, up to 100 more wait 5s",
             "  nodes:",
             "    tomcat1  127.0.0.1:8081  weight 1  no replicas  state draining",
             "    tomcat2  127.0.0.1:8082  weight 1  no replicas  state maintenance  health: http GET /health every 2s "

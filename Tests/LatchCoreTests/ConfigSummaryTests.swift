@@ -34,6 +34,7 @@ struct ConfigSummaryTests {
             Listeners:  0.0.0.0:8080, [::1]:8443
             Timeouts:   connect 1s500ms, request head 10s, idle 1m, upstream response 1m
             Pool:       up to 32 idle connections per node and thread, closed after 15s idle
+            Limits:     head 32KiB in up to 100 fields, target 8KiB, body 100MiB, 10000 client connections
             Forwarding: X-Forwarded-For replace, Via: 1.1 latch
             Threads:    2
             Admin:      off
@@ -49,6 +50,7 @@ struct ConfigSummaryTests {
               passive:  3 failures within 10s eject a node for 10s, 5xx answers not counted
               failover: on_unavailable any, failback immediate, retries 2 within 10s, retry bodies up to 64KiB
               drain:    session idle 30m, maintenance when empty, no deadline
+              limits:   200 requests in flight per node, up to 100 more wait 5s
               nodes:
                 tomcat1  127.0.0.1:8081  weight 1  replicas tomcat2
                 tomcat2  127.0.0.1:8082  weight 5  replicas tomcat1, tomcat3
@@ -62,6 +64,7 @@ struct ConfigSummaryTests {
               passive:  3 failures within 10s eject a node for 10s, 5xx answers not counted
               failover: on_unavailable any, failback immediate, retries 2 within 10s, retry bodies up to 64KiB
               drain:    session idle 30m, maintenance when empty, no deadline
+              limits:   200 requests in flight per node, up to 100 more wait 5s
               nodes:
                 wl1  admin.internal:7001  weight 1  no replicas
             """

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import LatchCore
 import NIOCore
+import NIOHTTP1
 import Testing
 
 /// A cluster's `limits:` through a live Latch: a node at `max_connections` makes requests wait in
@@ -23,6 +24,15 @@ struct QueueLiveTests {
         return (Int(response.status.code), body, response.headers.first(name: "X-Backend-Node"))
     }
 
+    /// Session A's requests take `seconds`; every other request is answered at once. Long enough that
+    /// the test's later requests arrive while A's is in flight, even on a loaded machine.
+    private static func slowForA(_ seconds: Int64) -> @Sendable (String, HTTPRequestHead) -> BackendReply {
+        { _, head in
+            head.headers["cookie"].contains { $0.contains("JSESSIONID=A.") }
+                ? .delayed(.seconds(seconds), body: "slow") : .text(body: "fast")
+        }
+    }
+
     /// Waits until `condition` holds, polling; false if it never did within the deadline.
     private static func eventually(_ condition: () -> Bool) async throws -> Bool {
         for _ in 0..<500 {
@@ -34,7 +44,7 @@ struct QueueLiveTests {
 
     @Test("a session's busy node queues its requests and serves them in turn; beyond max_queue: 503")
     func stickyRequestsWait() async throws {
-        try await withLatch(configure: Self.limited(1), reply: { _, _ in .delayed(.milliseconds(400), body: "slow") }) { h in
+        try await withLatch(configure: Self.limited(1), reply: Self.slowForA(2)) { h in
             async let first = Self.get(h, "JSESSIONID=A.tomcat1")
             #expect(try await Self.eventually { h.server.activeRequests(cluster: 0)[0] == 1 })
             async let second = Self.get(h, "JSESSIONID=B.tomcat1")
@@ -56,7 +66,7 @@ struct QueueLiveTests {
     func queueTimeout() async throws {
         try await withLatch(
             configure: Self.limited(5, timeout: .milliseconds(200)),
-            reply: { _, _ in .delayed(.milliseconds(1500), body: "slow") }
+            reply: Self.slowForA(3)
         ) { h in
             async let first = Self.get(h, "JSESSIONID=A.tomcat2")
             #expect(try await Self.eventually { h.server.activeRequests(cluster: 0)[1] == 1 })
@@ -72,10 +82,7 @@ struct QueueLiveTests {
 
     @Test("new sessions go to nodes with a free slot instead of queueing behind a busy one")
     func newSessionsAvoidBusyNodes() async throws {
-        try await withLatch(configure: Self.limited(5), reply: { _, head in
-            head.uri == "/" && head.headers["cookie"].contains("JSESSIONID=A.tomcat1")
-                ? .delayed(.milliseconds(800), body: "slow") : .text(body: "fast")
-        }) { h in
+        try await withLatch(configure: Self.limited(5), reply: Self.slowForA(2)) { h in
             async let busy = Self.get(h, "JSESSIONID=A.tomcat1")
             #expect(try await Self.eventually { h.server.activeRequests(cluster: 0)[0] == 1 })
             var servedBy: [String] = []
@@ -92,7 +99,7 @@ struct QueueLiveTests {
 
     @Test("a queued client that leaves gives up its place; the slot is not lost")
     func leavingTheQueue() async throws {
-        try await withLatch(configure: Self.limited(5), reply: { _, _ in .delayed(.milliseconds(300), body: "slow") }) { h in
+        try await withLatch(configure: Self.limited(5), reply: Self.slowForA(2)) { h in
             async let first = Self.get(h, "JSESSIONID=A.tomcat3")
             #expect(try await Self.eventually { h.server.activeRequests(cluster: 0)[2] == 1 })
             let leaver = try await RawClient.connect(port: h.port, group: h.group)

@@ -15,6 +15,10 @@ public enum ConfigSummary {
             + "idle \(format(timeouts.idle)), upstream response \(format(timeouts.upstreamResponse))")
         lines.append("Pool:       up to \(config.pool.maxIdlePerNode) idle connections per node and thread, "
             + "closed after \(format(config.pool.idleTimeout)) idle")
+        let limits = config.limits
+        lines.append("Limits:     head \(ByteSizeParser.format(limits.maxRequestHead)) in up to \(limits.maxHeaders) fields, "
+            + "target \(ByteSizeParser.format(limits.maxURILength)), body \(ByteSizeParser.format(limits.maxBody)), "
+            + "\(limits.maxClientConnections) client connections")
         lines.append("Forwarding: X-Forwarded-For \(config.forwarding.xForwardedFor.rawValue), "
             + "Via: 1.1 \(config.forwarding.via)")
         lines.append("Threads:    " + (config.threads.map(String.init) ?? "one per core"))
@@ -43,6 +47,7 @@ public enum ConfigSummary {
         lines.append("  passive:  " + describe(cluster.passive))
         lines.append("  failover: " + describe(cluster.failover))
         lines.append("  drain:    " + describe(cluster.drain))
+        lines.append("  limits:   " + describe(cluster.limits))
         lines.append("  nodes:")
         let nameWidth = cluster.nodes.map(\.name.count).max() ?? 0
         let addressWidth = cluster.nodes.map(\.address.description.count).max() ?? 0
@@ -50,9 +55,18 @@ public enum ConfigSummary {
             let replicas = node.replicas.isEmpty ? "no replicas" : "replicas " + node.replicas.joined(separator: ", ")
             lines.append("    " + pad(node.name, nameWidth) + "  " + pad(node.address.description, addressWidth)
                 + "  weight \(node.weight)  " + replicas + stateNote(node.state)
+                + (node.maxConnections != cluster.limits.maxConnections ? ", max_connections \(node.maxConnections)" : "")
                 + healthDifference(node.health, from: cluster.health))
         }
         return lines
+    }
+
+    /// `200 requests in flight per node, up to 100 more wait 5s` or `no limit on requests in flight`.
+    private static func describe(_ limits: NodeLimitsConfig) -> String {
+        guard limits.maxConnections > 0 else { return "no limit on requests in flight per node" }
+        let queue = limits.maxQueue > 0
+            ? "up to \(limits.maxQueue) more wait \(format(limits.queueTimeout))" : "no queue"
+        return "\(limits.maxConnections) requests in flight per node, " + queue
     }
 
     /// `http GET /health every 2s ±10% (timeout 1s, rise 2, fall 3, expect 200-399, initial down)`.
