@@ -145,7 +145,8 @@ public final class ClusterRuntime: Sendable {
 
     /// Chooses a node and admits the request to it: counted in flight until ``finished(node:)``, or
     /// queued when the node is at `max_connections` (then `grant` runs with the ticket once a slot is
-    /// handed over, unless ``cancelQueued(node:ticket:)`` took it out of line first).
+    /// handed over, unless ``cancelQueued(node:ticket:)`` took it out of line first; it is built only
+    /// then).
     ///
     /// New sessions are balanced over the nodes with a free slot, so a busy node is not given more;
     /// only when every node is full does one of them queue the request. A session's own node is
@@ -155,7 +156,7 @@ public final class ClusterRuntime: Sendable {
         _ lookup: RouteLookup,
         owner: Int? = nil,
         excluding excluded: [Int] = [],
-        grant: @escaping @Sendable (_ node: Int, _ ticket: UInt64) -> Void
+        grant: @autoclosure () -> @Sendable (_ node: Int, _ ticket: UInt64) -> Void
     ) -> Placement {
         let now = ContinuousClock.now
         let replicas = replicaIndices
@@ -184,7 +185,8 @@ public final class ClusterRuntime: Sendable {
                 decision = choose(skippingFull: false)
             }
             guard let node = decision.node else { return .unserved(decision) }
-            switch state.queues[node].admit(active: state.active[node], waiter: QueueWaiter(grant: grant)) {
+            // The waiter (a closure) is only built when the request must wait: no allocation otherwise.
+            switch state.queues[node].admit(active: state.active[node], waiter: QueueWaiter(grant: grant())) {
             case .admitted:
                 state.active[node] += 1
                 return .admitted(decision)
