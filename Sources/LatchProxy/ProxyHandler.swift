@@ -33,6 +33,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     /// Set when the connection must close after the current response (an error answered before the
     /// request body ended, `Connection: close`, a close-delimited response to an HTTP/1.0 client…).
     private var closing = false
+    /// Output is closed after an early error answer; what the client still sends is read and dropped
+    /// until it closes too or `lingerLimit` runs out (see ``lingeringClose(_:)``).
+    private var lingering = false
+    private var lingeredBytes = 0
+    static let lingerLimit = (time: TimeAmount.seconds(2), bytes: 1024 * 1024)
 
     init(holder: RuntimeHolder, deadlines: ClientDeadlineHandler, scheme: String = "http") {
         self.holder = holder
@@ -67,6 +72,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     // MARK: - Client → upstream
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if lingering {
+            if case .body(let buffer) = unwrapInboundIn(data) { lingeredBytes += buffer.readableBytes }
+            if lingeredBytes > Self.lingerLimit.bytes { context.close(promise: nil) }
+            return
+        }
         switch unwrapInboundIn(data) {
         case .head(let head):
             // After a response that said `Connection: close`, nothing more is served (RFC 9112 §9.6).
@@ -100,6 +110,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
 
     /// Holds the client's reads while the upstream is being connected or cannot take more bytes.
     func read(context: ChannelHandlerContext) {
+        if lingering {
+            context.read()
+            return
+        }
         // Closing after the current response: read nothing more (pipelined requests are not served).
         if closing, exchange == nil { return }
         if let exchange, !exchange.requestEnded {
@@ -529,6 +543,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             detail: detail,
             version: exchange.request.version,
             keepAlive: exchange.clientKeepAlive,
+            linger: !exchange.requestEnded,
             context: context
         )
     }
@@ -638,7 +653,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 version: "HTTP/\(head.version.major).\(head.version.minor)"
             )
         )
-        writeError(status, detail: detail, version: head.version, keepAlive: keepAlive, context: context)
+        writeError(status, detail: detail, version: head.version, keepAlive: keepAlive, linger: hasBody, context: context)
     }
 
     /// A short plain-text answer of Latch's own: `502 Bad Gateway: the application server failed to answer`.
@@ -647,6 +662,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         detail: String,
         version: HTTPVersion,
         keepAlive: Bool,
+        linger: Bool = false,
         context: ChannelHandlerContext
     ) {
         let body = "\(status.code) \(status.reasonPhrase): \(detail)\n"
@@ -665,8 +681,27 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         if keepAlive { deadlines.exchangeFinished() }
         let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if !keepAlive {
-            written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            written.assumeIsolated().whenComplete { [weak self] result in
+                guard linger, case .success = result, let self else {
+                    context.close(promise: nil)
+                    return
+                }
+                self.lingeringClose(context)
+            }
         }
+    }
+
+    /// After an error answered before the request body was read: send FIN, then read and drop what the
+    /// client is still sending, for up to 2 s or 1 MiB. Closing at once with unread bytes would make the
+    /// kernel send a reset, which can destroy the answer before the client reads it — a 413 would look
+    /// like a network error (nginx's `lingering_close` does the same).
+    private func lingeringClose(_ context: ChannelHandlerContext) {
+        lingering = true
+        context.close(mode: .output, promise: nil)
+        context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerLimit.time) {
+            context.close(promise: nil)
+        }
+        context.read()
     }
 
     /// Short, stable texts: the details (node, address, errno) go to the log, not to the internet.
@@ -716,6 +751,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     /// stops at the error, so the connection always closes; the answer is given only if the client
     /// can still read one as the answer to its request.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if lingering {
+            context.close(promise: nil)
+            return
+        }
         guard let parseError = error as? HTTPParserError else {
             runtime.logger.debug("client connection error", metadata: ["client": "\(clientAddress)", "error": "\(error)"])
             context.close(promise: nil)

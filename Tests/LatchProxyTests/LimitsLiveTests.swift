@@ -55,6 +55,31 @@ struct LimitsLiveTests {
         }
     }
 
+    @Test("a client that keeps sending a refused body still reads its 413: Latch drains before closing")
+    func lingeringClose() async throws {
+        try await withLatch(configure: Self.small) { h in
+            // An uploader that reads only once it has sent its whole body (curl, a browser form):
+            // had Latch closed at once, its unread body would make the kernel answer the rest of the
+            // upload with a reset, and the client would report a network error, not the 413.
+            let client = try await RawClient.connect(port: h.port, group: h.group, halfClosure: true)
+            try await client.stopReading()
+            let size = 1000 * 1024
+            try await client.send("PUT /up HTTP/1.1\r\nHost: a\r\nContent-Length: \(size)\r\n\r\n")
+            let chunk = String(repeating: "x", count: 16 * 1024)
+            var sendFailures = 0
+            for _ in 0..<(size / chunk.utf8.count) {
+                do { try await client.send(chunk) } catch { sendFailures += 1 }
+            }
+            #expect(sendFailures == 0, "Latch reset the connection while the body was still coming")
+            try await Task.sleep(for: .milliseconds(200))
+            try await client.resumeReading()
+            let text = try await client.wait { _, closed in closed }
+            await client.close()
+            #expect(text.hasPrefix("HTTP/1.1 413 Payload Too Large\r\n"), "got: \(text.prefix(100))")
+            #expect(h.backends.allSatisfy { $0.accepted == 0 })
+        }
+    }
+
     @Test("a chunked body that outgrows max_body is cut off: 413 to the client, the node's connection closed")
     func chunkedOverLimit() async throws {
         try await withLatch(configure: Self.small, reply: { _, _ in .echoBodyChecksum }) { h in

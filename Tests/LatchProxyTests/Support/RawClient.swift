@@ -8,9 +8,12 @@ final class RawClient: Sendable {
     fileprivate let channel: any Channel
     private let received: NIOLockedValueBox<(bytes: [UInt8], closed: Bool)>
 
-    static func connect(port: Int, group: any EventLoopGroup) async throws -> RawClient {
+    /// - Parameter halfClosure: keep sending after the server closed its side, as an uploader that
+    ///   reads only once it has sent everything does (then `closed` means "the server closed its side").
+    static func connect(port: Int, group: any EventLoopGroup, halfClosure: Bool = false) async throws -> RawClient {
         let received = NIOLockedValueBox((bytes: [UInt8](), closed: false))
         let channel = try await ClientBootstrap(group: group)
+            .channelOption(.allowRemoteHalfClosure, value: halfClosure)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(Collector(received: received))
@@ -67,6 +70,11 @@ final class RawClient: Sendable {
         func channelInactive(context: ChannelHandlerContext) {
             received.withLockedValue { $0.closed = true }
         }
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if case .inputClosed = event as? ChannelEvent { received.withLockedValue { $0.closed = true } }
+            context.fireUserInboundEventTriggered(event)
+        }
     }
 }
 
@@ -82,5 +90,13 @@ extension RawClient {
     /// as with a client that stopped reading a response.
     func stopReading() async throws {
         try await channel.setOption(.autoRead, value: false)
+    }
+}
+
+extension RawClient {
+    /// Reads again after ``stopReading()``: what the kernel buffered meanwhile is delivered.
+    func resumeReading() async throws {
+        try await channel.setOption(.autoRead, value: true)
+        channel.read()
     }
 }
