@@ -99,4 +99,9 @@ extension RawClient {
         try await channel.setOption(.autoRead, value: true)
         channel.read()
     }
+
+    /// What was received after the first `mark` bytes (counted in bytes: `\r\n` is one Character).
+    func text(after mark: Int) -> String {
+        String(decoding: bytes.dropFirst(mark), as: UTF8.self)
+    }
 }
