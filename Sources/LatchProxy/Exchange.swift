@@ -42,6 +42,8 @@ final class Exchange {
     var requestEnded = false
     var requestBodyBytes = 0
     var responseStatus: HTTPResponseStatus?
+    /// The final response head, rewritten for the client, until it is written (see `responseStarted`).
+    var pendingHead: HTTPResponseHead?
     /// The final (non-1xx) response head went to the client: from here an error can only close.
     var responseStarted = false
     var responseBytes = 0

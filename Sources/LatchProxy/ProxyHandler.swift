@@ -357,7 +357,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 exchange.clientKeepAlive = false
             }
             if !exchange.clientKeepAlive { closing = true }
-            exchange.responseStarted = true
             var downstream = HeaderRewriter.downstreamResponseHead(
                 head,
                 clientVersion: exchange.request.version,
@@ -370,11 +369,15 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             if exchange.cluster.config.failover.failback == .stay {
                 StayState.updateOwnerCookie(&downstream.headers, for: exchange)
             }
-            context.write(wrapOutboundOut(.head(downstream)), promise: nil)
+            // Written with the first body bytes, the end or the end of this read, whichever comes
+            // first: a node whose body breaks in the same read as its head still gets the client a 502.
+            exchange.pendingHead = downstream
         case .body(let buffer):
+            writePendingHead(exchange, context: context)
             exchange.responseBytes += buffer.readableBytes
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         case .end(let trailers):
+            writePendingHead(exchange, context: context)
             finish(exchange, upstreamReusable: exchange.upstreamReusable && exchange.requestEnded)
             let keepAlive = exchange.clientKeepAlive
             if keepAlive { deadlines.exchangeFinished() }
@@ -386,7 +389,17 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
 
     func upstreamReadComplete() {
-        context?.flush()
+        guard let context else { return }
+        if let exchange { writePendingHead(exchange, context: context) }
+        context.flush()
+    }
+
+    /// From here the client has the response head: an error can only cut the connection.
+    private func writePendingHead(_ exchange: Exchange, context: ChannelHandlerContext) {
+        guard let head = exchange.pendingHead else { return }
+        exchange.pendingHead = nil
+        exchange.responseStarted = true
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
     }
 
     var awaitingClientBody: Bool {
@@ -517,6 +530,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     /// connection (the only way HTTP/1.1 can say "this response is incomplete").
     private func fail(_ exchange: Exchange, _ failure: UpstreamFailure) {
         guard let context else { return }
+        // A head not yet written is forgotten: the client gets Latch's error instead.
+        exchange.pendingHead = nil
         exchange.failure = exchange.responseStarted && failure == .closedBeforeResponse ? .closedMidResponse : failure
         if exchange.responseStarted {
             finish(exchange, upstreamReusable: false)

@@ -102,6 +102,8 @@ final class UpstreamHandler: ChannelDuplexHandler {
     /// Something moved since the watchdog was armed: the node sent bytes, took request bytes, or the
     /// client took response bytes.
     private var progressed = false
+    /// Set when a response's `.end` was delivered; ``UpstreamResponseDecoder`` clears it before each read.
+    var responseEndedDuringRead = false
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -181,9 +183,17 @@ final class UpstreamHandler: ChannelDuplexHandler {
 
     // MARK: Events
 
+    /// Raw bytes from the node: progress, even before they make a whole part. Returns false when no
+    /// exchange is waiting for them (a node talking on an idle connection): the caller closes it.
+    func rawBytesArrived() -> Bool {
+        progressed = true
+        return delegate != nil
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
         progressed = true
+        if case .end = part { responseEndedDuringRead = true }
         if let delegate {
             delegate.upstreamResponsePart(part)
         } else {

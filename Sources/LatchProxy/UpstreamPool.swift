@@ -41,6 +41,11 @@ final class UpstreamPool {
     private let logger: Logger
     /// Connections opened so far, for tests and status.
     private(set) var opened = 0
+    /// Set by ``closeIdle()`` when this pool's runtime is replaced (reload) or Latch shuts down: a
+    /// connection given back afterwards, by an exchange that was in flight, is closed, not kept. Kept,
+    /// it would outlive the pool, whose idle timer holds it only weakly, and leak until the node
+    /// closed it.
+    private var retired = false
 
     init(eventLoop: any EventLoop, config: PoolConfig, connectTimeout: TimeAmount, logger: Logger) {
         self.eventLoop = eventLoop
@@ -75,7 +80,8 @@ final class UpstreamPool {
     func release(_ connection: UpstreamConnection, reusable: Bool) {
         eventLoop.preconditionInEventLoop()
         connection.handler.detach()
-        guard reusable, connection.channel.isActive, (idle[connection.key]?.count ?? 0) < config.maxIdlePerNode else {
+        guard reusable, !retired, connection.channel.isActive, (idle[connection.key]?.count ?? 0) < config.maxIdlePerNode
+        else {
             connection.channel.close(promise: nil)
             return
         }
@@ -88,8 +94,9 @@ final class UpstreamPool {
         }
     }
 
-    /// Closes every idle connection (shutdown, reload).
+    /// Closes every idle connection and keeps none from now on (shutdown, reload).
     func closeIdle() {
+        retired = true
         let all = idle.values.flatMap { $0 }
         idle = [:]
         for connection in all {
@@ -119,14 +126,10 @@ final class UpstreamPool {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    let handler = UpstreamHandler()
                     try sync.addHandler(HTTPRequestEncoder())
-                    // 1xx responses are forwarded so `Expect: 100-continue` reaches the client end to end.
-                    try sync.addHandler(
-                        ByteToMessageHandler(
-                            HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .forward)
-                        )
-                    )
-                    try sync.addHandler(UpstreamHandler())
+                    try sync.addHandler(ByteToMessageHandler(UpstreamResponseDecoder(handler: handler)))
+                    try sync.addHandler(handler)
                 }
             }
         let future: EventLoopFuture<any Channel>

@@ -92,6 +92,30 @@ struct ReloadLiveTests {
         }
     }
 
+    @Test("a node connection in use during a reload is closed when its exchange ends, not kept by the old pool")
+    func noConnectionOutlivesItsPool() async throws {
+        try await withLatch(reply: { _, head in
+            head.uri == "/slow" ? .delayed(.milliseconds(600), body: "slow") : .text(body: "hello")
+        }) { h in
+            let client = try await RawClient.connect(port: h.port, group: h.group)
+            try await client.send("GET /slow HTTP/1.1\r\nHost: x\r\nCookie: JSESSIONID=A.tomcat1\r\n\r\n")
+            try await Task.sleep(for: .milliseconds(100))
+            try await h.server.reload(h.server.config)
+            try await client.wait { text, _ in text.contains("slow") }
+            // The next request uses the new configuration's pool and opens a new connection.
+            try await client.send("GET /fast HTTP/1.1\r\nHost: x\r\nCookie: JSESSIONID=A.tomcat1\r\n\r\n")
+            try await client.wait { text, _ in text.contains("hello") }
+            let backend = h.backend("tomcat1")
+            var open = backend.openConnections
+            for _ in 0..<200 where open != 1 {
+                try await Task.sleep(for: .milliseconds(10))
+                open = backend.openConnections
+            }
+            #expect(open == 1, "only the new pool's connection stays open; the old one was closed at release")
+            await client.close()
+        }
+    }
+
     @Test("listeners are added and removed; connections already open on a removed one are still served")
     func listenersChange() async throws {
         try await withLatch { h in

@@ -89,14 +89,14 @@ extension RawClient {
     /// Stops reading from the socket: the kernel buffers fill and the peer sees a zero window,
     /// as with a client that stopped reading a response.
     func stopReading() async throws {
-        try await channel.setOption(.autoRead, value: false)
+        try await channel.setOption(.autoRead, value: false).get()
     }
 }
 
 extension RawClient {
     /// Reads again after ``stopReading()``: what the kernel buffered meanwhile is delivered.
     func resumeReading() async throws {
-        try await channel.setOption(.autoRead, value: true)
+        try await channel.setOption(.autoRead, value: true).get()
         channel.read()
     }
 

@@ -86,6 +86,9 @@ final class TestBackend: Sendable {
         return TestBackend(name: name, channel: channel, state: state)
     }
 
+    /// Accepted connections still open.
+    var openConnections: Int { state.withLockedValue { $0.children.filter(\.isActive).count } }
+
     func close() async {
         try? await channel.close()
         await closeAcceptedConnections()
