@@ -77,6 +77,10 @@ public final class ClusterRuntime: Sendable {
         var stats: ClusterStats
         /// Per node: admission under `max_connections` and the requests waiting for a slot.
         var queues: [NodeQueue<QueueWaiter>]
+        /// The cluster that replaced this one at a reload, and where each node of this one went.
+        /// Exchanges still running here report to it, so nothing they count is lost, and the
+        /// in-flight counts it took over come down as they finish.
+        var successor: (cluster: ClusterRuntime, nodes: [Int?])?
         var random = SystemRandomNumberGenerator()
 
         func isUsable(_ node: Int, at now: ContinuousClock.Instant) -> Bool {
@@ -107,14 +111,23 @@ public final class ClusterRuntime: Sendable {
                 sessions: Array(repeating: SessionCounter(window: config.drain.sessionIdle), count: config.nodes.count),
                 countingSince: Array(repeating: ContinuousClock.now, count: config.nodes.count),
                 stats: ClusterStats(nodes: Array(repeating: NodeStats(), count: config.nodes.count), unserved: [:]),
-                queues: config.nodes.map { NodeQueue(limit: $0.maxConnections, maxQueue: config.limits.maxQueue) }
+                queues: config.nodes.map { NodeQueue(limit: $0.maxConnections, maxQueue: config.limits.maxQueue) },
+                successor: nil
             )
         )
         if let previous { carryOver(from: previous) }
     }
 
     private func carryOver(from previous: ClusterRuntime) {
-        let old = previous.state.withLockedValue { $0 }
+        let mapping = previous.config.nodes.map { node in
+            config.nodes.firstIndex { $0.name == node.name && $0.address == node.address }
+        }
+        // The copy and the hand-over are one step under the old lock: every update the old cluster
+        // made before is in the copy, every one after goes to this cluster.
+        let old = previous.state.withLockedValue { state in
+            state.successor = (self, mapping)
+            return state
+        }
         state.withLockedValue { state in
             for (i, node) in config.nodes.enumerated() {
                 guard let j = previous.config.nodes.firstIndex(where: { $0.name == node.name && $0.address == node.address })
@@ -137,6 +150,7 @@ public final class ClusterRuntime: Sendable {
                     state.countingSince[i] = old.countingSince[j]
                 }
                 state.stats.nodes[i] = old.stats.nodes[j]
+                state.active[i] = old.active[j]
             }
             if previous.config.name == config.name { state.stats.unserved = old.stats.unserved }
         }
@@ -201,12 +215,40 @@ public final class ClusterRuntime: Sendable {
 
     /// A request admitted to `node` is over: its slot goes to the oldest queued request, if any.
     func finished(node: Int) {
-        let next = state.withLockedValue { state -> (ticket: UInt64, waiter: QueueWaiter)? in
-            if let next = state.queues[node].release() { return next }
-            state.active[node] -= 1
-            return nil
+        enum Outcome {
+            case handedOver(ticket: UInt64, waiter: QueueWaiter)
+            case forward(ClusterRuntime, Int)
+            case released
         }
-        if let next { next.waiter.grant(node, next.ticket) }
+        let outcome = state.withLockedValue { state -> Outcome in
+            if let next = state.queues[node].release() { return .handedOver(ticket: next.ticket, waiter: next.waiter) }
+            if let successor = state.successor {
+                // The successor counts this request in flight (it took the count over): release it there.
+                // A node the reload removed has nothing to release.
+                guard let moved = successor.nodes[node] else { return .released }
+                return .forward(successor.cluster, moved)
+            }
+            state.active[node] -= 1
+            return .released
+        }
+        switch outcome {
+        case .handedOver(let ticket, let waiter): waiter.grant(node, ticket)
+        case .forward(let cluster, let moved): cluster.finished(node: moved)
+        case .released: break
+        }
+    }
+
+    /// Runs `update` on `node`'s state here, or — when a reload replaced this cluster — on the state of
+    /// the node it became in the successor (nothing, for a node the reload removed). One lock either way.
+    @discardableResult
+    private func withNodeState<T>(_ node: Int, _ update: (inout State, Int) -> T) -> T? {
+        // (the value, when updated here; where to go, when forwarded; neither, for a removed node)
+        let (value, forward) = state.withLockedValue { state -> (T?, (cluster: ClusterRuntime, node: Int)?) in
+            guard let successor = state.successor else { return (update(&state, node), nil) }
+            return (nil, successor.nodes[node].map { (successor.cluster, $0) })
+        }
+        if let forward { return forward.cluster.withNodeState(forward.node, update) }
+        return value
     }
 
     /// Takes a queued request out of line; false when its slot was already handed over (the grant is
@@ -226,7 +268,7 @@ public final class ClusterRuntime: Sendable {
 
     /// Counts a finished exchange for the node that served it last.
     func count(node: Int, reason: DecisionReason, nodeFailed: Bool) {
-        state.withLockedValue { state in
+        withNodeState(node) { state, node in
             state.stats.nodes[node].requests[reason, default: 0] += 1
             if nodeFailed { state.stats.nodes[node].failures += 1 }
         }
@@ -234,7 +276,7 @@ public final class ClusterRuntime: Sendable {
 
     /// Counts a failed attempt that was sent on to another node.
     func countRetriedAway(node: Int) {
-        state.withLockedValue { state in
+        withNodeState(node) { state, node in
             state.stats.nodes[node].retriedAway += 1
             state.stats.nodes[node].failures += 1
         }
@@ -296,18 +338,18 @@ public final class ClusterRuntime: Sendable {
     /// Records a failure seen on real traffic; returns true when it ejected the node.
     func recordTrafficFailure(node: Int, _ failure: PassiveEjection<ContinuousClock.Instant>.Failure) -> Bool {
         let now = ContinuousClock.now
-        return state.withLockedValue { state in
+        return withNodeState(node) { state, node in
             let ejected = state.passive[node].record(failure, at: now)
             if ejected { state.stats.nodes[node].ejections += 1 }
             return ejected
-        }
+        } ?? false
     }
 
     /// A request of an existing session reached `node` (sticky, stayed or failed over to it).
     func noteSessionRequest(node: Int, sessionID: String?) {
         let date = Date()
         let now = ContinuousClock.now
-        state.withLockedValue { state in
+        withNodeState(node) { state, node in
             state.lastSticky[node] = date
             if let sessionID { state.sessions[node].record(sessionID: sessionID, at: now) }
         }

@@ -116,6 +116,30 @@ struct ReloadLiveTests {
         }
     }
 
+    @Test("an exchange in flight during a reload is counted by the new configuration, in flight and when done")
+    func inFlightExchangesReportToTheNewConfiguration() async throws {
+        try await withLatch(reply: { _, head in
+            head.uri == "/slow" ? .delayed(.seconds(2), body: "slow") : .text(body: "hello")
+        }) { h in
+            let client = try await RawClient.connect(port: h.port, group: h.group)
+            try await client.send("GET /slow HTTP/1.1\r\nHost: x\r\nCookie: JSESSIONID=A.tomcat1\r\n\r\n")
+            for _ in 0..<200 where h.server.activeRequests(cluster: 0) != [1, 0, 0] {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            try await h.server.reload(h.server.config)
+            #expect(h.server.activeRequests(cluster: 0) == [1, 0, 0], "the new configuration took the in-flight count over")
+            try await client.wait { text, _ in text.contains("slow") }
+            await client.close()
+            var active = h.server.activeRequests(cluster: 0)
+            for _ in 0..<200 where active != [0, 0, 0] {
+                try await Task.sleep(for: .milliseconds(10))
+                active = h.server.activeRequests(cluster: 0)
+            }
+            #expect(active == [0, 0, 0])
+            #expect(h.server.stats(cluster: 0).nodes[0].requests == [.sticky: 1], "counted where the status API reads")
+        }
+    }
+
     @Test("listeners are added and removed; connections already open on a removed one are still served")
     func listenersChange() async throws {
         try await withLatch { h in
