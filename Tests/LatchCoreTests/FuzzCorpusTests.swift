@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+@testable import LatchCore
+
+/// Replays every fuzz input kept in the repository through the same checks the libFuzzer targets
+/// run (`FuzzHarness/`, compiled into both): the seed corpora and whatever `Scripts/fuzz` saved in
+/// `Fuzz/crashers/`. So a crash found once stays a failing test until it is fixed, without libFuzzer.
+struct FuzzCorpusTests {
+    /// Found by `#filePath`, as `ConfigLoaderTests` finds `lb.yaml`, so `Package.swift` needs no resources.
+    static let testsDirectory = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent()
+    static let routeCorpus = testsDirectory.appendingPathComponent("Corpus/route-extractor")
+    static let configCorpus = testsDirectory.appendingPathComponent("Corpus/config-loader")
+    static let crashers = testsDirectory.appendingPathComponent("../../Fuzz/crashers").standardizedFileURL
+
+    static func files(in directory: URL, prefix: String = "") -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return names.filter { $0.hasPrefix(prefix) && !$0.hasPrefix(".") && !$0.hasSuffix(".md") }.sorted()
+    }
+
+    static func bytes(_ directory: URL, _ name: String) throws -> [UInt8] {
+        Array(try Data(contentsOf: directory.appendingPathComponent(name)))
+    }
+
+    @Test func corporaArePresent() {
+        #expect(Self.files(in: Self.routeCorpus).count >= 30)
+        #expect(Self.files(in: Self.configCorpus).count >= 30)
+    }
+
+    @Test(arguments: files(in: routeCorpus))
+    func routeCorpusFile(_ name: String) throws {
+        let problems = RouteFuzzHarness.violations(RouteFuzzInput(bytes: try Self.bytes(Self.routeCorpus, name)))
+        #expect(problems.isEmpty, "\(problems)")
+    }
+
+    @Test(arguments: files(in: configCorpus))
+    func configCorpusFile(_ name: String) throws {
+        let problems = ConfigFuzzHarness.violations(bytes: try Self.bytes(Self.configCorpus, name))
+        #expect(problems.isEmpty, "\(problems)")
+    }
+
+    /// `Scripts/fuzz` names artifacts `<corpus>-crash-…`, `-timeout-…`, `-oom-…`. Hangs and memory
+    /// blow-ups are not caught here, only crashes and broken checks; copy them into the corpus.
+    @Test func savedCrashers() throws {
+        for name in Self.files(in: Self.crashers, prefix: "route-extractor-") {
+            let problems = RouteFuzzHarness.violations(RouteFuzzInput(bytes: try Self.bytes(Self.crashers, name)))
+            #expect(problems.isEmpty, "\(name): \(problems)")
+        }
+        for name in Self.files(in: Self.crashers, prefix: "config-loader-") {
+            let problems = ConfigFuzzHarness.violations(bytes: try Self.bytes(Self.crashers, name))
+            #expect(problems.isEmpty, "\(name): \(problems)")
+        }
+    }
+
+    /// Found by the fuzzer: `RequestTarget` searches `Character`s, so `http://h/\u{301}x` keeps `/\u{301}x`
+    /// in the authority (forwarded as the Host) and `/app?\u{301}` keeps the `?` in the path. The
+    /// fuzz checks skip such targets until it is fixed; when it is, this test fails: delete the
+    /// skip in `RequestTargetFuzzCheck` and this test.
+    @Test(arguments: ["combining-mark-after-slash", "combining-mark-after-question-mark"])
+    func requestTargetCutsCharactersNotBytes(_ name: String) throws {
+        let input = RouteFuzzInput(bytes: try Self.bytes(Self.routeCorpus, name))
+        #expect(RequestTargetFuzzCheck.mayJoinDelimiterIntoGrapheme(input.target))
+        withKnownIssue("RequestTarget.splitAbsoluteForm and path(of:) cut at Characters, not bytes") {
+            let problems = RequestTargetFuzzCheck.violations(input.target, strict: true)
+            #expect(problems.isEmpty, "\(problems)")
+        }
+    }
+}
