@@ -41,6 +41,9 @@ public struct RoutingTable: Sendable {
 }
 
 /// Small helpers over the request-target forms of RFC 9112 §3.2.
+///
+/// They cut at bytes, not `Character`s: a combining mark after `/` or `?` makes one grapheme of the
+/// two, and a `Character` search would miss the delimiter the node and the route extractor see.
 public enum RequestTarget {
     /// The path of an origin-form (`/a/b?q`) or absolute-form (`http://h/a/b?q`) target, without
     /// query or fragment; `"/"` for an absolute-form target with an empty path.
@@ -49,8 +52,9 @@ public enum RequestTarget {
         if let (_, origin) = splitAbsoluteForm(target) {
             rest = origin[...]
         }
-        if let end = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) {
-            return rest[..<end]
+        let utf8 = rest.utf8
+        if let end = utf8.firstIndex(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }) {
+            return Substring(utf8[..<end])
         }
         return rest
     }
@@ -58,20 +62,31 @@ public enum RequestTarget {
     /// `http://host:8080/a?b` → (`host:8080`, `/a?b`); `nil` for any other form. The scheme is
     /// case-insensitive (RFC 9110 §4.2.3).
     public static func splitAbsoluteForm(_ target: String) -> (authority: String, originForm: String)? {
-        guard !target.hasPrefix("/") else { return nil }
-        let lower = target.prefix(8).lowercased()
+        let utf8 = target.utf8
+        guard utf8.first != UInt8(ascii: "/") else { return nil }
         let schemeLength: Int
-        if lower.hasPrefix("http://") {
+        if hasSchemePrefix(utf8, "http://") {
             schemeLength = 7
-        } else if lower.hasPrefix("https://") {
+        } else if hasSchemePrefix(utf8, "https://") {
             schemeLength = 8
         } else {
             return nil
         }
-        let rest = target.dropFirst(schemeLength)
-        let end = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
-        var origin = String(rest[end...])
+        let rest = utf8.dropFirst(schemeLength)
+        let end = rest.firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") } ?? rest.endIndex
+        var origin = String(Substring(rest[end...]))
         if !origin.hasPrefix("/") { origin = "/" + origin }
-        return (String(rest[..<end]), origin)
+        return (String(Substring(rest[..<end])), origin)
+    }
+
+    /// Whether `bytes` start with `scheme` (lower-case ASCII), ignoring ASCII case.
+    private static func hasSchemePrefix(_ bytes: String.UTF8View, _ scheme: String) -> Bool {
+        var iterator = bytes.makeIterator()
+        for expected in scheme.utf8 {
+            guard let byte = iterator.next() else { return false }
+            let lower = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte
+            if lower != expected { return false }
+        }
+        return true
     }
 }

@@ -3,13 +3,9 @@ import LatchCore
 /// `RequestTarget.path(of:)` and `splitAbsoluteForm(_:)` cut the target where the bytes say, and lose
 /// nothing: scheme + authority + origin-form gives the target back.
 public enum RequestTargetFuzzCheck {
-    /// Known issue (found by this fuzzer, reported, not yet fixed): both functions search `Character`s,
-    /// so a `/`, `?` or `#` that a non-ASCII scalar joins into one grapheme (`/` + U+0301) is not seen,
-    /// while the bytes, what the node and the route extractor read, do have it there. Unless `strict`,
-    /// targets that could hit this are skipped so fuzzing can go on finding other things;
-    /// `FuzzCorpusTests` runs them strictly as a known issue, and fails once it is fixed.
-    public static func violations(_ target: String, strict: Bool = false) -> [String] {
-        if !strict, mayJoinDelimiterIntoGrapheme(target) { return [] }
+    /// Found by this fuzzer and fixed: both functions once searched `Character`s, so a `/`, `?` or `#`
+    /// that a non-ASCII scalar joins into one grapheme (`/` + U+0301) was not seen.
+    public static func violations(_ target: String) -> [String] {
         var problems: [String] = []
         let path = Array(RequestTarget.path(of: target).utf8)
         if path.contains(UInt8(ascii: "?")) || path.contains(UInt8(ascii: "#")) {
@@ -34,17 +30,5 @@ public enum RequestTargetFuzzCheck {
             problems.append("split \(target.debugDescription) into \(authority.debugDescription) and \(origin.debugDescription)")
         }
         return problems
-    }
-
-    /// A non-ASCII byte right before or after `/`, `?` or `#`: a combining mark after one, or a
-    /// "prepend" scalar before one, makes it part of a larger `Character`.
-    public static func mayJoinDelimiterIntoGrapheme(_ target: String) -> Bool {
-        let bytes = Array(target.utf8)
-        let isDelimiter = { (byte: UInt8) in byte == UInt8(ascii: "/") || byte == UInt8(ascii: "?") || byte == UInt8(ascii: "#") }
-        for index in bytes.indices where isDelimiter(bytes[index]) {
-            if index > 0, bytes[index - 1] >= 0x80 { return true }
-            if index + 1 < bytes.count, bytes[index + 1] >= 0x80 { return true }
-        }
-        return false
     }
 }
