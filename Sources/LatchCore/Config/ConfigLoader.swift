@@ -14,6 +14,14 @@ public enum ConfigLoader {
 
     /// Parses text; `file` is only used in error messages.
     public static func parse(yaml: String, file: String) throws(ConfigError) -> LatchConfig {
+        if let found = ComplexKeyCheck.firstComplexKey(in: yaml) {
+            throw ConfigError(
+                file: file,
+                line: found.line,
+                column: found.column,
+                message: "\(found.what) is not allowed in lb.yaml; write every key as plain text"
+            )
+        }
         let root: Yams.Node?
         do {
             // An explicit encoding: `.default` consults (and prints about) an environment variable.

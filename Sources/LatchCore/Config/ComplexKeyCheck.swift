@@ -1,0 +1,153 @@
+/// Refuses mapping keys that are not plain text — an explicit `? key`, an alias (`*a: x`) or a
+/// collection (`[a, b]: x`) — before Yams composes the file.
+///
+/// lb.yaml never needs them, and they are the one way a small file can stall the loader: Yams hashes
+/// every key to find duplicates, and an alias key standing for a "billion laughs" tree (nine levels of
+/// ten-fold aliases, 521 bytes, found by `Scripts/fuzz`) is a billion nodes to hash. Aliases as values
+/// stay allowed (`health: *checks`): they are walked, not hashed, and the walk stops at the first
+/// value of the wrong shape.
+///
+/// A line-by-line scan, not a YAML parser: it only has to find key positions (line start, after
+/// `- `, after `{` or `,` in a flow mapping) outside quotes and comments, and never rejects a key
+/// that a plain scalar starts.
+enum ComplexKeyCheck {
+    struct Found: Equatable {
+        var line: Int
+        var column: Int
+        var what: String
+    }
+
+    static func firstComplexKey(in yaml: String) -> Found? {
+        var lineNumber = 0
+        for line in yaml.split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNumber += 1
+            if let (column, what) = scan(Array(line.utf8)) {
+                return Found(line: lineNumber, column: column, what: what)
+            }
+        }
+        return nil
+    }
+
+    /// The 1-based column and kind of the first complex key on one line.
+    private static func scan(_ bytes: [UInt8]) -> (Int, String)? {
+        var i = 0
+        var atKey = true
+        var flowDepth = 0
+        while i < bytes.count {
+            let byte = bytes[i]
+            switch byte {
+            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"):
+                i += 1
+                continue
+            case UInt8(ascii: "#") where i == 0 || isSpace(bytes[i - 1]):
+                return nil  // a comment runs to the end of the line
+            case UInt8(ascii: "\""), UInt8(ascii: "'"):
+                i = skipQuoted(bytes, from: i)
+                atKey = false
+                continue
+            default:
+                break
+            }
+            if atKey {
+                if byte == UInt8(ascii: "?"), i + 1 == bytes.count || isSpace(bytes[i + 1]) {
+                    return (i + 1, "an explicit key (\"? \")")
+                }
+                if byte == UInt8(ascii: "-"), i + 1 == bytes.count || isSpace(bytes[i + 1]) {
+                    i += 1  // a sequence entry: a key may follow
+                    continue
+                }
+                if byte == UInt8(ascii: "*") {
+                    // libyaml's anchor names: letters, digits, `-` and `_` (so `*a:` is the alias `a` and a colon).
+                    var end = i + 1
+                    while end < bytes.count, isAnchorCharacter(bytes[end]) { end += 1 }
+                    if isKeyColon(bytes, after: end) { return (i + 1, "an alias used as a key") }
+                }
+                if byte == UInt8(ascii: "["), let close = matchingBracket(bytes, from: i), isKeyColon(bytes, after: close + 1) {
+                    return (i + 1, "a sequence used as a key")
+                }
+                if byte == UInt8(ascii: "{"), let close = matchingBracket(bytes, from: i), isKeyColon(bytes, after: close + 1) {
+                    return (i + 1, "a mapping used as a key")
+                }
+            }
+            switch byte {
+            case UInt8(ascii: "{"):
+                flowDepth += 1
+                atKey = true
+            case UInt8(ascii: "}"):
+                flowDepth = max(0, flowDepth - 1)
+                atKey = false
+            case UInt8(ascii: ","):
+                atKey = flowDepth > 0
+            default:
+                atKey = false
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    private static func isSpace(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r")
+    }
+
+    private static func isAnchorCharacter(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
+    }
+
+    private static func isFlowIndicator(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: ",") || byte == UInt8(ascii: "[") || byte == UInt8(ascii: "]")
+            || byte == UInt8(ascii: "{") || byte == UInt8(ascii: "}")
+    }
+
+    /// Whether, after spaces, `:` follows and ends there (a key's colon, not one inside a word).
+    private static func isKeyColon(_ bytes: [UInt8], after start: Int) -> Bool {
+        var i = start
+        while i < bytes.count, isSpace(bytes[i]) { i += 1 }
+        guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { return false }
+        return i + 1 == bytes.count || isSpace(bytes[i + 1]) || isFlowIndicator(bytes[i + 1])
+    }
+
+    /// The index just past a quoted scalar starting at `start` ('' escapes in single quotes, \ in double).
+    private static func skipQuoted(_ bytes: [UInt8], from start: Int) -> Int {
+        let quote = bytes[start]
+        var i = start + 1
+        while i < bytes.count {
+            if quote == UInt8(ascii: "\""), bytes[i] == UInt8(ascii: "\\") {
+                i += 2
+                continue
+            }
+            if bytes[i] == quote {
+                if quote == UInt8(ascii: "'"), i + 1 < bytes.count, bytes[i + 1] == quote {
+                    i += 2
+                    continue
+                }
+                return i + 1
+            }
+            i += 1
+        }
+        return bytes.count
+    }
+
+    /// The index of the bracket closing the one at `start`, on this line, outside quotes.
+    private static func matchingBracket(_ bytes: [UInt8], from start: Int) -> Int? {
+        var depth = 0
+        var i = start
+        while i < bytes.count {
+            switch bytes[i] {
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+            case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                depth -= 1
+                if depth == 0 { return i }
+            case UInt8(ascii: "\""), UInt8(ascii: "'"):
+                i = skipQuoted(bytes, from: i)
+                continue
+            default:
+                break
+            }
+            i += 1
+        }
+        return nil
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+@testable import LatchCore
+
+/// Keys that are not plain text are refused before Yams composes the file (a billion-laughs alias
+/// key would stall it); everything lb.yaml legitimately contains passes.
+struct ComplexKeyCheckTests {
+    @Test(arguments: [
+        ("? x\n: y\n", 1, 1, "an explicit key"),
+        ("a: 1\n  ? *b\n", 2, 3, "an explicit key"),
+        ("*a: x\n", 1, 1, "an alias used as a key"),
+        ("top:\n  *a : x\n", 2, 3, "an alias used as a key"),
+        ("- *a: x\n", 1, 3, "an alias used as a key"),
+        ("m: { k: v, *a: x }\n", 1, 12, "an alias used as a key"),
+        ("[a, *b]: x\n", 1, 1, "a sequence used as a key"),
+        ("top: {{inner: *a}: x}\n", 1, 7, "a mapping used as a key"),
+        ("- ? [a]\n", 1, 3, "an explicit key"),
+    ])
+    func refused(_ yaml: String, _ line: Int, _ column: Int, _ what: String) {
+        let found = ComplexKeyCheck.firstComplexKey(in: yaml)
+        #expect(found?.line == line && found?.column == column, "found \(String(describing: found))")
+        #expect(found?.what.hasPrefix(what) == true)
+    }
+
+    @Test(arguments: [
+        "health: &checks { path: /health }\nother: *checks\n",
+        "match: { host: \"*.example.com\" }\n",
+        "host: '*.example.com'\n",
+        "# ? not a key: *a: x\n",
+        "path: /a?b  # a comment with [x]: y\n",
+        "nodes:\n  - { name: a, address: 10.0.0.1:80, replicas: [b, c] }\n",
+        "expect_status: 200-399\n",
+        "- [a, b]\n",
+        "via: \"a ? b\"\n",
+        "key: \"quoted \\\" [x]: y\"\n",
+        "key: 'it''s *a: x'\n",
+        "list: [*a, *b]\n",
+    ])
+    func accepted(_ yaml: String) {
+        #expect(ComplexKeyCheck.firstComplexKey(in: yaml) == nil)
+    }
+
+    @Test func theExampleFileHasNone() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../lb.yaml")
+        #expect(ComplexKeyCheck.firstComplexKey(in: try String(contentsOf: url, encoding: .utf8)) == nil)
+    }
+
+    @Test func theLoaderSaysWhereAndWhy() {
+        let yaml = "listen:\n  - address: 0.0.0.0:8080\n? *a\n: x\n"
+        #expect(throws: ConfigError.self) { try ConfigLoader.parse(yaml: yaml, file: "lb.yaml") }
+        do {
+            _ = try ConfigLoader.parse(yaml: yaml, file: "lb.yaml")
+        } catch {
+            #expect(error.description == "lb.yaml:3:1: an explicit key (\"? \") is not allowed in lb.yaml; write every key as plain text")
+        }
+    }
+}
