@@ -104,6 +104,13 @@ final class UpstreamHandler: ChannelDuplexHandler {
     private var progressed = false
     /// Set when a response's `.end` was delivered; ``UpstreamResponseDecoder`` clears it before each read.
     var responseEndedDuringRead = false
+    /// How many more bytes the current response's body has, when its head says (`Content-Length`, or
+    /// none at all): `nil` before the final head and for chunked or close-delimited bodies. Lets
+    /// ``UpstreamResponseDecoder`` offer the parser no byte beyond the response's end.
+    private(set) var bodyBytesLeft: Int?
+    /// No final (non-1xx) response head yet for the current exchange.
+    private(set) var awaitingHead = true
+    private var requestMethod = HTTPMethod.GET
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -118,6 +125,7 @@ final class UpstreamHandler: ChannelDuplexHandler {
     func write(_ part: HTTPClientRequestPart) {
         // Latch writes only while the connection is writable, so each write is the node taking bytes.
         progressed = true
+        if case .head(let head) = part { requestMethod = head.method }
         context?.write(wrapOutboundOut(part), promise: nil)
     }
 
@@ -193,13 +201,33 @@ final class UpstreamHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
         progressed = true
-        if case .end = part { responseEndedDuringRead = true }
+        switch part {
+        case .head(let head) where !head.status.isInformational:
+            awaitingHead = false
+            bodyBytesLeft = Self.announcedBodyLength(head, requestMethod: requestMethod)
+        case .head:
+            break
+        case .body(let buffer):
+            bodyBytesLeft = bodyBytesLeft.map { $0 - buffer.readableBytes }
+        case .end:
+            responseEndedDuringRead = true
+            awaitingHead = true
+            bodyBytesLeft = nil
+        }
         if let delegate {
             delegate.upstreamResponsePart(part)
         } else {
             // A response nobody asked for (a node talking on an idle connection): never reuse it.
             context.close(promise: nil)
         }
+    }
+
+    /// The body length a final response head fixes (RFC 9112 §6.3): 0 for HEAD, 1xx, 204 and 304,
+    /// else its `Content-Length` (NIOHTTP1 validated it); `nil` when chunked or delimited by close.
+    static func announcedBodyLength(_ head: HTTPResponseHead, requestMethod: HTTPMethod) -> Int? {
+        if requestMethod == .HEAD || !head.status.mayHaveResponseBody { return 0 }
+        if head.headers.contains(name: "transfer-encoding") { return nil }
+        return head.headers.first(name: "content-length").flatMap { Int($0) }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

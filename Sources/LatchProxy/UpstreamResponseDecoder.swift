@@ -9,9 +9,10 @@ import NIOHTTP1
 ///   head slowly but steadily is not answered 504 (``UpstreamHandler/rawBytesArrived()``).
 /// - A node must send nothing after a response until it is asked again. Bytes left over after an
 ///   `.end` in the same read, or bytes on an idle connection, would be parsed as the start of the
-///   *next* request's response — another client's — so the connection is closed, never reused.
-///   (A leftover the parser consumed entirely, e.g. exactly one status line, cannot be seen here;
-///   it makes the next exchange on the connection fail with a parse error and 502.)
+///   *next* request's response — another client's — so the connection is closed, never reused. To
+///   see them, the parser is offered a head only up to its blank line and a body only up to its
+///   `Content-Length`. (After a chunked body the parser alone knows where the response ended; bytes
+///   it consumed whole after it, such as half a status line, cannot be seen here.)
 final class UpstreamResponseDecoder: WriteObservingByteToMessageDecoder {
     typealias InboundOut = HTTPClientResponsePart
     typealias OutboundIn = HTTPClientRequestPart
@@ -41,12 +42,47 @@ final class UpstreamResponseDecoder: WriteObservingByteToMessageDecoder {
             return .needMoreData
         }
         handler.responseEndedDuringRead = false
-        let state = try inner.decode(context: context, buffer: &buffer)
-        if handler.responseEndedDuringRead, buffer.readableBytes > 0 {
-            context.close(promise: nil)
-            buffer.moveReaderIndex(to: buffer.writerIndex)
+        // Offer the parser one message part at a time, cut where the bytes say it ends: a head at its
+        // blank line, a body at its announced length. Then nothing after a response's end is parsed
+        // with it, and whatever is left over is seen here.
+        while buffer.readableBytes > 0 {
+            let offered = min(buffer.readableBytes, limit(buffer))
+            var slice = buffer.getSlice(at: buffer.readerIndex, length: offered)!
+            _ = try inner.decode(context: context, buffer: &slice)
+            let consumed = offered - slice.readableBytes
+            buffer.moveReaderIndex(forwardBy: consumed)
+            if handler.responseEndedDuringRead {
+                if buffer.readableBytes > 0 {
+                    context.close(promise: nil)
+                    buffer.moveReaderIndex(to: buffer.writerIndex)
+                }
+                break
+            }
+            // The parser keeps an incomplete field's bytes for the next read; without progress, wait.
+            if consumed == 0 || offered == buffer.readableBytes + consumed { break }
         }
-        return state
+        return .needMoreData
+    }
+
+    /// How many of the buffered bytes belong to the message part being parsed: up to the end of a
+    /// head (its CRLFCRLF) while no final head has come, the body's remaining length when announced,
+    /// else all of them (chunked and close-delimited bodies end where the parser says).
+    private func limit(_ buffer: ByteBuffer) -> Int {
+        if let left = handler.bodyBytesLeft { return max(left, 1) }
+        if handler.awaitingHead, let end = Self.endOfHead(in: buffer) { return end }
+        return buffer.readableBytes
+    }
+
+    /// The length up to and including the first CRLFCRLF, if the buffer holds one.
+    private static func endOfHead(in buffer: ByteBuffer) -> Int? {
+        buffer.withUnsafeReadableBytes { bytes -> Int? in
+            var i = 3
+            while i < bytes.count {
+                if bytes[i] == 0x0A, bytes[i - 1] == 0x0D, bytes[i - 2] == 0x0A, bytes[i - 3] == 0x0D { return i + 1 }
+                i += 1
+            }
+            return nil
+        }
     }
 
     func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
