@@ -110,6 +110,8 @@ final class UpstreamHandler: ChannelDuplexHandler {
     private(set) var bodyBytesLeft: Int?
     /// No final (non-1xx) response head yet for the current exchange.
     private(set) var awaitingHead = true
+    /// The current response's body is chunked: it ends with a blank line the parser alone finds.
+    private(set) var chunkedBody = false
     private var requestMethod = HTTPMethod.GET
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -205,6 +207,7 @@ final class UpstreamHandler: ChannelDuplexHandler {
         case .head(let head) where !head.status.isInformational:
             awaitingHead = false
             bodyBytesLeft = Self.announcedBodyLength(head, requestMethod: requestMethod)
+            chunkedBody = bodyBytesLeft == nil && head.headers.contains(name: "transfer-encoding")
         case .head:
             break
         case .body(let buffer):

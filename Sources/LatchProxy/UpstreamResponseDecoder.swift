@@ -11,8 +11,8 @@ import NIOHTTP1
 ///   `.end` in the same read, or bytes on an idle connection, would be parsed as the start of the
 ///   *next* request's response — another client's — so the connection is closed, never reused. To
 ///   see them, the parser is offered a head only up to its blank line and a body only up to its
-///   `Content-Length`. (After a chunked body the parser alone knows where the response ended; bytes
-///   it consumed whole after it, such as half a status line, cannot be seen here.)
+///   `Content-Length`; a chunked body, whose end only the parser finds, must have ended with the
+///   blank line that ends every chunked message, or the parser ran on into what followed.
 final class UpstreamResponseDecoder: WriteObservingByteToMessageDecoder {
     typealias InboundOut = HTTPClientResponsePart
     typealias OutboundIn = HTTPClientRequestPart
@@ -47,12 +47,17 @@ final class UpstreamResponseDecoder: WriteObservingByteToMessageDecoder {
         // with it, and whatever is left over is seen here.
         while buffer.readableBytes > 0 {
             let offered = min(buffer.readableBytes, limit(buffer))
+            let chunked = handler.chunkedBody
             var slice = buffer.getSlice(at: buffer.readerIndex, length: offered)!
             _ = try inner.decode(context: context, buffer: &slice)
             let consumed = offered - slice.readableBytes
             buffer.moveReaderIndex(forwardBy: consumed)
             if handler.responseEndedDuringRead {
-                if buffer.readableBytes > 0 {
+                // A chunked message ends with a blank line: consumed bytes that end otherwise mean the
+                // parser went on into whatever followed the response.
+                let ranOn = chunked && consumed >= 4
+                    && buffer.getBytes(at: buffer.readerIndex - 4, length: 4) != [0x0D, 0x0A, 0x0D, 0x0A]
+                if buffer.readableBytes > 0 || ranOn {
                     context.close(promise: nil)
                     buffer.moveReaderIndex(to: buffer.writerIndex)
                 }

@@ -325,6 +325,19 @@ struct FramingLiveTests {
         }
     }
 
+    @Test("bytes after the end of a chunked response are never the next answer, the connection is not reused", arguments: extraBytes)
+    func bytesAfterChunkedResponse(row: Row) async throws {
+        try await Self.withNode(bad: [.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n" + row.raw)]) { h in
+            let (client, first) = try await Self.ask(h) { text, _ in text.hasSuffix("0\r\n\r\n") }
+            #expect(first.hasPrefix("HTTP/1.1 200 OK\r\n") && first.contains("\r\nok\r\n"))
+            try await Task.sleep(for: .milliseconds(100))
+            let second = try await Self.nextAnswer(h, after: client)
+            #expect(!second.contains("EVIL"))
+            #expect(!second.lowercased().contains("x-evil"), "the leftover head was glued onto the next answer: \(second)")
+            Self.expectServedOnNewConnection(h.raw("tomcat1"), second)
+        }
+    }
+
     @Test("a POST after a response with half a status line behind it: the node serves it, so the client must not get 502")
     func postOnDirtyConnection() async throws {
         try await Self.withNode(bad: [.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 20")]) { h in
