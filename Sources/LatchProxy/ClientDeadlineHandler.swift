@@ -31,6 +31,11 @@ final class ClientDeadlineHandler: ChannelInboundHandler {
     private let idleTimeout: TimeAmount
     private var phase = Phase.readingHead
     private var timer: Scheduled<Void>?
+    /// When the pending timer fires; it may be earlier than `deadline` (see ``startTimer(_:)``).
+    private var timerFiresAt: NIODeadline?
+    /// When the current phase's limit expires; `nil` while the response is awaited.
+    private var deadline: NIODeadline?
+    private var armedAmount = TimeAmount.zero
     private var bytesSinceArmed = false
     private var context: ChannelHandlerContext?
     /// The head deadline passed: the handler answers 408 itself and closes.
@@ -85,7 +90,7 @@ final class ClientDeadlineHandler: ChannelInboundHandler {
         // Only a body being read ends here; after an answer Latch gave itself the idle timer must stay.
         guard case .readingBody = phase else { return }
         phase = .awaitingResponse
-        cancelTimer()
+        deadline = nil  // the pending timer, if any, finds no deadline and stops
     }
 
     /// The exchange is over and the connection stays open: wait for the next request. Call this
@@ -98,20 +103,42 @@ final class ClientDeadlineHandler: ChannelInboundHandler {
     private func cancelTimer() {
         timer?.cancel()
         timer = nil
+        timerFiresAt = nil
+        deadline = nil
     }
 
+    /// Sets the current phase's deadline. The timer is lazy: one already pending that fires no later
+    /// than the new deadline is kept, and re-arms itself for the rest when it finds the deadline still
+    /// ahead. Keep-alive traffic moves the deadline at every request, and this way costs no timer
+    /// scheduling per request — one firing per `request_head` at most (HAProxy's timers work alike).
     private func startTimer(_ amount: TimeAmount) {
-        timer?.cancel()
         bytesSinceArmed = false
+        armedAmount = amount
+        let deadline = NIODeadline.now() + amount
+        self.deadline = deadline
+        if timer != nil, let firesAt = timerFiresAt, firesAt <= deadline { return }
+        schedule(at: deadline)
+    }
+
+    private func schedule(at when: NIODeadline) {
+        timer?.cancel()
         guard let context else { return }
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: amount) { [weak self] in
-            self?.timerFired(amount)
+        timerFiresAt = when
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: when) { [weak self] in
+            self?.timerFired()
         }
     }
 
-    private func timerFired(_ amount: TimeAmount) {
+    private func timerFired() {
         guard let context else { return }
         timer = nil
+        timerFiresAt = nil
+        // No deadline in this phase (awaiting the response), or one still ahead: nothing yet.
+        guard let deadline else { return }
+        if NIODeadline.now() < deadline {
+            schedule(at: deadline)
+            return
+        }
         switch phase {
         case .readingHead:
             onHeadTimeout?()
@@ -127,7 +154,7 @@ final class ClientDeadlineHandler: ChannelInboundHandler {
             }
         case .readingBody:
             if bytesSinceArmed || isHoldingReads() {
-                startTimer(amount)
+                startTimer(armedAmount)
             } else {
                 onBodyTimeout?()
             }
