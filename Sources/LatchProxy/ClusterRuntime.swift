@@ -176,28 +176,39 @@ public final class ClusterRuntime: Sendable {
         let replicas = replicaIndices
         let policy = config.failover.onUnavailable
         return state.withLockedValue { state in
-            let snapshot = state
-            func choose(skippingFull: Bool) -> NodeDecision {
-                NodeChooser.choose(
-                    lookup,
-                    owner: owner,
-                    usable: { snapshot.isUsable($0, at: now) },
-                    takesNewSessions: {
-                        snapshot.states[$0] == .active
-                            && !(skippingFull && snapshot.queues[$0].isFull(active: snapshot.active[$0]))
-                    },
-                    replicas: { replicas[$0] },
-                    onUnavailable: policy,
-                    excluded: { excluded.contains($0) },
-                    balancer: &state.balancer,
-                    active: { snapshot.active[$0] },
-                    using: &state.random
-                )
+            // The balancer is moved out while the chooser reads the rest of the state, rather than
+            // the state copied: a copy would retain every array in it and make the balancer's own
+            // arrays copy on write at each decision.
+            var balancer = Balancer(algorithm: .roundRobin, weights: [])
+            swap(&balancer, &state.balancer)
+            var random = state.random
+            var decision: NodeDecision
+            do {
+                // A read-only view, released at the end of this block, before the state is written.
+                let read = state
+                func choose(skippingFull: Bool) -> NodeDecision {
+                    NodeChooser.choose(
+                        lookup,
+                        owner: owner,
+                        usable: { read.isUsable($0, at: now) },
+                        takesNewSessions: {
+                            read.states[$0] == .active
+                                && !(skippingFull && read.queues[$0].isFull(active: read.active[$0]))
+                        },
+                        replicas: { replicas[$0] },
+                        onUnavailable: policy,
+                        excluded: { excluded.contains($0) },
+                        balancer: &balancer,
+                        active: { read.active[$0] },
+                        using: &random
+                    )
+                }
+                decision = choose(skippingFull: true)
+                if decision.node == nil, decision.reason == .noNode {
+                    decision = choose(skippingFull: false)
+                }
             }
-            var decision = choose(skippingFull: true)
-            if decision.node == nil, decision.reason == .noNode {
-                decision = choose(skippingFull: false)
-            }
+            swap(&balancer, &state.balancer)
             guard let node = decision.node else { return .unserved(decision) }
             // The waiter (a closure) is only built when the request must wait: no allocation otherwise.
             switch state.queues[node].admit(active: state.active[node], waiter: QueueWaiter(grant: grant())) {
