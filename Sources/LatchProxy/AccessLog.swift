@@ -39,8 +39,11 @@ struct AccessLog: Sendable {
         var version = "HTTP/1.1"
     }
 
-    func record(_ entry: Entry) {
+    /// The entry is built only when the log is on: with `LOG_LEVEL` above `info` a request pays for
+    /// none of its strings.
+    func record(_ makeEntry: @autoclosure () -> Entry) {
         guard enabled else { return }
+        let entry = makeEntry()
         writer.write(AccessLogFormatter.line(entry, format: format, time: Date(), headers: entry.headers, version: entry.version))
     }
 }
