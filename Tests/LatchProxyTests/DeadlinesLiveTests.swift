@@ -30,10 +30,7 @@ struct DeadlinesLiveTests {
     @Test("a keep-alive connection with no next request for idle is closed without a response")
     func keepAliveIdle() async throws {
         try await withLatch(configure: { $0.timeouts.idle = .milliseconds(300) }) { h in
-            let client = try await RawClient.connect(port: h.port, group: h.group)
-            try await client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            let text = try await client.wait { _, closed in closed }
-            await client.close()
+            let text = try await h.exchange("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             #expect(text.hasPrefix("HTTP/1.1 200 OK\r\n"))
             #expect(text.components(separatedBy: "HTTP/1.1").count == 2, "nothing after the response: \(text)")
         }
@@ -62,15 +59,9 @@ struct DeadlinesLiveTests {
             config.clusters[0].passive.failures = 0
             config.clusters[0].nodes[0].address = HostPort(host: "127.0.0.1", port: port)
         }) { h in
-            let client = try await RawClient.connect(port: h.port, group: h.group)
-            try await client.send("GET / HTTP/1.1\r\nHost: x\r\nCookie: JSESSIONID=A.tomcat1\r\nConnection: close\r\n\r\n")
-            let text = try await client.wait { _, closed in closed }
-            await client.close()
+            let text = try await h.exchange("GET / HTTP/1.1\r\nHost: x\r\nCookie: JSESSIONID=A.tomcat1\r\nConnection: close\r\n\r\n")
             #expect(text.hasPrefix("HTTP/1.1 504 Gateway Timeout\r\n"), "got: \(text.prefix(100))")
-            let other = try await RawClient.connect(port: h.port, group: h.group)
-            try await other.send("GET / HTTP/1.1\r\nHost: x\r\nCookie: JSESSIONID=B.tomcat2\r\nConnection: close\r\n\r\n")
-            let served = try await other.wait { _, closed in closed }
-            await other.close()
+            let served = try await h.exchange("GET / HTTP/1.1\r\nHost: x\r\nCookie: JSESSIONID=B.tomcat2\r\nConnection: close\r\n\r\n")
             #expect(served.hasPrefix("HTTP/1.1 200 OK\r\n"))
         }
         for channel in fillers { try? await channel.close() }

@@ -9,16 +9,6 @@ import Testing
 /// and nothing of the refused request reaching a node.
 @Suite("Request and connection limits through a live Latch", .timeLimit(.minutes(1)))
 struct LimitsLiveTests {
-    /// Sends `raw` on a new connection and returns everything received until Latch closed it.
-    private static func exchange(_ h: LatchHarness, _ raw: String) async throws -> String {
-        let client = try await RawClient.connect(port: h.port, group: h.group)
-        // A refused connection may be answered and closed before the request is even written.
-        try? await client.send(raw)
-        let text = try await client.wait { _, closed in closed }
-        await client.close()
-        return text
-    }
-
     private static func small(_ config: inout LatchConfig) {
         config.limits = LimitsConfig(maxRequestHead: 2048, maxHeaders: 20, maxURILength: 512, maxBody: 1000)
     }
@@ -34,7 +24,7 @@ struct LimitsLiveTests {
     )
     func refusedBeforeAnyNode(raw: String, status: String) async throws {
         try await withLatch(configure: Self.small) { h in
-            let text = try await Self.exchange(h, raw)
+            let text = try await h.exchange(raw)
             #expect(text.hasPrefix("HTTP/1.1 \(status)\r\n"), "got: \(text.prefix(200))")
             #expect(text.lowercased().contains("connection: close"))
             #expect(h.backends.allSatisfy { $0.accepted == 0 }, "no node may see a refused request")
@@ -46,8 +36,7 @@ struct LimitsLiveTests {
         try await withLatch(configure: Self.small) { h in
             let target = "/" + String(repeating: "p", count: 511)
             let body = String(repeating: "b", count: 1000)
-            let text = try await Self.exchange(
-                h,
+            let text = try await h.exchange(
                 "POST \(target) HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 1000\r\n\r\n\(body)"
             )
             #expect(text.hasPrefix("HTTP/1.1 200 OK\r\n"), "got: \(text.prefix(200))")
@@ -111,7 +100,7 @@ struct LimitsLiveTests {
     @Test("bytes after a request with Connection: close get no answer of their own")
     func nothingAfterClose() async throws {
         try await withLatch { h in
-            let text = try await Self.exchange(h, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGARBAGE\r\n\r\n")
+            let text = try await h.exchange("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGARBAGE\r\n\r\n")
             #expect(text.hasPrefix("HTTP/1.1 200 OK\r\n"))
             #expect(!text.contains("400"), "got: \(text)")
             #expect(text.components(separatedBy: "HTTP/1.1 ").count == 2, "exactly one response")
@@ -127,14 +116,14 @@ struct LimitsLiveTests {
             try await second.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
             _ = try await first.wait { text, _ in text.contains("hello") }
             _ = try await second.wait { text, _ in text.contains("hello") }
-            let refused = try await Self.exchange(h, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            let refused = try await h.exchange("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
             #expect(refused.hasPrefix("HTTP/1.1 503 Service Unavailable\r\n"), "got: \(refused.prefix(200))")
             #expect(refused.lowercased().contains("retry-after: 1"))
             await first.close()
             // The slot frees when Latch sees the close; poll briefly rather than sleep a fixed time.
             var served = ""
             for _ in 0..<50 where !served.hasPrefix("HTTP/1.1 200") {
-                served = try await Self.exchange(h, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+                served = try await h.exchange("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
                 if !served.hasPrefix("HTTP/1.1 200") { try await Task.sleep(for: .milliseconds(20)) }
             }
             #expect(served.hasPrefix("HTTP/1.1 200 OK\r\n"))

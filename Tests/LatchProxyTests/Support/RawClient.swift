@@ -105,3 +105,15 @@ extension RawClient {
         String(decoding: bytes.dropFirst(mark), as: UTF8.self)
     }
 }
+
+extension LatchHarness {
+    /// Sends `raw` on a new connection to Latch and returns everything received until Latch closed it.
+    func exchange(_ raw: String) async throws -> String {
+        let client = try await RawClient.connect(port: port, group: group)
+        // A refused connection may be answered and closed before the request is even written.
+        try? await client.send(raw)
+        let text = try await client.wait { _, closed in closed }
+        await client.close()
+        return text
+    }
+}
