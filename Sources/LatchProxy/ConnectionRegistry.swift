@@ -3,7 +3,7 @@ import NIOCore
 
 /// The open client connections, so shutdown can ask each to finish its current exchange and close.
 ///
-/// `HTTPServerPipelineHandler` understands `ChannelShouldQuiesceEvent`: an idle keep-alive connection
+/// ``ProxyHandler`` understands `ChannelShouldQuiesceEvent`: an idle keep-alive connection
 /// closes at once, a busy one closes after its response (with `Connection: close`). This is the same
 /// protocol NIOExtras' `ServerQuiescingHelper` drives, kept here so several listeners share one registry
 /// and nothing outlives the event loops.

@@ -38,6 +38,16 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     private var lingering = false
     private var lingeredBytes = 0
     static let lingerLimit = (time: TimeAmount.seconds(2), bytes: 1024 * 1024)
+    /// What arrived behind a request whose response is still under way (pipelining, RFC 9112 §9.3.2),
+    /// in arrival order; replayed when that response has ended. Reads stop while anything is held.
+    private var held: [HeldEvent] = []
+
+    /// An inbound event held back until the exchange before it has ended.
+    private enum HeldEvent {
+        case part(HTTPServerRequestPart)
+        case error(any Error)
+        case inputClosed
+    }
 
     init(holder: RuntimeHolder, deadlines: ClientDeadlineHandler, scheme: String = "http") {
         self.holder = holder
@@ -77,7 +87,18 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             if lingeredBytes > Self.lingerLimit.bytes { context.close(promise: nil) }
             return
         }
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        // Latch keeps reading while a response is under way — it sees a client's close at once and
+        // never toggles read interest per request — so a pipelined request can arrive now: it waits.
+        if !held.isEmpty || (exchange != nil && part.isHead) {
+            held.append(.part(part))
+            return
+        }
+        handle(part, context: context)
+    }
+
+    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let head):
             // After a response that said `Connection: close`, nothing more is served (RFC 9112 §9.6).
             guard !closing else { return }
@@ -101,14 +122,19 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        flushUpstreamIfNeeded()
+        context.fireChannelReadComplete()
+    }
+
+    private func flushUpstreamIfNeeded() {
         if upstreamNeedsFlush, let upstream = exchange?.upstream {
             upstreamNeedsFlush = false
             upstream.handler.flush()
         }
-        context.fireChannelReadComplete()
     }
 
-    /// Holds the client's reads while the upstream is being connected or cannot take more bytes.
+    /// Holds the client's reads while the upstream is being connected or cannot take more bytes, and
+    /// while pipelined requests wait for their turn.
     func read(context: ChannelHandlerContext) {
         if lingering {
             context.read()
@@ -116,6 +142,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         }
         // Closing after the current response: read nothing more (pipelined requests are not served).
         if closing, exchange == nil { return }
+        if !held.isEmpty {
+            pendingRead = true
+            return
+        }
         if let exchange, !exchange.requestEnded {
             guard let upstream = exchange.upstream, upstream.handler.isWritable else {
                 pendingRead = true
@@ -382,7 +412,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             let keepAlive = exchange.clientKeepAlive
             if keepAlive { deadlines.exchangeFinished() }
             let written = context.writeAndFlush(wrapOutboundOut(.end(trailers)))
-            if !keepAlive {
+            if keepAlive {
+                deliverHeld(context)
+            } else {
                 written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
             }
         }
@@ -695,7 +727,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
         if keepAlive { deadlines.exchangeFinished() }
         let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        if !keepAlive {
+        if keepAlive {
+            deliverHeld(context)
+        } else {
             written.assumeIsolated().whenComplete { [weak self] result in
                 guard linger, case .success = result, let self else {
                     context.close(promise: nil)
@@ -754,7 +788,56 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         context.fireChannelWritabilityChanged()
     }
 
+    /// Replays what was held behind the response that just ended, in order, up to the next request
+    /// head that must wait in turn; then reads resume if nothing is left waiting.
+    private func deliverHeld(_ context: ChannelHandlerContext) {
+        while let event = held.first {
+            if case .part(let part) = event, part.isHead, exchange != nil || closing { break }
+            held.removeFirst()
+            switch event {
+            case .part(let part): handle(part, context: context)
+            case .error(let error): errorCaught(context: context, error: error)
+            case .inputClosed: inputClosed(context)
+            }
+        }
+        // A response that closes the connection ends the line: the requests behind it are not served.
+        if closing, exchange == nil { held.removeAll() }
+        flushUpstreamIfNeeded()
+        if held.isEmpty { resumeClientReads() }
+    }
+
+    /// The client finished sending (half-close). A request in progress is still answered, as nginx and
+    /// HAProxy do; the connection closes after it.
+    private func inputClosed(_ context: ChannelHandlerContext) {
+        if lingering || exchange == nil {
+            context.close(promise: nil)
+            return
+        }
+        closing = true
+        exchange?.clientKeepAlive = false
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case ChannelEvent.inputClosed:
+            if held.isEmpty { inputClosed(context) } else { held.append(.inputClosed) }
+        case is ChannelShouldQuiesceEvent:
+            // Shutdown: an idle connection closes now, a busy one after its current response, which
+            // says `Connection: close` if its head has not gone out yet.
+            held.removeAll()
+            guard let exchange else {
+                context.close(promise: nil)
+                return
+            }
+            closing = true
+            exchange.clientKeepAlive = false
+        default:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
+        held.removeAll()
         if let exchange {
             exchange.failure = .clientClosed
             finish(exchange, upstreamReusable: false)
@@ -768,6 +851,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if lingering {
             context.close(promise: nil)
+            return
+        }
+        // A parse error behind pipelined requests is theirs to reach in turn.
+        if !held.isEmpty, error is HTTPParserError {
+            held.append(.error(error))
             return
         }
         guard let parseError = error as? HTTPParserError else {
@@ -825,9 +913,17 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
 }
 
+extension HTTPServerRequestPart {
+    var isHead: Bool {
+        if case .head = self { return true }
+        return false
+    }
+}
+
 extension Duration {
     /// The time between two NIO deadlines.
     init(_ start: NIODeadline, _ end: NIODeadline) {
         self = .nanoseconds((end - start).nanoseconds)
     }
 }
+

@@ -256,10 +256,14 @@ public final class ProxyServer: Sendable {
                         idle: runtime.timeouts.idle
                     )
                     try sync.addHandler(deadlines)
+                    // A client's half-close is an event, not a close: its request is still answered.
+                    try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
                     // Parse errors are answered by ProxyHandler, which knows whether a response is
-                    // under way and whether the bytes came after a `Connection: close`.
+                    // under way and whether the bytes came after a `Connection: close`. It also orders
+                    // pipelined requests itself: NIOHTTP1's pipelining handler stops reading during
+                    // every response, which costs two epoll_ctl calls per keep-alive request.
                     try sync.configureHTTPServerPipeline(
-                        withPipeliningAssistance: true,
+                        withPipeliningAssistance: false,
                         withErrorHandling: false,
                         withEncoderConfiguration: .init(),
                         withDecoderLimitConfiguration: runtime.config.limits.decoderLimits

@@ -82,4 +82,38 @@ struct HTTPSemanticsLiveTests {
             #expect(order.compactMap { $0 } == order.compactMap { $0 }.sorted())
         }
     }
+
+    @Test("a request sent while the previous response is under way waits for it and is answered after it")
+    func pipelinedDuringResponse() async throws {
+        try await withLatch(reply: { name, head in
+            head.uri == "/slow" ? .delayed(.milliseconds(300), body: "\(name)/slow") : .text(body: "\(name)\(head.uri)")
+        }) { h in
+            let client = try await RawClient.connect(port: h.port, group: h.group)
+            try await client.send("GET /slow HTTP/1.1\r\nHost: x\r\nCookie: JSESSIONID=P.tomcat1\r\n\r\n")
+            try await Task.sleep(for: .milliseconds(50))
+            try await client.send("GET /next HTTP/1.1\r\nHost: x\r\nCookie: JSESSIONID=P.tomcat2\r\n\r\n")
+            let text = try await client.wait { text, _ in text.contains("tomcat2/next") }
+            await client.close()
+            let slow = try #require(text.range(of: "tomcat1/slow"))
+            let next = try #require(text.range(of: "tomcat2/next"))
+            #expect(slow.lowerBound < next.lowerBound)
+            #expect(text.count(of: "HTTP/1.1 200 OK") == 2)
+        }
+    }
+
+    @Test("a client that half-closes after its request still gets the whole answer, then the connection closes")
+    func halfClosedClient() async throws {
+        try await withLatch(reply: { name, _ in .delayed(.milliseconds(300), body: "answer from \(name)") }) { h in
+            let client = try await RawClient.connect(port: h.port, group: h.group)
+            try await client.send("GET / HTTP/1.1\r\nHost: x\r\nCookie: JSESSIONID=H.tomcat2\r\n\r\n")
+            try await client.closeOutput()
+            let text = try await client.wait { _, closed in closed }
+            await client.close()
+            // Whether the head still says `Connection: close` depends on whether the FIN arrived
+            // before the node's answer; either way the answer is whole and the connection ends.
+            #expect(text.hasPrefix("HTTP/1.1 200 OK\r\n"))
+            #expect(text.hasSuffix("answer from tomcat2"))
+            #expect(client.isClosed)
+        }
+    }
 }

@@ -8,7 +8,7 @@ struct ShutdownLiveTests {
     @Test("requests in flight finish, idle keep-alive connections close, nothing new is accepted")
     func inFlightFinish() async throws {
         try await withLatch(reply: { _, head in
-            head.uri == "/slow" ? .delayed(.milliseconds(600), body: "done") : .text(body: "hello")
+            head.uri == "/slow" ? .delayed(.milliseconds(1500), body: "done") : .text(body: "hello")
         }) { h in
             let idle = try await RawClient.connect(port: h.port, group: h.group)
             try await idle.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -100,6 +100,11 @@ extension RawClient {
         channel.read()
     }
 
+    /// Half-closes: sends FIN, as `nc -N` or a client that shuts down writing after its request.
+    func closeOutput() async throws {
+        try await channel.close(mode: .output)
+    }
+
     /// What was received after the first `mark` bytes (counted in bytes: `\r\n` is one Character).
     func text(after mark: Int) -> String {
         String(decoding: bytes.dropFirst(mark), as: UTF8.self)
