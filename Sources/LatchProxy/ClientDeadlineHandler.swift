@@ -30,11 +30,9 @@ final class ClientDeadlineHandler: ChannelInboundHandler {
     private let requestHeadTimeout: TimeAmount
     private let idleTimeout: TimeAmount
     private var phase = Phase.readingHead
-    private var timer: Scheduled<Void>?
-    /// When the pending timer fires; it may be earlier than `deadline` (see ``startTimer(_:)``).
-    private var timerFiresAt: NIODeadline?
-    /// When the current phase's limit expires; `nil` while the response is awaited.
-    private var deadline: NIODeadline?
+    /// The current phase's limit; no deadline while the response is awaited.
+    private var timer = LazyTimer()
+    private lazy var fire: () -> Void = { [weak self] in self?.timerFired() }
     private var armedAmount = TimeAmount.zero
     private var bytesSinceArmed = false
     private var context: ChannelHandlerContext?
@@ -56,17 +54,17 @@ final class ClientDeadlineHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        if timer == nil { startTimer(requestHeadTimeout) }
+        if timer.deadline == nil { startTimer(requestHeadTimeout) }
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        cancelTimer()
+        timer.cancel()
         context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        cancelTimer()
+        timer.cancel()
         self.context = nil
     }
 
@@ -90,7 +88,7 @@ final class ClientDeadlineHandler: ChannelInboundHandler {
         // Only a body being read ends here; after an answer Latch gave itself the idle timer must stay.
         guard case .readingBody = phase else { return }
         phase = .awaitingResponse
-        deadline = nil  // the pending timer, if any, finds no deadline and stops
+        timer.clear()
     }
 
     /// The exchange is over and the connection stays open: wait for the next request. Call this
@@ -100,45 +98,18 @@ final class ClientDeadlineHandler: ChannelInboundHandler {
         startTimer(idleTimeout)
     }
 
-    private func cancelTimer() {
-        timer?.cancel()
-        timer = nil
-        timerFiresAt = nil
-        deadline = nil
-    }
-
-    /// Sets the current phase's deadline. The timer is lazy: one already pending that fires no later
-    /// than the new deadline is kept, and re-arms itself for the rest when it finds the deadline still
-    /// ahead. Keep-alive traffic moves the deadline at every request, and this way costs no timer
-    /// scheduling per request — one firing per `request_head` at most (HAProxy's timers work alike).
+    /// Sets the current phase's deadline (lazily: see ``LazyTimer``, one firing per `request_head` at
+    /// most under keep-alive traffic).
     private func startTimer(_ amount: TimeAmount) {
         bytesSinceArmed = false
         armedAmount = amount
-        let deadline = NIODeadline.now() + amount
-        self.deadline = deadline
-        if timer != nil, let firesAt = timerFiresAt, firesAt <= deadline { return }
-        schedule(at: deadline)
-    }
-
-    private func schedule(at when: NIODeadline) {
-        timer?.cancel()
         guard let context else { return }
-        timerFiresAt = when
-        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: when) { [weak self] in
-            self?.timerFired()
-        }
+        timer.set(.now() + amount, on: context.eventLoop, fire)
     }
 
     private func timerFired() {
-        guard let context else { return }
-        timer = nil
-        timerFiresAt = nil
         // No deadline in this phase (awaiting the response), or one still ahead: nothing yet.
-        guard let deadline else { return }
-        if NIODeadline.now() < deadline {
-            schedule(at: deadline)
-            return
-        }
+        guard let context, timer.fired(on: context.eventLoop, fire) else { return }
         switch phase {
         case .readingHead:
             onHeadTimeout?()

@@ -307,6 +307,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
 
     private func lease(for exchange: Exchange, forceNew: Bool) {
         guard let pool else { return }
+        // The common keep-alive case needs no completion closure.
+        if !forceNew, let connection = pool.takeIdle(exchange.key) {
+            leased(.success(connection), for: exchange)
+            return
+        }
         pool.lease(exchange.key, address: exchange.nodeConfig.address, forceNew: forceNew) { [weak self] result in
             guard let self else {
                 if case .success(let connection) = result { connection.channel.close(promise: nil) }
@@ -926,4 +931,3 @@ extension Duration {
         self = .nanoseconds((end - start).nanoseconds)
     }
 }
-

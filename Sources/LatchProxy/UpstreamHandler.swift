@@ -97,7 +97,8 @@ final class UpstreamHandler: ChannelDuplexHandler {
     var onClose: (() -> Void)?
     private(set) var context: ChannelHandlerContext?
     private var pendingRead = false
-    private var watchdog: Scheduled<Void>?
+    private var watchdog = LazyTimer()
+    private lazy var watchdogFire: () -> Void = { [weak self] in self?.watchdogFired() }
     private var watchdogInterval: TimeAmount?
     /// Something moved since the watchdog was armed: the node sent bytes, took request bytes, or the
     /// client took response bytes.
@@ -119,6 +120,7 @@ final class UpstreamHandler: ChannelDuplexHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        watchdog.cancel()
         self.context = nil
     }
 
@@ -150,8 +152,7 @@ final class UpstreamHandler: ChannelDuplexHandler {
     /// Forgets the exchange: the response ended or the lease is being given back.
     func detach() {
         delegate = nil
-        watchdog?.cancel()
-        watchdog = nil
+        watchdog.clear()
         watchdogInterval = nil
         if pendingRead, let context {
             pendingRead = false
@@ -159,25 +160,23 @@ final class UpstreamHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Lazy (see ``LazyTimer``): under keep-alive traffic the watchdog fires about once per interval,
+    /// not once per request.
     private func armWatchdog() {
-        watchdog?.cancel()
         progressed = false
         guard let interval = watchdogInterval, let context else { return }
-        watchdog = context.eventLoop.assumeIsolated().scheduleTask(in: interval) { [weak self] in
-            self?.watchdogFired()
-        }
+        watchdog.set(.now() + interval, on: context.eventLoop, watchdogFire)
     }
 
     private func watchdogFired() {
-        watchdog = nil
-        guard let delegate else { return }
+        guard let context, watchdog.fired(on: context.eventLoop, watchdogFire), let delegate else { return }
         if progressed || delegate.awaitingClientBody {
             armWatchdog()
         } else if pendingRead {
             delegate.downstreamStalled()
         } else {
             self.delegate = nil
-            context?.close(promise: nil)
+            context.close(promise: nil)
             delegate.upstreamFailed(.timeout)
         }
     }
@@ -261,8 +260,7 @@ final class UpstreamHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        watchdog?.cancel()
-        watchdog = nil
+        watchdog.cancel()
         let delegate = self.delegate
         self.delegate = nil
         onClose?()

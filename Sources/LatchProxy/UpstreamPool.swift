@@ -18,7 +18,8 @@ final class UpstreamConnection {
     /// How many exchanges this connection has carried; a connection with `uses > 0` may have been
     /// closed by the node while idle, which matters for retrying.
     var uses = 0
-    fileprivate var idleTimer: Scheduled<Void>?
+    /// When the connection was last given back to the pool.
+    fileprivate var idleSince = NIODeadline.uptimeNanoseconds(0)
 
     init(channel: any Channel, handler: UpstreamHandler, key: NodeKey) {
         self.channel = channel
@@ -32,19 +33,21 @@ final class UpstreamConnection {
 /// Each client connection leases upstream connections only from its own loop's pool, so a request is
 /// served by one thread end to end and the pool needs no lock (HAProxy and nginx keep per-thread
 /// idle lists for the same reason). Idle connections are reused newest-first, capped per node, and
-/// closed after `idleTimeout`.
+/// closed after `idleTimeout` by one reaper timer per pool, so giving a connection back costs no
+/// timer of its own.
 final class UpstreamPool {
     let eventLoop: any EventLoop
     private let config: PoolConfig
     private let connectTimeout: TimeAmount
+    /// Per node, oldest first: a connection is appended when given back and leased from the end.
     private var idle: [NodeKey: [UpstreamConnection]] = [:]
+    private var reaper: Scheduled<Void>?
     private let logger: Logger
     /// Connections opened so far, for tests and status.
     private(set) var opened = 0
     /// Set by ``closeIdle()`` when this pool's runtime is replaced (reload) or Latch shuts down: a
     /// connection given back afterwards, by an exchange that was in flight, is closed, not kept. Kept,
-    /// it would outlive the pool, whose idle timer holds it only weakly, and leak until the node
-    /// closed it.
+    /// it would outlive the pool and its reaper, and leak until the node closed it.
     private var retired = false
 
     init(eventLoop: any EventLoop, config: PoolConfig, connectTimeout: TimeAmount, logger: Logger) {
@@ -61,18 +64,24 @@ final class UpstreamPool {
         forceNew: Bool = false,
         _ completion: @escaping (Result<UpstreamConnection, UpstreamFailure>) -> Void
     ) {
-        eventLoop.preconditionInEventLoop()
-        while !forceNew, var list = idle[key], let connection = list.popLast() {
-            idle[key] = list
-            connection.idleTimer?.cancel()
-            connection.idleTimer = nil
-            if connection.channel.isActive {
-                connection.uses += 1
-                completion(.success(connection))
-                return
-            }
+        if !forceNew, let connection = takeIdle(key) {
+            completion(.success(connection))
+            return
         }
         connect(key, address: address, completion)
+    }
+
+    /// The newest idle connection to the node that is still open, if any.
+    func takeIdle(_ key: NodeKey) -> UpstreamConnection? {
+        eventLoop.preconditionInEventLoop()
+        // `idle[key]?.popLast()` mutates the list in place: no copy of the array per lease.
+        while let connection = idle[key]?.popLast() {
+            if connection.channel.isActive {
+                connection.uses += 1
+                return connection
+            }
+        }
+        return nil
     }
 
     /// Gives a connection back after an exchange. Only a connection whose request and response both
@@ -85,22 +94,40 @@ final class UpstreamPool {
             connection.channel.close(promise: nil)
             return
         }
+        connection.idleSince = .now()
         idle[connection.key, default: []].append(connection)
-        connection.idleTimer = eventLoop.assumeIsolated().scheduleTask(in: .init(config.idleTimeout)) {
-            [weak self, weak connection] in
-            guard let self, let connection else { return }
-            self.remove(connection)
-            connection.channel.close(promise: nil)
+        if reaper == nil { scheduleReaper(at: connection.idleSince + TimeAmount(config.idleTimeout)) }
+    }
+
+    private func scheduleReaper(at when: NIODeadline) {
+        reaper = eventLoop.assumeIsolated().scheduleTask(deadline: when) { [weak self] in
+            self?.reap()
         }
+    }
+
+    /// Closes the connections idle for `idleTimeout` (a prefix of each list) and waits for the next.
+    private func reap() {
+        reaper = nil
+        let timeout = TimeAmount(config.idleTimeout)
+        let now = NIODeadline.now()
+        var next: NIODeadline?
+        for key in idle.keys {
+            let expired = idle[key]!.prefix { $0.idleSince + timeout <= now }
+            idle[key]!.removeFirst(expired.count)
+            for connection in expired { connection.channel.close(promise: nil) }
+            if let oldest = idle[key]!.first { next = min(next ?? oldest.idleSince, oldest.idleSince) }
+        }
+        if let next { scheduleReaper(at: next + timeout) }
     }
 
     /// Closes every idle connection and keeps none from now on (shutdown, reload).
     func closeIdle() {
         retired = true
+        reaper?.cancel()
+        reaper = nil
         let all = idle.values.flatMap { $0 }
         idle = [:]
         for connection in all {
-            connection.idleTimer?.cancel()
             connection.channel.close(promise: nil)
         }
     }

@@ -26,6 +26,37 @@ struct PoolLiveTests {
         }
     }
 
+    @Test("each idle connection gets its own idle_timeout: the one reused meanwhile outlives the other")
+    func idleTimeoutIsPerConnection() async throws {
+        try await withLatch(
+            threads: 1,
+            configure: { $0.pool.idleTimeout = .seconds(2) },
+            reply: { _, head in head.uri == "/slow" ? .delayed(.milliseconds(100), body: "x") : .text(body: "y") }
+        ) { h in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<2 {
+                    group.addTask {
+                        var request = HTTPClientRequest(url: h.baseURL + "/slow")
+                        request.headers.add(name: "Cookie", value: "JSESSIONID=P.tomcat1")
+                        _ = try await h.client.execute(request, timeout: .seconds(10)).body.collect(upTo: 1024)
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(h.backend("tomcat1").accepted == 2)
+            try await Task.sleep(for: .seconds(1))
+            try await get(h)  // reuses one of the two: its idle time starts again
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(5)
+            while h.backend("tomcat1").openConnections > 1, clock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(h.backend("tomcat1").openConnections == 1, "the connection idle since the burst was closed")
+            try await get(h)
+            #expect(h.backend("tomcat1").accepted == 2, "the one reused a second later was still pooled")
+        }
+    }
+
     @Test("pool.max_idle_per_node bounds what is kept: 0 keeps nothing")
     func poolIsBounded() async throws {
         try await withLatch(configure: { $0.pool.maxIdlePerNode = 0 }) { h in

@@ -1,0 +1,56 @@
+import NIOCore
+
+/// A deadline that moves on every request but rarely fires.
+///
+/// Scheduling a task per request costs an allocation, a heap insertion and a cancellation in the event
+/// loop's timer queue. Instead the deadline is a plain field; a pending firing that comes no later
+/// than the new deadline is kept, and when it fires early it re-arms itself for the rest. Keep-alive
+/// traffic then costs about one firing per timeout interval, whatever the request rate (HAProxy's
+/// task timers work alike: `task_schedule` only moves a timer earlier).
+struct LazyTimer {
+    private var scheduled: Scheduled<Void>?
+    private var firesAt: NIODeadline?
+    /// When the caller's limit expires; `nil` when nothing is timed.
+    private(set) var deadline: NIODeadline?
+
+    /// Sets the deadline. `fire` runs on `loop` when the pending firing comes; it should call
+    /// ``fired(on:_:)`` to learn whether the deadline has really passed.
+    mutating func set(_ deadline: NIODeadline, on loop: any EventLoop, _ fire: @escaping () -> Void) {
+        self.deadline = deadline
+        if scheduled != nil, let firesAt, firesAt <= deadline { return }
+        schedule(at: deadline, on: loop, fire)
+    }
+
+    /// Nothing is timed any more; a pending firing finds no deadline and stops.
+    mutating func clear() {
+        deadline = nil
+    }
+
+    /// Cancels the pending firing too (the channel is going away).
+    mutating func cancel() {
+        scheduled?.cancel()
+        scheduled = nil
+        firesAt = nil
+        deadline = nil
+    }
+
+    /// Called by the firing: true when the deadline has passed (the caller acts, and sets a new one if
+    /// it wants); false when there is none or it is still ahead (then the timer re-armed itself).
+    mutating func fired(on loop: any EventLoop, _ fire: @escaping () -> Void) -> Bool {
+        scheduled = nil
+        firesAt = nil
+        guard let deadline else { return false }
+        if NIODeadline.now() < deadline {
+            schedule(at: deadline, on: loop, fire)
+            return false
+        }
+        self.deadline = nil
+        return true
+    }
+
+    private mutating func schedule(at when: NIODeadline, on loop: any EventLoop, _ fire: @escaping () -> Void) {
+        scheduled?.cancel()
+        firesAt = when
+        scheduled = loop.assumeIsolated().scheduleTask(deadline: when, fire)
+    }
+}
