@@ -37,7 +37,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     /// until it closes too or `lingerLimit` runs out (see ``lingeringClose(_:)``).
     private var lingering = false
     private var lingeredBytes = 0
-    static let lingerLimit = (time: TimeAmount.seconds(2), bytes: 1024 * 1024)
+    static let lingerLimit = (time: TimeAmount.seconds(10), bytes: 1024 * 1024)
     /// What arrived behind a request whose response is still under way (pipelining, RFC 9112 §9.3.2),
     /// in arrival order; replayed when that response has ended. Reads stop while anything is held.
     private var held: [HeldEvent] = []
@@ -746,9 +746,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     }
 
     /// After an error answered before the request body was read: send FIN, then read and drop what the
-    /// client is still sending, for up to 2 s or 1 MiB. Closing at once with unread bytes would make the
+    /// client is still sending, for up to 10 s or 1 MiB. Closing at once with unread bytes would make the
     /// kernel send a reset, which can destroy the answer before the client reads it — a 413 would look
-    /// like a network error (nginx's `lingering_close` does the same).
+    /// like a network error (nginx's `lingering_close` does the same, for up to `lingering_time` 30 s).
+    /// 2 s proved too short for a client uploading on a busy machine.
     private func lingeringClose(_ context: ChannelHandlerContext) {
         lingering = true
         context.close(mode: .output, promise: nil)

@@ -37,6 +37,9 @@ final class TestBackend: Sendable {
     let name: String
     let channel: any Channel
     private let state: NIOLockedValueBox<State>
+    /// Keeps the port this node's address names while the test holds the backend, so after ``close()``
+    /// it refuses connections instead of being taken by another test's server running in parallel.
+    private let reservation: PortReservation
 
     private struct State {
         var accepted = 0
@@ -53,10 +56,11 @@ final class TestBackend: Sendable {
         state.withLockedValue { $0.reply = reply }
     }
 
-    private init(name: String, channel: any Channel, state: NIOLockedValueBox<State>) {
+    private init(name: String, channel: any Channel, state: NIOLockedValueBox<State>, reservation: PortReservation) {
         self.name = name
         self.channel = channel
         self.state = state
+        self.reservation = reservation
     }
 
     /// - Parameter port: 0 for a free port; a former backend's port to bring a node back.
@@ -69,6 +73,7 @@ final class TestBackend: Sendable {
         let state = NIOLockedValueBox(State(reply: reply))
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(ChannelOptions.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)  // shares the port with `reservation`
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     state.withLockedValue {
@@ -83,7 +88,8 @@ final class TestBackend: Sendable {
                 }
             }
             .bind(host: "127.0.0.1", port: port).get()
-        return TestBackend(name: name, channel: channel, state: state)
+        let reservation = try PortReservation(port: channel.localAddress!.port!)
+        return TestBackend(name: name, channel: channel, state: state, reservation: reservation)
     }
 
     /// Accepted connections still open.
