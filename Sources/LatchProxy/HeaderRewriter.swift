@@ -4,18 +4,11 @@ import NIOHTTP1
 /// Turns a client's request head into the head sent upstream, and an upstream response head into the
 /// head sent to the client. Pure: no I/O, tested on its own.
 enum HeaderRewriter {
-    /// Fields that are meaningful only for one connection (RFC 9110 §7.6.1). `Transfer-Encoding` and
-    /// `Content-Length` are dropped too: Latch frames every message it sends itself, so a smuggling
-    /// attempt that NIOHTTP1 tolerates (`Transfer-Encoding: ,chunked`) never reaches a node verbatim.
-    static let hopByHop: Set<String> = [
-        "connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade", "content-length",
-    ]
-
-    /// Fields a `Connection` header may not remove: without `Host` the node cannot route the request.
-    private static let protected: Set<String> = ["host"]
-
     /// The head to send upstream (HTTP/1.1, origin-form target, re-framed body, hop-by-hop fields
     /// removed, `Via` and `X-Forwarded-*` added) for a head ``RequestValidator`` accepted.
+    ///
+    /// One pass over the fields, each classified by ``FieldName`` without allocating: this runs for
+    /// every request.
     static func upstreamRequestHead(
         _ head: HTTPRequestHead,
         clientIP: String?,
@@ -32,42 +25,57 @@ enum HeaderRewriter {
 
         var headers = HTTPHeaders()
         headers.reserveCapacity(head.headers.count + 5)
-        let named = connectionTokens(head.headers)
+        let named = ConnectionTokens(head.headers)
         var incomingForwardedFor: [String] = []
         var incomingVia: [String] = []
+        var hadHost = false
+        var chunked = false
+        var contentLength: String?
         for (name, value) in head.headers {
-            let lower = name.lowercased()
-            if hopByHop.contains(lower) || (named.contains(lower) && !protected.contains(lower)) { continue }
-            switch lower {
-            case "host":
+            let field = FieldName(name)
+            switch field {
+            case .transferEncoding:
+                chunked = true
+                continue
+            case .contentLength:
+                if contentLength == nil { contentLength = value }
+                continue
+            case .host:
+                // A `Connection` header may not remove Host: without it the node cannot route the request.
+                hadHost = true
                 headers.add(name: "Host", value: host ?? value)
-            case "x-forwarded-for":
+                continue
+            default:
+                break
+            }
+            if field.isHopByHop || named.contains(name) { continue }
+            switch field {
+            case .xForwardedFor:
                 incomingForwardedFor.append(value)
-            case "x-forwarded-proto", "x-forwarded-host":
+            case .xForwardedProto, .xForwardedHost:
                 continue  // replaced below: only Latch knows the client's scheme and host
-            case "forwarded", "x-real-ip":
+            case .forwarded, .xRealIP:
                 // Other spellings of the client address: not trusted either with `replace` (RFC 7239 §8).
                 if forwarding.xForwardedFor == .append { headers.add(name: name, value: value) }
-            case "via":
+            case .via:
                 incomingVia.append(value)
-            case "expect" where head.version.minor == 0:
+            case .expect where head.version.minor == 0:
                 continue  // RFC 9110 §10.1.1: ignore 100-continue from an HTTP/1.0 client
             default:
                 headers.add(name: name, value: value)
             }
         }
-        if head.headers["host"].isEmpty, let host {
+        if !hadHost, let host {
             headers.add(name: "Host", value: host)
         }
         // Re-frame the body ourselves (RFC 9112 §6.3): NIOHTTP1 has already validated Content-Length
         // and decoded chunking; we only say which framing the upstream gets.
-        if head.headers.contains(name: "transfer-encoding") {
+        if chunked {
             headers.add(name: "Transfer-Encoding", value: "chunked")
-        } else if let length = head.headers["content-length"].first {
-            headers.add(name: "Content-Length", value: length)
+        } else if let contentLength {
+            headers.add(name: "Content-Length", value: contentLength)
         }
-        let viaEntry = "\(head.version.major).\(head.version.minor) \(forwarding.via)"
-        headers.add(name: "Via", value: (incomingVia + [viaEntry]).joined(separator: ", "))
+        headers.add(name: "Via", value: via(incomingVia, version: head.version, by: forwarding.via))
         if let clientIP {
             switch forwarding.xForwardedFor {
             case .replace:
@@ -94,23 +102,22 @@ enum HeaderRewriter {
     ) -> HTTPResponseHead {
         var headers = HTTPHeaders()
         headers.reserveCapacity(head.headers.count + 2)
-        let named = connectionTokens(head.headers)
+        let named = ConnectionTokens(head.headers)
         var incomingVia: [String] = []
         for (name, value) in head.headers {
-            let lower = name.lowercased()
-            if lower == "content-length" {
+            let field = FieldName(name)
+            if field == .contentLength {
                 headers.add(name: name, value: value)
                 continue
             }
-            if hopByHop.contains(lower) || named.contains(lower) { continue }
-            if lower == "via" {
+            if field.isHopByHop || named.contains(name) { continue }
+            if field == .via {
                 incomingVia.append(value)
                 continue
             }
             headers.add(name: name, value: value)
         }
-        let viaEntry = "\(head.version.major).\(head.version.minor) \(via)"
-        headers.add(name: "Via", value: (incomingVia + [viaEntry]).joined(separator: ", "))
+        headers.add(name: "Via", value: Self.via(incomingVia, version: head.version, by: via))
         if !head.status.isInformational {
             if !keepAlive {
                 headers.add(name: "Connection", value: "close")
@@ -124,18 +131,32 @@ enum HeaderRewriter {
         return HTTPResponseHead(version: version, status: head.status, headers: headers)
     }
 
-    /// Lower-cased field names listed in `Connection` headers.
-    static func connectionTokens(_ headers: HTTPHeaders) -> Set<String> {
-        var tokens = Set<String>()
-        for value in headers["connection"] {
+    /// The `Via` value (RFC 9110 §7.6.3): the entries received, then this hop's.
+    private static func via(_ incoming: [String], version: HTTPVersion, by pseudonym: String) -> String {
+        let entry = version == .http1_1 ? "1.1 " + pseudonym : "\(version.major).\(version.minor) \(pseudonym)"
+        return incoming.isEmpty ? entry : (incoming + [entry]).joined(separator: ", ")
+    }
+}
+
+/// The field names a message's `Connection` headers list (RFC 9110 §7.6.1), other than the hop-by-hop
+/// ones Latch drops anyway; usually none, so usually nothing is allocated.
+struct ConnectionTokens {
+    private(set) var tokens: [Substring] = []
+
+    init(_ headers: HTTPHeaders) {
+        for (name, value) in headers where FieldName(name) == .connection {
             for token in value.split(separator: ",") {
                 let trimmed = token.trimmingCharacters(in: " \t")
-                if !trimmed.isEmpty { tokens.insert(trimmed.lowercased()) }
+                if !trimmed.isEmpty, !FieldName(String(trimmed)).isHopByHop { tokens.append(trimmed) }
             }
         }
-        return tokens
     }
 
+    /// Whether `name` is listed (ASCII case-insensitively).
+    func contains(_ name: String) -> Bool {
+        guard !tokens.isEmpty else { return false }
+        return tokens.contains { $0.count == name.count && $0.lowercased() == name.lowercased() }
+    }
 }
 
 extension HTTPResponseStatus {

@@ -175,7 +175,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         let route = runtime.table.routeWithSessionID(
             host: head.headers.first(name: "host")?[...],
             target: head.uri,
-            cookieHeaders: head.headers["cookie"]
+            cookieHeaders: head.headers.values(of: "cookie")
         )
         let cluster = runtime.clusters[route.cluster]
         if let rejection = RequestValidator.validate(head, limits: runtime.config.limits) {
@@ -626,10 +626,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             exchange.upstream = nil
             pool?.release(upstream, reusable: upstreamReusable)
         }
-        runtime.metrics.requestFinished(
-            cluster: exchange.cluster.config.name,
-            node: exchange.nodeConfig.name,
-            reason: exchange.reason.rawValue,
+        exchange.cluster.requestMetrics[exchange.node].finished(
+            reason: exchange.reason,
             status: exchange.responseStatus.map { Int($0.code) },
             duration: Duration(exchange.start, .now())
         )

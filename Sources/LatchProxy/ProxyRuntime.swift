@@ -43,6 +43,7 @@ final class ProxyRuntime: Sendable {
             ClusterRuntime(
                 index: index,
                 config: cluster,
+                metrics: metrics,
                 carryingOver: previous?.clusters.first { $0.config.name == cluster.name }
             )
         }

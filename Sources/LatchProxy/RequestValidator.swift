@@ -57,14 +57,19 @@ enum RequestValidator {
     /// With an absolute-form target both name the same authority, or the request is refused — as
     /// HAProxy does — rather than letting the node and Latch disagree on which site was asked for.
     private static func checkHost(_ head: HTTPRequestHead) -> RequestRejection? {
-        let hosts = head.headers["host"]
-        if head.version.major == 1, head.version.minor >= 1, hosts.isEmpty {
+        var hostCount = 0
+        var firstHost: String?
+        for value in head.headers.values(of: "host") {
+            hostCount += 1
+            if firstHost == nil { firstHost = value }
+        }
+        if head.version.major == 1, head.version.minor >= 1, hostCount == 0 {
             return RequestRejection(status: .badRequest, message: "missing Host header")
         }
-        guard hosts.count <= 1 else {
+        guard hostCount <= 1 else {
             return RequestRejection(status: .badRequest, message: "more than one Host header")
         }
-        guard let host = hosts.first else { return nil }
+        guard let host = firstHost else { return nil }
         if !host.isEmpty, !isValidAuthority(host) {
             return RequestRejection(status: .badRequest, message: "an invalid Host header")
         }

@@ -36,12 +36,21 @@ final class LatchMetrics: Sendable {
         self.factory = factory
     }
 
+    /// A request Latch answered without a node, or any request when no ``NodeRequestMetrics`` is at hand.
     func requestFinished(cluster: String, node: String?, reason: String, status: Int?, duration: Duration) {
-        let statusClass = status.map { "\($0 / 100)xx" } ?? "none"
         let node = node ?? "-"
-        counter("latch_requests_total", ["cluster", cluster, "node", node, "reason", reason, "status_class", statusClass])
+        counter("latch_requests_total", ["cluster", cluster, "node", node, "reason", reason, "status_class", Self.statusClass(status)])
             .increment()
-        let timer = timers.withLockedValue { timers in
+        durationTimer(cluster: cluster, node: node).recordNanoseconds(duration.nanoseconds)
+    }
+
+    /// The label value for a status: `2xx`…, or `none` when the client got no status.
+    static func statusClass(_ status: Int?) -> String {
+        status.map { "\($0 / 100)xx" } ?? "none"
+    }
+
+    func durationTimer(cluster: String, node: String) -> CoreMetrics.Timer {
+        timers.withLockedValue { timers in
             let key = [cluster, node]
             if let timer = timers[key] { return timer }
             let timer = CoreMetrics.Timer(
@@ -52,7 +61,15 @@ final class LatchMetrics: Sendable {
             timers[key] = timer
             return timer
         }
-        timer.recordNanoseconds(Int64(duration.components.seconds) * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+    }
+
+    /// The handles one node's finished requests are counted with.
+    func nodeHandles(cluster: String, node: String) -> NodeRequestMetrics {
+        NodeRequestMetrics(metrics: self, cluster: cluster, node: node)
+    }
+
+    fileprivate func requestCounter(cluster: String, node: String, reason: String, statusClass: String) -> CoreMetrics.Counter {
+        counter("latch_requests_total", ["cluster", cluster, "node", node, "reason", reason, "status_class", statusClass])
     }
 
     func connectError(cluster: String, node: String) {
@@ -137,5 +154,53 @@ final class LatchMetrics: Sendable {
             labels: labels
         )
         if delta > 0 { counter.increment(by: Int64(delta)) }
+    }
+}
+
+/// One node's request metrics, resolved once per loaded configuration: finishing a request indexes an
+/// array by decision reason and status class instead of building label arrays and hashing strings.
+final class NodeRequestMetrics: Sendable {
+    private let metrics: LatchMetrics
+    private let cluster: String
+    private let node: String
+    let duration: CoreMetrics.Timer
+    /// `latch_requests_total` per (reason, status class), made on first use so that /metrics lists
+    /// only the series that occurred.
+    private let counters: NIOLockedValueBox<[CoreMetrics.Counter?]>
+    private static let reasons = DecisionReason.allCases
+    /// `none`, `1xx` … `5xx`, and anything else a node may send (`6xx`…) by the slow path.
+    private static let classes = 6
+
+    fileprivate init(metrics: LatchMetrics, cluster: String, node: String) {
+        self.metrics = metrics
+        self.cluster = cluster
+        self.node = node
+        self.duration = metrics.durationTimer(cluster: cluster, node: node)
+        self.counters = NIOLockedValueBox(Array(repeating: nil, count: Self.reasons.count * Self.classes))
+    }
+
+    func finished(reason: DecisionReason, status: Int?, duration: Duration) {
+        let statusClass = status.map { $0 / 100 } ?? 0
+        guard (0..<Self.classes).contains(statusClass), let r = Self.reasons.firstIndex(of: reason) else {
+            metrics.requestFinished(cluster: cluster, node: node, reason: reason.rawValue, status: status, duration: duration)
+            return
+        }
+        let slot = r * Self.classes + statusClass
+        let counter = counters.withLockedValue { counters in
+            if let counter = counters[slot] { return counter }
+            let counter = metrics.requestCounter(
+                cluster: cluster, node: node, reason: reason.rawValue, statusClass: LatchMetrics.statusClass(status)
+            )
+            counters[slot] = counter
+            return counter
+        }
+        counter.increment()
+        self.duration.recordNanoseconds(duration.nanoseconds)
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
     }
 }
