@@ -32,7 +32,9 @@ final class ClientDeadlineHandler: ChannelInboundHandler {
     private var phase = Phase.readingHead
     /// The current phase's limit; no deadline while the response is awaited.
     private var timer = LazyTimer()
-    private lazy var fire: () -> Void = { [weak self] in self?.timerFired() }
+    /// `unowned`: the timer is cancelled when the channel goes inactive or this handler is removed
+    /// (and a weak reference would put every retain of this handler on the slow path).
+    private lazy var fire: () -> Void = { [unowned self] in self.timerFired() }
     private var armedAmount = TimeAmount.zero
     private var bytesSinceArmed = false
     private var context: ChannelHandlerContext?

@@ -63,15 +63,18 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             clientIP = remote.ipAddress
             clientAddress = SocketAddress.display(remote)
         }
-        deadlines.onHeadTimeout = { [weak self] in
-            guard let self else { return }
+        // `unowned`, not `weak`: a weak reference gives an object a side table, which makes every
+        // retain and release of it take the slow path — and NIO retains a handler for each event it
+        // delivers. The deadline handler calls these only from its timer, which it cancels when the
+        // channel goes inactive, before the pipeline (and this handler) goes away.
+        deadlines.onHeadTimeout = { [unowned self] in
             self.runtime.logger.info("request head timeout, closing", metadata: ["client": "\(self.clientAddress)"])
         }
-        deadlines.onBodyTimeout = { [weak self] in
-            self?.requestBodyTimedOut()
+        deadlines.onBodyTimeout = { [unowned self] in
+            self.requestBodyTimedOut()
         }
-        deadlines.isHoldingReads = { [weak self] in
-            self?.pendingRead ?? false
+        deadlines.isHoldingReads = { [unowned self] in
+            self.pendingRead
         }
     }
 
@@ -312,11 +315,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             leased(.success(connection), for: exchange)
             return
         }
-        pool.lease(exchange.key, address: exchange.nodeConfig.address, forceNew: forceNew) { [weak self] result in
-            guard let self else {
-                if case .success(let connection) = result { connection.channel.close(promise: nil) }
-                return
-            }
+        // Holds this handler until the connect ends (at most `timeouts.connect`); `leased` sees
+        // whether the client is still there.
+        pool.lease(exchange.key, address: exchange.nodeConfig.address, forceNew: forceNew) { result in
             self.leased(result, for: exchange)
         }
     }

@@ -92,13 +92,17 @@ final class UpstreamHandler: ChannelDuplexHandler {
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart
 
-    weak var delegate: (any UpstreamDelegate)?
+    /// The exchange that leased the connection. Strong, not weak (a weak reference would put every
+    /// retain of the client's handler on the slow path): it is cleared whenever the lease ends —
+    /// ``detach()``, a failure, or this channel closing.
+    var delegate: (any UpstreamDelegate)?
     /// Called when the channel closes, so the pool can forget an idle connection.
     var onClose: (() -> Void)?
     private(set) var context: ChannelHandlerContext?
     private var pendingRead = false
     private var watchdog = LazyTimer()
-    private lazy var watchdogFire: () -> Void = { [weak self] in self?.watchdogFired() }
+    /// `unowned`: the watchdog is cancelled when the channel goes inactive or this handler is removed.
+    private lazy var watchdogFire: () -> Void = { [unowned self] in self.watchdogFired() }
     private var watchdogInterval: TimeAmount?
     /// Something moved since the watchdog was armed: the node sent bytes, took request bytes, or the
     /// client took response bytes.

@@ -134,10 +134,15 @@ final class UpstreamPool {
 
     var idleCount: Int { idle.values.reduce(0) { $0 + $1.count } }
 
-    private func remove(_ connection: UpstreamConnection) {
-        guard var list = idle[connection.key], let i = list.firstIndex(where: { $0 === connection }) else { return }
-        list.remove(at: i)
-        idle[connection.key] = list
+    /// Forgets a connection that closed while idle (the closed one: a live connection at a reused
+    /// address is not it).
+    private func remove(_ id: ObjectIdentifier) {
+        for key in idle.keys {
+            if let i = idle[key]!.firstIndex(where: { ObjectIdentifier($0) == id && !$0.channel.isActive }) {
+                idle[key]!.remove(at: i)
+                return
+            }
+        }
     }
 
     private func connect(
@@ -171,9 +176,11 @@ final class UpstreamPool {
                 do {
                     let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
                     let connection = UpstreamConnection(channel: channel, handler: handler, key: key)
-                    handler.onClose = { [weak self, weak connection] in
-                        guard let self, let connection else { return }
-                        self.remove(connection)
+                    // Identified, not referenced weakly: a weak reference would put every retain of
+                    // the connection on the slow path.
+                    let id = ObjectIdentifier(connection)
+                    handler.onClose = { [weak self] in
+                        self?.remove(id)
                     }
                     completion(.success(connection))
                 } catch {

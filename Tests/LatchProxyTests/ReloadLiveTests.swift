@@ -19,7 +19,7 @@ struct ReloadLiveTests {
     }
 
     private static func health() -> HealthCheckConfig {
-        HealthCheckConfig(interval: .milliseconds(100), timeout: .milliseconds(100), rise: 2, fall: 2, jitter: 0, initial: .up)
+        HealthCheckConfig(interval: .milliseconds(100), timeout: .milliseconds(500), rise: 2, fall: 2, jitter: 0, initial: .up)
     }
 
     @Test("a reload under load adds a node, drops no request, and keeps kept nodes' health, state and counters")
