@@ -360,7 +360,7 @@ public final class ClusterRuntime: Sendable {
     }
 
     /// A request of an existing session reached `node` (sticky, stayed or failed over to it).
-    func noteSessionRequest(node: Int, sessionID: String?) {
+    func noteSessionRequest(node: Int, sessionID: Substring?) {
         let date = Date()
         let now = ContinuousClock.now
         withNodeState(node) { state, node in

@@ -19,7 +19,7 @@ final class Exchange {
     let hostFromNode: Bool
     /// `failback: stay` only: the session id behind a known route, and whether the request carried
     /// an owner cookie.
-    var sessionID: String?
+    var sessionID: Substring?
     var owner: Int?
     var hadOwnerCookie = false
 

@@ -7,7 +7,7 @@ struct StayState {
     var owner: Int?
     var hadOwnerCookie = false
 
-    init(cluster: ClusterRuntime, lookup: RouteLookup, sessionID: String?, headers: HTTPHeaders) {
+    init(cluster: ClusterRuntime, lookup: RouteLookup, sessionID: Substring?, headers: HTTPHeaders) {
         let failover = cluster.config.failover
         guard failover.failback == .stay, case .known = lookup else { return }
         guard let value = OwnerCookie.find(failover.ownerCookie, in: headers["cookie"]),

@@ -46,12 +46,16 @@ public struct NodeDecision: Sendable, Equatable {
 ///
 /// `excluded` names nodes already tried for this request (a retry after a failed connect asks again
 /// with the failed node excluded, which walks the same chain).
+///
+/// Every closure is non-escaping, so the caller's captures stay on its stack: a choice allocates
+/// nothing (`Scripts/microbench` checks it). An optional closure parameter would be escaping, and its
+/// context boxed on the heap at every call.
 public enum NodeChooser {
     public static func choose<R: RandomNumberGenerator>(
         _ lookup: RouteLookup,
         owner: Int? = nil,
         usable: (Int) -> Bool = { _ in true },
-        takesNewSessions: ((Int) -> Bool)? = nil,
+        takesNewSessions: (Int) -> Bool = { _ in true },
         replicas: (Int) -> [Int] = { _ in [] },
         onUnavailable: UnavailablePolicy = .any,
         excluded: (Int) -> Bool = { _ in false },
@@ -61,7 +65,7 @@ public enum NodeChooser {
     ) -> NodeDecision {
         func available(_ node: Int) -> Bool { usable(node) && !excluded(node) }
         /// A draining node still serves its own and failed-over sessions, but is never balanced onto.
-        func placeable(_ node: Int) -> Bool { available(node) && (takesNewSessions?(node) ?? true) }
+        func placeable(_ node: Int) -> Bool { available(node) && takesNewSessions(node) }
         let reason: DecisionReason
         switch lookup {
         case .known(let node, _):

@@ -11,23 +11,19 @@
 /// **first** separator (httpd, mod_jk and Tomcat's `JvmRouteBinderValve` all cut at the first `.`, so
 /// a route may itself contain the separator). Surrounding double quotes are stripped (RFC 6265 §4.1.1
 /// allows a quoted cookie value). Matching is exact and case-sensitive. An empty or unknown route is
-/// no route. Nothing here allocates on the sticky path except the node-table lookup key.
+/// no route. Nothing here allocates (`Benchmarks/` checks it), except the diagnostic copy of an
+/// unknown route longer than a small string: the session id behind a known route is handed back as a
+/// `Substring` of the target or of the `Cookie` line it was read from, and node names are compared as
+/// bytes.
 public struct RouteExtractor: Sendable {
-    public let session: SessionConfig
-    /// Node names as UTF-8 bytes, in node order. Compared byte for byte: `String` equality is Unicode
-    /// canonical equivalence (the Kelvin sign equals `K`), and every anchor compares routes with
-    /// `strcmp`/`memcmp`. A linear scan beats hashing for the few nodes a cluster has, and allocates nothing.
-    private let nodeNames: [[UInt8]]
-    private let cookieName: [UInt8]
-    private let parameterName: [UInt8]?
-    private let separator: [UInt8]
+    /// The tables and the scanning code live in one immutable object, so copying an extractor (which
+    /// reading it out of an array does before each call) costs one retain, not one per table.
+    private let scanner: Scanner
+
+    public var session: SessionConfig { scanner.session }
 
     public init(session: SessionConfig, nodeNames: [String]) {
-        self.session = session
-        self.nodeNames = nodeNames.map { Array($0.utf8) }
-        self.cookieName = Array(session.cookie.utf8)
-        self.parameterName = session.pathParameter.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
-        self.separator = Array(session.separator.utf8)
+        self.scanner = Scanner(session: session, nodeNames: nodeNames)
     }
 
     /// - Parameters:
@@ -35,190 +31,244 @@ public struct RouteExtractor: Sendable {
     ///   - cookieHeaders: the values of every `Cookie` header line, in the order received.
     public func lookup<Cookies: Sequence>(target: String, cookieHeaders: Cookies) -> RouteLookup
     where Cookies.Element == String {
-        lookup(target: target, cookieHeaders: cookieHeaders, capturingSessionID: false).lookup
+        scanner.lookup(target: target, cookieHeaders: cookieHeaders, capturingSessionID: false).lookup
     }
 
     /// ``lookup(target:cookieHeaders:)`` and, for a known route, the whole session id it came from
-    /// (`failback: stay` ties its owner cookie to that id).
+    /// (`failback: stay` ties its owner cookie to that id; drain counts sessions by it). The id is a
+    /// slice of `target` or of one of `cookieHeaders`, so it costs no allocation; it keeps that string's
+    /// storage alive while it is kept.
     public func lookupWithSessionID<Cookies: Sequence>(
         target: String,
         cookieHeaders: Cookies
-    ) -> (lookup: RouteLookup, sessionID: String?) where Cookies.Element == String {
-        lookup(target: target, cookieHeaders: cookieHeaders, capturingSessionID: true)
+    ) -> (lookup: RouteLookup, sessionID: Substring?) where Cookies.Element == String {
+        scanner.lookup(target: target, cookieHeaders: cookieHeaders, capturingSessionID: true)
     }
+}
 
-    private func lookup<Cookies: Sequence>(
-        target: String,
-        cookieHeaders: Cookies,
-        capturingSessionID: Bool
-    ) -> (lookup: RouteLookup, sessionID: String?) where Cookies.Element == String {
-        var state = LookupState()
-        state.capturesSessionID = capturingSessionID
-        if let parameterName {
-            var target = target
-            target.makeContiguousUTF8()  // a no-op for native strings, which is what NIO hands us
-            _ = target.utf8.withContiguousStorageIfAvailable { bytes in
-                self.scanTarget(bytes, parameterName: parameterName, state: &state)
+extension RouteExtractor {
+    private final class Scanner: Sendable {
+        let session: SessionConfig
+        /// Node names as UTF-8 bytes, in node order. Compared byte for byte: `String` equality is Unicode
+        /// canonical equivalence (the Kelvin sign equals `K`), and every anchor compares routes with
+        /// `strcmp`/`memcmp`. A linear scan beats hashing for the few nodes a cluster has, and allocates nothing.
+        private let nodeNames: [[UInt8]]
+        private let cookieName: [UInt8]
+        private let parameterName: [UInt8]?
+        private let separator: [UInt8]
+
+        init(session: SessionConfig, nodeNames: [String]) {
+            self.session = session
+            self.nodeNames = nodeNames.map { Array($0.utf8) }
+            self.cookieName = Array(session.cookie.utf8)
+            self.parameterName = session.pathParameter.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
+            self.separator = Array(session.separator.utf8)
+        }
+
+        func lookup<Cookies: Sequence>(
+            target: String,
+            cookieHeaders: Cookies,
+            capturingSessionID: Bool
+        ) -> (lookup: RouteLookup, sessionID: Substring?) where Cookies.Element == String {
+            var state = LookupState()
+            state.capturesSessionID = capturingSessionID
+            if let parameterName, let found = scan(target, inTarget: true, parameterName: parameterName, state: &state) {
+                return found
             }
-            if let result = state.result { return (result, state.sessionID) }
-        }
-        for header in cookieHeaders {
-            var header = header
-            header.makeContiguousUTF8()
-            _ = header.utf8.withContiguousStorageIfAvailable { bytes in
-                self.scanCookieHeader(bytes, state: &state)
+            // An array (what NIO's `HTTPHeaders` hands out) is walked as a buffer: iterating a generic
+            // sequence from outside its module goes through unspecialised `IndexingIterator.next()`, whose
+            // subscript coroutine allocates once per element.
+            let fromBuffer = cookieHeaders.withContiguousStorageIfAvailable { headers -> (RouteLookup, Substring?)? in
+                for header in headers {
+                    if let found = scan(header, inTarget: false, parameterName: [], state: &state) { return found }
+                }
+                return nil
             }
-            if let result = state.result { return (result, state.sessionID) }
+            switch fromBuffer {
+            case .some(.some(let found)):
+                return found
+            case .some(.none):
+                break
+            case .none:
+                for header in cookieHeaders {
+                    if let found = scan(header, inTarget: false, parameterName: [], state: &state) { return found }
+                }
+            }
+            return (state.finish(), nil)
         }
-        return (state.finish(), nil)
-    }
 
-    // MARK: - Scanning
-
-    private struct LookupState {
-        var result: RouteLookup?
-        var firstUnknown: String?
-        var sawSessionID = false
-        var capturesSessionID = false
-        var sessionID: String?
-
-        func finish() -> RouteLookup {
-            if let firstUnknown { return .unknown(route: firstUnknown) }
-            return sawSessionID ? .noRoute : .none
+        /// Scans the target (path and query parameters) or one `Cookie` line; returns the known route
+        /// found there, and its session id when asked for.
+        private func scan(
+            _ text: String,
+            inTarget: Bool,
+            parameterName: [UInt8],
+            state: inout LookupState
+        ) -> (RouteLookup, Substring?)? {
+            var text = text
+            text.makeContiguousUTF8()  // a no-op for native strings, which is what NIO hands us
+            _ = text.utf8.withContiguousStorageIfAvailable { bytes in
+                if inTarget {
+                    self.scanTarget(bytes, parameterName: parameterName, state: &state)
+                } else {
+                    self.scanCookieHeader(bytes, state: &state)
+                }
+            }
+            guard let result = state.result else { return nil }
+            guard let range = state.sessionIDRange else { return (result, nil) }
+            // Offsets at ASCII delimiters (or the ends), so both are scalar-aligned; O(1) on native UTF-8.
+            let utf8 = text.utf8
+            let lower = utf8.index(utf8.startIndex, offsetBy: range.lowerBound)
+            let upper = utf8.index(lower, offsetBy: range.count)
+            return (result, Substring(utf8[lower..<upper]))
         }
-    }
 
-    /// Path parameters first, then query parameters; stops at the first known route.
-    private func scanTarget(_ bytes: UnsafeBufferPointer<UInt8>, parameterName: [UInt8], state: inout LookupState) {
-        let end = bytes.count
-        // The fragment never belongs to the target the server sees; ignore it if a client sent one.
-        var pathEnd = 0
-        while pathEnd < end, bytes[pathEnd] != UInt8(ascii: "?"), bytes[pathEnd] != UInt8(ascii: "#") {
-            pathEnd += 1
+        // MARK: - Scanning
+
+        private struct LookupState {
+            var result: RouteLookup?
+            var firstUnknown: String?
+            var sawSessionID = false
+            var capturesSessionID = false
+            /// UTF-8 offsets of the session id behind `result`, when captured.
+            var sessionIDRange: Range<Int>?
+
+            func finish() -> RouteLookup {
+                if let firstUnknown { return .unknown(route: firstUnknown) }
+                return sawSessionID ? .noRoute : .none
+            }
         }
-        // Path parameters: `;name=value` where value ends at `;`, `/`, `?`, `#`.
-        var i = 0
-        while i < pathEnd {
-            if bytes[i] == UInt8(ascii: ";") {
-                let nameStart = i + 1
-                if matches(bytes, at: nameStart, limit: pathEnd, name: parameterName),
-                    nameStart + parameterName.count < pathEnd,
-                    bytes[nameStart + parameterName.count] == UInt8(ascii: "=")
+
+        /// Path parameters first, then query parameters; stops at the first known route.
+        private func scanTarget(_ bytes: UnsafeBufferPointer<UInt8>, parameterName: [UInt8], state: inout LookupState) {
+            let end = bytes.count
+            // The fragment never belongs to the target the server sees; ignore it if a client sent one.
+            var pathEnd = 0
+            while pathEnd < end, bytes[pathEnd] != UInt8(ascii: "?"), bytes[pathEnd] != UInt8(ascii: "#") {
+                pathEnd += 1
+            }
+            // Path parameters: `;name=value` where value ends at `;`, `/`, `?`, `#`.
+            var i = 0
+            while i < pathEnd {
+                if bytes[i] == UInt8(ascii: ";") {
+                    let nameStart = i + 1
+                    if matches(bytes, at: nameStart, limit: pathEnd, name: parameterName),
+                        nameStart + parameterName.count < pathEnd,
+                        bytes[nameStart + parameterName.count] == UInt8(ascii: "=")
+                    {
+                        let valueStart = nameStart + parameterName.count + 1
+                        var valueEnd = valueStart
+                        while valueEnd < pathEnd, bytes[valueEnd] != UInt8(ascii: ";"), bytes[valueEnd] != UInt8(ascii: "/") {
+                            valueEnd += 1
+                        }
+                        consider(bytes, valueStart, valueEnd, source: .pathParameter, state: &state)
+                        if state.result != nil { return }
+                        i = valueEnd
+                        continue
+                    }
+                }
+                i += 1
+            }
+            // Query parameters: `name=value` pairs separated by `&`, before any fragment.
+            guard pathEnd < end, bytes[pathEnd] == UInt8(ascii: "?") else { return }
+            var queryEnd = pathEnd + 1
+            while queryEnd < end, bytes[queryEnd] != UInt8(ascii: "#") { queryEnd += 1 }
+            var pairStart = pathEnd + 1
+            while pairStart <= queryEnd {
+                var pairEnd = pairStart
+                while pairEnd < queryEnd, bytes[pairEnd] != UInt8(ascii: "&") { pairEnd += 1 }
+                if matches(bytes, at: pairStart, limit: pairEnd, name: parameterName),
+                    pairStart + parameterName.count < pairEnd,
+                    bytes[pairStart + parameterName.count] == UInt8(ascii: "=")
                 {
-                    let valueStart = nameStart + parameterName.count + 1
-                    var valueEnd = valueStart
-                    while valueEnd < pathEnd, bytes[valueEnd] != UInt8(ascii: ";"), bytes[valueEnd] != UInt8(ascii: "/") {
-                        valueEnd += 1
-                    }
-                    consider(bytes, valueStart, valueEnd, source: .pathParameter, state: &state)
-                    if state.result != nil { return }
-                    i = valueEnd
-                    continue
-                }
-            }
-            i += 1
-        }
-        // Query parameters: `name=value` pairs separated by `&`, before any fragment.
-        guard pathEnd < end, bytes[pathEnd] == UInt8(ascii: "?") else { return }
-        var queryEnd = pathEnd + 1
-        while queryEnd < end, bytes[queryEnd] != UInt8(ascii: "#") { queryEnd += 1 }
-        var pairStart = pathEnd + 1
-        while pairStart <= queryEnd {
-            var pairEnd = pairStart
-            while pairEnd < queryEnd, bytes[pairEnd] != UInt8(ascii: "&") { pairEnd += 1 }
-            if matches(bytes, at: pairStart, limit: pairEnd, name: parameterName),
-                pairStart + parameterName.count < pairEnd,
-                bytes[pairStart + parameterName.count] == UInt8(ascii: "=")
-            {
-                consider(bytes, pairStart + parameterName.count + 1, pairEnd, source: .queryParameter, state: &state)
-                if state.result != nil { return }
-            }
-            pairStart = pairEnd + 1
-        }
-    }
-
-    /// One `Cookie` header line: `a=1; JSESSIONID=x.n; b=2` (RFC 6265 §4.2.1, `; ` separated; tolerant
-    /// of missing spaces and stray tabs as browsers and old clients send them).
-    private func scanCookieHeader(_ bytes: UnsafeBufferPointer<UInt8>, state: inout LookupState) {
-        let end = bytes.count
-        var pairStart = 0
-        while pairStart < end {
-            var pairEnd = pairStart
-            while pairEnd < end, bytes[pairEnd] != UInt8(ascii: ";") { pairEnd += 1 }
-            var nameStart = pairStart
-            while nameStart < pairEnd, bytes[nameStart] == UInt8(ascii: " ") || bytes[nameStart] == UInt8(ascii: "\t") {
-                nameStart += 1
-            }
-            if matches(bytes, at: nameStart, limit: pairEnd, name: cookieName) {
-                var eq = nameStart + cookieName.count
-                while eq < pairEnd, bytes[eq] == UInt8(ascii: " ") || bytes[eq] == UInt8(ascii: "\t") { eq += 1 }
-                if eq < pairEnd, bytes[eq] == UInt8(ascii: "=") {
-                    var valueStart = eq + 1
-                    var valueEnd = pairEnd
-                    while valueStart < valueEnd, bytes[valueStart] == UInt8(ascii: " ") || bytes[valueStart] == UInt8(ascii: "\t") {
-                        valueStart += 1
-                    }
-                    while valueEnd > valueStart, bytes[valueEnd - 1] == UInt8(ascii: " ") || bytes[valueEnd - 1] == UInt8(ascii: "\t") {
-                        valueEnd -= 1
-                    }
-                    if valueEnd - valueStart >= 2, bytes[valueStart] == UInt8(ascii: "\""), bytes[valueEnd - 1] == UInt8(ascii: "\"") {
-                        valueStart += 1
-                        valueEnd -= 1
-                    }
-                    consider(bytes, valueStart, valueEnd, source: .cookie, state: &state)
+                    consider(bytes, pairStart + parameterName.count + 1, pairEnd, source: .queryParameter, state: &state)
                     if state.result != nil { return }
                 }
+                pairStart = pairEnd + 1
             }
-            pairStart = pairEnd + 1
         }
-    }
 
-    /// True when `name` occurs at `start` and fits before `limit`.
-    @inline(__always)
-    private func matches(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int, limit: Int, name: [UInt8]) -> Bool {
-        guard limit - start >= name.count else { return false }
-        for k in 0..<name.count where bytes[start + k] != name[k] {
-            return false
-        }
-        return true
-    }
-
-    /// The first node whose name is exactly these bytes.
-    private func node(named route: UnsafeBufferPointer<UInt8>) -> Int? {
-        for (index, name) in nodeNames.enumerated() where name.count == route.count {
-            if name.withUnsafeBufferPointer({ $0.elementsEqual(route) }) { return index }
-        }
-        return nil
-    }
-
-    /// One session id `bytes[start..<end]`: cut the route after the first separator and look it up.
-    private func consider(
-        _ bytes: UnsafeBufferPointer<UInt8>,
-        _ start: Int,
-        _ end: Int,
-        source: RouteSource,
-        state: inout LookupState
-    ) {
-        guard start < end else { return }  // `JSESSIONID=` with no value is no session id (mod_jk, HAProxy)
-        state.sawSessionID = true
-        var i = start
-        while i + separator.count <= end {
-            if matches(bytes, at: i, limit: end, name: separator) {
-                let routeStart = i + separator.count
-                guard routeStart < end else { return }  // empty route
-                let route = UnsafeBufferPointer(rebasing: bytes[routeStart..<end])
-                if let node = node(named: route) {
-                    state.result = .known(node: node, source: source)
-                    if state.capturesSessionID {
-                        state.sessionID = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
-                    }
-                } else if state.firstUnknown == nil {
-                    // Cut by bytes, not Characters: one Character can hold any number of combining marks.
-                    state.firstUnknown = String(decoding: route.prefix(RouteLookup.maxReportedRouteLength), as: UTF8.self)
+        /// One `Cookie` header line: `a=1; JSESSIONID=x.n; b=2` (RFC 6265 §4.2.1, `; ` separated; tolerant
+        /// of missing spaces and stray tabs as browsers and old clients send them).
+        private func scanCookieHeader(_ bytes: UnsafeBufferPointer<UInt8>, state: inout LookupState) {
+            let end = bytes.count
+            var pairStart = 0
+            while pairStart < end {
+                var pairEnd = pairStart
+                while pairEnd < end, bytes[pairEnd] != UInt8(ascii: ";") { pairEnd += 1 }
+                var nameStart = pairStart
+                while nameStart < pairEnd, bytes[nameStart] == UInt8(ascii: " ") || bytes[nameStart] == UInt8(ascii: "\t") {
+                    nameStart += 1
                 }
-                return
+                if matches(bytes, at: nameStart, limit: pairEnd, name: cookieName) {
+                    var eq = nameStart + cookieName.count
+                    while eq < pairEnd, bytes[eq] == UInt8(ascii: " ") || bytes[eq] == UInt8(ascii: "\t") { eq += 1 }
+                    if eq < pairEnd, bytes[eq] == UInt8(ascii: "=") {
+                        var valueStart = eq + 1
+                        var valueEnd = pairEnd
+                        while valueStart < valueEnd, bytes[valueStart] == UInt8(ascii: " ") || bytes[valueStart] == UInt8(ascii: "\t") {
+                            valueStart += 1
+                        }
+                        while valueEnd > valueStart, bytes[valueEnd - 1] == UInt8(ascii: " ") || bytes[valueEnd - 1] == UInt8(ascii: "\t") {
+                            valueEnd -= 1
+                        }
+                        if valueEnd - valueStart >= 2, bytes[valueStart] == UInt8(ascii: "\""), bytes[valueEnd - 1] == UInt8(ascii: "\"") {
+                            valueStart += 1
+                            valueEnd -= 1
+                        }
+                        consider(bytes, valueStart, valueEnd, source: .cookie, state: &state)
+                        if state.result != nil { return }
+                    }
+                }
+                pairStart = pairEnd + 1
             }
-            i += 1
+        }
+
+        /// True when `name` occurs at `start` and fits before `limit`.
+        @inline(__always)
+        private func matches(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int, limit: Int, name: [UInt8]) -> Bool {
+            guard limit - start >= name.count else { return false }
+            for k in 0..<name.count where bytes[start + k] != name[k] {
+                return false
+            }
+            return true
+        }
+
+        /// The first node whose name is exactly these bytes.
+        private func node(named route: UnsafeBufferPointer<UInt8>) -> Int? {
+            for (index, name) in nodeNames.enumerated() where name.count == route.count {
+                if name.withUnsafeBufferPointer({ $0.elementsEqual(route) }) { return index }
+            }
+            return nil
+        }
+
+        /// One session id `bytes[start..<end]`: cut the route after the first separator and look it up.
+        private func consider(
+            _ bytes: UnsafeBufferPointer<UInt8>,
+            _ start: Int,
+            _ end: Int,
+            source: RouteSource,
+            state: inout LookupState
+        ) {
+            guard start < end else { return }  // `JSESSIONID=` with no value is no session id (mod_jk, HAProxy)
+            state.sawSessionID = true
+            var i = start
+            while i + separator.count <= end {
+                if matches(bytes, at: i, limit: end, name: separator) {
+                    let routeStart = i + separator.count
+                    guard routeStart < end else { return }  // empty route
+                    let route = UnsafeBufferPointer(rebasing: bytes[routeStart..<end])
+                    if let node = node(named: route) {
+                        state.result = .known(node: node, source: source)
+                        if state.capturesSessionID { state.sessionIDRange = start..<end }
+                    } else if state.firstUnknown == nil {
+                        // Cut by bytes, not Characters: one Character can hold any number of combining marks.
+                        state.firstUnknown = String(decoding: route.prefix(RouteLookup.maxReportedRouteLength), as: UTF8.self)
+                    }
+                    return
+                }
+                i += 1
+            }
         }
     }
 }

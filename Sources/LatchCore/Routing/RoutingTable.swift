@@ -20,22 +20,47 @@ public struct RoutingTable: Sendable {
         target: String,
         cookieHeaders: Cookies
     ) -> (cluster: Int, lookup: RouteLookup) where Cookies.Element == String {
-        let host = RequestTarget.splitAbsoluteForm(target).map { $0.authority[...] } ?? host
-        let cluster = selector.select(host: host, path: RequestTarget.path(of: target))
+        let cluster = selectCluster(host: host, target: target)
         return (cluster, extractors[cluster].lookup(target: target, cookieHeaders: cookieHeaders))
     }
 
     /// ``route(host:target:cookieHeaders:)`` plus the session id behind a known route (counted per node
-    /// for drain, and bound into `failback: stay`'s owner cookie).
+    /// for drain, and bound into `failback: stay`'s owner cookie): a slice of `target` or of one of
+    /// `cookieHeaders`, see ``RouteExtractor/lookupWithSessionID(target:cookieHeaders:)``.
+    /// Allocates nothing (checked by `Scripts/microbench`).
+    @inlinable
     public func routeWithSessionID<Cookies: Sequence>(
         host: Substring?,
         target: String,
         cookieHeaders: Cookies
-    ) -> (cluster: Int, lookup: RouteLookup, sessionID: String?) where Cookies.Element == String {
-        let host = RequestTarget.splitAbsoluteForm(target).map { $0.authority[...] } ?? host
-        let cluster = selector.select(host: host, path: RequestTarget.path(of: target))
-        let found = extractors[cluster].lookupWithSessionID(target: target, cookieHeaders: cookieHeaders)
+    ) -> (cluster: Int, lookup: RouteLookup, sessionID: Substring?) where Cookies.Element == String {
+        if let routed = cookieHeaders.withContiguousStorageIfAvailable({
+            routeWithSessionID(host: host, target: target, cookieLines: $0)
+        }) {
+            return routed
+        }
+        return ContiguousArray(cookieHeaders).withUnsafeBufferPointer {
+            routeWithSessionID(host: host, target: target, cookieLines: $0)
+        }
+    }
+
+    /// The work of ``routeWithSessionID(host:target:cookieHeaders:)``, on the `Cookie` lines as a buffer:
+    /// the generic entry point is inlined into its caller, so an array of lines is never iterated
+    /// through unspecialised generic code (which allocates per element and costs a witness call each).
+    @usableFromInline
+    func routeWithSessionID(
+        host: Substring?,
+        target: String,
+        cookieLines: UnsafeBufferPointer<String>
+    ) -> (cluster: Int, lookup: RouteLookup, sessionID: Substring?) {
+        let cluster = selectCluster(host: host, target: target)
+        let found = extractors[cluster].lookupWithSessionID(target: target, cookieHeaders: cookieLines)
         return (cluster, found.lookup, found.sessionID)
+    }
+
+    private func selectCluster(host: Substring?, target: String) -> Int {
+        let routing = RequestTarget.hostAndPath(of: target, host: host)
+        return selector.select(host: routing.host, path: routing.path)
     }
 
 }
@@ -48,20 +73,39 @@ public enum RequestTarget {
     /// The path of an origin-form (`/a/b?q`) or absolute-form (`http://h/a/b?q`) target, without
     /// query or fragment; `"/"` for an absolute-form target with an empty path.
     public static func path(of target: String) -> Substring {
-        var rest = target[...]
-        if let (_, origin) = splitAbsoluteForm(target) {
-            rest = origin[...]
+        hostAndPath(of: target, host: nil).path
+    }
+
+    /// The host and path a request is routed on: the target's authority for an absolute-form target
+    /// (RFC 9112 §3.2.2), else `host`; and ``path(of:)``. Slices of `target`, without allocating, for
+    /// an origin-form target and for a plain ASCII absolute-form one (anything else goes through
+    /// ``splitAbsoluteForm(_:)``, whose `String`s decide as they always did).
+    static func hostAndPath(of target: String, host: Substring?) -> (host: Substring?, path: Substring) {
+        guard let parts = absoluteFormParts(target) else { return (host, beforeQuery(target[...])) }
+        var whole = target
+        let plain = whole.withUTF8 { PlainASCII.contains($0) }
+        guard plain else {
+            let (authority, origin) = splitAbsoluteForm(target)!
+            return (authority[...], beforeQuery(origin[...]))
         }
-        let utf8 = rest.utf8
-        if let end = utf8.firstIndex(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }) {
-            return Substring(utf8[..<end])
-        }
-        return rest
+        // Plain ASCII: the origin-form is `rest` when it starts with "/", else "/" + `rest`, whose
+        // path is "/" (`rest` is empty or starts with "?" or "#").
+        let path = parts.rest.utf8.first == UInt8(ascii: "/") ? beforeQuery(parts.rest) : "/"[...]
+        return (parts.authority, path)
     }
 
     /// `http://host:8080/a?b` → (`host:8080`, `/a?b`); `nil` for any other form. The scheme is
     /// case-insensitive (RFC 9110 §4.2.3).
     public static func splitAbsoluteForm(_ target: String) -> (authority: String, originForm: String)? {
+        guard let parts = absoluteFormParts(target) else { return nil }
+        var origin = String(parts.rest)
+        if !origin.hasPrefix("/") { origin = "/" + origin }
+        return (String(parts.authority), origin)
+    }
+
+    /// The authority of an absolute-form target and what follows it (from the first `/`, `?` or `#`),
+    /// as slices of `target`.
+    private static func absoluteFormParts(_ target: String) -> (authority: Substring, rest: Substring)? {
         let utf8 = target.utf8
         guard utf8.first != UInt8(ascii: "/") else { return nil }
         let schemeLength: Int
@@ -74,9 +118,19 @@ public enum RequestTarget {
         }
         let rest = utf8.dropFirst(schemeLength)
         let end = rest.firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") } ?? rest.endIndex
-        var origin = String(Substring(rest[end...]))
-        if !origin.hasPrefix("/") { origin = "/" + origin }
-        return (String(Substring(rest[..<end])), origin)
+        return (Substring(rest[..<end]), Substring(rest[end...]))
+    }
+
+    /// `text` up to its first `?` or `#` byte.
+    private static func beforeQuery(_ text: Substring) -> Substring {
+        var text = text
+        // Over the buffer: stepping `Substring.UTF8View` indices costs several times as much per byte.
+        let end = text.withUTF8 { bytes in
+            bytes.firstIndex { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }
+        }
+        guard let end else { return text }
+        let utf8 = text.utf8
+        return Substring(utf8[utf8.startIndex..<utf8.index(utf8.startIndex, offsetBy: end)])
     }
 
     /// Whether `bytes` start with `scheme` (lower-case ASCII), ignoring ASCII case.
@@ -88,5 +142,14 @@ public enum RequestTarget {
             if lower != expected { return false }
         }
         return true
+    }
+}
+
+/// Bytes whose `Character`s are the bytes themselves: ASCII without CR or LF (`"\r\n"` is one
+/// `Character`; every other ASCII byte is a `Character` of its own, equal only to itself). On such
+/// bytes a byte comparison means exactly what a `String` or `Substring` comparison means.
+enum PlainASCII {
+    static func contains<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> Bool {
+        bytes.allSatisfy { $0 < 0x80 && $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\n") }
     }
 }

@@ -37,7 +37,7 @@ public enum RouteFuzzHarness {
     }
 
     /// What holds for any answer on its own, whatever the reference says.
-    static func lookupShapeViolations(_ found: (lookup: RouteLookup, sessionID: String?),
+    static func lookupShapeViolations(_ found: (lookup: RouteLookup, sessionID: Substring?),
                                       input: RouteFuzzInput) -> [String] {
         switch found.lookup {
         case .known(let node, let source):
@@ -67,13 +67,13 @@ public enum RouteFuzzHarness {
         }
     }
 
-    static func sameBytes(_ a: String?, _ b: String?) -> Bool {
+    static func sameBytes<A: StringProtocol, B: StringProtocol>(_ a: A?, _ b: B?) -> Bool {
         a.map { Array($0.utf8) } == b.map { Array($0.utf8) }
     }
 
     /// Short enough for a crash report even when the session id is a megabyte.
-    static func describe(_ found: (lookup: RouteLookup, sessionID: String?)) -> String {
-        let id = found.sessionID.map { $0.utf8.count > 80 ? "\($0.prefix(80))… (\($0.utf8.count) bytes)" : $0 }
+    static func describe<ID: StringProtocol>(_ found: (lookup: RouteLookup, sessionID: ID?)) -> String {
+        let id = found.sessionID.map { $0.utf8.count > 80 ? "\($0.prefix(80))… (\($0.utf8.count) bytes)" : String($0) }
         return "\(found.lookup) id \(id.debugDescription)"
     }
 }
