@@ -209,7 +209,7 @@ enum Fixture {
         var active = [0, 0, 0, 0]
         let replicas: [[Int]] = [[1], [2, 0], [0], []]
         var balancer: Balancer
-        var random = SystemRandomNumberGenerator()
+        var random = SplitMix64()  // what ClusterRuntime uses
 
         init(algorithm: BalanceAlgorithm = .roundRobin) {
             balancer = Balancer(algorithm: algorithm, weights: [1, 1, 1, 2])

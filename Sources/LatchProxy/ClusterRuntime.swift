@@ -83,7 +83,7 @@ public final class ClusterRuntime: Sendable {
         /// Exchanges still running here report to it, so nothing they count is lost, and the
         /// in-flight counts it took over come down as they finish.
         var successor: (cluster: ClusterRuntime, nodes: [Int?])?
-        var random = SystemRandomNumberGenerator()
+        var random = SplitMix64()
 
         func isUsable(_ node: Int, at now: ContinuousClock.Instant) -> Bool {
             states[node] != .maintenance && (health[node]?.isUp ?? true) && !passive[node].isEjected(at: now)
@@ -212,6 +212,7 @@ public final class ClusterRuntime: Sendable {
                 }
             }
             swap(&balancer, &state.balancer)
+            state.random = random
             guard let node = decision.node else { return .unserved(decision) }
             // The waiter (a closure) is only built when the request must wait: no allocation otherwise.
             switch state.queues[node].admit(active: state.active[node], waiter: QueueWaiter(grant: grant())) {
