@@ -44,6 +44,8 @@ final class Exchange {
     var responseStatus: HTTPResponseStatus?
     /// The final response head, rewritten for the client, until it is written (see `responseStarted`).
     var pendingHead: HTTPResponseHead?
+    /// How the response body goes to the client, decided with the final head.
+    var framing = ResponseFraming()
     /// The final (non-1xx) response head went to the client: from here an error can only close.
     var responseStarted = false
     var responseBytes = 0

@@ -11,8 +11,9 @@ import NIOHTTP1
 /// while this client connection is writable. Memory stays flat for any body size.
 final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    /// Responses leave as bytes Latch writes itself (``HTTPWire``), not through NIOHTTP1's encoder.
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private let holder: RuntimeHolder
     /// The runtime of the current (or last) exchange; refreshed from `holder` when an exchange starts,
@@ -41,6 +42,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     /// What arrived behind a request whose response is still under way (pipelining, RFC 9112 §9.3.2),
     /// in arrival order; replayed when that response has ended. Reads stop while anything is held.
     private var held: [HeldEvent] = []
+    /// Response bytes gathered during one read from the node (head, small body parts, chunk framing),
+    /// written as one buffer at the end of the read or when a large part comes.
+    private var staged: ByteBuffer?
+    /// Body parts up to this size are copied into `staged`; larger ones are written as they are.
+    static let coalesceLimit = 16 * 1024
 
     /// An inbound event held back until the exchange before it has ended.
     private enum HeldEvent {
@@ -374,7 +380,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 keepAlive: true,
                 via: runtime.config.forwarding.via
             )
-            context.writeAndFlush(wrapOutboundOut(.head(interim)), promise: nil)
+            stage { HTTPWire.write(interim, into: &$0) }
+            sendStaged(context)
+            context.flush()
         case .head(let head) where head.status == .switchingProtocols:
             // Latch strips Upgrade, so a 101 is a node misbehaving; its connection is no longer HTTP.
             fail(exchange, .badResponse("unexpected 101 Switching Protocols"))
@@ -405,23 +413,30 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             if exchange.cluster.config.failover.failback == .stay {
                 StayState.updateOwnerCookie(&downstream.headers, for: exchange)
             }
+            exchange.framing = ResponseFraming.frame(&downstream, requestMethod: exchange.request.method)
             // Written with the first body bytes, the end or the end of this read, whichever comes
             // first: a node whose body breaks in the same read as its head still gets the client a 502.
             exchange.pendingHead = downstream
         case .body(let buffer):
             writePendingHead(exchange, context: context)
             exchange.responseBytes += buffer.readableBytes
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+            writeBody(buffer, framing: exchange.framing, context: context)
         case .end(let trailers):
             writePendingHead(exchange, context: context)
+            if exchange.framing.chunked { stage { HTTPWire.writeLastChunk(trailers: trailers, into: &$0) } }
             finish(exchange, upstreamReusable: exchange.upstreamReusable && exchange.requestEnded)
             let keepAlive = exchange.clientKeepAlive
-            if keepAlive { deadlines.exchangeFinished() }
-            let written = context.writeAndFlush(wrapOutboundOut(.end(trailers)))
             if keepAlive {
+                deadlines.exchangeFinished()
+                sendStaged(context)
+                context.flush()
                 deliverHeld(context)
             } else {
-                written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+                let last = staged ?? context.channel.allocator.buffer(capacity: 0)
+                staged = nil
+                context.writeAndFlush(wrapOutboundOut(last)).assumeIsolated().whenComplete { _ in
+                    context.close(promise: nil)
+                }
             }
         }
     }
@@ -429,7 +444,45 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     func upstreamReadComplete() {
         guard let context else { return }
         if let exchange { writePendingHead(exchange, context: context) }
+        sendStaged(context)
         context.flush()
+    }
+
+    /// A body part as the framing says: dropped for a bodiless response, chunk-framed for a chunked
+    /// one; a small part joins the staged bytes, a large one goes out as it came.
+    private func writeBody(_ body: ByteBuffer, framing: ResponseFraming, context: ChannelHandlerContext) {
+        guard !framing.suppressBody, body.readableBytes > 0 else { return }
+        if body.readableBytes <= Self.coalesceLimit {
+            stage { out in
+                if framing.chunked { HTTPWire.writeChunk(body, into: &out) } else { out.writeImmutableBuffer(body) }
+            }
+            return
+        }
+        if framing.chunked {
+            stage {
+                $0.writeString(String(body.readableBytes, radix: 16))
+                $0.writeStaticString("\r\n")
+            }
+        }
+        sendStaged(context)
+        context.write(wrapOutboundOut(body), promise: nil)
+        if framing.chunked { stage { $0.writeStaticString("\r\n") } }
+    }
+
+    /// Appends to the bytes gathered for the client.
+    private func stage(_ write: (inout ByteBuffer) -> Void) {
+        if staged == nil {
+            guard let context else { return }
+            staged = context.channel.allocator.buffer(capacity: 1024)
+        }
+        write(&staged!)
+    }
+
+    /// Writes (without flushing) what was gathered.
+    private func sendStaged(_ context: ChannelHandlerContext) {
+        guard let buffer = staged else { return }
+        staged = nil
+        context.write(wrapOutboundOut(buffer), promise: nil)
     }
 
     /// From here the client has the response head: an error can only cut the connection.
@@ -437,7 +490,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         guard let head = exchange.pendingHead else { return }
         exchange.pendingHead = nil
         exchange.responseStarted = true
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        stage { HTTPWire.write(head, into: &$0) }
     }
 
     var awaitingClientBody: Bool {
@@ -450,6 +503,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         guard let exchange, let context else { return }
         exchange.failure = .clientStalled
         finish(exchange, upstreamReusable: false)
+        staged = nil
         context.close(promise: nil)
     }
 
@@ -573,6 +627,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         exchange.failure = exchange.responseStarted && failure == .closedBeforeResponse ? .closedMidResponse : failure
         if exchange.responseStarted {
             finish(exchange, upstreamReusable: false)
+            sendStaged(context)  // what the client already had in this read, then the cut
+            context.flush()
             context.close(promise: nil)
             return
         }
@@ -597,6 +653,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             version: exchange.request.version,
             keepAlive: exchange.clientKeepAlive,
             linger: !exchange.requestEnded,
+            headRequest: exchange.request.method == .HEAD,
             context: context
         )
     }
@@ -704,7 +761,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 version: "HTTP/\(head.version.major).\(head.version.minor)"
             )
         )
-        writeError(status, detail: detail, version: head.version, keepAlive: keepAlive, linger: hasBody, context: context)
+        writeError(
+            status, detail: detail, version: head.version, keepAlive: keepAlive, linger: hasBody,
+            headRequest: head.method == .HEAD, context: context
+        )
     }
 
     /// A short plain-text answer of Latch's own: `502 Bad Gateway: the application server failed to answer`.
@@ -714,6 +774,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         version: HTTPVersion,
         keepAlive: Bool,
         linger: Bool = false,
+        headRequest: Bool = false,
         context: ChannelHandlerContext
     ) {
         let body = "\(status.code) \(status.reasonPhrase): \(detail)\n"
@@ -727,10 +788,13 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             headers.add(name: "Connection", value: "keep-alive")
         }
         let responseVersion: HTTPVersion = version.minor == 0 ? .http1_0 : .http1_1
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: responseVersion, status: status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        sendStaged(context)
+        var buffer = context.channel.allocator.buffer(capacity: 256 + body.utf8.count)
+        HTTPWire.write(HTTPResponseHead(version: responseVersion, status: status, headers: headers), into: &buffer)
+        // A response to HEAD carries the fields a GET would have had, without the body (RFC 9110 §9.3.2).
+        if !headRequest { buffer.writeString(body) }
         if keepAlive { deadlines.exchangeFinished() }
-        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        let written = context.writeAndFlush(wrapOutboundOut(buffer))
         if keepAlive {
             deliverHeld(context)
         } else {

@@ -116,4 +116,22 @@ struct HTTPSemanticsLiveTests {
             #expect(client.isClosed)
         }
     }
+
+    @Test("Latch's own answer to HEAD has the fields of a GET's and no body, and the connection stays usable")
+    func headAnsweredByLatch() async throws {
+        try await withLatch(configure: { config in
+            for i in config.clusters[0].nodes.indices { config.clusters[0].nodes[i].state = .maintenance }
+        }) { h in
+            let client = try await RawClient.connect(port: h.port, group: h.group)
+            try await client.send("HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            let text = try await client.wait { text, _ in text.hasSuffix("no application server is available\n") }
+            await client.close()
+            let answers = text.components(separatedBy: "HTTP/1.1 503 Service Unavailable\r\n").dropFirst()
+            #expect(answers.count == 2)
+            let head = try #require(answers.first)
+            #expect(head.lowercased().contains("content-length: "))
+            #expect(head.hasSuffix("\r\n\r\n"), "no body after the HEAD answer's head")
+            #expect(answers.last?.hasSuffix("\r\n\r\n503 Service Unavailable: no application server is available\n") == true)
+        }
+    }
 }

@@ -119,28 +119,18 @@ public enum OwnerCookie {
     /// The `Character`-based reading below, on plain ASCII bytes, where a `Character` is a byte: pairs
     /// split at `;`, leading blanks dropped, `name=` exactly, trailing blanks cut from the value.
     private static func valueRange(of name: UnsafeBufferPointer<UInt8>, in bytes: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
-        let end = bytes.count
-        var pairStart = 0
-        while pairStart < end {
-            var pairEnd = pairStart
-            while pairEnd < end, bytes[pairEnd] != UInt8(ascii: ";") { pairEnd += 1 }
-            var nameStart = pairStart
-            while nameStart < pairEnd, bytes[nameStart] == UInt8(ascii: " ") || bytes[nameStart] == UInt8(ascii: "\t") {
-                nameStart += 1
-            }
+        var found: Range<Int>?
+        CookiePairs.scan(bytes) { nameStart, pairEnd in
             let eq = nameStart + name.count
-            if eq < pairEnd, bytes[eq] == UInt8(ascii: "="),
+            guard eq < pairEnd, bytes[eq] == UInt8(ascii: "="),
                 UnsafeBufferPointer(rebasing: bytes[nameStart..<eq]).elementsEqual(name)
-            {
-                var valueEnd = pairEnd
-                while valueEnd > eq + 1, bytes[valueEnd - 1] == UInt8(ascii: " ") || bytes[valueEnd - 1] == UInt8(ascii: "\t") {
-                    valueEnd -= 1
-                }
-                return (eq + 1)..<valueEnd
-            }
-            pairStart = pairEnd + 1
+            else { return false }
+            var valueEnd = pairEnd
+            while valueEnd > eq + 1, CookiePairs.isBlank(bytes[valueEnd - 1]) { valueEnd -= 1 }
+            found = (eq + 1)..<valueEnd
+            return true
         }
-        return nil
+        return found
     }
 
     // MARK: - Any other bytes: by Characters, on fresh strings, as always

@@ -191,36 +191,21 @@ extension RouteExtractor {
         /// One `Cookie` header line: `a=1; JSESSIONID=x.n; b=2` (RFC 6265 §4.2.1, `; ` separated; tolerant
         /// of missing spaces and stray tabs as browsers and old clients send them).
         private func scanCookieHeader(_ bytes: UnsafeBufferPointer<UInt8>, state: inout LookupState) {
-            let end = bytes.count
-            var pairStart = 0
-            while pairStart < end {
-                var pairEnd = pairStart
-                while pairEnd < end, bytes[pairEnd] != UInt8(ascii: ";") { pairEnd += 1 }
-                var nameStart = pairStart
-                while nameStart < pairEnd, bytes[nameStart] == UInt8(ascii: " ") || bytes[nameStart] == UInt8(ascii: "\t") {
-                    nameStart += 1
+            CookiePairs.scan(bytes) { nameStart, pairEnd in
+                guard matches(bytes, at: nameStart, limit: pairEnd, name: cookieName) else { return false }
+                var eq = nameStart + cookieName.count
+                while eq < pairEnd, CookiePairs.isBlank(bytes[eq]) { eq += 1 }
+                guard eq < pairEnd, bytes[eq] == UInt8(ascii: "=") else { return false }
+                var valueStart = eq + 1
+                var valueEnd = pairEnd
+                while valueStart < valueEnd, CookiePairs.isBlank(bytes[valueStart]) { valueStart += 1 }
+                while valueEnd > valueStart, CookiePairs.isBlank(bytes[valueEnd - 1]) { valueEnd -= 1 }
+                if valueEnd - valueStart >= 2, bytes[valueStart] == UInt8(ascii: "\""), bytes[valueEnd - 1] == UInt8(ascii: "\"") {
+                    valueStart += 1
+                    valueEnd -= 1
                 }
-                if matches(bytes, at: nameStart, limit: pairEnd, name: cookieName) {
-                    var eq = nameStart + cookieName.count
-                    while eq < pairEnd, bytes[eq] == UInt8(ascii: " ") || bytes[eq] == UInt8(ascii: "\t") { eq += 1 }
-                    if eq < pairEnd, bytes[eq] == UInt8(ascii: "=") {
-                        var valueStart = eq + 1
-                        var valueEnd = pairEnd
-                        while valueStart < valueEnd, bytes[valueStart] == UInt8(ascii: " ") || bytes[valueStart] == UInt8(ascii: "\t") {
-                            valueStart += 1
-                        }
-                        while valueEnd > valueStart, bytes[valueEnd - 1] == UInt8(ascii: " ") || bytes[valueEnd - 1] == UInt8(ascii: "\t") {
-                            valueEnd -= 1
-                        }
-                        if valueEnd - valueStart >= 2, bytes[valueStart] == UInt8(ascii: "\""), bytes[valueEnd - 1] == UInt8(ascii: "\"") {
-                            valueStart += 1
-                            valueEnd -= 1
-                        }
-                        consider(bytes, valueStart, valueEnd, source: .cookie, state: &state)
-                        if state.result != nil { return }
-                    }
-                }
-                pairStart = pairEnd + 1
+                consider(bytes, valueStart, valueEnd, source: .cookie, state: &state)
+                return state.result != nil
             }
         }
 

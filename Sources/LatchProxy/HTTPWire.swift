@@ -1,0 +1,104 @@
+import NIOCore
+import NIOHTTP1
+
+/// Writes HTTP/1.1 message heads and body framing straight into `ByteBuffer`s (RFC 9112 §2–§7).
+///
+/// Latch used NIOHTTP1's encoders for this, with its header validator in front: three handlers every
+/// response part crossed as a type-erased `NIOAny`, and a write per part (a response went out as a
+/// three-buffer `writev`). Writing the bytes here, a small response leaves as one buffer. Latch decides
+/// the framing itself anyway (``ResponseFraming``), so nothing of the encoders' logic is lost.
+///
+/// A field whose name is not a token (RFC 9110 §5.1) or whose value holds CR, LF or NUL (§5.5) is left
+/// out, as NIOHTTP1's validator refused it: nothing Latch forwards may split into a second field or
+/// message. A node's fields were parsed by llhttp, so in practice only a bad value from configuration
+/// could be caught here.
+enum HTTPWire {
+    static func write(_ head: HTTPResponseHead, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString(head.version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        buffer.writeString(String(head.status.code))
+        buffer.writeStaticString(" ")
+        buffer.writeString(head.status.reasonPhrase)
+        buffer.writeStaticString("\r\n")
+        write(head.headers, into: &buffer)
+    }
+
+    static func write(_ head: HTTPRequestHead, into buffer: inout ByteBuffer) {
+        buffer.writeString(head.method.rawValue)
+        buffer.writeStaticString(" ")
+        buffer.writeString(head.uri)
+        buffer.writeStaticString(head.version.minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n")
+        write(head.headers, into: &buffer)
+    }
+
+    /// The fields and the blank line that ends the head.
+    static func write(_ headers: HTTPHeaders, into buffer: inout ByteBuffer) {
+        for (name, value) in headers where isValidName(name) && isValidValue(value) {
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+            buffer.writeStaticString("\r\n")
+        }
+        buffer.writeStaticString("\r\n")
+    }
+
+    /// One chunk of a chunked body (RFC 9112 §7.1): size in hex, the bytes, CRLF. An empty part writes
+    /// nothing: a zero-size chunk would end the body.
+    static func writeChunk(_ body: ByteBuffer, into buffer: inout ByteBuffer) {
+        guard body.readableBytes > 0 else { return }
+        buffer.writeString(String(body.readableBytes, radix: 16))
+        buffer.writeStaticString("\r\n")
+        buffer.writeImmutableBuffer(body)
+        buffer.writeStaticString("\r\n")
+    }
+
+    /// The last chunk and the trailer section (RFC 9112 §7.1.2).
+    static func writeLastChunk(trailers: HTTPHeaders?, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString("0\r\n")
+        write(trailers ?? [:], into: &buffer)
+    }
+
+    /// RFC 9110 §5.1: a token, one or more of `!#$%&'*+-.^_`|~`, digits and letters.
+    static func isValidName(_ name: String) -> Bool {
+        !name.utf8.isEmpty && name.utf8.allSatisfy { tokenBytes[Int($0)] }
+    }
+
+    /// RFC 9110 §5.5: no CR, LF or NUL (obs-text and other bytes are relayed as received).
+    static func isValidValue(_ value: String) -> Bool {
+        !value.utf8.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }
+    }
+
+    private static let tokenBytes: [Bool] = (0..<256).map { byte in
+        switch UInt8(byte) {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"):
+            true
+        default:
+            "!#$%&'*+-.^_`|~".utf8.contains(UInt8(byte))
+        }
+    }
+}
+
+/// How a response's body goes to the client, decided from its head as NIOHTTP1's encoder did
+/// (RFC 9112 §6.1–§6.3): no body for 1xx, 204 and 304 (their length fields are dropped); the node's
+/// `Content-Length` when it sent one; otherwise chunked for an HTTP/1.1 client, and delimited by closing
+/// the connection for an HTTP/1.0 one. A response to `HEAD` keeps the fields a `GET` would have had but
+/// sends no body bytes and no last chunk.
+struct ResponseFraming {
+    var chunked = false
+    var suppressBody = false
+
+    /// Adjusts `head`'s framing fields and returns how its body is to be sent.
+    static func frame(_ head: inout HTTPResponseHead, requestMethod: HTTPMethod) -> ResponseFraming {
+        var framing = ResponseFraming(suppressBody: requestMethod == .HEAD)
+        if !head.status.mayHaveResponseBody {
+            head.headers.remove(name: "content-length")
+            head.headers.remove(name: "transfer-encoding")
+            framing.suppressBody = true
+        } else if head.headers.contains(name: "content-length") {
+            head.headers.remove(name: "transfer-encoding")
+        } else if head.version.minor >= 1 {
+            head.headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
+            framing.chunked = !framing.suppressBody
+        }
+        return framing
+    }
+}

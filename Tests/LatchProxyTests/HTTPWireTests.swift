@@ -1,0 +1,80 @@
+import NIOCore
+import NIOHTTP1
+import Testing
+
+@testable import LatchProxy
+
+@Suite("HTTP/1.1 heads and framing written as bytes")
+struct HTTPWireTests {
+    private func text(_ write: (inout ByteBuffer) -> Void) -> String {
+        var buffer = ByteBuffer()
+        write(&buffer)
+        return String(buffer: buffer)
+    }
+
+    @Test func responseHead() {
+        let head = HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Content-Length": "5", "X-A": "b c"])
+        #expect(text { HTTPWire.write(head, into: &$0) } == "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b c\r\n\r\n")
+        let old = HTTPResponseHead(version: .http1_0, status: .init(statusCode: 599, reasonPhrase: "Odd"), headers: [:])
+        #expect(text { HTTPWire.write(old, into: &$0) } == "HTTP/1.0 599 Odd\r\n\r\n")
+    }
+
+    @Test func requestHead() {
+        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/a?b=c", headers: ["Host": "x", "Content-Length": "0"])
+        #expect(text { HTTPWire.write(head, into: &$0) } == "POST /a?b=c HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+    }
+
+    @Test(arguments: [
+        ("Bad Name", "v"), ("X-A:", "v"), ("", "v"), ("X(A)", "v"),
+        ("X-A", "v\r\nInjected: yes"), ("X-A", "v\nInjected: yes"), ("X-A", "v\u{0}"),
+    ])
+    func invalidFieldsAreLeftOut(name: String, value: String) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Before", value: "1")
+        headers.add(name: name, value: value)
+        headers.add(name: "After", value: "2")
+        #expect(text { HTTPWire.write(headers, into: &$0) } == "Before: 1\r\nAfter: 2\r\n\r\n")
+    }
+
+    @Test func validFieldsPassAsTheyAre() {
+        let headers: HTTPHeaders = ["X-Tok!#$%&'*+-.^_`|~09az": "tab\tand obs-text \u{e9}", "Set-Cookie": "a=b; Path=/"]
+        #expect(text { HTTPWire.write(headers, into: &$0) } == "X-Tok!#$%&'*+-.^_`|~09az: tab\tand obs-text \u{e9}\r\nSet-Cookie: a=b; Path=/\r\n\r\n")
+    }
+
+    @Test func chunks() {
+        #expect(text { HTTPWire.writeChunk(ByteBuffer(string: String(repeating: "x", count: 26)), into: &$0) }
+            == "1a\r\n" + String(repeating: "x", count: 26) + "\r\n")
+        #expect(text { HTTPWire.writeChunk(ByteBuffer(), into: &$0) } == "", "an empty part would end the body")
+        #expect(text { HTTPWire.writeLastChunk(trailers: nil, into: &$0) } == "0\r\n\r\n")
+        #expect(text { HTTPWire.writeLastChunk(trailers: ["X-Sum": "7"], into: &$0) } == "0\r\nX-Sum: 7\r\n\r\n")
+    }
+
+    struct FramingCase: Sendable, CustomTestStringConvertible {
+        var status: HTTPResponseStatus
+        var version: HTTPVersion = .http1_1
+        var method: HTTPMethod = .GET
+        var headers: HTTPHeaders = [:]
+        var chunked: Bool
+        var suppressBody: Bool
+        var framingFields: [String]
+        var testDescription: String { "\(method) \(status.code) HTTP/1.\(version.minor) \(headers.map(\.name))" }
+    }
+
+    @Test(arguments: [
+        FramingCase(status: .ok, headers: ["Content-Length": "3"], chunked: false, suppressBody: false, framingFields: ["Content-Length: 3"]),
+        FramingCase(status: .ok, chunked: true, suppressBody: false, framingFields: ["transfer-encoding: chunked"]),
+        FramingCase(status: .ok, version: .http1_0, chunked: false, suppressBody: false, framingFields: []),
+        FramingCase(status: .ok, method: .HEAD, chunked: false, suppressBody: true, framingFields: ["transfer-encoding: chunked"]),
+        FramingCase(status: .ok, method: .HEAD, headers: ["Content-Length": "12"], chunked: false, suppressBody: true, framingFields: ["Content-Length: 12"]),
+        FramingCase(status: .noContent, headers: ["Content-Length": "0"], chunked: false, suppressBody: true, framingFields: []),
+        FramingCase(status: .notModified, headers: ["Content-Length": "9"], chunked: false, suppressBody: true, framingFields: []),
+        FramingCase(status: .continue, chunked: false, suppressBody: true, framingFields: []),
+    ])
+    func responseFraming(_ row: FramingCase) {
+        var head = HTTPResponseHead(version: row.version, status: row.status, headers: row.headers)
+        let framing = ResponseFraming.frame(&head, requestMethod: row.method)
+        #expect(framing.chunked == row.chunked)
+        #expect(framing.suppressBody == row.suppressBody)
+        #expect(head.headers.map { "\($0.name): \($0.value)" } == row.framingFields)
+    }
+}
