@@ -102,3 +102,41 @@ struct ResponseFraming {
         return framing
     }
 }
+
+/// How a request body goes to a node, decided from its head as NIOHTTP1's request encoder did
+/// (RFC 9112 §6.1–§6.3, RFC 9110 §9.3.8): TRACE carries none (its length fields are dropped);
+/// `Content-Length` is kept; `Transfer-Encoding: chunked` is kept; a POST, PUT or PATCH with neither is
+/// sent chunked (and ends with an empty last chunk). ``HeaderRewriter`` already sets exactly one of
+/// the two for a request that has a body.
+enum RequestFraming {
+    /// Adjusts `head`'s framing fields; true when the body is to be chunk-framed.
+    static func frame(_ head: inout HTTPRequestHead) -> Bool {
+        switch head.method {
+        case .TRACE:
+            head.headers.remove(name: "content-length")
+            head.headers.remove(name: "transfer-encoding")
+            return false
+        case .POST, .PUT, .PATCH:
+            if head.headers.contains(name: "content-length") {
+                head.headers.remove(name: "transfer-encoding")
+                return false
+            }
+            head.headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
+            return true
+        default:
+            if head.headers.contains(name: "content-length") {
+                head.headers.remove(name: "transfer-encoding")
+                return false
+            }
+            return head.headers.first(name: "transfer-encoding") == "chunked"
+        }
+    }
+}
+
+extension ByteBuffer {
+    /// `\r\n`, as ends a chunk.
+    init(staticCRLF: Void) {
+        self.init(staticString: "\r\n")
+    }
+}
+

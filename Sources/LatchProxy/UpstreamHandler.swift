@@ -89,8 +89,9 @@ enum UpstreamFailure: Error, Equatable {
 /// (the GlueHandler rule from swift-nio-examples), and keeps the response-inactivity deadline.
 final class UpstreamHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+    /// Requests leave as bytes written here (``HTTPWire``), not through NIOHTTP1's request encoder.
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     /// The exchange that leased the connection. Strong, not weak (a weak reference would put every
     /// retain of the client's handler on the slow path): it is cleared whenever the lease ends —
@@ -118,6 +119,11 @@ final class UpstreamHandler: ChannelDuplexHandler {
     /// The current response's body is chunked: it ends with a blank line the parser alone finds.
     private(set) var chunkedBody = false
     private var requestMethod = HTTPMethod.GET
+    /// The request body goes out chunked (``RequestFraming``).
+    private var requestChunked = false
+    /// The response decoder in front of this handler, told of each request head. Unowned: both live
+    /// and die with the pipeline, and the decoder holds this handler.
+    unowned var responseDecoder: UpstreamResponseDecoder?
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -133,8 +139,33 @@ final class UpstreamHandler: ChannelDuplexHandler {
     func write(_ part: HTTPClientRequestPart) {
         // Latch writes only while the connection is writable, so each write is the node taking bytes.
         progressed = true
-        if case .head(let head) = part { requestMethod = head.method }
-        context?.write(wrapOutboundOut(part), promise: nil)
+        guard let context else { return }
+        switch part {
+        case .head(var head):
+            requestMethod = head.method
+            requestChunked = RequestFraming.frame(&head)
+            responseDecoder?.requestSent(head)
+            var buffer = context.channel.allocator.buffer(capacity: 512)
+            HTTPWire.write(head, into: &buffer)
+            context.write(wrapOutboundOut(buffer), promise: nil)
+        case .body(let data):
+            guard case .byteBuffer(let body) = data, body.readableBytes > 0 else { return }
+            guard requestChunked else {
+                context.write(wrapOutboundOut(body), promise: nil)
+                return
+            }
+            var prefix = context.channel.allocator.buffer(capacity: 16)
+            prefix.writeString(String(body.readableBytes, radix: 16))
+            prefix.writeStaticString("\r\n")
+            context.write(wrapOutboundOut(prefix), promise: nil)
+            context.write(wrapOutboundOut(body), promise: nil)
+            context.write(wrapOutboundOut(ByteBuffer(staticCRLF: ())), promise: nil)
+        case .end(let trailers):
+            guard requestChunked else { return }
+            var buffer = context.channel.allocator.buffer(capacity: 64)
+            HTTPWire.writeLastChunk(trailers: trailers, into: &buffer)
+            context.write(wrapOutboundOut(buffer), promise: nil)
+        }
     }
 
     func flush() {

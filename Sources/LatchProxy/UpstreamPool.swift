@@ -158,9 +158,11 @@ final class UpstreamPool {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    // No request encoder: UpstreamHandler writes requests as bytes (HTTPWire).
                     let handler = UpstreamHandler()
-                    try sync.addHandler(HTTPRequestEncoder())
-                    try sync.addHandler(ByteToMessageHandler(UpstreamResponseDecoder(handler: handler)))
+                    let decoder = UpstreamResponseDecoder(handler: handler)
+                    handler.responseDecoder = decoder
+                    try sync.addHandler(ByteToMessageHandler(decoder))
                     try sync.addHandler(handler)
                 }
             }

@@ -13,9 +13,8 @@ import NIOHTTP1
 ///   see them, the parser is offered a head only up to its blank line and a body only up to its
 ///   `Content-Length`; a chunked body, whose end only the parser finds, must have ended with the
 ///   blank line that ends every chunked message, or the parser ran on into what followed.
-final class UpstreamResponseDecoder: WriteObservingByteToMessageDecoder {
+final class UpstreamResponseDecoder: ByteToMessageDecoder {
     typealias InboundOut = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
 
     private let inner: HTTPResponseDecoder
     private let handler: UpstreamHandler
@@ -94,7 +93,9 @@ final class UpstreamResponseDecoder: WriteObservingByteToMessageDecoder {
         try inner.decodeLast(context: context, buffer: &buffer, seenEOF: seenEOF)
     }
 
-    func write(data: HTTPClientRequestPart) {
-        inner.write(data: data)
+    /// A request head went to the node: its response is parsed accordingly (no body for `HEAD`).
+    /// ``UpstreamHandler`` writes requests as bytes, so it says so here instead of the pipeline.
+    func requestSent(_ head: HTTPRequestHead) {
+        inner.write(data: .head(head))
     }
 }

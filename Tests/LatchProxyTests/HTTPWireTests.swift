@@ -77,4 +77,27 @@ struct HTTPWireTests {
         #expect(framing.suppressBody == row.suppressBody)
         #expect(head.headers.map { "\($0.name): \($0.value)" } == row.framingFields)
     }
+
+    struct RequestFramingCase: Sendable, CustomTestStringConvertible {
+        var method: HTTPMethod
+        var headers: HTTPHeaders = [:]
+        var chunked: Bool
+        var fields: [String]
+        var testDescription: String { "\(method) \(headers.map(\.name))" }
+    }
+
+    @Test(arguments: [
+        RequestFramingCase(method: .GET, chunked: false, fields: []),
+        RequestFramingCase(method: .GET, headers: ["Content-Length": "3"], chunked: false, fields: ["Content-Length: 3"]),
+        RequestFramingCase(method: .DELETE, headers: ["Transfer-Encoding": "chunked"], chunked: true, fields: ["Transfer-Encoding: chunked"]),
+        RequestFramingCase(method: .POST, chunked: true, fields: ["transfer-encoding: chunked"]),
+        RequestFramingCase(method: .POST, headers: ["Content-Length": "0"], chunked: false, fields: ["Content-Length: 0"]),
+        RequestFramingCase(method: .PUT, headers: ["Transfer-Encoding": "chunked"], chunked: true, fields: ["transfer-encoding: chunked"]),
+        RequestFramingCase(method: .TRACE, headers: ["Content-Length": "3"], chunked: false, fields: []),
+    ])
+    func requestFraming(_ row: RequestFramingCase) {
+        var head = HTTPRequestHead(version: .http1_1, method: row.method, uri: "/", headers: row.headers)
+        #expect(RequestFraming.frame(&head) == row.chunked)
+        #expect(head.headers.map { "\($0.name): \($0.value)" } == row.fields)
+    }
 }
