@@ -59,12 +59,16 @@ enum HTTPWire {
 
     /// RFC 9110 §5.1: a token, one or more of `!#$%&'*+-.^_`|~`, digits and letters.
     static func isValidName(_ name: String) -> Bool {
-        !name.utf8.isEmpty && name.utf8.allSatisfy { tokenBytes[Int($0)] }
+        var name = name
+        return name.withUTF8 { bytes in
+            !bytes.isEmpty && tokenBytes.withUnsafeBufferPointer { table in bytes.allSatisfy { table[Int($0)] } }
+        }
     }
 
     /// RFC 9110 §5.5: no CR, LF or NUL (obs-text and other bytes are relayed as received).
     static func isValidValue(_ value: String) -> Bool {
-        !value.utf8.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }
+        var value = value
+        return value.withUTF8 { bytes in !bytes.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 } }
     }
 
     private static let tokenBytes: [Bool] = (0..<256).map { byte in

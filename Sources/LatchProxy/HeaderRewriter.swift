@@ -144,7 +144,7 @@ struct ConnectionTokens {
     private(set) var tokens: [Substring] = []
 
     init(_ headers: HTTPHeaders) {
-        for (name, value) in headers where FieldName(name) == .connection {
+        for (name, value) in headers where name.utf8.count == 10 && FieldName(name) == .connection {
             for token in value.split(separator: ",") {
                 let trimmed = token.trimmingCharacters(in: " \t")
                 if !trimmed.isEmpty, !FieldName(String(trimmed)).isHopByHop { tokens.append(trimmed) }

@@ -100,4 +100,26 @@ struct HTTPWireTests {
         #expect(RequestFraming.frame(&head) == row.chunked)
         #expect(head.headers.map { "\($0.name): \($0.value)" } == row.fields)
     }
+
+    @Test func fieldNamesAreRecognisedInAnyCase() {
+        let known: [(String, FieldName)] = [
+            ("te", .te), ("via", .via), ("host", .host), ("expect", .expect), ("upgrade", .upgrade),
+            ("forwarded", .forwarded), ("x-real-ip", .xRealIP), ("connection", .connection),
+            ("keep-alive", .keepAlive), ("content-length", .contentLength), ("x-forwarded-for", .xForwardedFor),
+            ("proxy-connection", .proxyConnection), ("x-forwarded-host", .xForwardedHost),
+            ("transfer-encoding", .transferEncoding), ("x-forwarded-proto", .xForwardedProto),
+        ]
+        for (name, field) in known {
+            #expect(FieldName(name) == field)
+            #expect(FieldName(name.uppercased()) == field)
+            #expect(FieldName(name.prefix(1).uppercased() + name.dropFirst()) == field)
+            #expect(FieldName(name + "x") == .other)
+            #expect(FieldName("x" + name.dropFirst()) == .other || name.hasPrefix("x"))
+        }
+        #expect(FieldName("Content-Lengtj") == .other)
+        #expect(FieldName("") == .other)
+        #expect(FieldName("Cookie").isHopByHop == false)
+        #expect(FieldName("Keep-Alive").isHopByHop)
+    }
 }
+
