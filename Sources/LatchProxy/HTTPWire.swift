@@ -30,15 +30,40 @@ enum HTTPWire {
         write(head.headers, into: &buffer)
     }
 
-    /// The fields and the blank line that ends the head.
+    /// The fields and the blank line that ends the head, copied in one pass into space reserved once
+    /// (each `ByteBuffer` write is an exclusive access of its storage; four per field added up).
     static func write(_ headers: HTTPHeaders, into buffer: inout ByteBuffer) {
-        for (name, value) in headers where isValidName(name) && isValidValue(value) {
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(value)
-            buffer.writeStaticString("\r\n")
+        var room = 2
+        for (name, value) in headers { room += name.utf8.count + value.utf8.count + 4 }
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { out in
+            var at = 0
+            for (name, value) in headers {
+                var name = name
+                var value = value
+                name.withUTF8 { name in
+                    value.withUTF8 { value in
+                        guard isValidName(name), isValidValue(value) else { return }
+                        at = copy(name, to: out, at: at)
+                        out[at] = UInt8(ascii: ":")
+                        out[at + 1] = UInt8(ascii: " ")
+                        at = copy(value, to: out, at: at + 2)
+                        out[at] = UInt8(ascii: "\r")
+                        out[at + 1] = UInt8(ascii: "\n")
+                        at += 2
+                    }
+                }
+            }
+            out[at] = UInt8(ascii: "\r")
+            out[at + 1] = UInt8(ascii: "\n")
+            return at + 2
         }
-        buffer.writeStaticString("\r\n")
+    }
+
+    private static func copy(_ bytes: UnsafeBufferPointer<UInt8>, to out: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
+        if let source = bytes.baseAddress, !bytes.isEmpty {
+            (out.baseAddress! + offset).copyMemory(from: source, byteCount: bytes.count)
+        }
+        return offset + bytes.count
     }
 
     /// One chunk of a chunked body (RFC 9112 §7.1): size in hex, the bytes, CRLF. An empty part writes
@@ -58,17 +83,13 @@ enum HTTPWire {
     }
 
     /// RFC 9110 §5.1: a token, one or more of `!#$%&'*+-.^_`|~`, digits and letters.
-    static func isValidName(_ name: String) -> Bool {
-        var name = name
-        return name.withUTF8 { bytes in
-            !bytes.isEmpty && tokenBytes.withUnsafeBufferPointer { table in bytes.allSatisfy { table[Int($0)] } }
-        }
+    static func isValidName(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        !bytes.isEmpty && tokenBytes.withUnsafeBufferPointer { table in bytes.allSatisfy { table[Int($0)] } }
     }
 
     /// RFC 9110 §5.5: no CR, LF or NUL (obs-text and other bytes are relayed as received).
-    static func isValidValue(_ value: String) -> Bool {
-        var value = value
-        return value.withUTF8 { bytes in !bytes.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 } }
+    static func isValidValue(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        !bytes.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }
     }
 
     private static let tokenBytes: [Bool] = (0..<256).map { byte in
