@@ -23,7 +23,9 @@ enum HeaderRewriter {
             host = authority
         }
 
-        var headers = HTTPHeaders()
+        // Collected as pairs and wrapped once: `HTTPHeaders.add` re-checks every name, and these names
+        // are a parsed message's (llhttp accepts only tokens) or Latch's own.
+        var headers: [(String, String)] = []
         headers.reserveCapacity(head.headers.count + 5)
         let named = ConnectionTokens(head.headers)
         var incomingForwardedFor: [String] = []
@@ -43,7 +45,7 @@ enum HeaderRewriter {
             case .host:
                 // A `Connection` header may not remove Host: without it the node cannot route the request.
                 hadHost = true
-                headers.add(name: "Host", value: host ?? value)
+                headers.append(("Host", host ?? value))
                 continue
             default:
                 break
@@ -56,39 +58,39 @@ enum HeaderRewriter {
                 continue  // replaced below: only Latch knows the client's scheme and host
             case .forwarded, .xRealIP:
                 // Other spellings of the client address: not trusted either with `replace` (RFC 7239 §8).
-                if forwarding.xForwardedFor == .append { headers.add(name: name, value: value) }
+                if forwarding.xForwardedFor == .append { headers.append((name, value)) }
             case .via:
                 incomingVia.append(value)
             case .expect where head.version.minor == 0:
                 continue  // RFC 9110 §10.1.1: ignore 100-continue from an HTTP/1.0 client
             default:
-                headers.add(name: name, value: value)
+                headers.append((name, value))
             }
         }
         if !hadHost, let host {
-            headers.add(name: "Host", value: host)
+            headers.append(("Host", host))
         }
         // Re-frame the body ourselves (RFC 9112 §6.3): NIOHTTP1 has already validated Content-Length
         // and decoded chunking; we only say which framing the upstream gets.
         if chunked {
-            headers.add(name: "Transfer-Encoding", value: "chunked")
+            headers.append(("Transfer-Encoding", "chunked"))
         } else if let contentLength {
-            headers.add(name: "Content-Length", value: contentLength)
+            headers.append(("Content-Length", contentLength))
         }
-        headers.add(name: "Via", value: via(incomingVia, version: head.version, by: forwarding.via))
+        headers.append(("Via", via(incomingVia, version: head.version, by: forwarding.via)))
         if let clientIP {
             switch forwarding.xForwardedFor {
             case .replace:
-                headers.add(name: "X-Forwarded-For", value: clientIP)
+                headers.append(("X-Forwarded-For", clientIP))
             case .append:
-                headers.add(name: "X-Forwarded-For", value: (incomingForwardedFor + [clientIP]).joined(separator: ", "))
+                headers.append(("X-Forwarded-For", (incomingForwardedFor + [clientIP]).joined(separator: ", ")))
             }
         }
-        headers.add(name: "X-Forwarded-Proto", value: scheme)
+        headers.append(("X-Forwarded-Proto", scheme))
         if let host {
-            headers.add(name: "X-Forwarded-Host", value: host)
+            headers.append(("X-Forwarded-Host", host))
         }
-        return HTTPRequestHead(version: .http1_1, method: head.method, uri: target, headers: headers)
+        return HTTPRequestHead(version: .http1_1, method: head.method, uri: target, headers: HTTPHeaders(headers))
     }
 
     /// The upstream's response head as the client gets it: hop-by-hop fields removed, `Content-Length`
@@ -100,14 +102,14 @@ enum HeaderRewriter {
         keepAlive: Bool,
         via: String
     ) -> HTTPResponseHead {
-        var headers = HTTPHeaders()
+        var headers: [(String, String)] = []
         headers.reserveCapacity(head.headers.count + 2)
         let named = ConnectionTokens(head.headers)
         var incomingVia: [String] = []
         for (name, value) in head.headers {
             let field = FieldName(name)
             if field == .contentLength {
-                headers.add(name: name, value: value)
+                headers.append((name, value))
                 continue
             }
             if field.isHopByHop || named.contains(name) { continue }
@@ -115,20 +117,20 @@ enum HeaderRewriter {
                 incomingVia.append(value)
                 continue
             }
-            headers.add(name: name, value: value)
+            headers.append((name, value))
         }
-        headers.add(name: "Via", value: Self.via(incomingVia, version: head.version, by: via))
+        headers.append(("Via", Self.via(incomingVia, version: head.version, by: via)))
         if !head.status.isInformational {
             if !keepAlive {
-                headers.add(name: "Connection", value: "close")
+                headers.append(("Connection", "close"))
             } else if clientVersion.minor == 0 {
-                headers.add(name: "Connection", value: "keep-alive")
+                headers.append(("Connection", "keep-alive"))
             }
         }
         // An HTTP/1.0 client cannot read chunked (RFC 9112 §7.1); answering in 1.0 makes the encoder
         // delimit an unknown-length body by closing instead.
         let version: HTTPVersion = clientVersion.minor == 0 ? .http1_0 : .http1_1
-        return HTTPResponseHead(version: version, status: head.status, headers: headers)
+        return HTTPResponseHead(version: version, status: head.status, headers: HTTPHeaders(headers))
     }
 
     /// The `Via` value (RFC 9110 §7.6.3): the entries received, then this hop's.
