@@ -13,6 +13,10 @@ enum FieldName: Equatable {
         self = name.withUTF8 { FieldName.classify($0) }
     }
 
+    init(_ name: UnsafeBufferPointer<UInt8>) {
+        self = FieldName.classify(name)
+    }
+
     /// Fields that are meaningful only for one connection (RFC 9110 §7.6.1). `Transfer-Encoding` and
     /// `Content-Length` count too: Latch frames every message it sends itself.
     var isHopByHop: Bool {

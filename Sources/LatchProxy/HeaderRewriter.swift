@@ -143,14 +143,31 @@ enum HeaderRewriter {
 /// The field names a message's `Connection` headers list (RFC 9110 §7.6.1), other than the hop-by-hop
 /// ones Latch drops anyway; usually none, so usually nothing is allocated.
 struct ConnectionTokens {
-    private(set) var tokens: [Substring] = []
+    private(set) var tokens: [String] = []
 
     init(_ headers: HTTPHeaders) {
         for (name, value) in headers where name.utf8.count == 10 && FieldName(name) == .connection {
-            for token in value.split(separator: ",") {
-                let trimmed = token.trimmingCharacters(in: " \t")
-                if !trimmed.isEmpty, !FieldName(String(trimmed)).isHopByHop { tokens.append(trimmed) }
+            var value = value
+            value.withUTF8 { add(tokensIn: $0) }
+        }
+    }
+
+    /// The comma-separated tokens of one value, blanks trimmed, read as bytes: the common
+    /// `Connection: keep-alive` or `close` costs no string.
+    private mutating func add(tokensIn bytes: UnsafeBufferPointer<UInt8>) {
+        var start = 0
+        while start < bytes.count {
+            var end = start
+            while end < bytes.count, bytes[end] != UInt8(ascii: ",") { end += 1 }
+            var first = start
+            var last = end
+            while first < last, bytes[first] == UInt8(ascii: " ") || bytes[first] == UInt8(ascii: "\t") { first += 1 }
+            while last > first, bytes[last - 1] == UInt8(ascii: " ") || bytes[last - 1] == UInt8(ascii: "\t") { last -= 1 }
+            let token = UnsafeBufferPointer(rebasing: bytes[first..<last])
+            if !token.isEmpty, !FieldName(token).isHopByHop {
+                tokens.append(String(decoding: token, as: UTF8.self))
             }
+            start = end + 1
         }
     }
 
