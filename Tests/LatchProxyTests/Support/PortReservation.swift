@@ -1,3 +1,5 @@
+import NIOCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -10,6 +12,9 @@ import Darwin
 /// be stopped and brought back on its own address while tests run in parallel.
 final class PortReservation: Sendable {
     private let fd: Int32
+
+    /// The option a test server's listener needs to share its port with a reservation.
+    static let sharedPortOption = ChannelOptions.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT))
 
     struct Failed: Error, CustomStringConvertible {
         let call: String

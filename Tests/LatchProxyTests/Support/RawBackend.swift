@@ -103,10 +103,15 @@ final class RawBackend: Sendable {
         }
     }
 
-    private init(name: String, channel: any Channel, state: NIOLockedValueBox<State>) {
+    /// Keeps the port while the test holds the backend, so after ``close()`` it refuses instead of
+    /// being taken by another suite's server (see ``PortReservation``).
+    private let reservation: PortReservation
+
+    private init(name: String, channel: any Channel, state: NIOLockedValueBox<State>, reservation: PortReservation) {
         self.name = name
         self.channel = channel
         self.state = state
+        self.reservation = reservation
     }
 
     /// - Parameters:
@@ -121,6 +126,7 @@ final class RawBackend: Sendable {
         let state = NIOLockedValueBox(State(onAccept: onAccept, script: script))
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(PortReservation.sharedPortOption, value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let index = state.withLockedValue {
@@ -132,7 +138,8 @@ final class RawBackend: Sendable {
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
-        return RawBackend(name: name, channel: channel, state: state)
+        let reservation = try PortReservation(port: channel.localAddress!.port!)
+        return RawBackend(name: name, channel: channel, state: state, reservation: reservation)
     }
 
     /// Stops listening (the port then refuses connections) and closes every accepted connection.

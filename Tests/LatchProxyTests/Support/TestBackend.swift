@@ -73,7 +73,7 @@ final class TestBackend: Sendable {
         let state = NIOLockedValueBox(State(reply: reply))
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelOption(ChannelOptions.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)  // shares the port with `reservation`
+            .serverChannelOption(PortReservation.sharedPortOption, value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     state.withLockedValue {
