@@ -70,11 +70,20 @@ enum HTTPWire {
     /// nothing: a zero-size chunk would end the body.
     static func writeChunk(_ body: ByteBuffer, into buffer: inout ByteBuffer) {
         guard body.readableBytes > 0 else { return }
-        buffer.writeString(String(body.readableBytes, radix: 16))
-        buffer.writeStaticString("\r\n")
+        writeChunkSize(body.readableBytes, into: &buffer)
         buffer.writeImmutableBuffer(body)
         buffer.writeStaticString("\r\n")
     }
+
+    /// The line that opens a chunk: its size in hex. For a large part the caller writes the part itself
+    /// after it, uncopied, then ``chunkEnd``.
+    static func writeChunkSize(_ size: Int, into buffer: inout ByteBuffer) {
+        buffer.writeString(String(size, radix: 16))
+        buffer.writeStaticString("\r\n")
+    }
+
+    /// The CRLF that closes a chunk's data.
+    static let chunkEnd = ByteBuffer(staticString: "\r\n")
 
     /// The last chunk and the trailer section (RFC 9112 §7.1.2).
     static func writeLastChunk(trailers: HTTPHeaders?, into buffer: inout ByteBuffer) {
@@ -119,7 +128,7 @@ struct ResponseFraming {
             head.headers.remove(name: "transfer-encoding")
             framing.suppressBody = true
         } else if head.headers.contains(name: "content-length") {
-            head.headers.remove(name: "transfer-encoding")
+            // Nothing to remove: the head comes from ``HeaderRewriter``, which drops Transfer-Encoding.
         } else if head.version.minor >= 1 {
             head.headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
             framing.chunked = !framing.suppressBody
@@ -142,26 +151,14 @@ enum RequestFraming {
             head.headers.remove(name: "transfer-encoding")
             return false
         case .POST, .PUT, .PATCH:
-            if head.headers.contains(name: "content-length") {
-                head.headers.remove(name: "transfer-encoding")
-                return false
-            }
+            // ``HeaderRewriter`` sets at most one of the two framing fields, so none is removed here.
+            if head.headers.contains(name: "content-length") { return false }
             head.headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
             return true
         default:
-            if head.headers.contains(name: "content-length") {
-                head.headers.remove(name: "transfer-encoding")
-                return false
-            }
+            if head.headers.contains(name: "content-length") { return false }
             return head.headers.first(name: "transfer-encoding") == "chunked"
         }
-    }
-}
-
-extension ByteBuffer {
-    /// `\r\n`, as ends a chunk.
-    init(staticCRLF: Void) {
-        self.init(staticString: "\r\n")
     }
 }
 

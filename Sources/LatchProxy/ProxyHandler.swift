@@ -458,15 +458,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             }
             return
         }
-        if framing.chunked {
-            stage {
-                $0.writeString(String(body.readableBytes, radix: 16))
-                $0.writeStaticString("\r\n")
-            }
-        }
+        if framing.chunked { stage { HTTPWire.writeChunkSize(body.readableBytes, into: &$0) } }
         sendStaged(context)
         context.write(wrapOutboundOut(body), promise: nil)
-        if framing.chunked { stage { $0.writeStaticString("\r\n") } }
+        if framing.chunked { stage { $0.writeImmutableBuffer(HTTPWire.chunkEnd) } }
     }
 
     /// Appends to the bytes gathered for the client.

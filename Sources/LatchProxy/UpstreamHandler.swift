@@ -154,12 +154,11 @@ final class UpstreamHandler: ChannelDuplexHandler {
                 context.write(wrapOutboundOut(body), promise: nil)
                 return
             }
-            var prefix = context.channel.allocator.buffer(capacity: 16)
-            prefix.writeString(String(body.readableBytes, radix: 16))
-            prefix.writeStaticString("\r\n")
-            context.write(wrapOutboundOut(prefix), promise: nil)
+            var size = context.channel.allocator.buffer(capacity: 16)
+            HTTPWire.writeChunkSize(body.readableBytes, into: &size)
+            context.write(wrapOutboundOut(size), promise: nil)
             context.write(wrapOutboundOut(body), promise: nil)
-            context.write(wrapOutboundOut(ByteBuffer(staticCRLF: ())), promise: nil)
+            context.write(wrapOutboundOut(HTTPWire.chunkEnd), promise: nil)
         case .end(let trailers):
             guard requestChunked else { return }
             var buffer = context.channel.allocator.buffer(capacity: 64)

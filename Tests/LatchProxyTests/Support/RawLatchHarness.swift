@@ -20,12 +20,7 @@ struct RawLatchHarness {
 
     /// Sends `bytes` on a new client connection and returns everything received until Latch closed it.
     func untilClosed(_ bytes: String) async throws -> String {
-        let client = try await RawClient.connect(port: port, group: group)
-        // A refused request may be answered and closed before all of it is written.
-        try? await client.send(bytes)
-        let text = try await client.wait { _, closed in closed }
-        await client.close()
-        return text
+        try await latch.exchange(bytes)
     }
 }
 
