@@ -15,6 +15,13 @@ struct ComplexKeyCheckTests {
         ("[a, *b]: x\n", 1, 1, "a sequence used as a key"),
         ("top: {{inner: *a}: x}\n", 1, 7, "a mapping used as a key"),
         ("- ? [a]\n", 1, 3, "an explicit key"),
+        // Columns count characters, as libyaml's do: "é" is two bytes and one column.
+        ("m: { é: v, *a: x }\n", 1, 12, "an alias used as a key"),
+        ("\u{FFFD}\u{FFFD}: [ {k: v, *a: x} ]\n", 1, 14, "an alias used as a key"),
+        // Lines break where libyaml breaks them: CR, CRLF (once), NEL, LS, PS.
+        ("a: 1\r*b: x\n", 2, 1, "an alias used as a key"),
+        ("a: 1\r\n\r\n*b: x\n", 3, 1, "an alias used as a key"),
+        ("a: 1\u{85}b: 2\u{2028}c: 3\u{2029}  *d: x\n", 4, 3, "an alias used as a key"),
     ])
     func refused(_ yaml: String, _ line: Int, _ column: Int, _ what: String) {
         let found = ComplexKeyCheck.firstComplexKey(in: yaml)

@@ -17,18 +17,53 @@ enum ComplexKeyCheck {
         var what: String
     }
 
+    /// Lines and columns are counted as libyaml counts them, so this error points where Yams' own
+    /// would: a line ends at LF, CR, CRLF, NEL, LS or PS (YAML 1.1 §4.2), and a column is a count of
+    /// characters, not bytes (found by `Scripts/fuzz`: a key after multi-byte characters was reported
+    /// at a byte column past the end of its line).
     static func firstComplexKey(in yaml: String) -> Found? {
         var lineNumber = 0
-        for line in yaml.split(separator: "\n", omittingEmptySubsequences: false) {
+        for line in lines(of: yaml) {
             lineNumber += 1
-            if let (column, what) = scan(Array(line.utf8)) {
-                return Found(line: lineNumber, column: column, what: what)
+            let bytes = Array(Substring(line).utf8)
+            if let (offset, what) = scan(bytes) {
+                return Found(line: lineNumber, column: characterColumn(bytes, offset: offset), what: what)
             }
         }
         return nil
     }
 
-    /// The 1-based column and kind of the first complex key on one line.
+    /// The lines of `yaml` split at every line break libyaml knows; CRLF is one break.
+    static func lines(of yaml: String) -> [Substring.UnicodeScalarView] {
+        let scalars = Substring(yaml).unicodeScalars
+        var lines: [Substring.UnicodeScalarView] = []
+        var start = scalars.startIndex
+        var i = start
+        while i < scalars.endIndex {
+            switch scalars[i] {
+            case "\n", "\u{85}", "\u{2028}", "\u{2029}":
+                lines.append(scalars[start..<i])
+                i = scalars.index(after: i)
+                start = i
+            case "\r":
+                lines.append(scalars[start..<i])
+                i = scalars.index(after: i)
+                if i < scalars.endIndex, scalars[i] == "\n" { i = scalars.index(after: i) }
+                start = i
+            default:
+                i = scalars.index(after: i)
+            }
+        }
+        lines.append(scalars[start..<scalars.endIndex])
+        return lines
+    }
+
+    /// The 1-based character column of the byte at `offset`: UTF-8 continuation bytes start no character.
+    private static func characterColumn(_ bytes: [UInt8], offset: Int) -> Int {
+        bytes[..<offset].reduce(1) { $1 & 0xC0 == 0x80 ? $0 : $0 + 1 }
+    }
+
+    /// The 0-based byte offset and kind of the first complex key on one line.
     private static func scan(_ bytes: [UInt8]) -> (Int, String)? {
         var i = 0
         var atKey = true
@@ -50,7 +85,7 @@ enum ComplexKeyCheck {
             }
             if atKey {
                 if byte == UInt8(ascii: "?"), i + 1 == bytes.count || isSpace(bytes[i + 1]) {
-                    return (i + 1, "an explicit key (\"? \")")
+                    return (i, "an explicit key (\"? \")")
                 }
                 if byte == UInt8(ascii: "-"), i + 1 == bytes.count || isSpace(bytes[i + 1]) {
                     i += 1  // a sequence entry: a key may follow
@@ -60,13 +95,13 @@ enum ComplexKeyCheck {
                     // libyaml's anchor names: letters, digits, `-` and `_` (so `*a:` is the alias `a` and a colon).
                     var end = i + 1
                     while end < bytes.count, isAnchorCharacter(bytes[end]) { end += 1 }
-                    if isKeyColon(bytes, after: end) { return (i + 1, "an alias used as a key") }
+                    if isKeyColon(bytes, after: end) { return (i, "an alias used as a key") }
                 }
                 if byte == UInt8(ascii: "["), let close = matchingBracket(bytes, from: i), isKeyColon(bytes, after: close + 1) {
-                    return (i + 1, "a sequence used as a key")
+                    return (i, "a sequence used as a key")
                 }
                 if byte == UInt8(ascii: "{"), let close = matchingBracket(bytes, from: i), isKeyColon(bytes, after: close + 1) {
-                    return (i + 1, "a mapping used as a key")
+                    return (i, "a mapping used as a key")
                 }
             }
             switch byte {
