@@ -122,9 +122,11 @@ final class ClientDeadlineHandler: ChannelInboundHandler {
                 detail: "the request head did not arrive in time",
                 allocator: context.channel.allocator
             )
-            context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in
-                context.close(promise: nil)
-            }
+            // Closed at once, not when the write completes: on a TLS connection whose client never
+            // finished its handshake the write waits for the handshake forever. On a plain or
+            // established one the answer is already in the socket (or the client is not reading).
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+            context.close(promise: nil)
         case .readingBody:
             if bytesSinceArmed || isHoldingReads() {
                 startTimer(armedAmount)

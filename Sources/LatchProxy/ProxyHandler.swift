@@ -21,6 +21,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
     private var runtime: ProxyRuntime
     private let deadlines: ClientDeadlineHandler
     private let scheme: String
+    /// A plain listener's `redirect_to_https`: every request is answered with a redirect there.
+    private let redirectToHTTPS: Int?
     private var context: ChannelHandlerContext?
     private var pool: UpstreamPool?
     private var clientAddress = "-"
@@ -55,11 +57,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         case inputClosed
     }
 
-    init(holder: RuntimeHolder, deadlines: ClientDeadlineHandler, scheme: String = "http") {
+    init(holder: RuntimeHolder, deadlines: ClientDeadlineHandler, scheme: String = "http", redirectToHTTPS: Int? = nil) {
         self.holder = holder
         self.runtime = holder.current
         self.deadlines = deadlines
         self.scheme = scheme
+        self.redirectToHTTPS = redirectToHTTPS
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -199,6 +202,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                 start: start,
                 close: true
             )
+            return
+        }
+        if let port = redirectToHTTPS {
+            redirect(head, toHTTPSPort: port, cluster: cluster, start: start)
             return
         }
         let upstreamHead = HeaderRewriter.upstreamRequestHead(
@@ -723,7 +730,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         status: HTTPResponseStatus,
         detail: String,
         start: NIODeadline,
-        close: Bool = false
+        close: Bool = false,
+        extraHeaders: [(String, String)] = []
     ) {
         guard let context else { return }
         // Whatever body follows this head is not read: the connection cannot be reused after it
@@ -758,7 +766,23 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         )
         writeError(
             status, detail: detail, version: head.version, keepAlive: keepAlive, linger: hasBody,
-            headRequest: head.method == .HEAD, context: context
+            headRequest: head.method == .HEAD, extraHeaders: extraHeaders, context: context
+        )
+    }
+
+    /// `308 Permanent Redirect` to the same host and target on https: 308 rather than 301 so a POST
+    /// stays a POST (RFC 9110 §15.4.9). Without a Host there is nowhere to send the client.
+    private func redirect(_ head: HTTPRequestHead, toHTTPSPort port: Int, cluster: ClusterRuntime, start: NIODeadline) {
+        guard let location = HTTPSRedirect.location(host: head.headers.first(name: "host"), target: head.uri, port: port) else {
+            respondWithoutUpstream(
+                head, cluster: cluster, node: nil, reason: "rejected", status: .badRequest,
+                detail: "a redirect to https needs the Host header", start: start, close: true
+            )
+            return
+        }
+        respondWithoutUpstream(
+            head, cluster: cluster, node: nil, reason: "redirect", status: .permanentRedirect,
+            detail: "moved to \(location)", start: start, extraHeaders: [("Location", location)]
         )
     }
 
@@ -770,6 +794,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         keepAlive: Bool,
         linger: Bool = false,
         headRequest: Bool = false,
+        extraHeaders: [(String, String)] = [],
         context: ChannelHandlerContext
     ) {
         let body = "\(status.code) \(status.reasonPhrase): \(detail)\n"
@@ -777,6 +802,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
         headers.add(name: "Content-Length", value: String(body.utf8.count))
         headers.add(name: "Cache-Control", value: "no-store")
+        for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         if !keepAlive {
             headers.add(name: "Connection", value: "close")
         } else if version.minor == 0 {

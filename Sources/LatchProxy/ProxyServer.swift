@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 
 /// The balancer: one listening socket per `listen` entry, all feeding the same clusters.
@@ -24,8 +25,8 @@ public final class ProxyServer: Sendable {
     /// One reload at a time, and none once shutdown began: two interleaved reloads could leave the
     /// health checker watching a runtime that is no longer in force.
     private let lifecycle = NIOLockedValueBox<(reloading: Bool, shuttingDown: Bool)>((false, false))
-    /// The bound listeners, each with the `listen` address it serves.
-    private let channels: NIOLockedValueBox<[(address: HostPort, channel: any Channel)]>
+    /// The bound listeners, each with its slot (what a new connection on it gets).
+    private let channels: NIOLockedValueBox<[(slot: ListenerSlot, channel: any Channel)]>
 
     /// - Parameters:
     ///   - logger: operational messages (`latch`).
@@ -58,19 +59,27 @@ public final class ProxyServer: Sendable {
     }
 
     /// Binds every listener. Returns the bound addresses in `listen` order (port 0 gets a real port).
+    /// Throws a located ``ConfigError`` when a listener's certificates do not load, before binding any.
     @discardableResult
     public func start() async throws -> [SocketAddress] {
+        let materials = try config.listeners.map(TLSMaterial.load)
+        for warning in materials.compactMap({ $0 }).flatMap({ $0.expiryWarnings() }) { logger.warning("\(warning)") }
         var bound: [SocketAddress] = []
-        for listener in config.listeners {
+        for (listener, tls) in zip(config.listeners, materials) {
+            let slot = ListenerSlot(config: listener, tls: tls, logger: logger)
             let channel: any Channel
             do {
-                channel = try await bind(listener)
+                channel = try await bind(slot)
             } catch {
                 // Close what was already bound so a failed start leaves nothing listening.
-                for open in channels.withLockedValue({ $0 }) { try? await open.channel.close() }
+                slot.stop()
+                for open in channels.withLockedValue({ $0 }) {
+                    open.slot.stop()
+                    try? await open.channel.close()
+                }
                 throw ListenError(address: listener.address, reason: describeNetworkError(error))
             }
-            channels.withLockedValue { $0.append((listener.address, channel)) }
+            channels.withLockedValue { $0.append((slot, channel)) }
             if let address = channel.localAddress { bound.append(address) }
             logger.info("listening", metadata: ["address": "\(channel.localAddress.map(SocketAddress.display) ?? "?")"])
         }
@@ -94,6 +103,7 @@ public final class ProxyServer: Sendable {
             return channels
         }
         for listener in listeners {
+            listener.slot.stop()
             try? await listener.channel.close()
         }
         await connections.quiesce(grace: grace)
@@ -170,6 +180,9 @@ public final class ProxyServer: Sendable {
     /// new exchange (on new and already open connections) uses the new clusters, exchanges in flight
     /// finish on the old ones, and nodes kept with the same name and address keep their health, state,
     /// sessions and counters. Fails, changing nothing, when a new listener cannot be bound.
+    /// TLS listeners kept at their address take the new certificates (read again even when their
+    /// paths are unchanged: SIGHUP after a renewal is how operators expect to apply it); a file that
+    /// does not load refuses the reload with a located ``ConfigError``.
     /// - Returns: warnings for changes that need a restart (`threads`, `admin`).
     @discardableResult
     public func reload(_ newConfig: LatchConfig) async throws -> [String] {
@@ -188,19 +201,30 @@ public final class ProxyServer: Sendable {
         if newConfig.admin != old.config.admin { warnings.append("`admin` changes only on restart") }
         if newConfig.accessLog != old.config.accessLog { warnings.append("`access_log` changes only on restart") }
 
-        // Listeners first: if one cannot be bound, the reload is refused before anything changed.
+        // Certificates, then listeners: if one does not load or cannot be bound, the reload is
+        // refused before anything changed.
+        let materials = try newConfig.listeners.map(TLSMaterial.load)
+        for warning in materials.compactMap({ $0 }).flatMap({ $0.expiryWarnings() }) { warnings.append(warning) }
         let wanted = Set(newConfig.listeners.map(\.address))
-        let bound = Set(channels.withLockedValue { $0.map(\.address) })
-        var added: [(address: HostPort, channel: any Channel)] = []
-        for listener in newConfig.listeners where !bound.contains(listener.address) {
+        let kept = channels.withLockedValue { $0.map(\.slot) }
+        var added: [(slot: ListenerSlot, channel: any Channel)] = []
+        for (listener, tls) in zip(newConfig.listeners, materials) where !kept.contains(where: { $0.address == listener.address }) {
+            let slot = ListenerSlot(config: listener, tls: tls, logger: logger)
             do {
-                let channel = try await bind(listener)
-                added.append((listener.address, channel))
+                let channel = try await bind(slot)
+                added.append((slot, channel))
                 logger.info("listening", metadata: ["address": "\(channel.localAddress.map(SocketAddress.display) ?? "?")"])
             } catch {
-                for new in added { try? await new.channel.close() }
+                slot.stop()
+                for new in added {
+                    new.slot.stop()
+                    try? await new.channel.close()
+                }
                 throw ListenError(address: listener.address, reason: describeNetworkError(error))
             }
+        }
+        for (listener, tls) in zip(newConfig.listeners, materials) {
+            kept.first { $0.address == listener.address }?.replace(config: listener, tls: tls)
         }
         let runtime = ProxyRuntime(config: newConfig, group: group, logger: logger, accessLog: accessLog, metrics: metrics, previous: old)
         holder.replace(with: runtime)
@@ -213,13 +237,16 @@ public final class ProxyServer: Sendable {
         checker.start()
 
         let removed = channels.withLockedValue { channels in
-            let gone = channels.filter { !wanted.contains($0.address) }
-            channels.removeAll { !wanted.contains($0.address) }
+            let gone = channels.filter { !wanted.contains($0.slot.address) }
+            channels.removeAll { !wanted.contains($0.slot.address) }
             channels.append(contentsOf: added)
             return gone
         }
         // Closing a listener stops accepting; connections it accepted stay open and are served.
-        for listener in removed { try? await listener.channel.close() }
+        for listener in removed {
+            listener.slot.stop()
+            try? await listener.channel.close()
+        }
         await old.closeIdleUpstreams()
         logger.notice(
             "configuration reloaded",
@@ -228,7 +255,7 @@ public final class ProxyServer: Sendable {
         return warnings
     }
 
-    private func bind(_ listener: ListenerConfig) async throws -> any Channel {
+    private func bind(_ slot: ListenerSlot) async throws -> any Channel {
         let holder = self.holder
         let connections = self.connections
         let bootstrap = ServerBootstrap(group: group)
@@ -241,6 +268,13 @@ public final class ProxyServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let runtime = holder.current
                     let sync = channel.pipeline.syncOperations
+                    let mode = slot.mode
+                    if case .tls(let context) = mode {
+                        // Before anything else: the handlers after it see plaintext. The request-head
+                        // deadline below runs from the accept, so a client that never finishes its
+                        // handshake is closed like one that never sends a head.
+                        try sync.addHandler(NIOSSLServerHandler(context: context))
+                    }
                     switch connections.add(channel, limit: runtime.config.limits.maxClientConnections) {
                     case .shuttingDown:
                         return
@@ -272,10 +306,15 @@ public final class ProxyServer: Sendable {
                             )
                         )
                     )
-                    try sync.addHandler(ProxyHandler(holder: holder, deadlines: deadlines))
+                    switch mode {
+                    case .tls:
+                        try sync.addHandler(ProxyHandler(holder: holder, deadlines: deadlines, scheme: "https"))
+                    case .plain(let redirect):
+                        try sync.addHandler(ProxyHandler(holder: holder, deadlines: deadlines, redirectToHTTPS: redirect))
+                    }
                 }
             }
-        return try await bootstrap.bind(host: listener.address.host, port: listener.address.port).get()
+        return try await bootstrap.bind(host: slot.address.host, port: slot.address.port).get()
     }
 }
 

@@ -33,6 +33,10 @@ public struct Reloader: Sendable {
             let warnings = try await server.reload(config)
             for warning in warnings { logger.warning("reload: \(warning)") }
             return Outcome(applied: true, message: (["configuration reloaded from \(path)"] + warnings).joined(separator: "; "))
+        } catch let error as ConfigError {
+            // A certificate or key named by the file does not load: as much the file's fault as a typo.
+            logger.error("reload rejected, running configuration kept: \(error.description)")
+            return Outcome(applied: false, message: "rejected: \(error.description)")
         } catch {
             logger.error("reload failed, running configuration kept: \(error)")
             return Outcome(applied: false, message: "failed: \(error)")

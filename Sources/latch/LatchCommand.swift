@@ -1,5 +1,6 @@
 import ArgumentParser
 import LatchCore
+import LatchProxy
 import Logging
 
 @main
@@ -22,10 +23,13 @@ struct ConfigOption: ParsableArguments {
     /// `latch check lb.yaml` and `latch check --config lb.yaml` mean the same.
     var path: String { file ?? config }
 
-    /// Loads the file or prints the loader's one-line error and exits non-zero: never a stack trace.
+    /// Loads the file and the TLS certificates it names, or prints the one-line error and exits
+    /// non-zero: never a stack trace. Warnings (a certificate about to expire) go to stderr.
     func load() throws -> LatchConfig {
         do {
-            return try ConfigLoader.load(path: path)
+            let config = try ConfigLoader.load(path: path)
+            for warning in try TLSCheck.verify(config) { printError("warning: \(warning)") }
+            return config
         } catch {
             printError("error: \(error.description)")
             throw ExitCode(2)

@@ -7,7 +7,7 @@
 enum ConfigDecoder {
     static let topKeys = ["listen", "clusters", "timeouts", "pool", "forwarding", "threads", "limits"]
         + OperationsDecoder.topKeys
-    static let listenerKeys = ["address"]
+    static let listenerKeys = ["address", "tls", "redirect_to_https"]
     static let timeoutKeys = ["connect", "request_head", "idle", "upstream_response"]
     static let poolKeys = ["max_idle_per_node", "idle_timeout"]
     static let forwardingKeys = ["x_forwarded_for", "via"]
@@ -48,13 +48,22 @@ enum ConfigDecoder {
         }
         var listeners: [ListenerConfig] = []
         for item in items {
-            let addressNode = try item.mapping(allowedKeys: listenerKeys).required("address")
+            let mapping = try item.mapping(allowedKeys: listenerKeys)
+            let addressNode = try mapping.required("address")
             let address = try addressNode.hostPort()
             // Two port-0 listeners are two different ephemeral ports, not a clash.
             if address.port != 0, let index = listeners.firstIndex(where: { $0.address == address }) {
                 throw addressNode.error("address \(address) is already used by listen[\(index)]")
             }
-            listeners.append(ListenerConfig(address: address))
+            var listener = ListenerConfig(address: address)
+            if let node = mapping.block("tls") { listener.tls = try TLSDecoder.tls(node) }
+            if let node = mapping.value("redirect_to_https") {
+                guard listener.tls == nil else {
+                    throw node.error("this listener already speaks TLS; `redirect_to_https` belongs on a plain listener")
+                }
+                listener.redirectToHTTPS = try node.int(in: 1...65535, what: "https port")
+            }
+            listeners.append(listener)
         }
         return listeners
     }

@@ -52,7 +52,7 @@ public enum ConfigLoader {
     /// Foundation wraps the `errno` of the failed call; its `strerror` text ("No such file or
     /// directory", "Permission denied") is what an operator recognises, on every platform alike.
     /// Also used for the files the configuration names (`token_file`, the `state_file` directory).
-    static func osReason(_ error: any Error) -> String {
+    public static func osReason(_ error: any Error) -> String {
         let nsError = error as NSError
         // On Linux the underlying error is a Swift `Error`, not an `NSError`, until bridged.
         if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? any Error,

@@ -9,7 +9,7 @@
 public enum ConfigSummary {
     public static func render(_ config: LatchConfig) -> String {
         var lines: [String] = []
-        lines.append("Listeners:  " + config.listeners.map(\.address.description).joined(separator: ", "))
+        lines.append("Listeners:  " + config.listeners.map(describe).joined(separator: ", "))
         let timeouts = config.timeouts
         lines.append("Timeouts:   connect \(format(timeouts.connect)), request head \(format(timeouts.requestHead)), "
             + "idle \(format(timeouts.idle)), upstream response \(format(timeouts.upstreamResponse))")
@@ -32,6 +32,19 @@ public enum ConfigSummary {
             lines.append(contentsOf: render(cluster))
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// `0.0.0.0:8443 (TLS: TLSv1.2, TLSv1.3, 2 certificates, files checked every 10s)`.
+    private static func describe(_ listener: ListenerConfig) -> String {
+        if let tls = listener.tls {
+            let count = tls.certificates.count == 1 ? "1 certificate" : "\(tls.certificates.count) certificates by SNI"
+            let watch = tls.watchInterval.map { "files checked every \(format($0))" } ?? "files read on reload only"
+            return "\(listener.address) (TLS: \(tls.protocols.map(\.rawValue).joined(separator: ", ")), \(count), \(watch))"
+        }
+        if let port = listener.redirectToHTTPS {
+            return "\(listener.address) (redirects to https port \(port))"
+        }
+        return listener.address.description
     }
 
     private static func render(_ cluster: ClusterConfig) -> [String] {

@@ -64,9 +64,16 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
 
 public struct ListenerConfig: Sendable, Equatable {
     public var address: HostPort
+    /// TLS termination; `nil`: plain HTTP.
+    public var tls: TLSListenerConfig?
+    /// A plain listener that answers every request with a redirect to `https://<host>:<port>` (the
+    /// port left out when it is 443) instead of proxying; `nil`: proxies.
+    public var redirectToHTTPS: Int?
 
-    public init(address: HostPort) {
+    public init(address: HostPort, tls: TLSListenerConfig? = nil, redirectToHTTPS: Int? = nil) {
         self.address = address
+        self.tls = tls
+        self.redirectToHTTPS = redirectToHTTPS
     }
 }
 

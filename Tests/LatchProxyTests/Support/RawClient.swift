@@ -1,21 +1,33 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// A TCP client that sends exact bytes and collects exact bytes, for the cases a polite HTTP client
 /// never produces (`Expect: 100-continue` timing, HTTP/1.0, pipelining, raw framing checks).
 final class RawClient: Sendable {
     fileprivate let channel: any Channel
-    private let received: NIOLockedValueBox<(bytes: [UInt8], closed: Bool)>
+    private let received: NIOLockedValueBox<(bytes: [UInt8], closed: Bool, error: String?)>
 
     /// - Parameter halfClosure: keep sending after the server closed its side, as an uploader that
     ///   reads only once it has sent everything does (then `closed` means "the server closed its side").
-    static func connect(port: Int, group: any EventLoopGroup, halfClosure: Bool = false) async throws -> RawClient {
-        let received = NIOLockedValueBox((bytes: [UInt8](), closed: false))
+    /// - Parameter tls: speak TLS with this client context, sending `serverName` as SNI (and verifying
+    ///   the server's certificate against it, when the context verifies).
+    static func connect(
+        port: Int,
+        group: any EventLoopGroup,
+        halfClosure: Bool = false,
+        tls: (context: NIOSSLContext, serverName: String?)? = nil
+    ) async throws -> RawClient {
+        let received = NIOLockedValueBox((bytes: [UInt8](), closed: false, error: String?.none))
         let channel = try await ClientBootstrap(group: group)
             .channelOption(.allowRemoteHalfClosure, value: halfClosure)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(
+                            try NIOSSLClientHandler(context: tls.context, serverHostname: tls.serverName))
+                    }
                     try channel.pipeline.syncOperations.addHandler(Collector(received: received))
                 }
             }
@@ -23,7 +35,15 @@ final class RawClient: Sendable {
         return RawClient(channel: channel, received: received)
     }
 
-    private init(channel: any Channel, received: NIOLockedValueBox<(bytes: [UInt8], closed: Bool)>) {
+    /// The certificate the server presented, once the TLS handshake is done.
+    func peerCertificate() async throws -> NIOSSLCertificate? {
+        try await channel.nioSSL_peerCertificate().get()
+    }
+
+    /// The first error the channel saw (a failed TLS handshake), if any.
+    var error: String? { received.withLockedValue { $0.error } }
+
+    private init(channel: any Channel, received: NIOLockedValueBox<(bytes: [UInt8], closed: Bool, error: String?)>) {
         self.channel = channel
         self.received = received
     }
@@ -59,8 +79,8 @@ final class RawClient: Sendable {
 
     private final class Collector: ChannelInboundHandler {
         typealias InboundIn = ByteBuffer
-        let received: NIOLockedValueBox<(bytes: [UInt8], closed: Bool)>
-        init(received: NIOLockedValueBox<(bytes: [UInt8], closed: Bool)>) { self.received = received }
+        let received: NIOLockedValueBox<(bytes: [UInt8], closed: Bool, error: String?)>
+        init(received: NIOLockedValueBox<(bytes: [UInt8], closed: Bool, error: String?)>) { self.received = received }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let buffer = unwrapInboundIn(data)
@@ -69,6 +89,11 @@ final class RawClient: Sendable {
 
         func channelInactive(context: ChannelHandlerContext) {
             received.withLockedValue { $0.closed = true }
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            received.withLockedValue { if $0.error == nil { $0.error = "\(error)" } }
+            context.close(promise: nil)
         }
 
         func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

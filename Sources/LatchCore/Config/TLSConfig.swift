@@ -1,0 +1,75 @@
+/// TLS on a listener: `listen[i].tls`.
+///
+/// Only paths and choices live here; reading the PEM files, matching each key to its certificate and
+/// building the TLS context is the proxy's work (LatchProxy, with swift-nio-ssl), which reports its
+/// errors at ``CertificateFiles/source`` so they point into lb.yaml like every other config error.
+public struct TLSListenerConfig: Sendable, Equatable {
+    /// The default certificate first (used when the client sends no server name, or one no
+    /// certificate covers), then the others; each is picked for the names its certificate lists.
+    public var certificates: [CertificateFiles]
+    /// The protocol versions offered; TLS 1.2 and 1.3 by default, never older (RFC 8996).
+    public var protocols: [TLSProtocolVersion]
+    /// How often the certificate and key files are checked for a change (a renewal by certbot, a
+    /// Kubernetes secret update); `nil`: only on reload.
+    public var watchInterval: Duration?
+
+    public init(
+        certificates: [CertificateFiles],
+        protocols: [TLSProtocolVersion] = TLSProtocolVersion.allCases,
+        watchInterval: Duration? = .seconds(10)
+    ) {
+        self.certificates = certificates
+        self.protocols = protocols
+        self.watchInterval = watchInterval
+    }
+}
+
+/// One certificate chain and its private key, as PEM files.
+public struct CertificateFiles: Sendable, Equatable {
+    /// The leaf certificate first, then the intermediates, as certbot's `fullchain.pem`.
+    public var certificate: String
+    public var key: String
+    /// Where `certificate` was written; problems with either file are reported here.
+    public var source: ConfigSource
+
+    public init(certificate: String, key: String, source: ConfigSource = ConfigSource(file: "")) {
+        self.certificate = certificate
+        self.key = key
+        self.source = source
+    }
+
+    /// Two entries naming the same files are the same, wherever they were written.
+    public static func == (lhs: CertificateFiles, rhs: CertificateFiles) -> Bool {
+        lhs.certificate == rhs.certificate && lhs.key == rhs.key
+    }
+}
+
+/// `TLSv1.2`, `TLSv1.3`: the spellings OpenSSL, HAProxy (`ssl-min-ver`) and nginx (`ssl_protocols`) use.
+public enum TLSProtocolVersion: String, Sendable, CaseIterable, Comparable {
+    case tls12 = "TLSv1.2"
+    case tls13 = "TLSv1.3"
+
+    public static func < (lhs: Self, rhs: Self) -> Bool {
+        lhs == .tls12 && rhs == .tls13
+    }
+}
+
+/// A place in lb.yaml, kept with a value whose problems can only be found after loading (a
+/// certificate file that does not parse), so the error still names file, line, column and key.
+public struct ConfigSource: Sendable, Equatable {
+    public var file: String
+    public var line: Int?
+    public var column: Int?
+    public var keyPath: String
+
+    public init(file: String, line: Int? = nil, column: Int? = nil, keyPath: String = "") {
+        self.file = file
+        self.line = line
+        self.column = column
+        self.keyPath = keyPath
+    }
+
+    public func error(_ message: String) -> ConfigError {
+        ConfigError(file: file, line: line, column: column, keyPath: keyPath, message: message)
+    }
+}
