@@ -269,21 +269,28 @@ public final class ProxyServer: Sendable {
                     let runtime = holder.current
                     let sync = channel.pipeline.syncOperations
                     let mode = slot.mode
-                    if case .tls(let context) = mode {
-                        // Before anything else: the handlers after it see plaintext. The request-head
-                        // deadline below runs from the accept, so a client that never finishes its
-                        // handshake is closed like one that never sends a head.
-                        try sync.addHandler(NIOSSLServerHandler(context: context))
-                    }
                     switch connections.add(channel, limit: runtime.config.limits.maxClientConnections) {
                     case .shuttingDown:
                         return
                     case .overLimit:
                         runtime.noteRefusedConnection()
-                        try sync.addHandler(OverloadResponder())
+                        // A TLS client cannot read a 503 before a handshake, and a handshake is work an
+                        // overloaded balancer should not take on: that connection is just closed.
+                        if case .tls = mode {
+                            try sync.addHandler(OverloadResponder(answers: false))
+                        } else {
+                            try sync.addHandler(OverloadResponder())
+                        }
                         return
                     case .accepted:
                         break
+                    }
+                    if case .tls(let context) = mode {
+                        // Before anything else: the handlers after it see plaintext. The request-head
+                        // deadline below runs from the accept, so a client that never finishes its
+                        // handshake is closed like one that never sends a head.
+                        try sync.addHandler(PlainHTTPOnTLSDetector())
+                        try sync.addHandler(NIOSSLServerHandler(context: context))
                     }
                     let deadlines = ClientDeadlineHandler(
                         requestHead: runtime.timeouts.requestHead,

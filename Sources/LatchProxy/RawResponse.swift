@@ -25,7 +25,18 @@ final class OverloadResponder: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    /// `false`: close without a word (a TLS listener, where the client expects a handshake first).
+    private let answers: Bool
+
+    init(answers: Bool = true) {
+        self.answers = answers
+    }
+
     func channelActive(context: ChannelHandlerContext) {
+        guard answers else {
+            context.close(promise: nil)
+            return
+        }
         let response = RawResponse.closing(
             503,
             "Service Unavailable",
@@ -41,4 +52,29 @@ final class OverloadResponder: ChannelInboundHandler {
 
     /// Whatever the client sends is not read: the answer does not depend on it.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+}
+
+/// The first bytes on a TLS listener decide what it is: a TLS handshake record (content type 22,
+/// RFC 8446 §5.1) goes on to the TLS handler, and this handler leaves the pipeline. A request line
+/// instead is plain HTTP sent to the https port, which gets a plain 400 that says so (as nginx does)
+/// rather than a connection closed without a word; anything else is just closed.
+final class PlainHTTPOnTLSDetector: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        guard let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else { return }
+        if first == 0x16 {
+            context.fireChannelRead(data)
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            return
+        }
+        if (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(first) {
+            let response = RawResponse.closing(
+                400, "Bad Request", detail: "this port speaks TLS; use https://", allocator: context.channel.allocator)
+            context.writeAndFlush(wrapOutboundOut(response), promise: nil)
+        }
+        context.close(promise: nil)
+    }
 }

@@ -38,6 +38,12 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Port of the admin listener (status page and API) on 127.0.0.1 (0 picks a free one).")
     var adminPort: Int = 9090
 
+    @Flag(name: .long, help: "Also serve https on --tls-port, with a certificate for localhost from a private CA made for this run; --port then redirects to it.")
+    var tls = false
+
+    @Option(name: .long, help: "Port of the https listener with --tls.")
+    var tlsPort: Int = 8443
+
     @Option(
         name: .long,
         help: ArgumentHelp(
@@ -60,11 +66,29 @@ struct DemoCommand: AsyncParsableCommand {
             nodes.append(try await DemoAppServer.start(name: name, host: "127.0.0.1", port: 0, group: group, replication: replication))
         }
         let nodeList = nodes.map { "\($0.name) 127.0.0.1:\($0.port)" }.joined(separator: ", ")
-        let config = DemoConfig.make(
+        var config = DemoConfig.make(
             listen: HostPort(host: host, port: port),
             nodes: nodes.map { ($0.name, $0.port) },
             failback: failback
         )
+        var caFileMade: String?
+        if tls {
+            do {
+                // The plain listener redirects to this port, so a free one is picked here, not by the bind.
+                let tlsPort = self.tlsPort == 0 ? try await DemoCommand.freePort(host: host, group: group) : self.tlsPort
+                let (files, ca) = try DemoConfig.makeCertificate()
+                config.listeners = [
+                    ListenerConfig(address: HostPort(host: host, port: port), redirectToHTTPS: tlsPort),
+                    ListenerConfig(address: HostPort(host: host, port: tlsPort), tls: TLSListenerConfig(certificates: [files])),
+                ]
+                caFileMade = ca
+            } catch {
+                printError("error: cannot set up TLS for the demo: \(error)")
+                for node in nodes { try? await node.close() }
+                try? await group.shutdownGracefully()
+                throw ExitCode.failure
+            }
+        }
         let server = ProxyServer(config: config, group: group, logger: logger, accessLogger: Logger(label: "latch.access"))
         // The banner is printed when the balancer is bound, so a free admin port is picked here, not by the bind.
         let adminPort: Int
@@ -81,9 +105,15 @@ struct DemoCommand: AsyncParsableCommand {
             config: AdminConfig(address: HostPort(host: "127.0.0.1", port: adminPort)),
             logger: logger
         )
+        let caFile = caFileMade
         let service = ProxyService(server: server) { addresses in
             let port = addresses.first?.port ?? 0
             let shownHost = host == "0.0.0.0" ? "127.0.0.1" : host
+            if let caFile, let tlsPort = addresses.last?.port {
+                print(DemoConfig.tlsBanner(plainPort: port, tlsPort: tlsPort, caFile: caFile, nodeList: nodeList, adminPort: adminPort))
+                fflush(nil)
+                return
+            }
             print(
                 """
 
@@ -172,6 +202,36 @@ enum DemoConfig {
             listeners: [ListenerConfig(address: listen)],
             clusters: [ClusterConfig(name: "demo", nodes: nodeConfigs, health: health, failover: failover)]
         )
+    }
+
+    /// A private CA and a certificate for `localhost` signed by it, in a new temporary directory.
+    static func makeCertificate() throws -> (CertificateFiles, caFile: String) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("latch-demo-tls-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let authority = try SelfSignedCertificates(commonName: "Latch demo CA")
+        let paths = try authority.issue(names: ["localhost"]).write(to: directory, base: "localhost")
+        let caFile = directory + "/ca.pem"
+        try authority.caPEM.write(toFile: caFile, atomically: true, encoding: .utf8)
+        return (CertificateFiles(certificate: paths.certificate, key: paths.key), caFile)
+    }
+
+    static func tlsBanner(plainPort: Int, tlsPort: Int, caFile: String, nodeList: String, adminPort: Int) -> String {
+        """
+
+        Latch demo is running, with TLS.
+          balancer: https://localhost:\(tlsPort)/  (certificate for localhost, signed by \(caFile))
+                    http://localhost:\(plainPort)/ answers 308 to it
+          nodes:    \(nodeList)
+          status:   http://127.0.0.1:\(adminPort)/
+
+        A browser warns that it does not know the demo's CA; curl trusts it with --cacert:
+          curl --cacert \(caFile) -c /tmp/latch-jar -b /tmp/latch-jar https://localhost:\(tlsPort)/
+          curl -i http://localhost:\(plainPort)/cart        (the redirect)
+        The node sees X-Forwarded-Proto: https. Crash your session's node as in the plain demo:
+          curl --cacert \(caFile) -X POST -b /tmp/latch-jar 'https://localhost:\(tlsPort)/demo/crash?seconds=20'
+        Ctrl-C stops it.
+
+        """
     }
 
     /// What the printed instructions say happens once the crashed node is back, in the mode this run uses.

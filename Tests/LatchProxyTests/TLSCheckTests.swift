@@ -7,6 +7,7 @@ import Testing
 /// makes with PEM files, reported at the `certificate` key that names them.
 struct TLSCheckTests {
     static let source = ConfigSource(file: "lb.yaml", line: 4, column: 20, keyPath: "listen[0].tls.certificate")
+    static let keySource = ConfigSource(file: "lb.yaml", line: 5, column: 12, keyPath: "listen[0].tls.key")
 
     static func config(_ certificates: [CertificateFiles]) -> LatchConfig {
         LatchConfig(
@@ -18,7 +19,7 @@ struct TLSCheckTests {
     /// The error `TLSCheck` gives for these files, or "" when there is none.
     static func error(_ certificate: String, _ key: String) -> String {
         do {
-            _ = try TLSCheck.verify(config([CertificateFiles(certificate: certificate, key: key, source: source)]))
+            _ = try TLSCheck.verify(config([CertificateFiles(certificate: certificate, key: key, source: source, keySource: keySource)]))
             return ""
         } catch {
             return error.description
@@ -36,9 +37,10 @@ struct TLSCheckTests {
         let shop = try pki.write(names: ["shop.example.com"], base: "shop")
         let other = try pki.write(names: ["other.example.com"], base: "other")
         let prefix = "lb.yaml:4:20: listen[0].tls.certificate: "
+        let keyPrefix = "lb.yaml:5:12: listen[0].tls.key: "
 
         #expect(Self.error(shop.certificate, other.key).hasPrefix(
-            prefix + "key file \"\(other.key)\" does not belong to the certificate \"shop.example.com\" (expires "))
+            keyPrefix + "key file \"\(other.key)\" does not belong to the certificate \"shop.example.com\" (expires "))
 
         // The chain in the wrong order: the CA first, the server's own certificate second.
         let chain = try String(contentsOfFile: shop.certificate, encoding: .utf8)
@@ -46,8 +48,9 @@ struct TLSCheckTests {
         let reversed = pki.directory + "/reversed.pem"
         try (blocks[1] + "-----END CERTIFICATE-----\n" + blocks[0] + "-----END CERTIFICATE-----\n").write(toFile: reversed, atomically: true, encoding: .utf8)
         let reversedError = Self.error(reversed, shop.key)
-        #expect(reversedError.hasPrefix(prefix + "key file \"\(shop.key)\" does not belong to the certificate \"Latch test CA\""), "\(reversedError)")
-        #expect(reversedError.hasSuffix("; it belongs to a later certificate in the file: put the server's own certificate first"))
+        #expect(reversedError.hasPrefix(keyPrefix + "key file \"\(shop.key)\" does not belong to the certificate \"Latch test CA\""), "\(reversedError)")
+        #expect(reversedError.contains("; it is the key of certificate 2 in that file, \"shop.example.com\" (expires "))
+        #expect(reversedError.hasSuffix("): the server's own certificate must come first, and the key must be its key"))
 
         let empty = pki.directory + "/empty.pem"
         try "".write(toFile: empty, atomically: true, encoding: .utf8)
@@ -62,10 +65,10 @@ struct TLSCheckTests {
 
         let encrypted = pki.directory + "/encrypted.key"
         try "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n".write(toFile: encrypted, atomically: true, encoding: .utf8)
-        #expect(Self.error(shop.certificate, encrypted).hasPrefix(prefix + "key file \"\(encrypted)\" is encrypted; Latch needs the key unencrypted"))
+        #expect(Self.error(shop.certificate, encrypted).hasPrefix(keyPrefix + "key file \"\(encrypted)\" is encrypted; Latch needs the key unencrypted"))
 
         let missing = pki.directory + "/gone.key"
-        #expect(Self.error(shop.certificate, missing).hasPrefix(prefix + "cannot read key file \"\(missing)\": "))
+        #expect(Self.error(shop.certificate, missing).hasPrefix(keyPrefix + "cannot read key file \"\(missing)\": "))
     }
 
     @Test func expiryIsAWarningNotAnError() throws {

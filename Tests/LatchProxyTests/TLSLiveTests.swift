@@ -123,12 +123,13 @@ struct TLSLiveTests {
 
             // A reload naming a key that does not belong to its certificate is refused, with where and why.
             config.listeners[0].tls = TLSListenerConfig(
-                certificates: [CertificateFiles(certificate: first.certificate, key: second.key, source: ConfigSource(file: "lb.yaml", line: 4, column: 20, keyPath: "listen[0].tls.certificate"))])
+                certificates: [CertificateFiles(certificate: first.certificate, key: second.key, source: ConfigSource(file: "lb.yaml", line: 4, column: 20, keyPath: "listen[0].tls.certificate"),
+                                 keySource: ConfigSource(file: "lb.yaml", line: 5, column: 12, keyPath: "listen[0].tls.key"))])
             await #expect {
                 try await h.server.reload(config)
             } throws: { error in
                 let text = "\(error)"
-                return text.hasPrefix("lb.yaml:4:20: listen[0].tls.certificate:") && text.contains("does not belong to the certificate")
+                return text.hasPrefix("lb.yaml:5:12: listen[0].tls.key:") && text.contains("does not belong to the certificate")
             }
             #expect(try await Self.served(h, pki) == ["second.example.com"])
         }
@@ -151,12 +152,19 @@ struct TLSLiveTests {
             #expect(refused.isClosed)
             #expect(refused.error != nil)
 
-            // Plain HTTP on the TLS port: not a TLS record, the connection is closed.
+            // Plain HTTP on the TLS port gets a plain answer saying so, and the connection is closed.
             let plain = try await RawClient.connect(port: h.port, group: h.group)
             try await plain.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
             let answer = try await plain.wait { _, closed in closed }
             #expect(plain.isClosed)
-            #expect(!answer.contains("hello"))
+            #expect(answer.hasPrefix("HTTP/1.1 400 Bad Request\r\n"))
+            #expect(answer.hasSuffix("400 Bad Request: this port speaks TLS; use https://\n"))
+
+            // Bytes that are neither TLS nor HTTP: closed without a word.
+            let garbage = try await RawClient.connect(port: h.port, group: h.group)
+            try await garbage.send("\u{01}\u{02}\u{03}")
+            #expect(try await garbage.wait { _, closed in closed }.isEmpty)
+            #expect(garbage.isClosed)
 
             // A client that connects and never says hello is closed by the request-head deadline.
             let silent = try await RawClient.connect(port: h.port, group: h.group)
@@ -165,6 +173,25 @@ struct TLSLiveTests {
 
             // Everyone else is served.
             #expect(try await Self.served(h, pki) == ["shop.example.com"])
+        }
+    }
+
+    @Test("over max_client_connections a TLS connection is closed at once, without a handshake")
+    func overLimitClosesBeforeHandshake() async throws {
+        let pki = try TestPKI()
+        let files = try pki.write(names: ["shop.example.com"], base: "shop")
+        try await withLatch(configure: { config in
+            config.listeners[0].tls = TLSListenerConfig(certificates: [files])
+            config.limits.maxClientConnections = 1
+        }) { h in
+            let first = try await RawClient.connect(port: h.port, group: h.group, tls: (pki.clientContext(), "shop.example.com"))
+            try await first.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            try await first.wait { text, _ in text.hasSuffix("hello") }
+            let second = try await RawClient.connect(port: h.port, group: h.group, tls: (pki.clientContext(), "shop.example.com"))
+            try await second.wait(timeout: .seconds(5)) { _, closed in closed }
+            #expect(second.isClosed)
+            #expect(second.text.isEmpty)
+            await first.close()
         }
     }
 

@@ -29,13 +29,16 @@ public struct CertificateFiles: Sendable, Equatable {
     /// The leaf certificate first, then the intermediates, as certbot's `fullchain.pem`.
     public var certificate: String
     public var key: String
-    /// Where `certificate` was written; problems with either file are reported here.
+    /// Where `certificate` was written: problems with the certificate file are reported here.
     public var source: ConfigSource
+    /// Where `key` was written: problems with the key file, and a key that is not the certificate's.
+    public var keySource: ConfigSource
 
-    public init(certificate: String, key: String, source: ConfigSource = ConfigSource(file: "")) {
+    public init(certificate: String, key: String, source: ConfigSource = ConfigSource(file: ""), keySource: ConfigSource? = nil) {
         self.certificate = certificate
         self.key = key
         self.source = source
+        self.keySource = keySource ?? source
     }
 
     /// Two entries naming the same files are the same, wherever they were written.

@@ -39,7 +39,7 @@ enum TLSDecoder {
         let keyNode = try mapping.required("key")
         let certificate = try readablePath(certificateNode, what: "certificate")
         let key = try readablePath(keyNode, what: "key")
-        return CertificateFiles(certificate: certificate, key: key, source: certificateNode.source)
+        return CertificateFiles(certificate: certificate, key: key, source: certificateNode.source, keySource: keyNode.source)
     }
 
     private static func readablePath(_ node: ConfigNode, what: String) throws(ConfigError) -> String {

@@ -38,25 +38,29 @@ enum CertificateLoader {
             throw files.source.error("certificate file \"\(files.certificate)\": the first certificate does not parse: \(error)")
         }
 
-        let keyBytes = try read(files.key, what: "key", at: files.source)
+        let keyBytes = try read(files.key, what: "key", at: files.keySource)
         let keyText = String(decoding: keyBytes, as: UTF8.self)
         if keyText.contains("ENCRYPTED") {
-            throw files.source.error("key file \"\(files.key)\" is encrypted; Latch needs the key unencrypted "
+            throw files.keySource.error("key file \"\(files.key)\" is encrypted; Latch needs the key unencrypted "
                 + "(as HAProxy and nginx without ssl_password_file do): protect it with file permissions instead")
         }
         let key: NIOSSLPrivateKey
         do {
             key = try NIOSSLPrivateKey(bytes: keyBytes, format: .pem)
         } catch {
-            throw files.source.error("key file \"\(files.key)\" holds no PEM private key "
+            throw files.keySource.error("key file \"\(files.key)\" holds no PEM private key "
                 + "(expected a \"-----BEGIN PRIVATE KEY-----\" block or its EC/RSA form)")
         }
         // The match check needs the key in X509's terms; a key type it cannot read (rare) is left to
         // the TLS library, which refuses a mismatch when the context is built.
         if let parsed = privateKey(in: keyText), parsed.publicKey != leaf.publicKey {
-            let other = chain.dropFirst().contains { (try? Certificate(derEncoded: $0.toDERBytes()))?.publicKey == parsed.publicKey }
-            throw files.source.error("key file \"\(files.key)\" does not belong to the certificate \(describe(leaf)) "
-                + "in \"\(files.certificate)\"" + (other ? "; it belongs to a later certificate in the file: put the server's own certificate first" : ""))
+            let later = chain.dropFirst().compactMap { try? Certificate(derEncoded: $0.toDERBytes()) }
+            let owner = later.firstIndex { $0.publicKey == parsed.publicKey }.map { index in
+                "; it is the key of certificate \(index + 2) in that file, \(describe(later[index])): "
+                    + "the server's own certificate must come first, and the key must be its key"
+            }
+            throw files.keySource.error("key file \"\(files.key)\" does not belong to the certificate \(describe(leaf)) "
+                + "in \"\(files.certificate)\"" + (owner ?? ""))
         }
         return LoadedCertificate(files: files, chain: chain, key: key, names: names(of: leaf), notValidAfter: leaf.notValidAfter)
     }
