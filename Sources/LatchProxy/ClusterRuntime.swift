@@ -56,6 +56,8 @@ public final class ClusterRuntime: Sendable {
     public let config: ClusterConfig
     /// Each node's `replicas` as node indices, in order.
     let replicaIndices: [[Int]]
+    /// TLS to this cluster's nodes (for requests and health checks); `nil`: plain HTTP.
+    let tls: UpstreamTLS?
     /// Per node: the handles its finished requests are counted with.
     let requestMetrics: [NodeRequestMetrics]
 
@@ -95,9 +97,16 @@ public final class ClusterRuntime: Sendable {
     /// - Parameter previous: the cluster of the same name before a reload. Every node kept with the same
     ///   name and address keeps its health verdict, passive ejection, runtime state, session count and
     ///   counters; new or moved nodes start fresh.
-    init(index: Int, config: ClusterConfig, metrics: LatchMetrics, carryingOver previous: ClusterRuntime? = nil) {
+    init(
+        index: Int,
+        config: ClusterConfig,
+        metrics: LatchMetrics,
+        tls: UpstreamTLS? = nil,
+        carryingOver previous: ClusterRuntime? = nil
+    ) {
         self.index = index
         self.config = config
+        self.tls = tls
         self.requestMetrics = config.nodes.map { metrics.nodeHandles(cluster: config.name, node: $0.name) }
         let names = config.nodes.map(\.name)
         self.replicaIndices = config.nodes.map { node in node.replicas.compactMap { names.firstIndex(of: $0) } }

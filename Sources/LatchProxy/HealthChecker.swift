@@ -50,7 +50,7 @@ final class HealthChecker: Sendable {
 
     private func runCheck(cluster: ClusterRuntime, node: Int, config: HealthCheckConfig, on loop: any EventLoop) {
         let nodeConfig = cluster.config.nodes[node]
-        HealthProbe.run(config, address: nodeConfig.address, on: loop).whenComplete { [self] result in
+        HealthProbe.run(config, address: nodeConfig.address, tls: cluster.tls, on: loop).whenComplete { [self] result in
             let (passed, detail) = (try? result.get()) ?? (false, "check failed")
             if let transition = cluster.recordCheck(node: node, passed: passed, detail: detail) {
                 let state = transition == .wentUp ? "up" : "down"
@@ -76,10 +76,17 @@ final class HealthChecker: Sendable {
     }
 }
 
-/// One check: a TCP connect, or an HTTP request whose status must be in `expect_status`.
+/// One check: a TCP connect, or an HTTP request whose status must be in `expect_status`. To a
+/// cluster with TLS, both go over TLS: a tcp check passes on a completed handshake (so an expired or
+/// wrong certificate fails it), an http check sends its request through the handshake.
 enum HealthProbe {
     /// Succeeds with whether the check passed and a short reason (`status 200`, `connection refused`…).
-    static func run(_ config: HealthCheckConfig, address: HostPort, on loop: any EventLoop) -> EventLoopFuture<(Bool, String)> {
+    static func run(
+        _ config: HealthCheckConfig,
+        address: HostPort,
+        tls: UpstreamTLS? = nil,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<(Bool, String)> {
         let promise = loop.makePromise(of: (Bool, String).self)
         let timeout = TimeAmount(config.timeout)
         let deadline = loop.scheduleTask(in: timeout) {
@@ -89,6 +96,17 @@ enum HealthProbe {
             .connectTimeout(timeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        let handshake = channel.eventLoop.makePromise(of: Void.self)
+                        try channel.pipeline.syncOperations.addHandlers(tls.makeHandlers(for: address, handshake: handshake))
+                        handshake.futureResult.whenComplete { result in
+                            switch result {
+                            case .success where config.type == .tcp: promise.succeed((true, "TLS handshake completed"))
+                            case .success: break
+                            case .failure(let error): promise.succeed((false, "TLS handshake failed: \(error)"))
+                            }
+                        }
+                    }
                     if config.type == .http {
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
                         try channel.pipeline.syncOperations.addHandler(ProbeHandler(config: config, address: address, promise: promise))
@@ -104,7 +122,7 @@ enum HealthProbe {
         connected.whenComplete { result in
             switch result {
             case .success(let channel):
-                if config.type == .tcp {
+                if config.type == .tcp, tls == nil {
                     promise.succeed((true, "connected"))
                     channel.close(promise: nil)
                 } else {

@@ -330,7 +330,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
         }
         // Holds this handler until the connect ends (at most `timeouts.connect`); `leased` sees
         // whether the client is still there.
-        pool.lease(exchange.key, address: exchange.nodeConfig.address, forceNew: forceNew) { result in
+        pool.lease(exchange.key, address: exchange.nodeConfig.address, tls: exchange.cluster.tls, forceNew: forceNew) { result in
             self.leased(result, for: exchange)
         }
     }

@@ -27,13 +27,16 @@ final class ProxyRuntime: Sendable {
         var upstreamResponse: TimeAmount
     }
 
-    /// - Parameter previous: the runtime a reload replaces; its clusters' kept nodes carry their state over.
+    /// - Parameters:
+    ///   - upstreamTLS: each cluster's TLS to its nodes, by index (loaded, so its errors were reported).
+    ///   - previous: the runtime a reload replaces; its clusters' kept nodes carry their state over.
     init(
         config: LatchConfig,
         group: any EventLoopGroup,
         logger: Logger,
         accessLog: AccessLog,
         metrics: LatchMetrics,
+        upstreamTLS: [UpstreamTLS?] = [],
         previous: ProxyRuntime? = nil
     ) {
         self.metrics = metrics
@@ -44,6 +47,7 @@ final class ProxyRuntime: Sendable {
                 index: index,
                 config: cluster,
                 metrics: metrics,
+                tls: upstreamTLS.indices.contains(index) ? upstreamTLS[index] : nil,
                 carryingOver: previous?.clusters.first { $0.config.name == cluster.name }
             )
         }

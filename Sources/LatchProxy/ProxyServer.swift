@@ -33,6 +33,8 @@ public final class ProxyServer: Sendable {
     ///   - accessLogger: one line per request (`latch.access`).
     /// Node states set at runtime, kept in `state_file`.
     let nodeStates: NodeStateStore
+    /// Why the configuration given to `init` cannot run (a TLS file that does not load); thrown by `start()`.
+    private let startupError: ConfigError?
 
     public init(config: LatchConfig, group: any EventLoopGroup, logger: Logger, accessLogger: Logger) {
         // Runtime state changes from the state file win over lb.yaml for the nodes that still exist.
@@ -52,7 +54,17 @@ public final class ProxyServer: Sendable {
         }
         let accessLog = AccessLog(format: config.accessLog.format, writer: writer, gate: accessLogger)
         self.accessLog = accessLog
-        let runtime = ProxyRuntime(config: config, group: group, logger: logger, accessLog: accessLog, metrics: metrics)
+        // TLS to the nodes is loaded here, as the runtime needs it; a file that does not load is
+        // reported by `start()`, before anything is bound (`latch run` has checked it already).
+        var upstreamTLS: [UpstreamTLS?] = []
+        do {
+            upstreamTLS = try UpstreamTLS.load(clustersOf: config)
+            self.startupError = nil
+        } catch {
+            self.startupError = error
+        }
+        let runtime = ProxyRuntime(
+            config: config, group: group, logger: logger, accessLog: accessLog, metrics: metrics, upstreamTLS: upstreamTLS)
         self.holder = RuntimeHolder(runtime)
         self.healthChecker = NIOLockedValueBox(HealthChecker(clusters: runtime.clusters, group: group, logger: logger))
         self.channels = NIOLockedValueBox([])
@@ -62,6 +74,7 @@ public final class ProxyServer: Sendable {
     /// Throws a located ``ConfigError`` when a listener's certificates do not load, before binding any.
     @discardableResult
     public func start() async throws -> [SocketAddress] {
+        if let startupError { throw startupError }
         let materials = try config.listeners.map(TLSMaterial.load)
         for warning in materials.compactMap({ $0 }).flatMap({ $0.expiryWarnings() }) { logger.warning("\(warning)") }
         var bound: [SocketAddress] = []
@@ -204,6 +217,7 @@ public final class ProxyServer: Sendable {
         // Certificates, then listeners: if one does not load or cannot be bound, the reload is
         // refused before anything changed.
         let materials = try newConfig.listeners.map(TLSMaterial.load)
+        let upstreamTLS = try UpstreamTLS.load(clustersOf: newConfig)
         for warning in materials.compactMap({ $0 }).flatMap({ $0.expiryWarnings() }) { warnings.append(warning) }
         let wanted = Set(newConfig.listeners.map(\.address))
         let kept = channels.withLockedValue { $0.map(\.slot) }
@@ -226,7 +240,9 @@ public final class ProxyServer: Sendable {
         for (listener, tls) in zip(newConfig.listeners, materials) {
             kept.first { $0.address == listener.address }?.replace(config: listener, tls: tls)
         }
-        let runtime = ProxyRuntime(config: newConfig, group: group, logger: logger, accessLog: accessLog, metrics: metrics, previous: old)
+        let runtime = ProxyRuntime(
+            config: newConfig, group: group, logger: logger, accessLog: accessLog, metrics: metrics,
+            upstreamTLS: upstreamTLS, previous: old)
         holder.replace(with: runtime)
         let checker = HealthChecker(clusters: runtime.clusters, group: group, logger: logger)
         let oldChecker = healthChecker.withLockedValue { value in

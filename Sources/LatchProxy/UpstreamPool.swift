@@ -58,9 +58,13 @@ final class UpstreamPool {
     }
 
     /// An idle connection to the node if one is open (unless `forceNew`), else a new one.
+    /// - Parameter tls: the cluster's TLS to its nodes; a new connection is handed out only once its
+    ///   handshake is done, so a failed handshake is a failed connect (retried, counted by passive
+    ///   detection), never a request lost on a half-open connection.
     func lease(
         _ key: NodeKey,
         address: HostPort,
+        tls: UpstreamTLS? = nil,
         forceNew: Bool = false,
         _ completion: @escaping (Result<UpstreamConnection, UpstreamFailure>) -> Void
     ) {
@@ -68,7 +72,7 @@ final class UpstreamPool {
             completion(.success(connection))
             return
         }
-        connect(key, address: address, completion)
+        connect(key, address: address, tls: tls, completion)
     }
 
     /// The newest idle connection to the node that is still open, if any.
@@ -148,9 +152,11 @@ final class UpstreamPool {
     private func connect(
         _ key: NodeKey,
         address: HostPort,
+        tls: UpstreamTLS?,
         _ completion: @escaping (Result<UpstreamConnection, UpstreamFailure>) -> Void
     ) {
         opened += 1
+        let handshake = tls.map { _ in eventLoop.makePromise(of: Void.self) }
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -158,6 +164,9 @@ final class UpstreamPool {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    if let tls, let handshake {
+                        try sync.addHandlers(tls.makeHandlers(for: address, handshake: handshake))
+                    }
                     // No request encoder: UpstreamHandler writes requests as bytes (HTTPWire).
                     let handler = UpstreamHandler()
                     let decoder = UpstreamResponseDecoder(handler: handler)
@@ -166,12 +175,13 @@ final class UpstreamPool {
                     try sync.addHandler(handler)
                 }
             }
-        let future: EventLoopFuture<any Channel>
+        let connected: EventLoopFuture<any Channel>
         if let ip = try? SocketAddress(ipAddress: address.host, port: address.port) {
-            future = bootstrap.connect(to: ip)
+            connected = bootstrap.connect(to: ip)
         } else {
-            future = bootstrap.connect(host: address.host, port: address.port)
+            connected = bootstrap.connect(host: address.host, port: address.port)
         }
+        let future = handshake.map { Self.afterHandshake(connected, $0, timeout: connectTimeout) } ?? connected
         future.assumeIsolated().whenComplete { [weak self] result in
             switch result {
             case .success(let channel):
@@ -193,6 +203,8 @@ final class UpstreamPool {
                 self?.logger.debug("upstream connect failed", metadata: ["address": "\(address)", "error": "\(error)"])
                 if let channelError = error as? ChannelError, case .connectTimeout = channelError {
                     completion(.failure(.connectTimedOut))
+                } else if let failed = error as? TLSHandshakeFailed {
+                    completion(.failure(.connectFailed(failed.description)))
                 } else if isConnectionRefused(error) {
                     completion(.failure(.connectRefused))
                 } else {
@@ -201,6 +213,38 @@ final class UpstreamPool {
             }
         }
     }
+}
+
+extension UpstreamPool {
+    /// `connected`, once the TLS handshake on it has completed within `timeout` (the connect timeout
+    /// again: HAProxy and nginx count the handshake as part of connecting too).
+    fileprivate static func afterHandshake(
+        _ connected: EventLoopFuture<any Channel>,
+        _ handshake: EventLoopPromise<Void>,
+        timeout: TimeAmount
+    ) -> EventLoopFuture<any Channel> {
+        // A failed TCP connect never runs the handshake: its promise must still be completed.
+        connected.whenFailure { handshake.fail($0) }
+        return connected.flatMap { channel in
+            let timer = channel.eventLoop.scheduleTask(in: timeout) {
+                handshake.fail(TLSHandshakeFailed(reason: "no handshake within \(timeout)"))
+            }
+            return handshake.futureResult.map {
+                timer.cancel()
+                return channel
+            }.flatMapErrorThrowing { error in
+                timer.cancel()
+                channel.close(promise: nil)
+                throw (error as? TLSHandshakeFailed) ?? TLSHandshakeFailed(reason: "\(error)")
+            }
+        }
+    }
+}
+
+/// A node's TLS handshake failed: a connect failure as far as retries and passive detection go.
+struct TLSHandshakeFailed: Error, CustomStringConvertible {
+    var reason: String
+    var description: String { "TLS handshake failed: \(reason)" }
 }
 
 extension TimeAmount {

@@ -123,3 +123,67 @@ struct ConfigTLSTests {
         }
     }
 }
+
+/// `clusters[i].tls`: TLS from Latch to the nodes.
+struct ConfigUpstreamTLSTests {
+    /// A one-cluster file with `lines` (indented by four spaces) in the cluster, from line 5.
+    static func file(cluster lines: String) -> String {
+        "listen:\n  - address: 0.0.0.0:8080\nclusters:\n  - name: shop\n" + lines
+            + "    nodes:\n      - { name: tomcat1, address: 10.0.0.11:8443 }\n"
+    }
+
+    @Test func forms() throws {
+        try ConfigTLSTests.withFiles { certificate, key in
+            #expect(try ConfigTLSTests.parse(Self.file(cluster: "")).clusters[0].tls == nil)
+            #expect(try ConfigTLSTests.parse(Self.file(cluster: "    tls: false\n")).clusters[0].tls == nil)
+            #expect(try ConfigTLSTests.parse(Self.file(cluster: "    tls: {}\n")).clusters[0].tls == UpstreamTLSConfig())
+            #expect(try ConfigTLSTests.parse(Self.file(cluster: "    tls:\n")).clusters[0].tls == UpstreamTLSConfig())
+            let full = try ConfigTLSTests.parse(Self.file(cluster: """
+                    tls:
+                      ca: "\(certificate)"
+                      server_name: app.internal
+                      certificate: "\(certificate)"
+                      key: "\(key)"
+
+                """))
+            #expect(full.clusters[0].tls == UpstreamTLSConfig(
+                caFile: certificate, serverName: "app.internal",
+                clientCertificate: CertificateFiles(certificate: certificate, key: key)))
+            #expect(full.clusters[0].tls?.source.keyPath == "clusters[0].tls.ca")
+            #expect(ConfigSummary.render(full).contains(
+                "\n  tls:      to the nodes, verified against \(certificate), SNI app.internal, client certificate \(certificate)\n"))
+            let insecure = try ConfigTLSTests.parse(Self.file(cluster: "    tls: { insecure: true }\n"))
+            #expect(insecure.clusters[0].tls == UpstreamTLSConfig(insecure: true))
+            #expect(ConfigSummary.render(insecure).contains("\n  tls:      to the nodes, NOT verified (insecure), SNI each node's host name\n"))
+        }
+    }
+
+    @Test func mistakes() throws {
+        try ConfigTLSTests.withFiles { certificate, key in
+            let cases: [(String, String)] = [
+                ("    tls: yes please\n",
+                 "lb.yaml:5:10: clusters[0].tls: expected a mapping of TLS keys (an empty `tls: {}` verifies against the system's trust store) or false, found a string (\"yes please\")"),
+                ("    tls: { insecure: true, ca: \"\(certificate)\" }\n",
+                 "lb.yaml:5:32: clusters[0].tls.ca: `insecure: true` skips verification, so this CA would never be used; remove one of the two"),
+                ("    tls: { ca: /nonexistent/ca.pem }\n",
+                 "lb.yaml:5:16: clusters[0].tls.ca: CA file \"/nonexistent/ca.pem\" does not exist"),
+                ("    tls: { server_name: 10.0.0.1 }\n",
+                 "lb.yaml:5:25: clusters[0].tls.server_name: \"10.0.0.1\" is not a DNS name; server_name is sent as SNI, which cannot carry an address (RFC 6066 §3)"),
+                ("    tls: { certificate: \"\(certificate)\" }\n",
+                 "lb.yaml:5:25: clusters[0].tls.certificate: a client certificate needs its `key` too"),
+                ("    tls: { key: \"\(key)\" }\n",
+                 "lb.yaml:5:17: clusters[0].tls.key: a client key needs its `certificate` too"),
+                ("    tls: { verify: false }\n",
+                 "lb.yaml:5:12: clusters[0].tls.verify: unknown key `verify`; expected one of: ca, server_name, insecure, certificate, key"),
+            ]
+            for (lines, expected) in cases {
+                do {
+                    _ = try ConfigTLSTests.parse(Self.file(cluster: lines))
+                    Issue.record("accepted: \(lines)")
+                } catch {
+                    #expect("\(error)" == expected)
+                }
+            }
+        }
+    }
+}

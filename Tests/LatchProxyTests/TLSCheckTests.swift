@@ -81,4 +81,22 @@ struct TLSCheckTests {
         #expect(warnings.first?.hasPrefix("certificate \"old.example.com\" in \"\(expired.certificate)\" expired on ") == true)
         #expect(warnings.last?.hasPrefix("certificate \"soon.example.com\" in \"\(soon.certificate)\" expires on ") == true)
     }
+
+    @Test func clusterTLSIsCheckedToo() throws {
+        let pki = try TestPKI()
+        let files = try pki.write(names: ["shop.example.com"], base: "shop")
+        var config = Self.config([files])
+        config.clusters[0].tls = UpstreamTLSConfig(insecure: true)
+        #expect(try TLSCheck.verify(config) == [
+            "cluster \"shop\": tls.insecure is true, so node certificates are not verified and anyone on the network path to the nodes can read and change the traffic",
+        ])
+        // A CA file that holds no certificate (here: a private key).
+        config.clusters[0].tls = UpstreamTLSConfig(caFile: files.key, source: ConfigSource(file: "lb.yaml", line: 9, column: 15, keyPath: "clusters[0].tls.ca"))
+        #expect(throws: ConfigError.self) { try TLSCheck.verify(config) }
+        do {
+            _ = try TLSCheck.verify(config)
+        } catch {
+            #expect(error.description == "lb.yaml:9:15: clusters[0].tls.ca: CA file \"\(files.key)\" holds no certificate (expected \"-----BEGIN CERTIFICATE-----\" blocks)")
+        }
+    }
 }

@@ -251,6 +251,22 @@ final class TestPKI {
         return CertificateFiles(certificate: paths.certificate, key: paths.key)
     }
 
+    /// A server context with a certificate of this CA for `names`: a node that speaks HTTPS.
+    func serverContext(names: [String]) throws -> NIOSSLContext {
+        let issued = try issue(names: names)
+        let tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(issued.chainPEM.utf8)).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(issued.keyPEM.utf8), format: .pem)))
+        return try NIOSSLContext(configuration: tls)
+    }
+
+    /// This CA's certificate as a file, for `clusters[].tls.ca`.
+    func caFile() throws -> String {
+        let path = directory + "/ca.pem"
+        try authority.caPEM.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     /// A client context trusting only this CA; `verify: false` takes any certificate (to see which one is served).
     func clientContext(verify: Bool = true) throws -> NIOSSLContext {
         var tls = TLSConfiguration.makeClientConfiguration()

@@ -8,7 +8,7 @@
 /// a node's `state` by `OperationsDecoder`.
 enum ClusterDecoder {
     static let clusterKeys = ["name", "match", "session", "balance", "nodes", "health", "passive"]
-        + FailoverDecoder.failoverKeys + ["drain", "limits"]
+        + FailoverDecoder.failoverKeys + ["drain", "limits", "tls"]
     static let matchKeys = ["host", "path_prefix"]
     static let sessionKeys = ["cookie", "path_parameter", "separator"]
     static let nodeKeys = ["name", "address", "weight", "replicas", "health", "state", "max_connections"]
@@ -49,6 +49,7 @@ enum ClusterDecoder {
         cluster.failover = try FailoverDecoder.failover(mapping, session: cluster.session)
         if let node = mapping.block("drain") { cluster.drain = try OperationsDecoder.drain(node) }
         if let node = mapping.block("limits") { cluster.limits = try LimitsDecoder.nodeLimits(node) }
+        if let node = mapping.value("tls") { cluster.tls = try TLSDecoder.upstream(node) }
         cluster.nodes = try nodes(mapping.required("nodes"), cluster: cluster)
         return cluster
     }

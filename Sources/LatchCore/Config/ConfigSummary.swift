@@ -61,6 +61,7 @@ public enum ConfigSummary {
         lines.append("  failover: " + describe(cluster.failover))
         lines.append("  drain:    " + describe(cluster.drain))
         lines.append("  limits:   " + describe(cluster.limits))
+        if let tls = cluster.tls { lines.append("  tls:      " + describe(tls)) }
         lines.append("  nodes:")
         let nameWidth = cluster.nodes.map(\.name.count).max() ?? 0
         let addressWidth = cluster.nodes.map(\.address.description.count).max() ?? 0
@@ -72,6 +73,19 @@ public enum ConfigSummary {
                 + healthDifference(node.health, from: cluster.health))
         }
         return lines
+    }
+
+    /// `to the nodes, verified against ca.pem, SNI app.internal, client certificate client.pem`.
+    private static func describe(_ tls: UpstreamTLSConfig) -> String {
+        var parts = ["to the nodes"]
+        if tls.insecure {
+            parts.append("NOT verified (insecure)")
+        } else {
+            parts.append("verified against " + (tls.caFile ?? "the system's trust store"))
+        }
+        parts.append("SNI " + (tls.serverName ?? "each node's host name"))
+        if let client = tls.clientCertificate { parts.append("client certificate \(client.certificate)") }
+        return parts.joined(separator: ", ")
     }
 
     /// `200 requests in flight per node, up to 100 more wait 5s` or `no limit on requests in flight`.

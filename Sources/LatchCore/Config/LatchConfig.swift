@@ -90,6 +90,8 @@ public struct ClusterConfig: Sendable, Equatable {
     public var drain: DrainConfig
     /// The queue of every node; each node's own `maxConnections` is in ``NodeConfig``.
     public var limits: NodeLimitsConfig
+    /// TLS to the nodes; `nil`: plain HTTP.
+    public var tls: UpstreamTLSConfig?
 
     public init(
         name: String,
@@ -101,7 +103,8 @@ public struct ClusterConfig: Sendable, Equatable {
         passive: PassiveHealthConfig = .init(),
         failover: FailoverConfig = .init(),
         drain: DrainConfig = .init(),
-        limits: NodeLimitsConfig = .init()
+        limits: NodeLimitsConfig = .init(),
+        tls: UpstreamTLSConfig? = nil
     ) {
         self.name = name
         self.match = match
@@ -113,6 +116,7 @@ public struct ClusterConfig: Sendable, Equatable {
         self.failover = failover
         self.drain = drain
         self.limits = limits
+        self.tls = tls
     }
 }
 

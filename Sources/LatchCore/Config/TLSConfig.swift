@@ -76,3 +76,39 @@ public struct ConfigSource: Sendable, Equatable {
         ConfigError(file: file, line: line, column: column, keyPath: keyPath, message: message)
     }
 }
+
+/// TLS toward a cluster's nodes: `clusters[i].tls`.
+public struct UpstreamTLSConfig: Sendable, Equatable {
+    /// PEM file of the certificate authorities node certificates must chain to; `nil`: the system's
+    /// trust store.
+    public var caFile: String?
+    /// The name sent as SNI and checked in each node's certificate; `nil`: the node's host name, or,
+    /// for a node given by IP address, no SNI and the address checked against the certificate's IP names.
+    public var serverName: String?
+    /// No verification of node certificates at all (`latch check` warns).
+    public var insecure: Bool
+    /// A client certificate for nodes that require mutual TLS; `nil`: none.
+    public var clientCertificate: CertificateFiles?
+    /// Where `ca` was written (or `tls`, without one).
+    public var source: ConfigSource
+
+    public init(
+        caFile: String? = nil,
+        serverName: String? = nil,
+        insecure: Bool = false,
+        clientCertificate: CertificateFiles? = nil,
+        source: ConfigSource = ConfigSource(file: "")
+    ) {
+        self.caFile = caFile
+        self.serverName = serverName
+        self.insecure = insecure
+        self.clientCertificate = clientCertificate
+        self.source = source
+    }
+
+    /// Equal settings, wherever they were written.
+    public static func == (lhs: UpstreamTLSConfig, rhs: UpstreamTLSConfig) -> Bool {
+        lhs.caFile == rhs.caFile && lhs.serverName == rhs.serverName && lhs.insecure == rhs.insecure
+            && lhs.clientCertificate == rhs.clientCertificate
+    }
+}

@@ -34,6 +34,47 @@ enum TLSDecoder {
         return tls
     }
 
+    static let upstreamKeys = ["ca", "server_name", "insecure", "certificate", "key"]
+
+    /// `clusters[i].tls`: present, even empty, it turns TLS to the nodes on (verified against the
+    /// system's trust store); `false` turns it off.
+    static func upstream(_ node: ConfigNode) throws(ConfigError) -> UpstreamTLSConfig? {
+        if case .some(false) = try? node.bool() { return nil }
+        if case .scalar = node.node, !node.isNull {
+            throw node.error("expected a mapping of TLS keys (an empty `tls: {}` verifies against the system's trust store) "
+                + "or false, found \(node.kind)")
+        }
+        let mapping = try node.mapping(allowedKeys: upstreamKeys)
+        var tls = UpstreamTLSConfig(source: node.source)
+        if let value = mapping.value("insecure") { tls.insecure = try value.bool() }
+        if let value = mapping.value("ca") {
+            if tls.insecure {
+                throw value.error("`insecure: true` skips verification, so this CA would never be used; remove one of the two")
+            }
+            tls.caFile = try readablePath(value, what: "CA")
+            tls.source = value.source
+        }
+        if let value = mapping.value("server_name") {
+            let name = try value.string()
+            let isNameCharacter: (Character) -> Bool = { $0.isASCII && ($0.isLetter || $0.isNumber || "-._".contains($0)) }
+            guard !name.isEmpty, name.allSatisfy(isNameCharacter), !name.allSatisfy({ $0.isNumber || $0 == "." }) else {
+                throw value.error("\"\(name)\" is not a DNS name; server_name is sent as SNI, which cannot carry an address (RFC 6066 §3)")
+            }
+            tls.serverName = name
+        }
+        switch (mapping.value("certificate"), mapping.value("key")) {
+        case (nil, nil):
+            break
+        case (.some, .some):
+            tls.clientCertificate = try certificate(mapping)
+        case (.some(let certificate), nil):
+            throw certificate.error("a client certificate needs its `key` too")
+        case (nil, .some(let key)):
+            throw key.error("a client key needs its `certificate` too")
+        }
+        return tls
+    }
+
     private static func certificate(_ mapping: ConfigMapping) throws(ConfigError) -> CertificateFiles {
         let certificateNode = try mapping.required("certificate")
         let keyNode = try mapping.required("key")

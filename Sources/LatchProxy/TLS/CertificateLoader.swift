@@ -21,12 +21,8 @@ struct LoadedCertificate: Sendable {
 enum CertificateLoader {
     static func load(_ files: CertificateFiles) throws(ConfigError) -> LoadedCertificate {
         let certificateBytes = try read(files.certificate, what: "certificate", at: files.source)
-        let chain: [NIOSSLCertificate]
-        do {
-            chain = try NIOSSLCertificate.fromPEMBytes(certificateBytes)
-        } catch {
-            throw files.source.error("certificate file \"\(files.certificate)\" is not a PEM certificate chain: \(error)")
-        }
+        // NIOSSL says only `failedToLoadCertificate` for a file without certificates: say which.
+        let chain = (try? NIOSSLCertificate.fromPEMBytes(certificateBytes)) ?? []
         guard let leafSSL = chain.first else {
             throw files.source.error("certificate file \"\(files.certificate)\" holds no certificate "
                 + "(expected a \"-----BEGIN CERTIFICATE-----\" block)")

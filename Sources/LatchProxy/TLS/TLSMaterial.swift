@@ -121,13 +121,20 @@ extension TLSMaterial {
 }
 
 /// What `latch check` and `latch run` verify beyond `ConfigLoader`: that every TLS listener's
-/// certificates load and match their keys. Errors point into lb.yaml.
+/// certificates load and match their keys, and that TLS to the nodes can be set up. Errors point
+/// into lb.yaml.
 public enum TLSCheck {
-    /// - Returns: warnings (certificates expired or expiring within 14 days).
+    /// - Returns: warnings: certificates expired or expiring within 14 days, and clusters whose node
+    ///   certificates are not verified.
     public static func verify(_ config: LatchConfig) throws(ConfigError) -> [String] {
         var warnings: [String] = []
         for listener in config.listeners {
             if let material = try TLSMaterial.load(listener) { warnings += material.expiryWarnings() }
+        }
+        _ = try UpstreamTLS.load(clustersOf: config)
+        for cluster in config.clusters where cluster.tls?.insecure == true {
+            warnings.append("cluster \"\(cluster.name)\": tls.insecure is true, so node certificates are not verified "
+                + "and anyone on the network path to the nodes can read and change the traffic")
         }
         return warnings
     }

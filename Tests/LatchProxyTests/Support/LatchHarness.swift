@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// Latch on 127.0.0.1:0 in front of real ``TestBackend`` nodes, plus a real HTTP client.
 /// Everything is torn down by ``withLatch(nodes:configure:reply:_:)`` whatever the test does.
@@ -27,6 +28,7 @@ struct LatchHarness {
 func withLatch<T>(
     nodes: [String] = ["tomcat1", "tomcat2", "tomcat3"],
     threads: Int = 2,
+    backendTLS: NIOSSLContext? = nil,
     configure: (inout LatchConfig) -> Void = { _ in },
     reply: @escaping @Sendable (String, HTTPRequestHead) -> BackendReply = { _, _ in .text(body: "hello") },
     _ body: (LatchHarness) async throws -> T
@@ -34,7 +36,7 @@ func withLatch<T>(
     let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
     var backends: [TestBackend] = []
     for name in nodes {
-        backends.append(try await TestBackend.start(name: name, group: group) { head in reply(name, head) })
+        backends.append(try await TestBackend.start(name: name, group: group, tls: backendTLS) { head in reply(name, head) })
     }
     var config = LatchConfig(
         listeners: [ListenerConfig(address: HostPort(host: "127.0.0.1", port: 0))],

@@ -2,6 +2,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// What a ``TestBackend`` does with a request once it has read all of it.
 enum BackendReply: Sendable {
@@ -63,11 +64,14 @@ final class TestBackend: Sendable {
         self.reservation = reservation
     }
 
-    /// - Parameter port: 0 for a free port; a former backend's port to bring a node back.
+    /// - Parameters:
+    ///   - port: 0 for a free port; a former backend's port to bring a node back.
+    ///   - tls: serve HTTPS with this context (a node behind `clusters[].tls`).
     static func start(
         name: String,
         port: Int = 0,
         group: any EventLoopGroup,
+        tls: NIOSSLContext? = nil,
         reply: @escaping @Sendable (HTTPRequestHead) -> BackendReply = { _ in .text(body: "hello") }
     ) async throws -> TestBackend {
         let state = NIOLockedValueBox(State(reply: reply))
@@ -80,6 +84,7 @@ final class TestBackend: Sendable {
                         $0.accepted += 1
                         $0.children.append(channel)
                     }
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(
                         BackendHandler(name: name, record: { request in state.withLockedValue { $0.requests.append(request) } },

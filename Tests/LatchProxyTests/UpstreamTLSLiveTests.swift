@@ -1,0 +1,100 @@
+import AsyncHTTPClient
+import Foundation
+import LatchCore
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// TLS from Latch to the nodes: nodes serving HTTPS with certificates of a test CA.
+@Suite("TLS to the nodes", .timeLimit(.minutes(1)))
+struct UpstreamTLSLiveTests {
+    static func get(_ h: LatchHarness, cookie: String? = nil) async throws -> (status: UInt, node: String?) {
+        var request = HTTPClientRequest(url: h.baseURL + "/")
+        if let cookie { request.headers.add(name: "Cookie", value: cookie) }
+        let response = try await h.client.execute(request, timeout: .seconds(10))
+        _ = try await response.body.collect(upTo: 1 << 16)
+        return (response.status.code, response.headers.first(name: "X-Backend-Node"))
+    }
+
+    @Test("nodes verified against the cluster's CA serve sticky requests; server_name is what the certificate must name")
+    func verifiedAgainstCA() async throws {
+        let pki = try TestPKI()
+        let ca = try pki.caFile()
+        try await withLatch(backendTLS: try pki.serverContext(names: ["app.internal"]), configure: { config in
+            config.clusters[0].tls = UpstreamTLSConfig(caFile: ca, serverName: "app.internal")
+        }) { h in
+            for _ in 0..<3 {
+                let answer = try await Self.get(h, cookie: "JSESSIONID=A.tomcat2")
+                #expect(answer.status == 200)
+                #expect(answer.node == "tomcat2")
+            }
+            // Keep-alive to the node works over TLS too: one connection served the three.
+            #expect(h.backend("tomcat2").accepted == 1)
+            #expect(await h.server.upstreamConnectionsOpened() == 1)
+        }
+    }
+
+    @Test("a node whose certificate does not verify is a failed connect: the request goes elsewhere")
+    func untrustedNodeIsAFailedConnect() async throws {
+        let pki = try TestPKI()
+        let other = try TestPKI()
+        try await withLatch(nodes: ["tomcat1", "tomcat2"], backendTLS: try other.serverContext(names: ["app.internal"]), configure: { config in
+            config.clusters[0].tls = UpstreamTLSConfig(caFile: try! pki.caFile(), serverName: "app.internal")
+            config.clusters[0].failover.onUnavailable = .reject
+        }) { h in
+            let answer = try await Self.get(h, cookie: "JSESSIONID=A.tomcat1")
+            // tomcat1 fails its handshake; with `reject` and no replica the session gets 503, and no
+            // request reached a node in plain text.
+            #expect(answer.status == 503 || answer.status == 502, "\(answer)")
+            #expect(h.backends.allSatisfy { $0.requests.isEmpty })
+        }
+    }
+
+    @Test("the wrong name in the node's certificate fails verification too")
+    func wrongNameFails() async throws {
+        let pki = try TestPKI()
+        let ca = try pki.caFile()
+        try await withLatch(nodes: ["tomcat1"], backendTLS: try pki.serverContext(names: ["other.internal"]), configure: { config in
+            config.clusters[0].tls = UpstreamTLSConfig(caFile: ca, serverName: "app.internal")
+        }) { h in
+            let answer = try await Self.get(h)
+            #expect(answer.status == 502 || answer.status == 503, "\(answer)")
+            #expect(h.backend("tomcat1").requests.isEmpty)
+        }
+    }
+
+    @Test("insecure: true talks TLS to any certificate")
+    func insecureAcceptsAnyCertificate() async throws {
+        let unknown = try TestPKI()
+        try await withLatch(nodes: ["tomcat1"], backendTLS: try unknown.serverContext(names: ["whatever"]), configure: { config in
+            config.clusters[0].tls = UpstreamTLSConfig(insecure: true)
+        }) { h in
+            let answer = try await Self.get(h)
+            #expect(answer.status == 200)
+            #expect(h.backend("tomcat1").requests.count == 1)
+        }
+    }
+
+    @Test("health checks go over TLS: a node with a good certificate comes up, one with a bad one stays down")
+    func healthChecksOverTLS() async throws {
+        let pki = try TestPKI()
+        let ca = try pki.caFile()
+        for (type, nodeName, good) in [(HealthCheckConfig.Kind.http, "tomcat1", true), (.tcp, "tomcat1", true), (.http, "tomcat1", false), (.tcp, "tomcat1", false)] {
+            let serving = good ? pki : try TestPKI()
+            try await withLatch(nodes: [nodeName], backendTLS: try serving.serverContext(names: ["app.internal"]), configure: { config in
+                config.clusters[0].tls = UpstreamTLSConfig(caFile: ca, serverName: "app.internal")
+                let health = HealthCheckConfig(type: type, interval: .milliseconds(100), timeout: .milliseconds(500), rise: 1, fall: 1, initial: .down)
+                config.clusters[0].health = health
+                config.clusters[0].nodes[0].health = health
+                config.clusters[0].passive.failures = 0
+            }) { h in
+                var usable = false
+                for _ in 0..<30 where !usable {
+                    try await Task.sleep(for: .milliseconds(100))
+                    usable = h.server.usableNodes(cluster: 0) == [true]
+                }
+                #expect(usable == good, "\(type) check, \(good ? "good" : "bad") certificate")
+            }
+        }
+    }
+}
