@@ -11,7 +11,7 @@ import NIOCore
 ///   the client's reads (the node is slow to take the body) does not count: the upstream watchdog
 ///   bounds that (see ``UpstreamHandler/startWatchdog(interval:)``).
 /// - A keep-alive connection with no request for `idle` is closed quietly.
-final class ClientDeadlineHandler: ChannelInboundHandler {
+final class ClientDeadlineHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
     typealias OutboundOut = ByteBuffer

@@ -20,6 +20,9 @@ final class Exchange {
     /// `failback: stay` only: the session id behind a known route, and whether the request carried
     /// an owner cookie.
     var sessionID: Substring?
+    /// The protocols the request asked to upgrade to, passed to the node (``UpgradeOffer``): a 101
+    /// from the node opens a tunnel. `nil`: not an upgrade, or one whose `Upgrade` was removed.
+    var upgrade: String?
     var owner: Int?
     var hadOwnerCookie = false
 
@@ -111,6 +114,17 @@ final class Exchange {
     /// parsing the connection after it, so the client connection must close after the answer.
     static func asksForUpgrade(_ head: HTTPRequestHead) -> Bool {
         head.method == .CONNECT || head.headers.contains(name: "upgrade")
+    }
+
+    /// ``UpgradeOffer``'s verdict on a request head.
+    static func upgradeOffer(_ head: HTTPRequestHead) -> UpgradeOffer.Outcome {
+        guard head.headers.contains(name: "upgrade") else { return .none }
+        let tokens = head.headers["connection"].flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: " \t").lowercased() }
+        let hasBody = head.headers.contains(name: "transfer-encoding")
+            || head.headers["content-length"].contains { $0 != "0" }
+        return UpgradeOffer.evaluate(
+            versionMinor: head.version.minor, versionMajor: head.version.major, method: head.method.rawValue,
+            connectionTokens: tokens, upgradeValues: head.headers["upgrade"], hasBody: hasBody)
     }
 
     /// RFC 9110 §9.2.2: only these may be sent again without the client asking.

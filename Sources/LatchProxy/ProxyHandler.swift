@@ -9,7 +9,7 @@ import NIOHTTP1
 /// Backpressure follows swift-nio-examples' GlueHandler: this handler lets the client's reads through
 /// only while the upstream connection is writable, and the upstream handler reads the response only
 /// while this client connection is writable. Memory stays flat for any body size.
-final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
+final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamDelegate {
     typealias InboundIn = HTTPServerRequestPart
     /// Responses leave as bytes Latch writes itself (``HTTPWire``), not through NIOHTTP1's encoder.
     typealias OutboundIn = ByteBuffer
@@ -208,12 +208,19 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             redirect(head, toHTTPSPort: port, cluster: cluster, start: start)
             return
         }
-        let upstreamHead = HeaderRewriter.upstreamRequestHead(
+        var upstreamHead = HeaderRewriter.upstreamRequestHead(
             head,
             clientIP: clientIP,
             scheme: scheme,
             forwarding: runtime.config.forwarding
         )
+        // Hop-by-hop, so removed above; put back for an upgrade Latch can carry as a tunnel.
+        var upgrade: String?
+        if case .forward(let protocols) = Exchange.upgradeOffer(head) {
+            upgrade = protocols
+            upstreamHead.headers.add(name: "Connection", value: "Upgrade")
+            upstreamHead.headers.add(name: "Upgrade", value: protocols)
+        }
         if head.method == .CONNECT {
             respondWithoutUpstream(
                 head,
@@ -267,6 +274,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             start: start
         )
         exchange.sessionID = route.sessionID
+        exchange.upgrade = upgrade
         exchange.owner = stay.owner
         exchange.hadOwnerCookie = stay.hadOwnerCookie
         self.exchange = exchange
@@ -391,8 +399,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
             sendStaged(context)
             context.flush()
         case .head(let head) where head.status == .switchingProtocols:
-            // Latch strips Upgrade, so a 101 is a node misbehaving; its connection is no longer HTTP.
-            fail(exchange, .badResponse("unexpected 101 Switching Protocols"))
+            guard exchange.upgrade != nil, exchange.requestEnded else {
+                // A 101 nobody asked for is a node misbehaving; its connection is no longer HTTP.
+                fail(exchange, .badResponse("unexpected 101 Switching Protocols"))
+                return
+            }
+            openTunnel(exchange, head, context: context)
         case .head(let head):
             exchange.responseStatus = head.status
             if head.status.code >= 500, exchange.cluster.config.passive.on5xx {
@@ -445,6 +457,48 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamDelegate {
                     context.close(promise: nil)
                 }
             }
+        }
+    }
+
+    /// The node switched protocols: the client gets the 101, then both connections become one byte
+    /// tunnel (``TunnelHandler``), which replaces the HTTP handlers on the client's side. The exchange
+    /// ends here for bookkeeping (one access line, status 101; the node's slot is free again); the
+    /// node connection stays with the tunnel and never returns to the pool.
+    private func openTunnel(_ exchange: Exchange, _ head: HTTPResponseHead, context: ChannelHandlerContext) {
+        guard let upstream = exchange.upstream else { return }
+        var downstream = HeaderRewriter.downstreamResponseHead(
+            head, clientVersion: exchange.request.version, keepAlive: true, via: runtime.config.forwarding.via)
+        // Removed as hop-by-hop; a 101 must say what the connection switches to (RFC 9110 §7.8).
+        downstream.headers.add(name: "Connection", value: "Upgrade")
+        for value in head.headers["upgrade"] { downstream.headers.add(name: "Upgrade", value: value) }
+        if let name = exchange.cluster.config.failover.nodeHeader {
+            downstream.headers.replaceOrAdd(name: name, value: exchange.nodeConfig.name)
+        }
+        exchange.responseStatus = head.status
+        exchange.upstream = nil
+        finish(exchange, upstreamReusable: false)
+        stage { HTTPWire.write(downstream, into: &$0) }
+        sendStaged(context)
+        context.flush()
+        let tunnel = TunnelHandler(
+            upstream: upstream,
+            idleTimeout: TimeAmount(runtime.config.timeouts.tunnel),
+            logger: runtime.logger,
+            labels: .init(client: clientAddress, cluster: exchange.cluster.config.name, node: exchange.nodeConfig.name)
+        )
+        do {
+            // In front of the request decoder, which has stopped at the upgrade request and stays,
+            // idle: from now on the client's bytes end at the tunnel (what the client sent before
+            // the 101 stays in the decoder, unread: a WebSocket client waits for the 101). A
+            // ByteToMessageHandler leaves the pipeline only later, so it is not removed.
+            let sync = context.pipeline.syncOperations
+            try sync.addHandler(tunnel, position: .before(sync.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)))
+            try sync.removeHandler(context: sync.context(handlerType: ClientDeadlineHandler.self), promise: nil)
+            sync.removeHandler(context: context, promise: nil)
+        } catch {
+            runtime.logger.error("cannot open the tunnel", metadata: ["client": "\(clientAddress)", "error": "\(error)"])
+            upstream.channel.close(promise: nil)
+            context.close(promise: nil)
         }
     }
 

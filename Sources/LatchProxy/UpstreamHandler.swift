@@ -18,6 +18,13 @@ protocol UpstreamDelegate: AnyObject {
     var awaitingClientBody: Bool { get }
     /// Whether the client can take more response bytes: the upstream side reads only while it can.
     var downstreamWritable: Bool { get }
+    /// Bytes of the protocol the connection switched to after a 101 (see ``UpstreamHandler/startTunnel()``).
+    func upstreamTunnelBytes(_ bytes: ByteBuffer)
+}
+
+extension UpstreamDelegate {
+    /// Only a tunnel asks for them; anything else closes the connection before any can come.
+    func upstreamTunnelBytes(_ bytes: ByteBuffer) {}
 }
 
 /// How an upstream exchange went wrong, in the words the access log and the client get.
@@ -169,6 +176,25 @@ final class UpstreamHandler: ChannelDuplexHandler {
 
     func flush() {
         context?.flush()
+    }
+
+    /// The node answered `101 Switching Protocols`: from now on the connection is a byte tunnel.
+    /// The watchdog stops (the tunnel's idle timeout replaces it) and every further byte from the
+    /// node goes to the delegate as it is.
+    func startTunnel() {
+        watchdog.clear()
+        watchdogInterval = nil
+        responseDecoder?.tunnel = true
+    }
+
+    /// Tunnel bytes toward the node, as they are (not flushed).
+    func writeTunnel(_ bytes: ByteBuffer) {
+        context?.write(wrapOutboundOut(bytes), promise: nil)
+    }
+
+    /// Tunnel bytes from the node (from ``UpstreamResponseDecoder``).
+    func tunnelBytes(_ bytes: ByteBuffer) {
+        delegate?.upstreamTunnelBytes(bytes)
     }
 
     var isWritable: Bool { context?.channel.isWritable ?? false }

@@ -18,6 +18,10 @@ final class UpstreamResponseDecoder: ByteToMessageDecoder {
 
     private let inner: HTTPResponseDecoder
     private let handler: UpstreamHandler
+    /// After a `101 Switching Protocols` the connection carries another protocol: every byte from
+    /// then on — including those that came in the same read as the 101's head — goes to the
+    /// handler as it is (``UpstreamHandler/tunnelBytes(_:)``), none to the parser.
+    var tunnel = false
 
     init(handler: UpstreamHandler) {
         // 1xx responses are forwarded so `Expect: 100-continue` reaches the client end to end.
@@ -35,6 +39,10 @@ final class UpstreamResponseDecoder: ByteToMessageDecoder {
 
     func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard buffer.readableBytes > 0 else { return .needMoreData }
+        if tunnel {
+            handler.tunnelBytes(buffer.readSlice(length: buffer.readableBytes)!)
+            return .needMoreData
+        }
         if !handler.rawBytesArrived() {
             context.close(promise: nil)
             buffer.moveReaderIndex(to: buffer.writerIndex)
@@ -51,6 +59,10 @@ final class UpstreamResponseDecoder: ByteToMessageDecoder {
             _ = try inner.decode(context: context, buffer: &slice)
             let consumed = offered - slice.readableBytes
             buffer.moveReaderIndex(forwardBy: consumed)
+            if tunnel {
+                if buffer.readableBytes > 0 { handler.tunnelBytes(buffer.readSlice(length: buffer.readableBytes)!) }
+                break
+            }
             if handler.responseEndedDuringRead {
                 // A chunked message ends with a blank line: consumed bytes that end otherwise mean the
                 // parser went on into whatever followed the response.
@@ -90,7 +102,8 @@ final class UpstreamResponseDecoder: ByteToMessageDecoder {
     }
 
     func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
-        try inner.decodeLast(context: context, buffer: &buffer, seenEOF: seenEOF)
+        if tunnel { return try decode(context: context, buffer: &buffer) }
+        return try inner.decodeLast(context: context, buffer: &buffer, seenEOF: seenEOF)
     }
 
     /// A request head went to the node: its response is parsed accordingly (no body for `HEAD`).

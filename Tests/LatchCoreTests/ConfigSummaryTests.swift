@@ -32,7 +32,7 @@ struct ConfigSummaryTests {
     @Test func rendersEverySection() {
         let expected = """
             Listeners:  0.0.0.0:8080, [::1]:8443
-            Timeouts:   connect 1s500ms, request head 10s, idle 1m, upstream response 1m
+            Timeouts:   connect 1s500ms, request head 10s, idle 1m, upstream response 1m, tunnel 1h
             Pool:       up to 32 idle connections per node and thread, closed after 15s idle
             Limits:     head 32KiB in up to 100 fields, target 8KiB, body 100MiB, 10000 client connections
             Forwarding: X-Forwarded-For replace, Via: 1.1 latch

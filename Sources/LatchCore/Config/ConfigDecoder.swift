@@ -8,7 +8,7 @@ enum ConfigDecoder {
     static let topKeys = ["listen", "clusters", "timeouts", "pool", "forwarding", "threads", "limits"]
         + OperationsDecoder.topKeys
     static let listenerKeys = ["address", "tls", "redirect_to_https"]
-    static let timeoutKeys = ["connect", "request_head", "idle", "upstream_response"]
+    static let timeoutKeys = ["connect", "request_head", "idle", "upstream_response", "tunnel"]
     static let poolKeys = ["max_idle_per_node", "idle_timeout"]
     static let forwardingKeys = ["x_forwarded_for", "via"]
 
@@ -75,6 +75,7 @@ enum ConfigDecoder {
         if let value = mapping.value("request_head") { timeouts.requestHead = try value.duration() }
         if let value = mapping.value("idle") { timeouts.idle = try value.duration() }
         if let value = mapping.value("upstream_response") { timeouts.upstreamResponse = try value.duration() }
+        if let value = mapping.value("tunnel") { timeouts.tunnel = try value.duration() }
         return timeouts
     }
 

@@ -12,7 +12,8 @@ public enum ConfigSummary {
         lines.append("Listeners:  " + config.listeners.map(describe).joined(separator: ", "))
         let timeouts = config.timeouts
         lines.append("Timeouts:   connect \(format(timeouts.connect)), request head \(format(timeouts.requestHead)), "
-            + "idle \(format(timeouts.idle)), upstream response \(format(timeouts.upstreamResponse))")
+            + "idle \(format(timeouts.idle)), upstream response \(format(timeouts.upstreamResponse)), "
+            + "tunnel \(format(timeouts.tunnel))")
         lines.append("Pool:       up to \(config.pool.maxIdlePerNode) idle connections per node and thread, "
             + "closed after \(format(config.pool.idleTimeout)) idle")
         let limits = config.limits

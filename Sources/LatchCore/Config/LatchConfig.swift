@@ -203,17 +203,22 @@ public struct TimeoutsConfig: Sendable, Equatable {
     public var idle: Duration
     /// Waiting for the upstream: for the response head, and between reads of its body.
     public var upstreamResponse: Duration
+    /// An upgraded connection (WebSocket) with no byte in either direction for this long is closed
+    /// (HAProxy's `timeout tunnel`). Applications that keep sockets open send pings well within it.
+    public var tunnel: Duration
 
     public init(
         connect: Duration = .seconds(2),
         requestHead: Duration = .seconds(10),
         idle: Duration = .seconds(60),
-        upstreamResponse: Duration = .seconds(60)
+        upstreamResponse: Duration = .seconds(60),
+        tunnel: Duration = .seconds(3600)
     ) {
         self.connect = connect
         self.requestHead = requestHead
         self.idle = idle
         self.upstreamResponse = upstreamResponse
+        self.tunnel = tunnel
     }
 }
 
