@@ -45,9 +45,14 @@ final class ClientDeadlineHandler: ChannelInboundHandler, RemovableChannelHandle
     /// Whether the proxy is holding the client's reads (backpressure): silence is then Latch's doing.
     var isHoldingReads: () -> Bool = { false }
 
-    init(requestHead: TimeAmount, idle: TimeAmount) {
+    /// Whether this handler sits on the connection's bytes and may write its 408 as bytes; on an
+    /// HTTP/2 stream (where it sees request parts, forwarded as they are) it closes the stream instead.
+    private let writesBytes: Bool
+
+    init(requestHead: TimeAmount, idle: TimeAmount, writesBytes: Bool = true) {
         self.requestHeadTimeout = requestHead
         self.idleTimeout = idle
+        self.writesBytes = writesBytes
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -115,6 +120,10 @@ final class ClientDeadlineHandler: ChannelInboundHandler, RemovableChannelHandle
         switch phase {
         case .readingHead:
             onHeadTimeout?()
+            guard writesBytes else {
+                context.close(promise: nil)
+                return
+            }
             // Below the HTTP encoder: write the whole response as bytes (RFC 9110 §15.5.9).
             let buffer = RawResponse.closing(
                 408,

@@ -162,3 +162,9 @@ enum RequestFraming {
     }
 }
 
+
+extension HTTPVersion {
+    /// HTTP/1.0, whose rules differ (no Host required, keep-alive only when asked, no chunking, no
+    /// 1xx); HTTP/1.1 and HTTP/2 requests (the latter from ``ProxyHandler``'s HTTP/2 streams) share the rest.
+    var isHTTP10: Bool { major == 1 && minor == 0 }
+}

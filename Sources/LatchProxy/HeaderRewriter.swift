@@ -61,7 +61,7 @@ enum HeaderRewriter {
                 if forwarding.xForwardedFor == .append { headers.append((name, value)) }
             case .via:
                 incomingVia.append(value)
-            case .expect where head.version.minor == 0:
+            case .expect where head.version.isHTTP10:
                 continue  // RFC 9110 §10.1.1: ignore 100-continue from an HTTP/1.0 client
             default:
                 headers.append((name, value))
@@ -123,19 +123,21 @@ enum HeaderRewriter {
         if !head.status.isInformational {
             if !keepAlive {
                 headers.append(("Connection", "close"))
-            } else if clientVersion.minor == 0 {
+            } else if clientVersion.isHTTP10 {
                 headers.append(("Connection", "keep-alive"))
             }
         }
         // An HTTP/1.0 client cannot read chunked (RFC 9112 §7.1); answering in 1.0 makes the encoder
         // delimit an unknown-length body by closing instead.
-        let version: HTTPVersion = clientVersion.minor == 0 ? .http1_0 : .http1_1
+        let version: HTTPVersion = clientVersion.isHTTP10 ? .http1_0 : .http1_1
         return HTTPResponseHead(version: version, status: head.status, headers: HTTPHeaders(headers))
     }
 
     /// The `Via` value (RFC 9110 §7.6.3): the entries received, then this hop's.
     private static func via(_ incoming: [String], version: HTTPVersion, by pseudonym: String) -> String {
-        let entry = version == .http1_1 ? "1.1 " + pseudonym : "\(version.major).\(version.minor) \(pseudonym)"
+        // RFC 9110 §7.6.3: the received protocol's version; HTTP/2's is "2" (RFC 9113 §3).
+        let entry = version == .http1_1 ? "1.1 " + pseudonym
+            : version.major >= 2 ? "\(version.major) \(pseudonym)" : "\(version.major).\(version.minor) \(pseudonym)"
         return incoming.isEmpty ? entry : (incoming + [entry]).joined(separator: ", ")
     }
 }

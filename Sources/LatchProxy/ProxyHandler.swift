@@ -23,6 +23,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private let scheme: String
     /// A plain listener's `redirect_to_https`: every request is answered with a redirect there.
     private let redirectToHTTPS: Int?
+    /// HTTP/1 bytes on a connection, or one HTTP/2 stream (see ``ClientWire``).
+    private let wire: ClientWire
     private var context: ChannelHandlerContext?
     private var pool: UpstreamPool?
     private var clientAddress = "-"
@@ -57,12 +59,19 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         case inputClosed
     }
 
-    init(holder: RuntimeHolder, deadlines: ClientDeadlineHandler, scheme: String = "http", redirectToHTTPS: Int? = nil) {
+    init(
+        holder: RuntimeHolder,
+        deadlines: ClientDeadlineHandler,
+        scheme: String = "http",
+        redirectToHTTPS: Int? = nil,
+        wire: ClientWire = .http1
+    ) {
         self.holder = holder
         self.runtime = holder.current
         self.deadlines = deadlines
         self.scheme = scheme
         self.redirectToHTTPS = redirectToHTTPS
+        self.wire = wire
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -111,10 +120,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch part {
-        case .head(let head):
+        case .head(var head):
             // After a response that said `Connection: close`, nothing more is served (RFC 9112 §9.6).
             guard !closing else { return }
             deadlines.requestHeadReceived()
+            if wire == .http2 { ClientWire.joinCookies(&head.headers) }
             startExchange(head, context: context)
         case .body(let buffer):
             guard let exchange else { return }
@@ -388,15 +398,19 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         switch part {
         case .head(let head) where head.status.isInformational:
             // 100 Continue and friends: forwarded only to clients that can understand them (RFC 9110 §15.2).
-            guard exchange.request.version.minor >= 1 else { return }
+            guard !exchange.request.version.isHTTP10 else { return }
             let interim = HeaderRewriter.downstreamResponseHead(
                 head,
                 clientVersion: exchange.request.version,
                 keepAlive: true,
                 via: runtime.config.forwarding.via
             )
-            stage { HTTPWire.write(interim, into: &$0) }
-            sendStaged(context)
+            if wire == .http2 {
+                writeHTTP2(.head(ClientWire.forHTTP2(interim)), context: context)
+            } else {
+                stage { HTTPWire.write(interim, into: &$0) }
+                sendStaged(context)
+            }
             context.flush()
         case .head(let head) where head.status == .switchingProtocols:
             guard exchange.upgrade != nil, exchange.requestEnded else {
@@ -414,7 +428,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             exchange.upstreamReusable = head.isKeepAlive && !closeDelimited
             // An HTTP/1.0 client cannot be told where an unknown-length body ends except by a close.
             let clientCanFrame =
-                exchange.request.version.minor >= 1 || head.headers.contains(name: "content-length")
+                !exchange.request.version.isHTTP10 || head.headers.contains(name: "content-length")
                 || exchange.request.method == .HEAD || !head.status.mayHaveResponseBody
             if !exchange.requestEnded || closing || !clientCanFrame {
                 exchange.clientKeepAlive = false
@@ -433,6 +447,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                 StayState.updateOwnerCookie(&downstream.headers, for: exchange)
             }
             exchange.framing = ResponseFraming.frame(&downstream, requestMethod: exchange.request.method)
+            if wire == .http2 {
+                // DATA frames and END_STREAM delimit the body; HTTP/2 has no chunking (RFC 9113 §8.2.2).
+                exchange.framing.chunked = false
+                downstream = ClientWire.forHTTP2(downstream)
+            }
             // Written with the first body bytes, the end or the end of this read, whichever comes
             // first: a node whose body breaks in the same read as its head still gets the client a 502.
             exchange.pendingHead = downstream
@@ -442,6 +461,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             writeBody(buffer, framing: exchange.framing, context: context)
         case .end(let trailers):
             writePendingHead(exchange, context: context)
+            if wire == .http2 {
+                writeHTTP2(.end(trailers.map(ClientWire.forHTTP2)), context: context)
+                finish(exchange, upstreamReusable: exchange.upstreamReusable && exchange.requestEnded)
+                endHTTP2Stream(requestEnded: exchange.requestEnded, context: context)
+                return
+            }
             if exchange.framing.chunked { stage { HTTPWire.writeLastChunk(trailers: trailers, into: &$0) } }
             finish(exchange, upstreamReusable: exchange.upstreamReusable && exchange.requestEnded)
             let keepAlive = exchange.clientKeepAlive
@@ -513,6 +538,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// one; a small part joins the staged bytes, a large one goes out as it came.
     private func writeBody(_ body: ByteBuffer, framing: ResponseFraming, context: ChannelHandlerContext) {
         guard !framing.suppressBody, body.readableBytes > 0 else { return }
+        if wire == .http2 {
+            writeHTTP2(.body(.byteBuffer(body)), context: context)
+            return
+        }
         if body.readableBytes <= Self.coalesceLimit {
             stage { out in
                 if framing.chunked { HTTPWire.writeChunk(body, into: &out) } else { out.writeImmutableBuffer(body) }
@@ -546,7 +575,33 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         guard let head = exchange.pendingHead else { return }
         exchange.pendingHead = nil
         exchange.responseStarted = true
+        if wire == .http2 {
+            writeHTTP2(.head(head), context: context)
+            return
+        }
         stage { HTTPWire.write(head, into: &$0) }
+    }
+
+    /// A response part on an HTTP/2 stream, for swift-nio-http2's codec to turn into frames. Written
+    /// as the part type, not the bytes this handler otherwise writes (its `OutboundOut`): the stream's
+    /// pipeline has the codec where a connection's has the socket.
+    private func writeHTTP2(_ part: HTTPServerResponsePart, context: ChannelHandlerContext) {
+        context.write(NIOAny(part), promise: nil)
+    }
+
+    /// After an HTTP/2 response's end: the stream closes by itself once the request has ended too. If
+    /// the client is still sending a body nobody will read, it is read and dropped, within the same
+    /// bounds as HTTP/1's lingering close, so the stream ends cleanly: resetting it at once would make
+    /// clients drop the answer they were just sent (RFC 9113 §8.1 allows the reset, clients handle it
+    /// badly). Past the bounds, the stream is reset.
+    private func endHTTP2Stream(requestEnded: Bool, context: ChannelHandlerContext) {
+        context.flush()
+        guard !requestEnded else { return }
+        lingering = true
+        context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerLimit.time) {
+            context.close(promise: nil)
+        }
+        context.read()
     }
 
     var awaitingClientBody: Bool {
@@ -859,10 +914,19 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         if !keepAlive {
             headers.add(name: "Connection", value: "close")
-        } else if version.minor == 0 {
+        } else if version.isHTTP10 {
             headers.add(name: "Connection", value: "keep-alive")
         }
-        let responseVersion: HTTPVersion = version.minor == 0 ? .http1_0 : .http1_1
+        let responseVersion: HTTPVersion = version.isHTTP10 ? .http1_0 : .http1_1
+        if wire == .http2 {
+            let head = ClientWire.forHTTP2(HTTPResponseHead(version: .http1_1, status: status, headers: headers))
+            writeHTTP2(.head(head), context: context)
+            if !headRequest { writeHTTP2(.body(.byteBuffer(context.channel.allocator.buffer(string: body))), context: context) }
+            writeHTTP2(.end(nil), context: context)
+            if keepAlive { deadlines.exchangeFinished() }
+            endHTTP2Stream(requestEnded: !linger, context: context)
+            return
+        }
         sendStaged(context)
         var buffer = context.channel.allocator.buffer(capacity: 256 + body.utf8.count)
         HTTPWire.write(HTTPResponseHead(version: responseVersion, status: status, headers: headers), into: &buffer)

@@ -301,39 +301,11 @@ public final class ProxyServer: Sendable {
                     case .accepted:
                         break
                     }
-                    if case .tls(let context) = mode {
-                        // Before anything else: the handlers after it see plaintext. The request-head
-                        // deadline below runs from the accept, so a client that never finishes its
-                        // handshake is closed like one that never sends a head.
-                        try sync.addHandler(PlainHTTPOnTLSDetector())
-                        try sync.addHandler(NIOSSLServerHandler(context: context))
-                    }
-                    let deadlines = ClientDeadlineHandler(
-                        requestHead: runtime.timeouts.requestHead,
-                        idle: runtime.timeouts.idle
-                    )
-                    try sync.addHandler(deadlines)
-                    // A client's half-close is an event, not a close: its request is still answered.
-                    try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
-                    // Only NIOHTTP1's request decoder: ProxyHandler answers parse errors itself (it
-                    // knows whether a response is under way and whether the bytes came after a
-                    // `Connection: close`), orders pipelined requests itself (NIOHTTP1's pipelining
-                    // handler stops reading during every response: two epoll_ctl calls per keep-alive
-                    // request), and writes responses as bytes (``HTTPWire``) instead of through the
-                    // response encoder and header validator, three fewer handlers per response part.
-                    try sync.addHandler(
-                        ByteToMessageHandler(
-                            HTTPRequestDecoder(
-                                leftOverBytesStrategy: .dropBytes,
-                                limitConfiguration: runtime.config.limits.decoderLimits
-                            )
-                        )
-                    )
                     switch mode {
-                    case .tls:
-                        try sync.addHandler(ProxyHandler(holder: holder, deadlines: deadlines, scheme: "https"))
+                    case .tls(let context):
+                        try ClientPipeline.tls(channel, context: context, holder: holder)
                     case .plain(let redirect):
-                        try sync.addHandler(ProxyHandler(holder: holder, deadlines: deadlines, redirectToHTTPS: redirect))
+                        try ClientPipeline.http1(channel, holder: holder, scheme: "http", redirectToHTTPS: redirect)
                     }
                 }
             }

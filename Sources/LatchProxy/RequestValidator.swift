@@ -18,6 +18,7 @@ enum RequestValidator {
         if head.uri.utf8.count > limits.maxURILength {
             return RequestRejection(status: .uriTooLong, message: "the request target is longer than \(limits.maxURILength) bytes")
         }
+        if let rejection = checkRequestLine(head) { return rejection }
         if let rejection = checkTarget(head) { return rejection }
         if let rejection = checkHost(head) { return rejection }
         if let rejection = checkTransferEncoding(head) { return rejection }
@@ -25,6 +26,32 @@ enum RequestValidator {
             return RequestRejection(status: .payloadTooLarge, message: "the request body is larger than \(limits.maxBody) bytes")
         }
         return nil
+    }
+
+    /// The method must be a token and the target visible ASCII (RFC 9112 §3, RFC 3986 §2): Latch
+    /// writes both into the request line toward the node, where a space, CR or LF would end it and
+    /// start another. llhttp never lets such an HTTP/1 request through; an HTTP/2 request's `:method`
+    /// and `:path` are only what the client put there — the HTTP/2-to-HTTP/1 smuggling of
+    /// GHSA-4px2-pw77-vc85 — so they are checked here, whatever the HTTP/2 library already refused.
+    private static func checkRequestLine(_ head: HTTPRequestHead) -> RequestRejection? {
+        let method = head.method.rawValue
+        if method.isEmpty || !method.utf8.allSatisfy(isTokenByte) {
+            return RequestRejection(status: .badRequest, message: "the method is not a token")
+        }
+        if head.uri.isEmpty || !head.uri.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
+            return RequestRejection(status: .badRequest, message: "the request target holds a space, a control character or non-ASCII bytes")
+        }
+        return nil
+    }
+
+    /// `tchar` (RFC 9110 §5.6.2).
+    private static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        default:
+            return "!#$%&'*+-.^_`|~".utf8.contains(byte)
+        }
     }
 
     /// RFC 9112 §3.2: origin-form, absolute-form (http/https), or `*` for OPTIONS; authority-form is
@@ -63,7 +90,7 @@ enum RequestValidator {
             hostCount += 1
             if firstHost == nil { firstHost = value }
         }
-        if head.version.major == 1, head.version.minor >= 1, hostCount == 0 {
+        if !head.version.isHTTP10, hostCount == 0 {
             return RequestRejection(status: .badRequest, message: "missing Host header")
         }
         guard hostCount <= 1 else {

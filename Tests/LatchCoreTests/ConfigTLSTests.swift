@@ -38,6 +38,7 @@ struct ConfigTLSTests {
             #expect(tls.certificates[0].source == ConfigSource(file: "lb.yaml", line: 3, column: 25, keyPath: "listen[0].tls.certificate"))
             #expect(tls.protocols == [.tls12, .tls13])
             #expect(tls.watchInterval == .seconds(10))
+            #expect(tls.http2)
             #expect(minimal.listeners[0].redirectToHTTPS == nil)
 
             let full = try Self.parse(Self.file(listener: """
@@ -46,6 +47,7 @@ struct ConfigTLSTests {
                       key: "\(key)"
                       protocols: [TLSv1.3]
                       watch: false
+                      http2: false
                       sni:
                         - { certificate: "\(key)", key: "\(certificate)" }
                   - address: 0.0.0.0:8080
@@ -55,7 +57,8 @@ struct ConfigTLSTests {
             #expect(full.listeners[0].tls == TLSListenerConfig(
                 certificates: [CertificateFiles(certificate: certificate, key: key), CertificateFiles(certificate: key, key: certificate)],
                 protocols: [.tls13],
-                watchInterval: nil))
+                watchInterval: nil,
+                http2: false))
             #expect(full.listeners[0].tls?.certificates[1].source.keyPath == "listen[0].tls.sni[0].certificate")
             #expect(full.listeners[1] == ListenerConfig(address: HostPort(host: "0.0.0.0", port: 8080), redirectToHTTPS: 8443))
 
@@ -88,7 +91,7 @@ struct ConfigTLSTests {
                 (Self.tlsBlock(certificate: certificate, key: key, extra: "      protocols: []\n"),
                  "lb.yaml:6:18: listen[0].tls.protocols: no protocols; leave `protocols` out for TLSv1.2 and TLSv1.3"),
                 (Self.tlsBlock(certificate: certificate, key: key, extra: "      ciphers: RC4\n"),
-                 "lb.yaml:6:7: listen[0].tls.ciphers: unknown key `ciphers`; expected one of: certificate, key, protocols, sni, watch"),
+                 "lb.yaml:6:7: listen[0].tls.ciphers: unknown key `ciphers`; expected one of: certificate, key, protocols, sni, watch, http2"),
                 (Self.tlsBlock(certificate: certificate, key: key, extra: "      watch: 0s\n"),
                  "lb.yaml:6:14: listen[0].tls.watch: duration must be greater than 0, found \"0s\""),
                 (Self.tlsBlock(certificate: certificate, key: key, extra: "      sni:\n        - { certificate: \"\(certificate)\", key: \"\(key)\" }\n"),
@@ -118,7 +121,7 @@ struct ConfigTLSTests {
 
                 """))
             #expect(ConfigSummary.render(config).hasPrefix(
-                "Listeners:  0.0.0.0:8443 (TLS: TLSv1.2, TLSv1.3, 2 certificates by SNI, files checked every 10s), "
+                "Listeners:  0.0.0.0:8443 (TLS: TLSv1.2, TLSv1.3, HTTP/2 and HTTP/1.1, 2 certificates by SNI, files checked every 10s), "
                     + "0.0.0.0:8080 (redirects to https port 443)\n"))
         }
     }

@@ -4,6 +4,7 @@ import Testing
 /// Which upgrade requests reach the node with their `Upgrade` (and may become tunnels).
 struct UpgradeOfferTests {
     struct Case: Sendable, CustomTestStringConvertible {
+        var major = 1
         var minor = 1
         var method = "GET"
         var connection = ["upgrade"]
@@ -22,6 +23,7 @@ struct UpgradeOfferTests {
         Case(method: "POST", expected: .forward(protocols: "websocket")),
         Case(upgrade: [], expected: .none),
         Case(minor: 0, expected: .strip("an HTTP/1.0 request cannot upgrade")),
+        Case(major: 2, minor: 0, expected: .strip("HTTP/2 has no Upgrade (RFC 9113 §8.6)")),
         Case(connection: ["keep-alive"], expected: .strip("Upgrade without Connection: upgrade")),
         Case(connection: [], expected: .strip("Upgrade without Connection: upgrade")),
         Case(method: "CONNECT", expected: .strip("CONNECT")),
@@ -34,7 +36,7 @@ struct UpgradeOfferTests {
     ])
     func decides(_ c: Case) {
         let outcome = UpgradeOffer.evaluate(
-            versionMinor: c.minor, method: c.method, connectionTokens: c.connection, upgradeValues: c.upgrade, hasBody: c.body)
+            versionMinor: c.minor, versionMajor: c.major, method: c.method, connectionTokens: c.connection, upgradeValues: c.upgrade, hasBody: c.body)
         #expect(outcome == c.expected)
     }
 }

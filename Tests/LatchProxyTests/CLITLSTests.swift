@@ -47,7 +47,7 @@ struct CLITLSTests {
         defer { try? FileManager.default.removeItem(atPath: good) }
         let passed = try CLITests.latch(["check", good])
         #expect(passed.status == 0, "\(passed.stderr)")
-        #expect(passed.stdout.hasPrefix("Listeners:  127.0.0.1:8443 (TLS: TLSv1.2, TLSv1.3, 1 certificate, files checked every 10s), "
+        #expect(passed.stdout.hasPrefix("Listeners:  127.0.0.1:8443 (TLS: TLSv1.2, TLSv1.3, HTTP/2 and HTTP/1.1, 1 certificate, files checked every 10s), "
             + "127.0.0.1:8080 (redirects to https port 8443)\n"))
         #expect(passed.stderr.isEmpty)
 

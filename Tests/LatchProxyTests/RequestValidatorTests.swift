@@ -38,6 +38,13 @@ struct RequestValidatorTests {
         ([("Host", "a")], "*", .http1_1, .badRequest, "\"*\" is a target for OPTIONS only"),
         ([("Host", "a")], "/x#frag", .http1_1, .badRequest, "a fragment (#) in the request target"),
         ([("Host", "a")], "ftp://a/x", .http1_1, .badRequest, "the request target is neither a path nor an http(s) URI"),
+        // What an HTTP/2 `:path` can hold and a request line must not (GHSA-4px2-pw77-vc85).
+        ([("Host", "a")], "/ HTTP/1.1\r\nHost: evil\r\n\r\nGET /", HTTPVersion(major: 2, minor: 0), .badRequest,
+         "the request target holds a space, a control character or non-ASCII bytes"),
+        ([("Host", "a")], "/a b", HTTPVersion(major: 2, minor: 0), .badRequest, "the request target holds a space, a control character or non-ASCII bytes"),
+        ([("Host", "a")], "/caf\u{E9}", HTTPVersion(major: 2, minor: 0), .badRequest, "the request target holds a space, a control character or non-ASCII bytes"),
+        ([("Host", "a")], "", HTTPVersion(major: 2, minor: 0), .badRequest, "the request target holds a space, a control character or non-ASCII bytes"),
+        ([(String, String)](), "/", HTTPVersion(major: 2, minor: 0), .badRequest, "missing Host header"),
         ([("Host", "a")], "x", .http1_1, .badRequest, "the request target is neither a path nor an http(s) URI"),
         // Transfer-Encoding (RFC 9112 §6.1)
         ([("Host", "a"), ("Transfer-Encoding", "chunked")], "/", .http1_0, .badRequest, "Transfer-Encoding in an HTTP/1.0 request"),
@@ -64,6 +71,12 @@ struct RequestValidatorTests {
     ])
     func accepted(headers: [(String, String)], uri: String) {
         #expect(Self.verdict(headers, uri: uri) == nil)
+    }
+
+    @Test func methodMustBeAToken() {
+        #expect(Self.verdict([("Host", "a")], method: .RAW(value: "GET /x HTTP/1.1\r\n")) == RequestRejection(status: .badRequest, message: "the method is not a token"))
+        #expect(Self.verdict([("Host", "a")], method: .RAW(value: "")) == RequestRejection(status: .badRequest, message: "the method is not a token"))
+        #expect(Self.verdict([("Host", "a")], method: .RAW(value: "PROPFIND")) == nil)
     }
 
     @Test func asteriskFormForOptionsAndHTTP10WithoutHost() {

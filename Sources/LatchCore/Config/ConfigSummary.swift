@@ -40,7 +40,8 @@ public enum ConfigSummary {
         if let tls = listener.tls {
             let count = tls.certificates.count == 1 ? "1 certificate" : "\(tls.certificates.count) certificates by SNI"
             let watch = tls.watchInterval.map { "files checked every \(format($0))" } ?? "files read on reload only"
-            return "\(listener.address) (TLS: \(tls.protocols.map(\.rawValue).joined(separator: ", ")), \(count), \(watch))"
+            let http = tls.http2 ? "HTTP/2 and HTTP/1.1" : "HTTP/1.1 only"
+            return "\(listener.address) (TLS: \(tls.protocols.map(\.rawValue).joined(separator: ", ")), \(http), \(count), \(watch))"
         }
         if let port = listener.redirectToHTTPS {
             return "\(listener.address) (redirects to https port \(port))"

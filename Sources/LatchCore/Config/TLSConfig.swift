@@ -12,15 +12,19 @@ public struct TLSListenerConfig: Sendable, Equatable {
     /// How often the certificate and key files are checked for a change (a renewal by certbot, a
     /// Kubernetes secret update); `nil`: only on reload.
     public var watchInterval: Duration?
+    /// Offer HTTP/2 in ALPN (`h2`, then `http/1.1`); `false`: HTTP/1.1 only.
+    public var http2: Bool
 
     public init(
         certificates: [CertificateFiles],
         protocols: [TLSProtocolVersion] = TLSProtocolVersion.allCases,
-        watchInterval: Duration? = .seconds(10)
+        watchInterval: Duration? = .seconds(10),
+        http2: Bool = true
     ) {
         self.certificates = certificates
         self.protocols = protocols
         self.watchInterval = watchInterval
+        self.http2 = http2
     }
 }
 

@@ -6,7 +6,7 @@ import Foundation
 /// fails on a typo in a path; what is in them (PEM that parses, a key that belongs to its
 /// certificate) is checked by the proxy when it builds the TLS context, and `latch check` runs that too.
 enum TLSDecoder {
-    static let keys = ["certificate", "key", "protocols", "sni", "watch"]
+    static let keys = ["certificate", "key", "protocols", "sni", "watch", "http2"]
     static let sniKeys = ["certificate", "key"]
 
     static func tls(_ node: ConfigNode) throws(ConfigError) -> TLSListenerConfig {
@@ -24,6 +24,7 @@ enum TLSDecoder {
         }
         var tls = TLSListenerConfig(certificates: certificates)
         if let value = mapping.value("protocols") { tls.protocols = try protocols(value) }
+        if let value = mapping.value("http2") { tls.http2 = try value.bool() }
         if let value = mapping.value("watch") {
             if case .some(false) = try? value.bool() {
                 tls.watchInterval = nil

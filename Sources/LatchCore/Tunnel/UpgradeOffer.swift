@@ -33,7 +33,8 @@ public enum UpgradeOffer {
         hasBody: Bool
     ) -> Outcome {
         guard !upgradeValues.isEmpty else { return .none }
-        guard versionMajor > 1 || versionMinor >= 1 else { return .strip("an HTTP/1.0 request cannot upgrade") }
+        guard versionMajor == 1 else { return .strip("HTTP/\(versionMajor) has no Upgrade (RFC 9113 §8.6)") }
+        guard versionMinor >= 1 else { return .strip("an HTTP/1.0 request cannot upgrade") }
         guard connectionTokens.contains("upgrade") else { return .strip("Upgrade without Connection: upgrade") }
         guard method != "CONNECT" else { return .strip("CONNECT") }
         guard !hasBody else { return .strip("an upgrade request with a body") }

@@ -39,7 +39,8 @@ struct TLSMaterial: Sendable {
         tls.minimumTLSVersion = config.protocols.min() == .tls13 ? .tlsv13 : .tlsv12
         tls.maximumTLSVersion = config.protocols.max() == .tls12 ? .tlsv12 : .tlsv13
         tls.cipherSuites = cipherSuites
-        tls.applicationProtocols = ["http/1.1"]
+        // ALPN (RFC 7301): the client's pick decides the connection's pipeline (``ProxyServer``).
+        tls.applicationProtocols = config.http2 ? ["h2", "http/1.1"] : ["http/1.1"]
         if certificates.count > 1 {
             let matcher = ServerNameMatcher(names: certificates.map(\.names))
             let overrides = certificates.map { certificate in

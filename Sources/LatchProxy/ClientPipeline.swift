@@ -1,0 +1,134 @@
+import NIOCore
+import NIOHTTP1
+import NIOHTTP2
+import NIOSSL
+import NIOTLS
+
+/// The handlers of an accepted client connection: HTTP/1 on a plain listener; on a TLS listener, the
+/// TLS handshake, then HTTP/2 or HTTP/1 as the client's ALPN choice says.
+enum ClientPipeline {
+    /// `ProxyHandler` on the connection's bytes.
+    static func http1(_ channel: any Channel, holder: RuntimeHolder, scheme: String, redirectToHTTPS: Int? = nil) throws {
+        let runtime = holder.current
+        let sync = channel.pipeline.syncOperations
+        let deadlines = ClientDeadlineHandler(requestHead: runtime.timeouts.requestHead, idle: runtime.timeouts.idle)
+        try sync.addHandler(deadlines)
+        // A client's half-close is an event, not a close: its request is still answered.
+        try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
+        // Only NIOHTTP1's request decoder: ProxyHandler answers parse errors itself (it knows whether
+        // a response is under way and whether the bytes came after a `Connection: close`), orders
+        // pipelined requests itself (NIOHTTP1's pipelining handler stops reading during every
+        // response: two epoll_ctl calls per keep-alive request), and writes responses as bytes
+        // (``HTTPWire``) instead of through the response encoder and header validator, three fewer
+        // handlers per response part.
+        try sync.addHandler(
+            ByteToMessageHandler(
+                HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: runtime.config.limits.decoderLimits)
+            )
+        )
+        try sync.addHandler(ProxyHandler(holder: holder, deadlines: deadlines, scheme: scheme, redirectToHTTPS: redirectToHTTPS))
+    }
+
+    /// TLS first; the rest once the handshake has said which protocol the client speaks.
+    static func tls(_ channel: any Channel, context: NIOSSLContext, holder: RuntimeHolder) throws {
+        let runtime = holder.current
+        let sync = channel.pipeline.syncOperations
+        // Before anything else: plain HTTP on the TLS port is answered in plain text.
+        try sync.addHandler(PlainHTTPOnTLSDetector())
+        try sync.addHandler(NIOSSLServerHandler(context: context))
+        // The HTTP handlers' deadlines start after the handshake: this one bounds the handshake itself,
+        // as request_head bounds a head that never comes.
+        try sync.addHandler(TLSHandshakeDeadline(timeout: runtime.timeouts.requestHead))
+        try sync.addHandler(
+            ApplicationProtocolNegotiationHandler { result, channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if case .negotiated("h2") = result {
+                        try http2(channel, holder: holder)
+                    } else {
+                        try http1(channel, holder: holder, scheme: "https")
+                    }
+                }
+            }
+        )
+    }
+
+    /// HTTP/2 (RFC 9113): each stream gets its own `ProxyHandler`, which sees the stream's request as
+    /// HTTP/1 parts (`HTTP2FramePayloadToHTTP1ServerCodec`) and is routed, balanced, retried and
+    /// limited like any request; each goes to its node over HTTP/1.1. swift-nio-http2 validates the
+    /// header blocks (pseudo-header fields, forbidden connection-specific fields, lower-case names)
+    /// and content lengths, and its flow control bounds what a stream may buffer: a stream is read only
+    /// while its node connection can take more, and the client's window is opened as Latch reads.
+    static func http2(_ channel: any Channel, holder: RuntimeHolder) throws {
+        let runtime = holder.current
+        let limits = runtime.config.limits
+        // Idle connections (no open stream for `idle`) and shutdown (GOAWAY, then close when the
+        // streams in flight are done).
+        let keeper = HTTP2ConnectionKeeper(idle: runtime.timeouts.idle)
+        var connection = NIOHTTP2Handler.ConnectionConfiguration()
+        connection.initialSettings = [
+            // HAProxy's and nginx's default.
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: 100),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: limits.maxRequestHead),
+        ]
+        _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+            mode: .server,
+            connectionConfiguration: connection,
+            streamConfiguration: .init(),
+            streamDelegate: keeper.streamDelegate(on: channel.eventLoop)
+        ) { stream in
+            stream.eventLoop.makeCompletedFuture {
+                let runtime = holder.current
+                let sync = stream.pipeline.syncOperations
+                let deadlines = ClientDeadlineHandler(
+                    requestHead: runtime.timeouts.requestHead, idle: runtime.timeouts.idle, writesBytes: false)
+                try sync.addHandler(HTTP2FramePayloadToHTTP1ServerCodec(normalizeHTTPHeaders: true))
+                try sync.addHandler(deadlines)
+                try sync.addHandler(ProxyHandler(holder: holder, deadlines: deadlines, scheme: "https", wire: .http2))
+            }
+        }
+        try channel.pipeline.syncOperations.addHandler(keeper)
+    }
+}
+
+/// Closes a TLS connection whose handshake has not completed within `timeout`, then leaves.
+final class TLSHandshakeDeadline: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    private let timeout: TimeAmount
+    private var timer: Scheduled<Void>?
+
+    init(timeout: TimeAmount) {
+        self.timeout = timeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { start(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        start(context)
+        context.fireChannelActive()
+    }
+
+    private func start(_ context: ChannelHandlerContext) {
+        guard timer == nil else { return }
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
+            context.close(promise: nil)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted = event as? TLSUserEvent {
+            timer?.cancel()
+            timer = nil
+            context.fireUserInboundEventTriggered(event)
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+    }
+}
