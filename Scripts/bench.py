@@ -16,6 +16,7 @@ Workloads (--workloads, comma-separated; default all):
   upload        one 100 MiB POST per connection, streamed, to an upstream that reads and discards it
   idle          10 000 keep-alive client connections, one request each, then idle: RSS per connection
   threads       the sticky workload with 1..N worker threads (N = CPU cores)
+  h2            HTTP/2 over TLS (ALPN h2) with h2load: sticky GETs, 10 connections x 10 streams each
 
 Usage: Scripts/bench [--workloads LIST] [--rounds N] [--seconds S] [--connections C] [--upload-mib M]
                      [--idle-connections K] [--latch PATH] [--out DIR]
@@ -40,7 +41,7 @@ import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 NODES = ["node1", "node2", "node3"]
-WORKLOADS = ["sticky", "new-sessions", "1k", "64k", "upload", "idle", "threads"]
+WORKLOADS = ["sticky", "new-sessions", "1k", "64k", "upload", "idle", "threads", "h2"]
 SIZES = {"1k": 1024, "64k": 65536}
 MIB = 1 << 20
 
@@ -522,6 +523,170 @@ def bench_sticky(ctx):
     return md
 
 
+# --------------------------------------------------------------------------------------------- HTTP/2
+
+def make_certificate(tmp):
+    """A certificate for 127.0.0.1 from Scripts/self-signed-cert; HAProxy wants chain and key in one file."""
+    d = os.path.join(tmp, "tls")
+    subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__file__)), "self-signed-cert"), "-d", d,
+                    "localhost", "127.0.0.1"], check=True, capture_output=True)
+    chain, key = os.path.join(d, "localhost.pem"), os.path.join(d, "localhost.key")
+    combined = os.path.join(d, "haproxy.pem")
+    with open(combined, "w") as f:
+        f.write(open(chain).read() + open(key).read())
+    return chain, key, combined
+
+
+def start_tls_proxies(tmp, ports, latch, chain, key, combined):
+    """HAProxy, nginx and Latch terminating TLS with ALPN h2,http/1.1, each on one worker thread."""
+    d = tempfile.mkdtemp(dir=tmp)
+    targets = []
+    port = free_port()
+    rules = "\n".join(f"  use-server {n} if {{ req.cook(JSESSIONID) -m end .{n} }}" for n in NODES)
+    backends = "\n".join(f"  server {n} 127.0.0.1:{p}" for n, p in zip(NODES, ports))
+    conf = os.path.join(d, "haproxy.cfg")
+    with open(conf, "w") as f:
+        f.write(f"""global
+  nbthread 1
+  maxconn 4000
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 60s
+  timeout server 60s
+frontend fe
+  bind 127.0.0.1:{port} ssl crt {combined} alpn h2,http/1.1
+  default_backend be
+backend be
+  balance roundrobin
+{rules}
+  http-reuse always
+{backends}
+""")
+    proc = spawn(["haproxy", "-f", conf], os.path.join(d, "haproxy.log"))
+    wait_port(port, proc)
+    targets.append(Target("HAProxy", port, proc, proc.pid))
+    port = free_port()
+    upstreams = "\n".join(f"upstream {n} {{ server 127.0.0.1:{p}; keepalive 64; }}" for n, p in zip(NODES, ports))
+    every = " ".join(f"server 127.0.0.1:{p};" for p in ports)
+    conf = os.path.join(d, "proxy.conf")
+    with open(conf, "w") as f:
+        f.write(f"""daemon off; master_process off; worker_processes 1;
+pid {d}/proxy.pid; error_log {d}/proxy.err;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  {upstreams}
+  upstream all {{ {every} keepalive 64; }}
+  map $cookie_JSESSIONID $sticky {{ ~\\.node1$ node1; ~\\.node2$ node2; ~\\.node3$ node3; default all; }}
+  server {{ listen 127.0.0.1:{port} ssl http2; ssl_certificate {chain}; ssl_certificate_key {key};
+    keepalive_requests 1000000; http2_max_requests 1000000;
+    location / {{ proxy_pass http://$sticky; proxy_http_version 1.1; proxy_set_header Connection ""; }} }}
+}}
+""")
+    proc = spawn(["nginx", "-c", conf, "-p", d], os.path.join(d, "proxy.stderr"))
+    wait_port(port, proc)
+    targets.append(Target("nginx", port, proc, proc.pid))
+    port = free_port()
+    nodes = "\n".join(f"      - {{ name: {n}, address: 127.0.0.1:{p} }}" for n, p in zip(NODES, ports))
+    conf = os.path.join(d, "lb.yaml")
+    with open(conf, "w") as f:
+        f.write(f"""listen:
+  - address: 127.0.0.1:{port}
+    tls: {{ certificate: {chain}, key: {key} }}
+pool:
+  max_idle_per_node: 128
+clusters:
+  - name: bench
+    passive: {{ failures: 0 }}
+    nodes:
+{nodes}
+""")
+    env = dict(os.environ, LATCH_THREADS="1", LOG_LEVEL="notice")
+    log = os.path.join(d, "latch.log")
+    proc = spawn([latch, "run", conf], log, env)
+    wait_port(port, proc, log)
+    targets.append(Target("Latch", port, proc, proc.pid, log))
+    return targets
+
+
+def run_h2load(port, seconds, warm_up=1):
+    """h2load: 10 connections, 10 concurrent streams each, one sticky cookie (h2load sends the same
+    headers on every request), for `seconds`; requests/s, mean request time and failures."""
+    done = subprocess.run(
+        ["h2load", "-t1", "-c10", "-m10", f"-D{seconds}", f"--warm-up-time={warm_up}",
+         "-H", "cookie: JSESSIONID=5E55.node2", f"https://127.0.0.1:{port}/"],
+        capture_output=True, text=True)
+    out = done.stdout
+    rps = next((float(l.split(",")[1].split()[0]) for l in out.splitlines() if l.startswith("finished in")), None)
+    counts = next((l for l in out.splitlines() if l.startswith("requests:")), "")
+    mean = next((l.split()[5] for l in out.splitlines() if l.startswith("time for request:")), None)
+    protocol = next((l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("Application protocol")), "?")
+    if done.returncode or rps is None:
+        raise RuntimeError(f"h2load against port {port} failed (status {done.returncode}): {(done.stderr + out)[-500:]}")
+    words = counts.replace(",", "").split()
+    succeeded = int(words[words.index("succeeded") - 1]) if "succeeded" in words else 0
+    failed = int(words[words.index("failed") - 1]) if "failed" in words else 0
+    return {"rps": rps, "mean": mean, "succeeded": succeeded, "failed": failed, "protocol": protocol}
+
+
+def bench_h2(ctx):
+    args, tmp = ctx["args"], ctx["tmp"]
+    if not shutil.which("h2load"):
+        raise RuntimeError("h2load is not installed (Debian package nghttp2-client)")
+    chain, key, combined = make_certificate(tmp)
+    targets = start_tls_proxies(tmp, ctx["ports"], args.latch, chain, key, combined)
+    results = {t.name: [] for t in targets}
+    try:
+        for r in range(args.rounds):
+            order = targets[r % len(targets):] + targets[:r % len(targets)]
+            for t in order:
+                pids = t.pids()
+                before = cpu_seconds(pids)
+                started = time.time()
+                run = run_h2load(t.port, args.seconds)
+                cpu = cpu_seconds(pids) - before
+                # h2load's rate counts the measuring window; CPU covers warm-up too, so per request it
+                # is divided by everything served in the whole run.
+                total = run["succeeded"] + run["failed"]
+                run["cpu_us_per_request"] = cpu * 1e6 / max(total, 1)
+                run["wall"] = time.time() - started
+                results[t.name].append(run)
+                print(f"bench: h2 round {r + 1} {t.name}: {run['rps']:.0f} req/s ({run['protocol']})", file=sys.stderr)
+        check_alive(targets, "h2")
+    finally:
+        stop([t.process for t in targets])
+    rows = []
+    for t in targets:
+        runs = results[t.name]
+        rows.append({
+            "name": t.name, "rps": statistics.median(x["rps"] for x in runs),
+            "cpu": statistics.median(x["cpu_us_per_request"] for x in runs),
+            "mean": runs[len(runs) // 2]["mean"], "failed": sum(x["failed"] for x in runs),
+            "protocol": runs[0]["protocol"], "rss": peak_rss_kib(t.pids()) / 1024 if t.process.poll() is None else None,
+        })
+    lines = ["| | protocol | requests/s | mean request time | proxy CPU per request | failed |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['name']} | {row['protocol']} | {row['rps']:.0f} | {row['mean']} | {row['cpu']:.1f} µs | {row['failed']} |")
+    latch = next(r for r in rows if r["name"] == "Latch")
+    haproxy = next(r for r in rows if r["name"] == "HAProxy")
+    return [
+        "## HTTP/2 over TLS (h2load)",
+        "",
+        f"h2load -t1 -c10 -m10 -D{args.seconds} --warm-up-time=1 with `cookie: JSESSIONID=5E55.node2` (every "
+        f"request sticky to node2), {args.rounds} interleaved rounds, medians; each proxy terminates TLS "
+        "(ECDSA P-256 from Scripts/self-signed-cert) with ALPN `h2,http/1.1` on one worker thread and speaks "
+        "HTTP/1.1 to the nginx upstreams (Latch with `pool.max_idle_per_node: 128`, as the 100 streams in "
+        "flight all go to one node; HAProxy reuses without a limit, nginx keeps 64). CPU per request counts "
+        "the warm-up too.",
+        "",
+        *lines,
+        "",
+        f"Latch / HAProxy: requests/s {ratio(latch['rps'], haproxy['rps'])}, CPU per request {ratio(latch['cpu'], haproxy['cpu'])}.",
+        "",
+    ]
+
+
 # ------------------------------------------------------------------------------- new sessions, 1k, 64k
 
 def bench_new_sessions(ctx):
@@ -918,7 +1083,7 @@ def main():
                "nofile": nofile, "idle_connections": idle_connections}
         run = {"sticky": bench_sticky, "new-sessions": bench_new_sessions, "1k": lambda c: bench_body(c, "1k"),
                "64k": lambda c: bench_body(c, "64k"), "upload": bench_upload, "idle": bench_idle,
-               "threads": bench_threads}
+               "threads": bench_threads, "h2": bench_h2}
         for w in WORKLOADS:
             if w in workloads:
                 print(f"bench: {w} ({time.time() - started:.0f} s in)", file=sys.stderr)
