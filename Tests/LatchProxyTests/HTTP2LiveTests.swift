@@ -189,3 +189,24 @@ struct HTTP2LiveTests {
         return request
     }
 }
+
+/// In the serialized streaming suite, so its memory is not measured beside another large body's.
+extension StreamingLiveTests {
+    @Test("a 256 MiB download over HTTP/2 arrives intact and memory stays flat (flow control holds the node back)")
+    func largeDownloadStaysBounded() async throws {
+        let size = Self.size
+        let expected = PatternBody.expectedChecksum(total: size)
+        try await HTTP2LiveTests.withH2Latch(reply: { _, _ in .download(bytes: size, chunked: false) }) { h, client, _ in
+            let before = ProcessMemory.residentBytes()
+            ProcessMemory.resetPeak()
+            let response = try await client.execute(HTTP2LiveTests.request(h, cookie: "JSESSIONID=D.tomcat3"), timeout: .minutes(3))
+            #expect(response.version == .http2)
+            var sum = StreamChecksum()
+            for try await chunk in response.body { sum.update(chunk) }
+            let growth = ProcessMemory.peakBytes() - before
+            #expect(sum.count == size)
+            #expect(sum.final == expected)
+            #expect(growth < Self.allowedGrowth, "peak RSS grew by \(growth / 1_048_576) MiB")
+        }
+    }
+}

@@ -34,6 +34,20 @@ struct UpstreamTLSLiveTests {
         }
     }
 
+    @Test("without server_name, a node given by host name is asked for that name and must carry it")
+    func nodeHostNameIsTheServerName() async throws {
+        let pki = try TestPKI()
+        let ca = try pki.caFile()
+        try await withLatch(nodes: ["tomcat1"], backendTLS: try pki.serverContext(names: ["localhost"]), configure: { config in
+            config.clusters[0].tls = UpstreamTLSConfig(caFile: ca)
+            config.clusters[0].nodes[0].address.host = "localhost"
+        }) { h in
+            let answer = try await Self.get(h)
+            #expect(answer.status == 200)
+            #expect(answer.node == "tomcat1")
+        }
+    }
+
     @Test("a node whose certificate does not verify is a failed connect: the request goes elsewhere")
     func untrustedNodeIsAFailedConnect() async throws {
         let pki = try TestPKI()
