@@ -30,7 +30,13 @@ enum ClientPipeline {
     }
 
     /// TLS first; the rest once the handshake has said which protocol the client speaks.
-    static func tls(_ channel: any Channel, context: NIOSSLContext, holder: RuntimeHolder) throws {
+    /// - Parameter handshakeFailed: counts a client whose handshake failed or timed out.
+    static func tls(
+        _ channel: any Channel,
+        context: NIOSSLContext,
+        holder: RuntimeHolder,
+        handshakeFailed: @escaping @Sendable () -> Void = {}
+    ) throws {
         let runtime = holder.current
         let sync = channel.pipeline.syncOperations
         // Before anything else: plain HTTP on the TLS port is answered in plain text.
@@ -38,7 +44,7 @@ enum ClientPipeline {
         try sync.addHandler(NIOSSLServerHandler(context: context))
         // The HTTP handlers' deadlines start after the handshake: this one bounds the handshake itself,
         // as request_head bounds a head that never comes.
-        try sync.addHandler(TLSHandshakeDeadline(timeout: runtime.timeouts.requestHead))
+        try sync.addHandler(TLSHandshakeDeadline(timeout: runtime.timeouts.requestHead, failed: handshakeFailed))
         try sync.addHandler(
             ApplicationProtocolNegotiationHandler { result, channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -90,15 +96,30 @@ enum ClientPipeline {
     }
 }
 
-/// Closes a TLS connection whose handshake has not completed within `timeout`, then leaves.
+/// Closes a TLS connection whose handshake has not completed within `timeout`, then leaves; until
+/// then it also sees the handshake's errors, and reports both kinds of failure through `failed`.
 final class TLSHandshakeDeadline: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
     private let timeout: TimeAmount
+    private let failed: () -> Void
     private var timer: Scheduled<Void>?
+    private var reported = false
 
-    init(timeout: TimeAmount) {
+    init(timeout: TimeAmount, failed: @escaping () -> Void = {}) {
         self.timeout = timeout
+        self.failed = failed
+    }
+
+    private func report() {
+        guard !reported else { return }
+        reported = true
+        failed()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        report()
+        context.fireErrorCaught(error)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -112,7 +133,8 @@ final class TLSHandshakeDeadline: ChannelInboundHandler, RemovableChannelHandler
 
     private func start(_ context: ChannelHandlerContext) {
         guard timer == nil else { return }
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
+            self?.report()
             context.close(promise: nil)
         }
     }

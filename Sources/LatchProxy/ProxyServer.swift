@@ -101,6 +101,13 @@ public final class ProxyServer: Sendable {
         return bound
     }
 
+    /// Every TLS listener's certificates in force, for `/metrics`.
+    func certificatesInForce() -> [(listener: String, name: String, notAfter: Date)] {
+        channels.withLockedValue { $0.map(\.slot) }.flatMap { slot in
+            slot.certificates.map { (slot.address.description, $0.name, $0.notAfter) }
+        }
+    }
+
     public var boundAddresses: [SocketAddress] {
         channels.withLockedValue { $0.compactMap { $0.channel.localAddress } }
     }
@@ -272,6 +279,7 @@ public final class ProxyServer: Sendable {
     }
 
     private func bind(_ slot: ListenerSlot) async throws -> any Channel {
+        let metrics = self.metrics
         let holder = self.holder
         let connections = self.connections
         let bootstrap = ServerBootstrap(group: group)
@@ -303,7 +311,10 @@ public final class ProxyServer: Sendable {
                     }
                     switch mode {
                     case .tls(let context):
-                        try ClientPipeline.tls(channel, context: context, holder: holder)
+                        let listener = slot.address.description
+                        try ClientPipeline.tls(channel, context: context, holder: holder) {
+                            metrics.tlsHandshakeFailed(listener: listener)
+                        }
                     case .plain(let redirect):
                         try ClientPipeline.http1(channel, holder: holder, scheme: "http", redirectToHTTPS: redirect)
                     }

@@ -173,6 +173,15 @@ struct TLSLiveTests {
 
             // Everyone else is served.
             #expect(try await Self.served(h, pki) == ["shop.example.com"])
+
+            // /metrics: the four connections that never completed a handshake (the refused version,
+            // plain HTTP, garbage, the silent client), and the certificate's expiry.
+            let metrics = h.server.metrics.exposition(clusters: h.server.runtime.clusters, certificates: h.server.certificatesInForce())
+            #expect(metrics.contains("latch_tls_handshake_failures_total{listener=\"127.0.0.1:0\"} 4"), "\(metrics)")
+            let expiry = metrics.split(separator: "\n").first { $0.hasPrefix("latch_tls_certificate_expiry_timestamp_seconds{") }
+            #expect(expiry?.contains("certificate=\"shop.example.com\"") == true)
+            let seconds = expiry.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+            #expect(abs(seconds - Date().addingTimeInterval(30 * 86400).timeIntervalSince1970) < 7200, "\(expiry ?? "")")
         }
     }
 

@@ -113,7 +113,7 @@ struct AdminRouter: Sendable {
         }
         if parts == ["metrics"] {
             guard method == .GET else { return Reply.json(.methodNotAllowed, ["error": "use GET"]).with(header: ("Allow", "GET")) }
-            let text = server.metrics.exposition(clusters: server.runtime.clusters)
+            let text = server.metrics.exposition(clusters: server.runtime.clusters, certificates: server.certificatesInForce())
             return Reply(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Data(text.utf8))
         }
         if parts == ["api", "status"] {

@@ -15,7 +15,11 @@ import Prometheus
 /// - `latch_queue_full_total{cluster,node}`, `latch_queue_timeouts_total{cluster,node}`,
 ///   `latch_requests_refused_total{reason}`, `latch_client_connections_refused_total`;
 /// - gauges, refreshed at each scrape: `latch_active_requests`, `latch_queued_requests`, `latch_sessions`, `latch_node_usable`
-///   and `latch_node_state{state}` (1 for the node's current state).
+///   and `latch_node_state{state}` (1 for the node's current state);
+/// - TLS: `latch_tls_handshake_failures_total{listener}` (client connections that ended without a
+///   completed handshake: a refused version or cipher, a client not speaking TLS, a timeout) and
+///   `latch_tls_certificate_expiry_timestamp_seconds{listener,certificate}` (each certificate in force:
+///   its notAfter as a Unix time, to alert on `- time() < 14 * 86400`).
 ///
 /// Handlers are cached per label set, so a request costs a dictionary lookup, not a registry lookup.
 final class LatchMetrics: Sendable {
@@ -87,8 +91,20 @@ final class LatchMetrics: Sendable {
         counter("latch_requests_refused_total", ["reason", why]).increment()
     }
 
+    /// A client's TLS handshake failed or did not complete within `request_head`.
+    func tlsHandshakeFailed(listener: String) {
+        counter("latch_tls_handshake_failures_total", ["listener", listener]).increment()
+    }
+
     /// The Prometheus text exposition, with the gauges and stats-fed counters brought up to date.
-    func exposition(clusters: [ClusterRuntime]) -> String {
+    /// - Parameter certificates: the certificates in force, by listener address and first DNS name.
+    func exposition(clusters: [ClusterRuntime], certificates: [(listener: String, name: String, notAfter: Date)] = []) -> String {
+        for certificate in certificates {
+            registry.makeGauge(
+                descriptor: Self.descriptor("latch_tls_certificate_expiry_timestamp_seconds", help: "When the certificate expires (notAfter, Unix time)"),
+                labels: [("listener", certificate.listener), ("certificate", certificate.name)]
+            ).set(to: certificate.notAfter.timeIntervalSince1970)
+        }
         for cluster in clusters {
             let name = cluster.config.name
             let active = cluster.activeRequests()

@@ -1,3 +1,4 @@
+import Foundation
 import LatchCore
 import Logging
 import NIOConcurrencyHelpers
@@ -34,6 +35,13 @@ final class ListenerSlot: Sendable {
         self.logger = logger
         self.state = NIOLockedValueBox(State(config: config, tls: tls))
         restartWatcher()
+    }
+
+    /// The certificates this listener serves now (none for a plain one).
+    var certificates: [(name: String, notAfter: Date)] {
+        state.withLockedValue { state in
+            (state.tls?.certificates ?? []).map { ($0.names.first ?? $0.files.certificate, $0.notValidAfter) }
+        }
     }
 
     var mode: Mode {
