@@ -41,7 +41,9 @@ struct DrainLiveTests {
     @Test("a draining node moves itself to maintenance once no session is left")
     func maintenanceWhenEmpty() async throws {
         try await withLatch(configure: { config in
-            config.clusters[0].drain = DrainConfig(sessionIdle: .milliseconds(600), maintenanceWhenEmpty: true)
+            // 2 s, ten times the gap between the session's requests below: with 600 ms, a loaded CI
+            // machine once let a gap grow past it, and the node went to maintenance mid-loop.
+            config.clusters[0].drain = DrainConfig(sessionIdle: .seconds(2), maintenanceWhenEmpty: true)
             config.clusters[0].nodes[0].replicas = ["tomcat2"]
         }) { h in
             _ = try await get(h, "JSESSIONID=A.tomcat1")

@@ -106,9 +106,10 @@ struct FailoverLiveTests {
             }
             let took = try await Self.waitFor { h.server.usableNodes(cluster: 0)[2] == false }
             #expect(took != nil)
-            // 600 ms of slack: the suite runs beside 256 MiB transfers on two cores (612 ms was seen
-            // with 300); a node never taken out still fails the wait above.
-            if let took { #expect(took < .milliseconds(2 * 100 + 100 + 600), "detected after \(took)") }
+            // A bound of checks, not of passive ejection (eject_for is 10 s): fall 2 × interval 100 ms plus
+            // a check's timeout is 300 ms, and 2 s leaves room for a loaded machine (612 ms was seen
+            // beside the 256 MiB transfers, 924 ms with a CPU hog on one of two cores).
+            if let took { #expect(took < .seconds(2), "detected after \(took)") }
         }
     }
 

@@ -192,9 +192,11 @@ struct HTTP2LiveTests {
 
 /// In the serialized streaming suite, so its memory is not measured beside another large body's.
 extension StreamingLiveTests {
-    @Test("a 256 MiB download over HTTP/2 arrives intact and memory stays flat (flow control holds the node back)")
+    @Test("a 160 MiB download over HTTP/2 arrives intact and memory stays flat (flow control holds the node back)")
     func largeDownloadStaysBounded() async throws {
-        let size = Self.size
+        // Smaller than the HTTP/1 transfers (the suite runs beside all the others), still well over
+        // the allowed growth: a body held in memory would fail the check.
+        let size = 160 * 1024 * 1024
         let expected = PatternBody.expectedChecksum(total: size)
         try await HTTP2LiveTests.withH2Latch(reply: { _, _ in .download(bytes: size, chunked: false) }) { h, client, _ in
             let before = ProcessMemory.residentBytes()

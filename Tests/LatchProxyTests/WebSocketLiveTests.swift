@@ -173,13 +173,15 @@ struct WebSocketLiveTests {
     @Test("a tunnel with no bytes either way for timeouts.tunnel is closed on both sides")
     func idleTunnelCloses() async throws {
         try await Self.withWebSockets(nodes: ["ws1"], configure: { config in
-            config.timeouts.tunnel = .milliseconds(300)
+            config.timeouts.tunnel = .milliseconds(500)
         }) { h in
+            let opened = ContinuousClock.now
             let (client, _) = try await h.open(cookie: "JSESSIONID=S.ws1")
             _ = try await Self.waitForFrames(client, count: 1)
-            #expect(h.node("ws1").openSockets == 1)
-            try await client.wait(timeout: .seconds(5)) { _, closed in closed }
+            try await client.wait(timeout: .seconds(10)) { _, closed in closed }
             #expect(client.isClosed)
+            // Not before the timeout after the last byte (the greeting, which came after `opened`).
+            #expect(ContinuousClock.now - opened >= .milliseconds(500))
             for _ in 0..<100 where h.node("ws1").openSockets > 0 { try await Task.sleep(for: .milliseconds(10)) }
             #expect(h.node("ws1").openSockets == 0)
         }
