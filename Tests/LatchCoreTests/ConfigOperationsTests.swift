@@ -435,7 +435,7 @@ struct ConfigOperationsTests {
         Broken(name: "misspelt admin key", yaml: file(top: "admin: { adress: 127.0.0.1:9090 }\n"),
                expected: "lb.yaml:7:10: admin.adress: unknown key `adress`; did you mean `address`?"),
         Broken(name: "unknown admin key", yaml: file(top: "admin:\n  token: s3cret\n"),
-               expected: "lb.yaml:8:3: admin.token: unknown key `token`; expected one of: address, token_file"),
+               expected: "lb.yaml:8:3: admin.token: unknown key `token`; expected one of: address, token_file, hosts"),
         Broken(name: "misspelt access_log key", yaml: file(top: "access_log: { fromat: json }\n"),
                expected: "lb.yaml:7:15: access_log.fromat: unknown key `fromat`; did you mean `format`?"),
         Broken(name: "unknown access_log key", yaml: file(top: "access_log: { file: /tmp/a.log }\n"),
@@ -610,5 +610,16 @@ struct ConfigOperationsTests {
         #expect(config.accessLog == AccessLogConfig(path: directory + "/access.log"))
         #expect(config.clusters[0].drain == DrainConfig(deadline: .seconds(2 * 3600)))
         #expect(config.clusters[0].nodes.map(\.state) == [.draining, .active, .active])
+    }
+
+    @Test func adminHostsAreNamesOnly() throws {
+        let admin = try Self.parse(Self.file(top: "admin: { hosts: [lb1.internal, Admin.Example] }\n")).admin
+        #expect(admin?.hosts == ["lb1.internal", "Admin.Example"])
+        #expect(throws: ConfigError.self) { try Self.parse(Self.file(top: "admin: { hosts: [\"lb1:9090\"] }\n")) }
+        do {
+            _ = try Self.parse(Self.file(top: "admin: { hosts: [\"http://lb1\"] }\n"))
+        } catch {
+            #expect("\(error)".hasSuffix("admin.hosts[0]: \"http://lb1\" is not a host name; list names only, without scheme or port"))
+        }
     }
 }

@@ -62,6 +62,32 @@ struct AdminLiveTests {
         return response.headers.first(name: "X-Latch-Node")
     }
 
+    @Test("a request naming the admin listener by a foreign host name is refused (DNS rebinding)")
+    func foreignHostIsRefused() async throws {
+        try await withAdmin { h, admin in
+            let port = Int(admin.split(separator: ":").last!)!
+            func raw(_ text: String) async throws -> String {
+                let client = try await RawClient.connect(port: port, group: h.group)
+                try await client.send(text)
+                let answer = try await client.wait { _, closed in closed }
+                await client.close()
+                return answer
+            }
+            let evil = try await raw("GET /api/status HTTP/1.1\r\nHost: evil.example:\(port)\r\nConnection: close\r\n\r\n")
+            #expect(evil.hasPrefix("HTTP/1.1 403 Forbidden\r\n"), "\(evil)")
+            #expect(evil.contains("a name listed in admin.hosts (a DNS rebinding guard)"))
+            #expect(!evil.contains("evil.example"), "the refused name is not echoed")
+            let post = try await raw("POST /api/nodes/shop/tomcat1/state HTTP/1.1\r\nHost: evil.example\r\n"
+                + "Content-Type: application/json\r\nContent-Length: 21\r\n\r\n{\"state\": \"draining\"}")
+            #expect(post.hasPrefix("HTTP/1.1 403 Forbidden\r\n"))
+            #expect(h.server.nodeStates(cluster: 0)[0] == .active)
+            for host in ["localhost:\(port)", "127.0.0.1:\(port)", "[::1]:\(port)"] {
+                let fine = try await raw("GET /api/status HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n")
+                #expect(fine.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(host): \(fine.prefix(80))")
+            }
+        }
+    }
+
     @Test("GET /api/status describes clusters, nodes, states, load and counters as JSON")
     func status() async throws {
         try await withAdmin { h, admin in

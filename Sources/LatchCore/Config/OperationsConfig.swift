@@ -31,10 +31,14 @@ public struct AdminConfig: Sendable, Equatable {
     public var address: HostPort
     /// A file holding the bearer token required by every request that changes state; `nil`: no token.
     public var tokenFile: String?
+    /// Host names, besides IP addresses, `localhost` and the address's own host, by which the admin
+    /// listener may be reached (``AdminHostCheck``).
+    public var hosts: [String]
 
-    public init(address: HostPort = HostPort(host: "127.0.0.1", port: 9090), tokenFile: String? = nil) {
+    public init(address: HostPort = HostPort(host: "127.0.0.1", port: 9090), tokenFile: String? = nil, hosts: [String] = []) {
         self.address = address
         self.tokenFile = tokenFile
+        self.hosts = hosts
     }
 }
 

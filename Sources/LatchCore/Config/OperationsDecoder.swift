@@ -11,7 +11,7 @@ import Foundation
 enum OperationsDecoder {
     /// The keys read here that live in the top-level mapping.
     static let topKeys = ["admin", "state_file", "shutdown_grace", "access_log"]
-    static let adminKeys = ["address", "token_file"]
+    static let adminKeys = ["address", "token_file", "hosts"]
     static let accessLogKeys = ["format", "path"]
     static let drainKeys = ["session_idle", "maintenance_when_empty", "deadline"]
 
@@ -37,6 +37,15 @@ enum OperationsDecoder {
             }
             throw node.error("the default admin address \(admin.address) is already used by listen[\(index)]; "
                 + "set `address` to another one")
+        }
+        if let value = mapping.value("hosts") {
+            for item in try value.list() {
+                let name = try item.string()
+                guard !name.isEmpty, !name.contains(":"), !name.contains("/"), !name.contains(" ") else {
+                    throw item.error("\"\(name)\" is not a host name; list names only, without scheme or port")
+                }
+                admin.hosts.append(name)
+            }
         }
         if let value = mapping.value("token_file"), !value.isNull {
             let path = try value.string()

@@ -45,7 +45,7 @@ public final class AdminServer: Sendable {
     /// Binds the admin address; returns it (port 0 gets a real port).
     @discardableResult
     public func start(group: any EventLoopGroup) async throws -> SocketAddress {
-        let router = AdminRouter(server: server, token: token, logger: logger, reloader: reloader)
+        let router = AdminRouter(server: server, token: token, logger: logger, reloader: reloader, admin: config)
         let bound: any Channel
         do {
             bound = try await ServerBootstrap(group: group)
@@ -90,6 +90,8 @@ struct AdminRouter: Sendable {
     let token: String?
     let logger: Logger
     var reloader: Reloader? = nil
+    /// The admin listener's own settings (its address and `hosts`), for the Host check.
+    var admin = AdminConfig()
 
     struct Reply {
         var status: HTTPResponseStatus
@@ -146,6 +148,19 @@ struct AdminRouter: Sendable {
         let object: [String: Any] = ["applied": outcome.applied, "message": outcome.message]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         return Reply(status: outcome.applied ? .ok : .unprocessableEntity, contentType: "application/json", body: data + Data("\n".utf8))
+    }
+
+    /// `nil` when the request names the admin listener by an allowed name (DNS rebinding guard, see
+    /// ``AdminHostCheck``); else a 403 that says how to allow a name, without repeating the request's.
+    func hostRefusal(_ headers: HTTPHeaders) -> Reply? {
+        let hosts = headers[canonicalForm: "host"]
+        guard hosts.count <= 1,
+              AdminHostCheck.allows(host: hosts.first.map(String.init), listenHost: admin.address.host, extra: admin.hosts)
+        else {
+            return Reply.json(.forbidden, ["error": "the Host header does not name this admin listener; "
+                + "reach it by IP address, localhost or a name listed in admin.hosts (a DNS rebinding guard)"])
+        }
+        return nil
     }
 
     /// `nil` when the request may change state. Besides the bearer token (when configured), a state
@@ -232,6 +247,10 @@ private final class AdminHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let request = unwrapInboundIn(data)
+        if let refusal = router.hostRefusal(request.head.headers) {
+            send(refusal, keepAlive: false, context: context)
+            return
+        }
         let reload = router.reloadRequest(method: request.head.method, uri: request.head.uri, headers: request.head.headers)
         if reload.isReload {
             if let refusal = reload.refusal {
