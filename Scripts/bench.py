@@ -287,7 +287,8 @@ def start_sink(tmp):
     return ports, proc
 
 
-def start_haproxy(tmp, ports, threads=1, maxconn=4000):
+def start_haproxy(tmp, ports, threads=1, maxconn=4000, tls=None):
+    """tls: (chain, key, combined) to terminate TLS with ALPN h2,http/1.1."""
     port = free_port()
     backends = "\n".join(f"  server {n} 127.0.0.1:{p}" for n, p in zip(NODES, ports))
     rules = "\n".join(f"  use-server {n} if {{ req.cook(JSESSIONID) -m end .{n} }}" for n in NODES)
@@ -303,7 +304,7 @@ defaults
   timeout server 60s
   option http-keep-alive
 frontend fe
-  bind 127.0.0.1:{port}
+  bind 127.0.0.1:{port}{f" ssl crt {tls[2]} alpn h2,http/1.1" if tls else ""}
   default_backend be
 backend be
   balance roundrobin
@@ -317,12 +318,14 @@ backend be
     return Target("HAProxy", port, proc, proc.pid, log)
 
 
-def start_nginx(tmp, ports, processes=1, connections=4096, upload=False):
+def start_nginx(tmp, ports, processes=1, connections=4096, upload=False, tls=None):
     port = free_port()
     upstreams = "\n".join(f"upstream {n} {{ server 127.0.0.1:{p}; keepalive 64; }}" for n, p in zip(NODES, ports))
     every = " ".join(f"server 127.0.0.1:{p};" for p in ports)
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     body = " client_max_body_size 0; proxy_request_buffering off;" if upload else ""
+    ssl = (f" ssl http2; ssl_certificate {tls[0]}; ssl_certificate_key {tls[1]}; http2_max_requests 1000000"
+           if tls else "")
     conf = os.path.join(tmp, "proxy.conf")
     with open(conf, "w") as f:
         f.write(f"""daemon off; master_process {"on" if processes > 1 else "off"}; worker_processes {processes};
@@ -333,7 +336,7 @@ http {{
   {upstreams}
   upstream all {{ {every} keepalive 64; }}
   map $cookie_JSESSIONID $sticky {{ ~\\.node1$ node1; ~\\.node2$ node2; ~\\.node3$ node3; default all; }}
-  server {{ listen 127.0.0.1:{port}; keepalive_requests 1000000;{body}
+  server {{ listen 127.0.0.1:{port}{ssl}; keepalive_requests 1000000;{body}
     location / {{ proxy_pass http://$sticky; proxy_http_version 1.1; proxy_set_header Connection ""; }} }}
 }}
 """)
@@ -343,14 +346,17 @@ http {{
     return Target("nginx", port, proc, proc.pid, os.path.join(tmp, "proxy.err"))
 
 
-def start_latch(tmp, ports, latch, threads=1, upload=False):
+def start_latch(tmp, ports, latch, threads=1, upload=False, tls=None):
     port = free_port()
     nodes = "\n".join(f"      - {{ name: {n}, address: 127.0.0.1:{p} }}" for n, p in zip(NODES, ports))
     conf = os.path.join(tmp, "lb.yaml")
     with open(conf, "w") as f:
         f.write(f"""listen:
   - address: 127.0.0.1:{port}
-clusters:
+""" + (f"""    tls: {{ certificate: {tls[0]}, key: {tls[1]} }}
+pool:
+  max_idle_per_node: 128
+""" if tls else "") + f"""clusters:
   - name: bench
     passive: {{ failures: 0 }}
     nodes:
@@ -537,77 +543,10 @@ def make_certificate(tmp):
     return chain, key, combined
 
 
-def start_tls_proxies(tmp, ports, latch, chain, key, combined):
+def start_tls_proxies(tmp, ports, latch, tls):
     """HAProxy, nginx and Latch terminating TLS with ALPN h2,http/1.1, each on one worker thread."""
     d = tempfile.mkdtemp(dir=tmp)
-    targets = []
-    port = free_port()
-    rules = "\n".join(f"  use-server {n} if {{ req.cook(JSESSIONID) -m end .{n} }}" for n in NODES)
-    backends = "\n".join(f"  server {n} 127.0.0.1:{p}" for n, p in zip(NODES, ports))
-    conf = os.path.join(d, "haproxy.cfg")
-    with open(conf, "w") as f:
-        f.write(f"""global
-  nbthread 1
-  maxconn 4000
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 60s
-  timeout server 60s
-frontend fe
-  bind 127.0.0.1:{port} ssl crt {combined} alpn h2,http/1.1
-  default_backend be
-backend be
-  balance roundrobin
-{rules}
-  http-reuse always
-{backends}
-""")
-    proc = spawn(["haproxy", "-f", conf], os.path.join(d, "haproxy.log"))
-    wait_port(port, proc)
-    targets.append(Target("HAProxy", port, proc, proc.pid))
-    port = free_port()
-    upstreams = "\n".join(f"upstream {n} {{ server 127.0.0.1:{p}; keepalive 64; }}" for n, p in zip(NODES, ports))
-    every = " ".join(f"server 127.0.0.1:{p};" for p in ports)
-    conf = os.path.join(d, "proxy.conf")
-    with open(conf, "w") as f:
-        f.write(f"""daemon off; master_process off; worker_processes 1;
-pid {d}/proxy.pid; error_log {d}/proxy.err;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  {upstreams}
-  upstream all {{ {every} keepalive 64; }}
-  map $cookie_JSESSIONID $sticky {{ ~\\.node1$ node1; ~\\.node2$ node2; ~\\.node3$ node3; default all; }}
-  server {{ listen 127.0.0.1:{port} ssl http2; ssl_certificate {chain}; ssl_certificate_key {key};
-    keepalive_requests 1000000; http2_max_requests 1000000;
-    location / {{ proxy_pass http://$sticky; proxy_http_version 1.1; proxy_set_header Connection ""; }} }}
-}}
-""")
-    proc = spawn(["nginx", "-c", conf, "-p", d], os.path.join(d, "proxy.stderr"))
-    wait_port(port, proc)
-    targets.append(Target("nginx", port, proc, proc.pid))
-    port = free_port()
-    nodes = "\n".join(f"      - {{ name: {n}, address: 127.0.0.1:{p} }}" for n, p in zip(NODES, ports))
-    conf = os.path.join(d, "lb.yaml")
-    with open(conf, "w") as f:
-        f.write(f"""listen:
-  - address: 127.0.0.1:{port}
-    tls: {{ certificate: {chain}, key: {key} }}
-pool:
-  max_idle_per_node: 128
-clusters:
-  - name: bench
-    passive: {{ failures: 0 }}
-    nodes:
-{nodes}
-""")
-    env = dict(os.environ, LATCH_THREADS="1", LOG_LEVEL="notice")
-    log = os.path.join(d, "latch.log")
-    proc = spawn([latch, "run", conf], log, env)
-    wait_port(port, proc, log)
-    targets.append(Target("Latch", port, proc, proc.pid, log))
-    return targets
+    return [start_haproxy(d, ports, tls=tls), start_nginx(d, ports, tls=tls), start_latch(d, ports, latch, tls=tls)]
 
 
 def run_h2load(port, seconds, warm_up=1):
@@ -634,8 +573,7 @@ def bench_h2(ctx):
     args, tmp = ctx["args"], ctx["tmp"]
     if not shutil.which("h2load"):
         raise RuntimeError("h2load is not installed (Debian package nghttp2-client)")
-    chain, key, combined = make_certificate(tmp)
-    targets = start_tls_proxies(tmp, ctx["ports"], args.latch, chain, key, combined)
+    targets = start_tls_proxies(tmp, ctx["ports"], args.latch, make_certificate(tmp))
     results = {t.name: [] for t in targets}
     try:
         for r in range(args.rounds):

@@ -87,6 +87,9 @@ enum ClientPipeline {
                 let sync = stream.pipeline.syncOperations
                 let deadlines = ClientDeadlineHandler(
                     requestHead: runtime.timeouts.requestHead, idle: runtime.timeouts.idle, writesBytes: false)
+                // Normalising removes the connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2:
+                // Connection, Keep-Alive, Transfer-Encoding…) from every head and trailer block Latch
+                // writes, which were made for HTTP/1 clients.
                 try sync.addHandler(HTTP2FramePayloadToHTTP1ServerCodec(normalizeHTTPHeaders: true))
                 try sync.addHandler(deadlines)
                 try sync.addHandler(ProxyHandler(holder: holder, deadlines: deadlines, scheme: "https", wire: .http2))

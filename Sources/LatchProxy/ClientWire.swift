@@ -8,22 +8,6 @@ enum ClientWire {
     case http1
     case http2
 
-    /// Fields that are about one HTTP/1 connection, which HTTP/2 forbids in a message (RFC 9113
-    /// §8.2.2): an endpoint must treat a message carrying them as malformed.
-    static let connectionSpecific: Set<String> = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]
-
-    /// `head` without connection-specific fields, for an HTTP/2 stream.
-    static func forHTTP2(_ head: HTTPResponseHead) -> HTTPResponseHead {
-        var head = head
-        head.headers = forHTTP2(head.headers)
-        return head
-    }
-
-    static func forHTTP2(_ headers: HTTPHeaders) -> HTTPHeaders {
-        guard headers.contains(where: { connectionSpecific.contains($0.name.lowercased()) }) else { return headers }
-        return HTTPHeaders(headers.filter { !connectionSpecific.contains($0.name.lowercased()) })
-    }
-
     /// An HTTP/2 client may split `Cookie` into one field per cookie (RFC 9113 §8.2.3); toward an
     /// HTTP/1.1 node they are joined into one field with "; ", as that section requires.
     static func joinCookies(_ headers: inout HTTPHeaders) {

@@ -406,7 +406,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                 via: runtime.config.forwarding.via
             )
             if wire == .http2 {
-                writeHTTP2(.head(ClientWire.forHTTP2(interim)), context: context)
+                writeHTTP2(.head(interim), context: context)
             } else {
                 stage { HTTPWire.write(interim, into: &$0) }
                 sendStaged(context)
@@ -449,8 +449,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             exchange.framing = ResponseFraming.frame(&downstream, requestMethod: exchange.request.method)
             if wire == .http2 {
                 // DATA frames and END_STREAM delimit the body; HTTP/2 has no chunking (RFC 9113 §8.2.2).
+                // The `Transfer-Encoding` framing added goes with the other connection-specific
+                // fields, which the stream's codec removes from every head and trailer block.
                 exchange.framing.chunked = false
-                downstream = ClientWire.forHTTP2(downstream)
             }
             // Written with the first body bytes, the end or the end of this read, whichever comes
             // first: a node whose body breaks in the same read as its head still gets the client a 502.
@@ -462,7 +463,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         case .end(let trailers):
             writePendingHead(exchange, context: context)
             if wire == .http2 {
-                writeHTTP2(.end(trailers.map(ClientWire.forHTTP2)), context: context)
+                writeHTTP2(.end(trailers), context: context)
                 finish(exchange, upstreamReusable: exchange.upstreamReusable && exchange.requestEnded)
                 endHTTP2Stream(requestEnded: exchange.requestEnded, context: context)
                 return
@@ -919,8 +920,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
         let responseVersion: HTTPVersion = version.isHTTP10 ? .http1_0 : .http1_1
         if wire == .http2 {
-            let head = ClientWire.forHTTP2(HTTPResponseHead(version: .http1_1, status: status, headers: headers))
-            writeHTTP2(.head(head), context: context)
+            writeHTTP2(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)), context: context)
             if !headRequest { writeHTTP2(.body(.byteBuffer(context.channel.allocator.buffer(string: body))), context: context) }
             writeHTTP2(.end(nil), context: context)
             if keepAlive { deadlines.exchangeFinished() }

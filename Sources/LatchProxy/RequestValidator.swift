@@ -34,24 +34,14 @@ enum RequestValidator {
     /// and `:path` are only what the client put there — the HTTP/2-to-HTTP/1 smuggling of
     /// GHSA-4px2-pw77-vc85 — so they are checked here, whatever the HTTP/2 library already refused.
     private static func checkRequestLine(_ head: HTTPRequestHead) -> RequestRejection? {
-        let method = head.method.rawValue
-        if method.isEmpty || !method.utf8.allSatisfy(isTokenByte) {
+        var method = head.method.rawValue
+        if !method.withUTF8(HTTPWire.isValidName) {
             return RequestRejection(status: .badRequest, message: "the method is not a token")
         }
         if head.uri.isEmpty || !head.uri.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
             return RequestRejection(status: .badRequest, message: "the request target holds a space, a control character or non-ASCII bytes")
         }
         return nil
-    }
-
-    /// `tchar` (RFC 9110 §5.6.2).
-    private static func isTokenByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return true
-        default:
-            return "!#$%&'*+-.^_`|~".utf8.contains(byte)
-        }
     }
 
     /// RFC 9112 §3.2: origin-form, absolute-form (http/https), or `*` for OPTIONS; authority-form is
