@@ -60,6 +60,8 @@ public final class ClusterRuntime: Sendable {
     let tls: UpstreamTLS?
     /// Per node: the handles its finished requests are counted with.
     let requestMetrics: [NodeRequestMetrics]
+    /// Reads the route of the session ids nodes issue in `Set-Cookie`.
+    let extractor: RouteExtractor
 
     private struct State {
         var balancer: Balancer
@@ -86,13 +88,34 @@ public final class ClusterRuntime: Sendable {
         /// in-flight counts it took over come down as they finish.
         var successor: (cluster: ClusterRuntime, nodes: [Int?])?
         var random = SplitMix64()
+        /// What each node last announced through `health.state_header` (`active` until it says more).
+        var announced: [NodeState]
+        /// The last unrecognised announcement logged per node, so each is logged once.
+        var unrecognised: [String?]
+        /// Per node: how far its slow start is (``SlowStart``).
+        var slowStart: [SlowStart<ContinuousClock.Instant>]
+
+        /// The state a node is treated by: the more restrictive of the operator's and the node's own.
+        func effectiveState(_ node: Int) -> NodeState {
+            NodeState.mostRestrictive(states[node], announced[node])
+        }
 
         func isUsable(_ node: Int, at now: ContinuousClock.Instant) -> Bool {
-            states[node] != .maintenance && (health[node]?.isUp ?? true) && !passive[node].isEjected(at: now)
+            effectiveState(node) != .maintenance && (health[node]?.isUp ?? true) && !passive[node].isEjected(at: now)
+        }
+
+        /// Tells every node's slow start whether the node is usable now; a node whose checks have not
+        /// decided yet is left out (its first verdict is not a return).
+        mutating func observeSlowStart(at now: ContinuousClock.Instant) {
+            for node in slowStart.indices where slowStart[node].duration != nil && health[node]?.isUndecided != true {
+                slowStart[node].observe(usable: isUsable(node, at: now), at: now)
+            }
         }
     }
 
     private let state: NIOLockedValueBox<State>
+    /// Some node has `slow_start`: only then does a decision look at every node's usability.
+    private let hasSlowStart: Bool
 
     /// - Parameter previous: the cluster of the same name before a reload. Every node kept with the same
     ///   name and address keeps its health verdict, passive ejection, runtime state, session count and
@@ -109,6 +132,7 @@ public final class ClusterRuntime: Sendable {
         self.tls = tls
         self.requestMetrics = config.nodes.map { metrics.nodeHandles(cluster: config.name, node: $0.name) }
         let names = config.nodes.map(\.name)
+        self.extractor = RouteExtractor(session: config.session, nodeNames: names)
         self.replicaIndices = config.nodes.map { node in node.replicas.compactMap { names.firstIndex(of: $0) } }
         self.state = NIOLockedValueBox(
             State(
@@ -124,9 +148,13 @@ public final class ClusterRuntime: Sendable {
                 countingSince: Array(repeating: ContinuousClock.now, count: config.nodes.count),
                 stats: ClusterStats(nodes: Array(repeating: NodeStats(), count: config.nodes.count), unserved: [:]),
                 queues: config.nodes.map { NodeQueue(limit: $0.maxConnections, maxQueue: config.limits.maxQueue) },
-                successor: nil
+                successor: nil,
+                announced: Array(repeating: .active, count: config.nodes.count),
+                unrecognised: Array(repeating: nil, count: config.nodes.count),
+                slowStart: config.nodes.map { SlowStart(duration: $0.slowStart, fromStart: true) }
             )
         )
+        self.hasSlowStart = config.nodes.contains { $0.slowStart != nil }
         if let previous { carryOver(from: previous) }
     }
 
@@ -143,7 +171,15 @@ public final class ClusterRuntime: Sendable {
         state.withLockedValue { state in
             for (i, node) in config.nodes.enumerated() {
                 guard let j = previous.config.nodes.firstIndex(where: { $0.name == node.name && $0.address == node.address })
-                else { continue }
+                else {
+                    // A node the reload added comes in cold: it ramps up once it is usable.
+                    state.slowStart[i] = SlowStart(duration: node.slowStart, fromStart: false)
+                    continue
+                }
+                state.announced[i] = old.announced[j]
+                state.unrecognised[i] = old.unrecognised[j]
+                state.slowStart[i] = old.slowStart[j]
+                state.slowStart[i].duration = node.slowStart
                 if let health = node.health, let oldHealth = old.health[j] {
                     state.health[i] = HealthHysteresis(health, keeping: oldHealth)
                 }
@@ -187,7 +223,9 @@ public final class ClusterRuntime: Sendable {
         let now = ContinuousClock.now
         let replicas = replicaIndices
         let policy = config.failover.onUnavailable
+        let hasSlowStart = self.hasSlowStart
         return state.withLockedValue { state in
+            if hasSlowStart { state.observeSlowStart(at: now) }
             // The balancer is moved out while the chooser reads the rest of the state, rather than
             // the state copied: a copy would retain every array in it and make the balancer's own
             // arrays copy on write at each decision.
@@ -204,7 +242,7 @@ public final class ClusterRuntime: Sendable {
                         owner: owner,
                         usable: { read.isUsable($0, at: now) },
                         takesNewSessions: {
-                            read.states[$0] == .active
+                            read.effectiveState($0) == .active
                                 && !(skippingFull && read.queues[$0].isFull(active: read.active[$0]))
                         },
                         replicas: { replicas[$0] },
@@ -212,6 +250,7 @@ public final class ClusterRuntime: Sendable {
                         excluded: { excluded.contains($0) },
                         balancer: &balancer,
                         active: { read.active[$0] },
+                        share: { read.slowStart[$0].share(at: now) },
                         using: &random
                     )
                 }
@@ -327,6 +366,7 @@ public final class ClusterRuntime: Sendable {
             state.states[node] = newState
             if newState == .draining, old != .draining { state.drainingSince[node] = now }
             if newState != .draining { state.drainingSince[node] = nil }
+            state.observeSlowStart(at: now)
             return old
         }
     }
@@ -347,15 +387,64 @@ public final class ClusterRuntime: Sendable {
         return state.withLockedValue { state in (0..<count).map { state.isUsable($0, at: now) } }
     }
 
-    /// Records an active check's result; returns the transition it caused, for the log.
-    func recordCheck(node: Int, passed: Bool, detail: String) -> HealthHysteresis.Transition? {
+    /// What one active check changed, for the log.
+    struct CheckOutcome {
+        var transition: HealthHysteresis.Transition?
+        /// The node's announced state changed: from, to.
+        var announced: (from: NodeState, to: NodeState)?
+        /// The node announced something unrecognised, not logged before.
+        var unrecognised: String?
+    }
+
+    /// Records an active check's result and, when the check got a response and the node has a
+    /// `state_header`, what the node announced in it.
+    func recordCheck(node: Int, passed: Bool, detail: String, announcement: StateAnnouncement? = nil) -> CheckOutcome {
         let now = ContinuousClock.now
         return state.withLockedValue { state in
+            var outcome = CheckOutcome()
             state.lastCheck[node] = detail
             if passed { state.passive[node].activeCheckPassed(at: now) }
-            let transition = state.health[node]?.record(passed: passed)
-            if transition != nil { state.stats.nodes[node].healthTransitions += 1 }
-            return transition
+            outcome.transition = state.health[node]?.record(passed: passed)
+            if outcome.transition != nil { state.stats.nodes[node].healthTransitions += 1 }
+            switch announcement {
+            case .state(let announced)?:
+                state.unrecognised[node] = nil
+                if state.announced[node] != announced {
+                    outcome.announced = (state.announced[node], announced)
+                    state.announced[node] = announced
+                }
+            case .unrecognised(let text)?:
+                if state.unrecognised[node] != text {
+                    state.unrecognised[node] = text
+                    outcome.unrecognised = text
+                }
+            case nil:
+                break
+            }
+            state.observeSlowStart(at: now)
+            return outcome
+        }
+    }
+
+    /// What each node last announced through `health.state_header`; `nil` for a node without one.
+    public func announcedStates() -> [NodeState?] {
+        let headers = config.nodes.map { $0.health?.type == .http && $0.health?.stateHeader != nil }
+        return state.withLockedValue { state in state.announced.indices.map { headers[$0] ? state.announced[$0] : nil } }
+    }
+
+    /// The state each node is treated by: the operator's or its own announcement, whichever holds it
+    /// back more.
+    public func effectiveStates() -> [NodeState] {
+        state.withLockedValue { state in state.states.indices.map { state.effectiveState($0) } }
+    }
+
+    /// Per node: the share of its weight slow start gives it now (per mille), or `nil` when it is
+    /// not ramping up.
+    public func slowStartShares() -> [Int?] {
+        let now = ContinuousClock.now
+        return state.withLockedValue { state in
+            state.observeSlowStart(at: now)
+            return state.slowStart.map { $0.isRamping(at: now) ? $0.share(at: now) : nil }
         }
     }
 
@@ -364,7 +453,10 @@ public final class ClusterRuntime: Sendable {
         let now = ContinuousClock.now
         return withNodeState(node) { state, node in
             let ejected = state.passive[node].record(failure, at: now)
-            if ejected { state.stats.nodes[node].ejections += 1 }
+            if ejected {
+                state.stats.nodes[node].ejections += 1
+                state.observeSlowStart(at: now)
+            }
             return ejected
         } ?? false
     }
@@ -377,6 +469,36 @@ public final class ClusterRuntime: Sendable {
             state.lastSticky[node] = date
             if let sessionID { state.sessions[node].record(sessionID: sessionID, at: now) }
         }
+    }
+
+    /// Session cookies a node set in a response it served (`servedBy`), for drain: an issued id counts
+    /// for the node its route names (a new session, or a changed id, lives there from this response
+    /// on); a deleted one is forgotten, and so is the id the request carried, which the deletion ends.
+    /// Runs after ``noteSessionRequest(node:sessionID:)`` for the same exchange.
+    func noteIssuedSessions(_ issued: [IssuedSession], servedBy: Int?, requestSessionID: Substring?) {
+        let now = ContinuousClock.now
+        // Routes are read with this cluster's node order; a successor after a reload reads its own.
+        let successor = state.withLockedValue { state -> (cluster: ClusterRuntime, node: Int?)? in
+            if let successor = state.successor { return (successor.cluster, servedBy.flatMap { successor.nodes[$0] }) }
+            for session in issued {
+                let owner = session.id.isEmpty ? nil : extractor.node(ofSessionID: session.id)
+                if session.deleted {
+                    if let requestSessionID, let servedBy { state.sessions[servedBy].forget(sessionID: requestSessionID) }
+                    if let owner { state.sessions[owner].forget(sessionID: session.id) }
+                } else if let owner {
+                    state.sessions[owner].record(sessionID: session.id, at: now)
+                }
+            }
+            return nil
+        }
+        successor?.cluster.noteIssuedSessions(issued, servedBy: successor?.node, requestSessionID: requestSessionID)
+    }
+
+    /// The session cookies among a response's `Set-Cookie` field values.
+    func issuedSessions(in setCookies: [String]) -> [IssuedSession] {
+        let name = config.session.cookie
+        let now = Int64(Date().timeIntervalSince1970)
+        return setCookies.compactMap { IssuedSession.parse($0, cookie: name, now: now) }
     }
 
     /// Per node: distinct sessions seen within `drain.session_idle`, and the time of the last request

@@ -25,6 +25,8 @@ final class Exchange {
     var upgrade: String?
     var owner: Int?
     var hadOwnerCookie = false
+    /// The session cookies the node set in its response (counted for drain when the exchange ends).
+    var issuedSessions: [IssuedSession] = []
 
     /// Counted in flight on `node` (admitted under its `max_connections`): `finished(node:)` is owed.
     var holdsSlot = false

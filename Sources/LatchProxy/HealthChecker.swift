@@ -51,17 +51,29 @@ final class HealthChecker: Sendable {
     private func runCheck(cluster: ClusterRuntime, node: Int, config: HealthCheckConfig, on loop: any EventLoop) {
         let nodeConfig = cluster.config.nodes[node]
         HealthProbe.run(config, address: nodeConfig.address, tls: cluster.tls, on: loop).whenComplete { [self] result in
-            let (passed, detail) = (try? result.get()) ?? (false, "check failed")
-            if let transition = cluster.recordCheck(node: node, passed: passed, detail: detail) {
-                let state = transition == .wentUp ? "up" : "down"
-                let metadata: Logger.Metadata = [
-                    "cluster": "\(cluster.config.name)", "node": "\(nodeConfig.name)", "check": "\(detail)",
-                ]
+            let probe = (try? result.get()) ?? HealthProbe.Result(passed: false, detail: "check failed")
+            let outcome = cluster.recordCheck(node: node, passed: probe.passed, detail: probe.detail, announcement: probe.announcement)
+            let metadata: Logger.Metadata = ["cluster": "\(cluster.config.name)", "node": "\(nodeConfig.name)"]
+            if let transition = outcome.transition {
+                let check: Logger.Metadata = ["check": "\(probe.detail)"]
                 if transition == .wentUp {
-                    logger.notice("node is \(state)", metadata: metadata)
+                    logger.notice("node is up", metadata: metadata.merging(check) { $1 })
                 } else {
-                    logger.warning("node is \(state)", metadata: metadata)
+                    logger.warning("node is down", metadata: metadata.merging(check) { $1 })
                 }
+            }
+            if let (from, to) = outcome.announced {
+                let effective = cluster.effectiveStates()[node]
+                logger.notice(
+                    "node announces \(to.rawValue)",
+                    metadata: metadata.merging(["was": "\(from.rawValue)", "effective_state": "\(effective.rawValue)"]) { $1 }
+                )
+            }
+            if let text = outcome.unrecognised, let header = config.stateHeader {
+                logger.warning(
+                    "node announces an unknown state; ignored (expected active, draining or maintenance)",
+                    metadata: metadata.merging(["header": "\(header)", "value": "\(text)"]) { $1 }
+                )
             }
             schedule(cluster: cluster, node: node, config: config, in: Self.jittered(config), on: loop)
         }
@@ -80,17 +92,35 @@ final class HealthChecker: Sendable {
 /// cluster with TLS, both go over TLS: a tcp check passes on a completed handshake (so an expired or
 /// wrong certificate fails it), an http check sends its request through the handshake.
 enum HealthProbe {
-    /// Succeeds with whether the check passed and a short reason (`status 200`, `connection refused`…).
+    struct Result: Sendable {
+        var passed: Bool
+        /// A short reason: `status 200`, `connection refused`…
+        var detail: String
+        /// What the node announced in `state_header`, when the check has one and got a response.
+        var announcement: StateAnnouncement?
+
+        init(_ passed: Bool, _ detail: String, announcement: StateAnnouncement? = nil) {
+            self.passed = passed
+            self.detail = detail
+            self.announcement = announcement
+        }
+
+        init(passed: Bool, detail: String) {
+            self.init(passed, detail)
+        }
+    }
+
+    /// Succeeds with whether the check passed, why, and what the node announced.
     static func run(
         _ config: HealthCheckConfig,
         address: HostPort,
         tls: UpstreamTLS? = nil,
         on loop: any EventLoop
-    ) -> EventLoopFuture<(Bool, String)> {
-        let promise = loop.makePromise(of: (Bool, String).self)
+    ) -> EventLoopFuture<Result> {
+        let promise = loop.makePromise(of: Result.self)
         let timeout = TimeAmount(config.timeout)
         let deadline = loop.scheduleTask(in: timeout) {
-            promise.succeed((false, "timed out after \(config.timeout)"))
+            promise.succeed(Result(false, "timed out after \(config.timeout)"))
         }
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(timeout)
@@ -101,9 +131,9 @@ enum HealthProbe {
                         try channel.pipeline.syncOperations.addHandlers(tls.makeHandlers(for: address, handshake: handshake))
                         handshake.futureResult.whenComplete { result in
                             switch result {
-                            case .success where config.type == .tcp: promise.succeed((true, "TLS handshake completed"))
+                            case .success where config.type == .tcp: promise.succeed(Result(true, "TLS handshake completed"))
                             case .success: break
-                            case .failure(let error): promise.succeed((false, "TLS handshake failed: \(error)"))
+                            case .failure(let error): promise.succeed(Result(false, "TLS handshake failed: \(error)"))
                             }
                         }
                     }
@@ -123,13 +153,13 @@ enum HealthProbe {
             switch result {
             case .success(let channel):
                 if config.type == .tcp, tls == nil {
-                    promise.succeed((true, "connected"))
+                    promise.succeed(Result(true, "connected"))
                     channel.close(promise: nil)
                 } else {
                     promise.futureResult.whenComplete { _ in channel.close(promise: nil) }
                 }
             case .failure(let error):
-                promise.succeed((false, describeNetworkError(error)))
+                promise.succeed(Result(false, describeNetworkError(error)))
             }
         }
         return promise.futureResult.always { _ in deadline.cancel() }
@@ -141,9 +171,9 @@ enum HealthProbe {
 
         let config: HealthCheckConfig
         let address: HostPort
-        let promise: EventLoopPromise<(Bool, String)>
+        let promise: EventLoopPromise<Result>
 
-        init(config: HealthCheckConfig, address: HostPort, promise: EventLoopPromise<(Bool, String)>) {
+        init(config: HealthCheckConfig, address: HostPort, promise: EventLoopPromise<Result>) {
             self.config = config
             self.address = address
             self.promise = promise
@@ -163,17 +193,19 @@ enum HealthProbe {
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             if case .head(let head) = unwrapInboundIn(data) {
                 let code = Int(head.status.code)
-                promise.succeed((config.expectStatus.contains(code), "status \(code)"))
+                // Read from any response, passing or not: a node may fail its check and still say why.
+                let announcement = config.stateHeader.map { StateAnnouncement.read(head.headers[$0]) }
+                promise.succeed(Result(config.expectStatus.contains(code), "status \(code)", announcement: announcement))
             }
         }
 
         func channelInactive(context: ChannelHandlerContext) {
-            promise.succeed((false, "connection closed before the response"))
+            promise.succeed(Result(false, "connection closed before the response"))
             context.fireChannelInactive()
         }
 
         func errorCaught(context: ChannelHandlerContext, error: any Error) {
-            promise.succeed((false, "invalid response"))
+            promise.succeed(Result(false, "invalid response"))
             context.close(promise: nil)
         }
     }

@@ -443,8 +443,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             if let name = exchange.cluster.config.failover.nodeHeader {
                 downstream.headers.replaceOrAdd(name: name, value: exchange.nodeConfig.name)
             }
+            if head.headers.contains(name: "set-cookie") {
+                exchange.issuedSessions = exchange.cluster.issuedSessions(in: head.headers["set-cookie"])
+            }
             if exchange.cluster.config.failover.failback == .stay {
-                StayState.updateOwnerCookie(&downstream.headers, for: exchange)
+                StayState.updateOwnerCookie(&downstream.headers, for: exchange, secure: scheme == "https")
             }
             exchange.framing = ResponseFraming.frame(&downstream, requestMethod: exchange.request.method)
             if wire == .http2 {
@@ -787,10 +790,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
         exchange.cluster.count(node: exchange.node, reason: exchange.reason, nodeFailed: exchange.failure?.isNodeFault ?? false)
         switch exchange.reason {
-        case .sticky, .stayed, .failoverReplica, .failoverAny:
+        case .sticky, .stayed, .failoverRanked, .failoverReplica, .failoverAny:
             if exchange.failure == nil { exchange.cluster.noteSessionRequest(node: exchange.node, sessionID: exchange.sessionID) }
         default:
             break
+        }
+        // Only a session cookie the client was given: a head replaced by a 502 never reached it.
+        if !exchange.issuedSessions.isEmpty, exchange.responseStarted {
+            exchange.cluster.noteIssuedSessions(exchange.issuedSessions, servedBy: exchange.node, requestSessionID: exchange.sessionID)
         }
         if let upstream = exchange.upstream {
             exchange.upstream = nil

@@ -20,20 +20,25 @@ struct StayState {
     }
 
     /// On a failed-over response, name the node that now owns the session; once the session is back
-    /// on its own node, or the application issued a new session id, drop the cookie.
-    static func updateOwnerCookie(_ headers: inout HTTPHeaders, for exchange: Exchange) {
+    /// on its own node, or the application issued a new session id, drop the cookie. Over TLS the
+    /// cookie is `Secure` (RFC 6265 §4.1.2.5), so a plain-HTTP request never carries it.
+    static func updateOwnerCookie(_ headers: inout HTTPHeaders, for exchange: Exchange, secure: Bool) {
         let failover = exchange.cluster.config.failover
-        let sessionCookie = exchange.cluster.config.session.cookie
-        let newSession = headers["set-cookie"].contains { $0.hasPrefix(sessionCookie + "=") }
+        // The node set (or deleted) the session cookie: a new id carries its own route.
+        let newSession = !exchange.issuedSessions.isEmpty
         // Scoped like the cluster, so clusters split by path do not overwrite each other's cookie.
         let path = exchange.cluster.config.match.pathPrefix ?? "/"
-        let failedOver = exchange.reason == .failoverReplica || exchange.reason == .failoverAny
+        let attributes = "Path=\(path); HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
+        let failedOver = switch exchange.reason {
+        case .failoverRanked, .failoverReplica, .failoverAny: true
+        default: false
+        }
         if failedOver, !newSession, let sessionID = exchange.sessionID {
             let value = OwnerCookie.value(node: exchange.nodeConfig.name, sessionID: sessionID)
-            headers.add(name: "Set-Cookie", value: "\(failover.ownerCookie)=\(value); Path=\(path); HttpOnly; SameSite=Lax")
+            headers.add(name: "Set-Cookie", value: "\(failover.ownerCookie)=\(value); \(attributes)")
         } else if exchange.hadOwnerCookie, exchange.reason != .stayed || newSession {
             // Back on its own node, or a new session id that carries its own route: the owner is moot.
-            headers.add(name: "Set-Cookie", value: "\(failover.ownerCookie)=; Path=\(path); Max-Age=0; HttpOnly; SameSite=Lax")
+            headers.add(name: "Set-Cookie", value: "\(failover.ownerCookie)=; Max-Age=0; \(attributes)")
         }
     }
 }

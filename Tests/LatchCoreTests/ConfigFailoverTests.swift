@@ -36,6 +36,19 @@ struct ConfigFailoverTests {
         #expect(cluster.failover.nodeHeader == nil)
     }
 
+    @Test func stateHeaderAndSlowStartAreReadAndInherited() throws {
+        let yaml = Self.head + "    health: { state_header: X-Node-State }\n    slow_start: 30s\n    nodes:\n"
+            + Self.node("health: { state_header: null }") + "      - { name: tomcat2, address: 10.0.0.12:8080, slow_start: false }\n"
+            + "      - { name: tomcat3, address: 10.0.0.13:8080, slow_start: 2m }\n"
+        let cluster = try Self.parse(yaml).clusters[0]
+        #expect(cluster.health?.stateHeader == "X-Node-State")
+        #expect(cluster.slowStart == .seconds(30))
+        #expect(cluster.nodes.map { $0.health?.stateHeader } == [nil, "X-Node-State", "X-Node-State"])
+        #expect(cluster.nodes.map(\.slowStart) == [Duration.seconds(30), nil, Duration.seconds(120)])
+        let plain = try Self.parse(Self.file(cluster: "")).clusters[0]
+        #expect(plain.slowStart == nil && plain.nodes[0].slowStart == nil)
+    }
+
     @Test(arguments: ["    health: {}\n", "    health:\n", "    health: ~\n"])
     func anEmptyHealthBlockChecksWithTheDefaults(_ lines: String) throws {
         // What an operator gets after commenting out every key of the example's `health:`.
@@ -373,6 +386,21 @@ struct ConfigFailoverTests {
         Broken(name: "negative size", yaml: file(cluster: "    retry_body_limit: -1\n"),
                expected: "lb.yaml:5:23: clusters[0].retry_body_limit: retry_body_limit -1 is out of range 0...64MiB"),
 
+        // state_header and slow_start.
+        Broken(name: "state header with a space", yaml: file(cluster: "    health: { state_header: \"X Node\" }\n"),
+               expected: "lb.yaml:5:29: clusters[0].health.state_header: \"X Node\" contains \" \", which a header name cannot contain"),
+        Broken(name: "empty state header", yaml: file(cluster: "    health: { state_header: \"\" }\n"),
+               expected: "lb.yaml:5:29: clusters[0].health.state_header: must not be empty; e.g. X-Node-State, or null for none"),
+        Broken(name: "state header on a tcp check", yaml: file(cluster: "    health: { type: tcp, state_header: X-State }\n"),
+               expected: "lb.yaml:5:40: clusters[0].health.state_header: `state_header` applies only to http checks, "
+                   + "and this check's type is tcp"),
+        Broken(name: "slow start of zero", yaml: file(cluster: "    slow_start: 0s\n"),
+               expected: "lb.yaml:5:17: clusters[0].slow_start: duration must be greater than 0, found \"0s\""),
+        Broken(name: "slow start true", yaml: file(cluster: "    slow_start: true\n"),
+               expected: "lb.yaml:5:17: clusters[0].slow_start: expected a duration such as 30s, or false for no slow start"),
+        Broken(name: "node slow start not a duration", yaml: head + "    nodes:\n" + node("slow_start: fast"),
+               expected: "lb.yaml:6:63: clusters[0].nodes[0].slow_start: invalid duration \"fast\"; \(DurationParser.acceptedForms)"),
+
         // Unknown keys in every new block.
         Broken(name: "unknown cluster key", yaml: file(cluster: "    retires: 3\n"),
                expected: "lb.yaml:5:5: clusters[0].retires: unknown key `retires`; did you mean `retries`?"),
@@ -380,11 +408,11 @@ struct ConfigFailoverTests {
                expected: "lb.yaml:5:15: clusters[0].health.intervall: unknown key `intervall`; did you mean `interval`?"),
         Broken(name: "unknown health key without suggestion", yaml: file(cluster: "    health: { port: 8081 }\n"),
                expected: "lb.yaml:5:15: clusters[0].health.port: unknown key `port`; expected one of: type, path, "
-                   + "method, interval, timeout, rise, fall, expect_status, jitter, initial, host"),
+                   + "method, interval, timeout, rise, fall, expect_status, jitter, initial, host, state_header"),
         Broken(name: "unknown node health key", yaml: head + "    nodes:\n" + node("health: { expect: 204 }"),
                expected: "lb.yaml:6:61: clusters[0].nodes[0].health.expect: unknown key `expect`; "
                    + "expected one of: type, path, method, interval, timeout, rise, fall, expect_status, jitter, "
-                   + "initial, host"),
+                   + "initial, host, state_header"),
         Broken(name: "unknown passive key", yaml: file(cluster: "    passive: { eject: 5s }\n"),
                expected: "lb.yaml:5:16: clusters[0].passive.eject: unknown key `eject`; "
                    + "expected one of: failures, window, eject_for, on_5xx"),

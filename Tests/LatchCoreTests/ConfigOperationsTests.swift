@@ -451,7 +451,7 @@ struct ConfigOperationsTests {
                expected: "lb.yaml:6:51: clusters[0].nodes[0].stat: unknown key `stat`; did you mean `state`?"),
         Broken(name: "unknown node key", yaml: file(node: "status: draining"),
                expected: "lb.yaml:6:51: clusters[0].nodes[0].status: unknown key `status`; "
-                   + "expected one of: name, address, weight, replicas, health, state, max_connections"),
+                   + "expected one of: name, address, weight, replicas, health, state, max_connections, slow_start"),
         Broken(name: "misspelt shutdown_grace", yaml: file(top: "shutdown_grase: 30s\n"),
                expected: "lb.yaml:7:1: shutdown_grase: unknown key `shutdown_grase`; did you mean `shutdown_grace`?"),
         Broken(name: "misspelt state_file", yaml: file(top: "statefile: /var/lib/latch/state.json\n"),

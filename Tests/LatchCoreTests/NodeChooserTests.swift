@@ -144,7 +144,7 @@ struct NodeChooserTests {
     @Test func reasonsAreExactlyThese() {
         #expect(
             DecisionReason.allCases.map(\.rawValue)
-                == ["sticky", "stayed", "failover_replica", "failover_any", "rejected", "new", "no_route", "unknown_route", "no_node"]
+                == ["sticky", "stayed", "failover_ranked", "failover_replica", "failover_any", "rejected", "new", "no_route", "unknown_route", "no_node"]
         )
     }
 

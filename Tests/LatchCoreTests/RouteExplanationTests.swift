@@ -32,6 +32,7 @@ import Testing
                 session: route "tomcat2" found in the path parameter
                 node:    tomcat2 10.0.0.12:8080
                 reason:  sticky
+                if tomcat2 cannot serve: any usable node (failover_any)
                 """
         )
     }

@@ -443,7 +443,7 @@ struct RouteExtractorTests {
             for candidate in [prefix, suffix] {
                 let result = extractor.lookup(target: candidate, cookieHeaders: [String]())
                 switch result {
-                case .known(let node, _): #expect(node == 0 || node == 1, "\(candidate)")
+                case .known(let node, _, _): #expect(node == 0 || node == 1, "\(candidate)")
                 case .unknown, .noRoute, .none: break
                 }
             }
@@ -451,7 +451,7 @@ struct RouteExtractorTests {
         for cut in 0...cookie.utf8.count {
             let prefix = String(decoding: Array(cookie.utf8.prefix(cut)), as: UTF8.self)
             let result = extractor.lookup(target: "/", cookieHeaders: [prefix])
-            if case .known(let node, let source) = result {
+            if case .known(let node, let source, _) = result {
                 #expect(node == 2 && source == .cookie, "\(prefix)")
             }
         }

@@ -39,6 +39,29 @@ struct SessionCounterTests {
         #expect(counter.lastSeen == Self.at(.milliseconds(9_999)))
     }
 
+    @Test func aForgottenSessionStopsCountingInEveryBucket() {
+        var counter = Counter(window: Self.window)
+        counter.record(sessionID: "ended", at: Self.at(.zero))
+        counter.record(sessionID: "kept", at: Self.at(.zero))
+        counter.record(sessionID: "ended", at: Self.at(Self.bucket * 3))
+        #expect(counter.distinctSessions(at: Self.at(Self.bucket * 3)) == 2)
+        counter.forget(sessionID: "ended")
+        #expect(counter.distinctSessions(at: Self.at(Self.bucket * 3)) == 1)
+        counter.forget(sessionID: "never seen")
+        counter.forget(sessionID: "kept")
+        #expect(counter.distinctSessions(at: Self.at(Self.bucket * 3)) == 0, "zero stays exact")
+        counter.record(sessionID: "ended", at: Self.at(Self.bucket * 4))
+        #expect(counter.distinctSessions(at: Self.at(Self.bucket * 4)) == 1, "an id used again counts again")
+    }
+
+    @Test func aSketchCannotForgetButAgesOut() {
+        var counter = Counter(window: Self.window)
+        for i in 0..<200 { counter.record(sessionID: Self.id(i), at: Self.at(.zero)) }
+        let before = counter.distinctSessions(at: Self.at(.zero))
+        counter.forget(sessionID: Self.id(0))
+        #expect(counter.distinctSessions(at: Self.at(.zero)) == before)
+    }
+
     @Test func upTo64SessionsAreExact() {
         for n in 1...64 {
             var counter = Counter(window: Self.window)

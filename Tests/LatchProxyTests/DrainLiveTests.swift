@@ -1,6 +1,8 @@
 import AsyncHTTPClient
 import LatchCore
+import Foundation
 import NIOCore
+import NIOHTTP1
 import Testing
 
 @Suite("Drain that knows when it is done", .timeLimit(.minutes(1)))
@@ -71,6 +73,107 @@ struct DrainLiveTests {
             #expect(h.server.sessions(cluster: 0)[2].count == 1)
             let done = try await waitFor { h.server.nodeStates(cluster: 0)[2] == .maintenance }
             #expect(done)
+        }
+    }
+}
+
+/// Sessions a node issues in `Set-Cookie` count for drain from the response that issues them.
+@Suite("Drain counts the sessions nodes issue", .timeLimit(.minutes(1)))
+struct IssuedSessionDrainLiveTests {
+    /// A node that issues `JSESSIONID=<n>.<node>` to a request without one, as Tomcat does on the first
+    /// request that creates a session; `/login` changes the id, `/logout` deletes the cookie.
+    static func node(_ name: String, _ head: HTTPRequestHead) -> BackendReply {
+        let cookie = head.headers.first(name: "cookie")
+        let path = head.uri
+        if path == "/logout" {
+            return .text(headers: [("Set-Cookie", "JSESSIONID=; Path=/; Max-Age=0"), ("Set-Cookie", "theme=dark")], body: "bye")
+        }
+        if path == "/logout-expires" {
+            return .text(headers: [("Set-Cookie", "JSESSIONID=\"OLD.\(name)\"; Expires=Thu, 01-Jan-1970 00:00:10 GMT")], body: "bye")
+        }
+        if path == "/login" {
+            return .text(headers: [("Set-Cookie", "theme=light"), ("Set-Cookie", "JSESSIONID=NEW.\(name); Path=/; HttpOnly")], body: "in")
+        }
+        guard cookie == nil else { return .text(body: "again") }
+        return .text(headers: [("Set-Cookie", "JSESSIONID=FIRST-\(UUID().uuidString).\(name); Path=/; HttpOnly")], body: "new")
+    }
+
+    struct Answer {
+        var node: String?
+        var cookie: String?
+        var headers: HTTPHeaders
+    }
+
+    private func get(_ h: LatchHarness, _ path: String = "/", cookie: String? = nil) async throws -> Answer {
+        var request = HTTPClientRequest(url: h.baseURL + path)
+        if let cookie { request.headers.add(name: "Cookie", value: cookie) }
+        let response = try await h.client.execute(request, timeout: .seconds(10))
+        _ = try await response.body.collect(upTo: 1024)
+        let issued = response.headers["set-cookie"].first { $0.hasPrefix("JSESSIONID=") }
+        return Answer(
+            node: response.headers.first(name: "X-Backend-Node"),
+            cookie: issued.map { String($0.prefix { $0 != ";" }) },
+            headers: response.headers
+        )
+    }
+
+    @Test("a session issued on the first response keeps a node just put to drain: counted, draining, sticky")
+    func firstResponseCounts() async throws {
+        try await withLatch(configure: { config in
+            config.clusters[0].drain = DrainConfig(sessionIdle: .seconds(2), maintenanceWhenEmpty: true)
+        }, reply: Self.node) { h in
+            // Past one watch of session_idle (and a bucket): from here an empty count ends a drain.
+            try await Task.sleep(for: .milliseconds(2200))
+            let first = try await get(h)
+            let node = try #require(first.node)
+            let cookie = try #require(first.cookie)
+            let index = try #require(["tomcat1", "tomcat2", "tomcat3"].firstIndex(of: node))
+            h.server.setNodeState(cluster: "shop", node: node, .draining)
+            #expect(h.server.sessions(cluster: 0)[index].count == 1, "the session the node just issued")
+            // The drain watcher looks every second: had the session not counted, it would end the drain.
+            try await Task.sleep(for: .milliseconds(1100))
+            #expect(h.server.nodeStates(cluster: 0)[index] == .draining)
+            let next = try await get(h, cookie: cookie)
+            #expect(next.node == node)
+            #expect(h.server.stats(cluster: 0).nodes[index].requests[.sticky] == 1)
+            #expect(h.server.nodeStates(cluster: 0)[index] == .draining)
+        }
+    }
+
+    @Test("a changed id counts for the node its route names; a deleted cookie is forgotten at once")
+    func changedAndDeletedIDs() async throws {
+        try await withLatch(reply: Self.node) { h in
+            _ = try await get(h, "/login", cookie: "JSESSIONID=OLD.tomcat2")
+            #expect(h.server.sessions(cluster: 0).map(\.count) == [0, 2, 0], "OLD as requested, NEW as issued")
+            _ = try await get(h, "/logout", cookie: "JSESSIONID=NEW.tomcat2")
+            #expect(h.server.sessions(cluster: 0).map(\.count) == [0, 1, 0], "NEW ended by its deletion")
+            _ = try await get(h, "/logout-expires", cookie: "JSESSIONID=OLD.tomcat2")
+            #expect(h.server.sessions(cluster: 0).map(\.count) == [0, 0, 0], "an Expires in the past deletes too")
+        }
+    }
+
+    @Test("failback stay keeps a session learned from Set-Cookie on the node that took it over")
+    func stayWithALearnedSession() async throws {
+        try await withLatch(configure: { config in
+            config.clusters[0].failover.failback = .stay
+            config.clusters[0].nodes[0].replicas = ["tomcat2"]
+            config.clusters[0].nodes[1].replicas = ["tomcat3"]
+            config.clusters[0].nodes[2].replicas = ["tomcat1"]
+        }, reply: Self.node) { h in
+            let first = try await get(h)
+            let node = try #require(first.node)
+            let cookie = try #require(first.cookie)
+            let replica = ["tomcat1": "tomcat2", "tomcat2": "tomcat3", "tomcat3": "tomcat1"][node]!
+            h.server.setNodeState(cluster: "shop", node: node, .maintenance)
+            let failedOver = try await get(h, cookie: cookie)
+            #expect(failedOver.node == replica)
+            let owner = try #require(failedOver.headers["set-cookie"].first { $0.hasPrefix("LATCH_NODE=\(replica)~") })
+            #expect(!owner.contains("Secure"), "plain HTTP: a Secure cookie would not come back")
+            let replicaIndex = ["tomcat1", "tomcat2", "tomcat3"].firstIndex(of: replica)!
+            #expect(h.server.sessions(cluster: 0)[replicaIndex].count == 1, "counted where it is served now")
+            h.server.setNodeState(cluster: "shop", node: node, .active)
+            let stayed = try await get(h, cookie: "\(cookie); \(owner.prefix { $0 != ";" })")
+            #expect(stayed.node == replica, "the session stays where its state now is")
         }
     }
 }

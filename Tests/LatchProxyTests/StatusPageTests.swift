@@ -19,13 +19,19 @@ struct StatusPageTests {
         health: StatusDocument.Health? = StatusDocument.Health(up: true, lastCheck: "HTTP 200 in 2 ms"),
         requests: [String: Int] = [:],
         failures: Int = 0,
-        lastSticky: String? = nil
+        lastSticky: String? = nil,
+        announced: String? = nil,
+        effective: String? = nil,
+        slowStart: Int? = nil
     ) -> StatusDocument.Node {
         StatusDocument.Node(
             name: name,
             address: "10.0.0.1:8080",
             replicas: [],
             state: state,
+            announcedState: announced,
+            effectiveState: effective ?? state,
+            slowStartWeightPercent: slowStart,
             usable: usable,
             health: health,
             activeRequests: 0,
@@ -47,6 +53,7 @@ struct StatusPageTests {
                 node("tomcat2", state: "draining"),
                 node("tomcat3", state: "maintenance", usable: false, health: StatusDocument.Health(up: false, lastCheck: "connection refused"), failures: 3),
                 node("tomcat4", health: nil),
+                node("tomcat5", announced: "draining", effective: "draining", slowStart: 40),
             ],
             unserved: ["no_node": 2]
         )
@@ -89,6 +96,12 @@ struct StatusPageTests {
         #expect(third.contains(#"class="num bad" data-field="errors""#))
 
         #expect(try row(html, "tomcat4").contains(#"<span class="badge health-unchecked">unchecked</span>"#))
+
+        // A node that announces draining itself: treated as draining, the operator's choice and the
+        // slow start still shown; its buttons follow the operator's state.
+        let fifth = try row(html, "tomcat5")
+        #expect(fifth.contains(#"<span class="badge state-draining">draining</span><small>node says draining · operator: active · slow start 40%</small>"#))
+        #expect(fifth.contains(#"data-state="active" disabled"#))
     }
 
     @Test("three buttons per node post to the node's state URL; the one for the current state is disabled")
@@ -99,7 +112,7 @@ struct StatusPageTests {
         #expect(second.contains(#"<button type="button" class="act act-draining" \#(url) data-state="draining" disabled>Drain</button>"#))
         #expect(second.contains(#"<button type="button" class="act act-maintenance" \#(url) data-state="maintenance">Maintenance</button>"#))
         #expect(second.contains(#"<button type="button" class="act act-active" \#(url) data-state="active">Activate</button>"#))
-        #expect(html.components(separatedBy: "<button ").count - 1 == 3 * 4)
+        #expect(html.components(separatedBy: "<button ").count - 1 == 3 * 5)
         #expect(html.contains("\"Authorization\"") && html.contains("sessionStorage"), "the token goes along as a bearer token")
     }
 

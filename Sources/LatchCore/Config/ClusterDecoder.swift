@@ -8,10 +8,10 @@
 /// a node's `state` by `OperationsDecoder`.
 enum ClusterDecoder {
     static let clusterKeys = ["name", "match", "session", "balance", "nodes", "health", "passive"]
-        + FailoverDecoder.failoverKeys + ["drain", "limits", "tls"]
+        + FailoverDecoder.failoverKeys + ["drain", "limits", "tls", "slow_start"]
     static let matchKeys = ["host", "path_prefix"]
-    static let sessionKeys = ["cookie", "path_parameter", "separator"]
-    static let nodeKeys = ["name", "address", "weight", "replicas", "health", "state", "max_connections"]
+    static let sessionKeys = ["cookie", "path_parameter", "separator", "routes"]
+    static let nodeKeys = ["name", "address", "weight", "replicas", "health", "state", "max_connections", "slow_start"]
     static let weights = 1...1000
 
     static func clusters(_ node: ConfigNode) throws(ConfigError) -> [ClusterConfig] {
@@ -50,6 +50,7 @@ enum ClusterDecoder {
         if let node = mapping.block("drain") { cluster.drain = try OperationsDecoder.drain(node) }
         if let node = mapping.block("limits") { cluster.limits = try LimitsDecoder.nodeLimits(node) }
         if let node = mapping.value("tls") { cluster.tls = try TLSDecoder.upstream(node) }
+        if let node = mapping.value("slow_start") { cluster.slowStart = try slowStart(node) }
         cluster.nodes = try nodes(mapping.required("nodes"), cluster: cluster)
         return cluster
     }
@@ -105,6 +106,9 @@ enum ClusterDecoder {
             }
             session.separator = separator
         }
+        if let value = mapping.value("routes") {
+            session.routes = try value.oneOf(RouteMode.self, what: "routes mode")
+        }
         return session
     }
 
@@ -152,6 +156,12 @@ enum ClusterDecoder {
             throw nameNode.error("node name \"\(name)\" contains \"\(bad)\", which cannot appear in a session id "
                 + "route; use \(NameRules.routeCharacters)")
         }
+        let separator = cluster.session.separator
+        if cluster.session.routes == .ranked, name.contains(separator) {
+            // Ranked routes are split at every separator, so such a name could never be read back.
+            throw nameNode.error("node name \"\(name)\" contains the session separator \"\(separator)\", which splits "
+                + "ranked routes (session.routes: ranked); rename the node or choose another separator")
+        }
         let addressNode = try mapping.required("address")
         let address = try addressNode.hostPort()
         if address.port == 0 {
@@ -159,7 +169,8 @@ enum ClusterDecoder {
                 + "a node needs its real port")
         }
         var config = NodeConfig(
-            name: name, address: address, health: clusterHealth, maxConnections: cluster.limits.maxConnections)
+            name: name, address: address, health: clusterHealth, maxConnections: cluster.limits.maxConnections,
+            slowStart: cluster.slowStart)
         if let value = mapping.value("weight") {
             let weight = try value.int()
             guard weights.contains(weight) else {
@@ -181,7 +192,17 @@ enum ClusterDecoder {
         }
         if let value = mapping.value("state") { config.state = try OperationsDecoder.state(value) }
         if let value = mapping.value("max_connections") { config.maxConnections = try LimitsDecoder.maxConnections(value) }
+        if let value = mapping.value("slow_start") { config.slowStart = try slowStart(value) }
         return (nameNode, ParsedNode(config: config, replicaNodes: replicaNodes))
+    }
+
+    /// A duration, or `false` (a node's way out of its cluster's slow start).
+    private static func slowStart(_ node: ConfigNode) throws(ConfigError) -> Duration? {
+        if (try? node.bool()) == false { return nil }
+        guard (try? node.bool()) == nil else {
+            throw node.error("expected a duration such as 30s, or false for no slow start")
+        }
+        return try node.duration()
     }
 
     private static func checkReplicas(of node: ParsedNode, names: [String], cluster: String) throws(ConfigError) {

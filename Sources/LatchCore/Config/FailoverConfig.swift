@@ -36,6 +36,8 @@ public struct HealthCheckConfig: Sendable, Equatable {
     public var initial: InitialState
     /// `Host` header of HTTP checks; `nil` sends the node's address.
     public var host: String?
+    /// A response header in which the node announces its own state (``StateAnnouncement``); `nil`: off.
+    public var stateHeader: String?
 
     public init(
         type: Kind = .http,
@@ -48,7 +50,8 @@ public struct HealthCheckConfig: Sendable, Equatable {
         expectStatus: ClosedRange<Int> = 200...399,
         jitter: Double = 0.1,
         initial: InitialState = .down,
-        host: String? = nil
+        host: String? = nil,
+        stateHeader: String? = nil
     ) {
         self.type = type
         self.path = path
@@ -61,6 +64,7 @@ public struct HealthCheckConfig: Sendable, Equatable {
         self.jitter = jitter
         self.initial = initial
         self.host = host
+        self.stateHeader = stateHeader
     }
 }
 

@@ -8,6 +8,7 @@
 enum FailoverDecoder {
     static let healthKeys = [
         "type", "path", "method", "interval", "timeout", "rise", "fall", "expect_status", "jitter", "initial", "host",
+        "state_header",
     ]
     static let passiveKeys = ["failures", "window", "eject_for", "on_5xx"]
     /// The keys read by `failover`, which live in the cluster mapping itself.
@@ -15,7 +16,7 @@ enum FailoverDecoder {
         "on_unavailable", "failback", "failback_cookie", "retries", "retry_timeout", "retry_body_limit", "node_header",
     ]
     /// Keys that only mean something to an HTTP check; set on a TCP check they would be silently ignored.
-    static let httpOnlyKeys = ["path", "method", "expect_status", "host"]
+    static let httpOnlyKeys = ["path", "method", "expect_status", "host", "state_header"]
 
     static let checkCounts = 1...100
     static let passiveFailures = 0...1000
@@ -64,6 +65,7 @@ enum FailoverDecoder {
             health.initial = try value.oneOf(HealthCheckConfig.InitialState.self, what: "initial state")
         }
         if let value = mapping.value("host") { health.host = try host(value) }
+        if let value = mapping.value("state_header") { health.stateHeader = try stateHeader(value) }
         try checkTimeout(of: health, in: mapping)
         if health.type == .tcp {
             // `host: null` only restates the default, so a node switching to tcp may still write it.
@@ -74,6 +76,17 @@ enum FailoverDecoder {
             }
         }
         return health
+    }
+
+    /// A header field name (RFC 9110 §5.1: a token); `null` turns it off again under a cluster's.
+    private static func stateHeader(_ node: ConfigNode) throws(ConfigError) -> String? {
+        guard !node.isNull else { return nil }
+        let name = try node.string()
+        if name.isEmpty { throw node.error("must not be empty; e.g. X-Node-State, or null for none") }
+        if let bad = NameRules.firstNonTokenCharacter(in: name) {
+            throw node.error("\"\(name)\" contains \"\(bad)\", which a header name cannot contain")
+        }
+        return name
     }
 
     /// A check that may still run when the next is due would pile up on a slow node.

@@ -92,6 +92,9 @@ public struct ClusterConfig: Sendable, Equatable {
     public var limits: NodeLimitsConfig
     /// TLS to the nodes; `nil`: plain HTTP.
     public var tls: UpstreamTLSConfig?
+    /// How long a node coming back takes to reach its whole weight (``SlowStart``); each node may set
+    /// its own. `nil`: off.
+    public var slowStart: Duration?
 
     public init(
         name: String,
@@ -104,7 +107,8 @@ public struct ClusterConfig: Sendable, Equatable {
         failover: FailoverConfig = .init(),
         drain: DrainConfig = .init(),
         limits: NodeLimitsConfig = .init(),
-        tls: UpstreamTLSConfig? = nil
+        tls: UpstreamTLSConfig? = nil,
+        slowStart: Duration? = nil
     ) {
         self.name = name
         self.match = match
@@ -117,6 +121,7 @@ public struct ClusterConfig: Sendable, Equatable {
         self.drain = drain
         self.limits = limits
         self.tls = tls
+        self.slowStart = slowStart
     }
 }
 
@@ -142,11 +147,19 @@ public struct SessionConfig: Sendable, Equatable {
     public var pathParameter: String?
     /// The route is the text after the first occurrence of this (Tomcat uses `.`, WebLogic `!`).
     public var separator: String
+    /// Whether that text is one route or a ranked list of them (WildFly's ranked affinity).
+    public var routes: RouteMode
 
-    public init(cookie: String = "JSESSIONID", pathParameter: String? = "jsessionid", separator: String = ".") {
+    public init(
+        cookie: String = "JSESSIONID",
+        pathParameter: String? = "jsessionid",
+        separator: String = ".",
+        routes: RouteMode = .single
+    ) {
         self.cookie = cookie
         self.pathParameter = pathParameter
         self.separator = separator
+        self.routes = routes
     }
 }
 
@@ -174,6 +187,9 @@ public struct NodeConfig: Sendable, Equatable {
     /// Requests in flight to this node at once; 0: no limit. The loader fills in the cluster's
     /// `limits.max_connections` unless the node sets its own.
     public var maxConnections: Int
+    /// This node's effective slow start: its own `slow_start`, else its cluster's (the loader resolves
+    /// this); `nil`: off.
+    public var slowStart: Duration?
 
     public init(
         name: String,
@@ -182,7 +198,8 @@ public struct NodeConfig: Sendable, Equatable {
         replicas: [String] = [],
         health: HealthCheckConfig? = nil,
         state: NodeState = .active,
-        maxConnections: Int = NodeLimitsConfig().maxConnections
+        maxConnections: Int = NodeLimitsConfig().maxConnections,
+        slowStart: Duration? = nil
     ) {
         self.name = name
         self.address = address
@@ -191,6 +208,7 @@ public struct NodeConfig: Sendable, Equatable {
         self.health = health
         self.state = state
         self.maxConnections = maxConnections
+        self.slowStart = slowStart
     }
 }
 

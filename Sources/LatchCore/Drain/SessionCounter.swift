@@ -78,6 +78,17 @@ public struct SessionCounter<Instant: InstantProtocol>: Sendable where Instant.D
         record(hash: SessionHash.hash(sessionIDBytes), at: now)
     }
 
+    /// Forgets a session the application ended (it deleted the session cookie): it stops counting at
+    /// once in every bucket that still keeps exact sets. A bucket that outgrew them (more than 64
+    /// sessions) holds it in a sketch, which cannot forget: there it ages out with the bucket, which
+    /// errs on the side of waiting, as the window does.
+    public mutating func forget<ID: StringProtocol>(sessionID: ID) {
+        let hash = SessionHash.hash(sessionID.utf8)
+        for slot in ring.indices where ring[slot].exact.contains(hash) {
+            ring[slot].exact.removeAll { $0 == hash }
+        }
+    }
+
     /// Distinct sessions recorded within the window before `now`: exact up to 64 per bucket, within
     /// ≈ 3.3 % (one standard error) beyond; exactly 0 when none was recorded within the window.
     public func distinctSessions(at now: Instant) -> Int {

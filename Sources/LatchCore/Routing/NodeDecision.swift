@@ -4,6 +4,9 @@ public enum DecisionReason: String, Sendable, Equatable, CaseIterable {
     case sticky
     /// `failback: stay`: the session stays on the node that took it over, named by Latch's owner cookie.
     case stayed
+    /// `session.routes: ranked`: the session's first route cannot serve; a later route of its id
+    /// (one of WildFly's backup owners) names a usable node, which does.
+    case failoverRanked = "failover_ranked"
     /// The session's node cannot serve; the first usable node of its `replicas` does.
     case failoverReplica = "failover_replica"
     /// The session's node and its replicas cannot serve; `on_unavailable: any` balanced it.
@@ -32,7 +35,8 @@ public struct NodeDecision: Sendable, Equatable {
 }
 
 /// The node-choice rule, as one pure function. For a request whose route names node N:
-/// N if usable; else the first usable node in N's ordered `replicas`; else, by `on_unavailable`,
+/// N if usable; else, for a ranked id (`later`), the first of its later routes naming a usable node;
+/// else the first usable node in N's ordered `replicas`; else, by `on_unavailable`,
 /// a balanced usable node (`any`) or none (`reject`, 503). Requests without a usable route are
 /// balanced over the usable nodes. Deterministic for a given health view and balancer state, so
 /// several Latch instances fail a session over to the same replica.
@@ -43,6 +47,9 @@ public struct NodeDecision: Sendable, Equatable {
 ///
 /// With `failback: stay`, `owner` (from Latch's owner cookie, checked against the session id) comes
 /// before N while it is usable, and the owner's replicas come before N when it is not.
+///
+/// `share` is the part of each node's weight it has for balanced requests now (slow start, per
+/// mille); sticky requests and failovers ignore it.
 ///
 /// `excluded` names nodes already tried for this request (a retry after a failed connect asks again
 /// with the failed node excluded, which walks the same chain).
@@ -61,6 +68,7 @@ public enum NodeChooser {
         excluded: (Int) -> Bool = { _ in false },
         balancer: inout Balancer,
         active: (Int) -> Int,
+        share: (Int) -> Int = { _ in Balancer.fullShare },
         using random: inout R
     ) -> NodeDecision {
         func available(_ node: Int) -> Bool { usable(node) && !excluded(node) }
@@ -68,7 +76,7 @@ public enum NodeChooser {
         func placeable(_ node: Int) -> Bool { available(node) && takesNewSessions(node) }
         let reason: DecisionReason
         switch lookup {
-        case .known(let node, _):
+        case .known(let node, _, let later):
             if let owner, owner != node {
                 if available(owner) {
                     return NodeDecision(node: owner, reason: .stayed)
@@ -80,6 +88,9 @@ public enum NodeChooser {
             }
             if available(node) {
                 return NodeDecision(node: node, reason: .sticky)
+            }
+            for ranked in later where available(ranked) {
+                return NodeDecision(node: ranked, reason: .failoverRanked)
             }
             if let replica = replicas(node).first(where: available) {
                 return NodeDecision(node: replica, reason: .failoverReplica)
@@ -95,7 +106,7 @@ public enum NodeChooser {
         case .unknown:
             reason = .unknownRoute
         }
-        guard let node = balancer.pick(eligible: placeable, active: active, using: &random) else {
+        guard let node = balancer.pick(eligible: placeable, active: active, share: share, using: &random) else {
             return NodeDecision(node: nil, reason: .noNode)
         }
         return NodeDecision(node: node, reason: reason)

@@ -34,6 +34,13 @@ public struct RouteExtractor: Sendable {
         scanner.lookup(target: target, cookieHeaders: cookieHeaders, capturingSessionID: false).lookup
     }
 
+    /// The node whose route one session id carries (`ID.route`, or the first route naming a node of
+    /// a ranked id); `nil` for an id without a route or one naming no node. Surrounding double quotes
+    /// are stripped, as in a `Cookie` header. Used on ids a node issues in `Set-Cookie`.
+    public func node(ofSessionID id: Substring) -> Int? {
+        scanner.node(ofSessionID: id)
+    }
+
     /// ``lookup(target:cookieHeaders:)`` and, for a known route, the whole session id it came from
     /// (`failback: stay` ties its owner cookie to that id; drain counts sessions by it). The id is a
     /// slice of `target` or of one of `cookieHeaders`, so it costs no allocation; it keeps that string's
@@ -56,6 +63,7 @@ extension RouteExtractor {
         private let cookieName: [UInt8]
         private let parameterName: [UInt8]?
         private let separator: [UInt8]
+        private let ranked: Bool
 
         init(session: SessionConfig, nodeNames: [String]) {
             self.session = session
@@ -63,6 +71,7 @@ extension RouteExtractor {
             self.cookieName = Array(session.cookie.utf8)
             self.parameterName = session.pathParameter.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
             self.separator = Array(session.separator.utf8)
+            self.ranked = session.routes == .ranked
         }
 
         func lookup<Cookies: Sequence>(
@@ -237,22 +246,67 @@ extension RouteExtractor {
         ) {
             guard start < end else { return }  // `JSESSIONID=` with no value is no session id (mod_jk, HAProxy)
             state.sawSessionID = true
+            guard let routeStart = firstSeparatorEnd(bytes, from: start, to: end) else { return }
+            guard routeStart < end else { return }  // empty route
+            let found = ranked ? rankedNodes(bytes, routeStart, end) : node(named: UnsafeBufferPointer(rebasing: bytes[routeStart..<end])).map { ($0, RankedRoutes()) }
+            if let (node, later) = found {
+                state.result = .known(node: node, source: source, later: later)
+                if state.capturesSessionID { state.sessionIDRange = start..<end }
+            } else if state.firstUnknown == nil {
+                // Cut by bytes, not Characters: one Character can hold any number of combining marks.
+                let route = UnsafeBufferPointer(rebasing: bytes[routeStart..<end])
+                state.firstUnknown = String(decoding: route.prefix(RouteLookup.maxReportedRouteLength), as: UTF8.self)
+            }
+        }
+
+        /// Where the text after the first separator in `bytes[start..<end]` begins; `nil` without one.
+        private func firstSeparatorEnd(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int) -> Int? {
             var i = start
             while i + separator.count <= end {
-                if matches(bytes, at: i, limit: end, name: separator) {
-                    let routeStart = i + separator.count
-                    guard routeStart < end else { return }  // empty route
-                    let route = UnsafeBufferPointer(rebasing: bytes[routeStart..<end])
-                    if let node = node(named: route) {
-                        state.result = .known(node: node, source: source)
-                        if state.capturesSessionID { state.sessionIDRange = start..<end }
-                    } else if state.firstUnknown == nil {
-                        // Cut by bytes, not Characters: one Character can hold any number of combining marks.
-                        state.firstUnknown = String(decoding: route.prefix(RouteLookup.maxReportedRouteLength), as: UTF8.self)
-                    }
-                    return
-                }
+                if matches(bytes, at: i, limit: end, name: separator) { return i + separator.count }
                 i += 1
+            }
+            return nil
+        }
+
+        /// `session.routes: ranked`: the routes in `bytes[start..<end]`, split at every separator, best
+        /// first. The first that names a node is the session's node, the later ones naming nodes its
+        /// ranked alternatives; names of no node (another cluster's, or a stale one) and empty routes
+        /// are skipped. `nil` when no route names a node.
+        private func rankedNodes(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> (Int, RankedRoutes)? {
+            var first: Int?
+            var later = RankedRoutes()
+            var routeStart = start
+            while routeStart <= end {
+                let next = firstSeparatorEnd(bytes, from: routeStart, to: end)
+                let routeEnd = next.map { $0 - separator.count } ?? end
+                if routeStart < routeEnd, let node = node(named: UnsafeBufferPointer(rebasing: bytes[routeStart..<routeEnd])) {
+                    if let first {
+                        if node != first { later.append(node) }
+                    } else {
+                        first = node
+                    }
+                }
+                guard let next else { break }
+                routeStart = next
+            }
+            return first.map { ($0, later) }
+        }
+
+        /// The node the route of one session id names: its first route naming a node, when ranked.
+        func node(ofSessionID id: Substring) -> Int? {
+            var id = id
+            return id.withUTF8 { bytes -> Int? in
+                var state = LookupState()
+                var start = 0
+                var end = bytes.count
+                if end - start >= 2, bytes[start] == UInt8(ascii: "\""), bytes[end - 1] == UInt8(ascii: "\"") {
+                    start += 1
+                    end -= 1
+                }
+                consider(bytes, start, end, source: .cookie, state: &state)
+                if case .known(let node, _, _) = state.result { return node }
+                return nil
             }
         }
     }

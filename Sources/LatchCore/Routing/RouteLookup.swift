@@ -10,8 +10,10 @@ public enum RouteSource: String, Sendable, Equatable {
 
 /// What the session ids of one request say about its node.
 public enum RouteLookup: Sendable, Equatable {
-    /// A session id whose route names a node of the cluster (index into the cluster's nodes).
-    case known(node: Int, source: RouteSource)
+    /// A session id whose route names a node of the cluster (index into the cluster's nodes). With
+    /// `session.routes: ranked`, `node` is the first route naming a node and `later` the routes after
+    /// it that name nodes, in order.
+    case known(node: Int, source: RouteSource, later: RankedRoutes = RankedRoutes())
     /// Session ids were present, and at least one carried a route, but none names a node of the
     /// cluster. `route` is the first such route, cut to ``RouteLookup/maxReportedRouteLength``
     /// bytes, for diagnostics only: it is client input and must be escaped wherever shown.
@@ -28,7 +30,7 @@ public enum RouteLookup: Sendable, Equatable {
 extension RouteLookup {
     /// The node a `.known` route names, for logs.
     public func nodeName(in cluster: ClusterConfig) -> String? {
-        if case .known(let node, _) = self { return cluster.nodes[node].name }
+        if case .known(let node, _, _) = self { return cluster.nodes[node].name }
         return nil
     }
 }

@@ -111,7 +111,8 @@ final class LatchMetrics: Sendable {
             let queued = cluster.queuedRequests()
             let sessions = cluster.sessionReport()
             let usable = cluster.usableNodes()
-            let states = cluster.nodeStates()
+            let states = cluster.effectiveStates()
+            let shares = cluster.slowStartShares()
             let stats = cluster.stats()
             for (i, node) in cluster.config.nodes.enumerated() {
                 let labels = [("cluster", name), ("node", node.name)]
@@ -124,9 +125,13 @@ final class LatchMetrics: Sendable {
                 registry.makeGauge(descriptor: Self.descriptor("latch_node_usable", help: "1 when the node may serve (health, ejection, state)"), labels: labels)
                     .set(to: usable[i] ? 1 : 0)
                 for state in NodeState.allCases {
-                    registry.makeGauge(descriptor: Self.descriptor("latch_node_state", help: "1 for the node's current state"), labels: labels + [("state", state.rawValue)])
-                        .set(to: states[i] == state ? 1 : 0)
+                    registry.makeGauge(
+                        descriptor: Self.descriptor("latch_node_state", help: "1 for the state the node is treated by (the operator's or its own announcement, the more restrictive)"),
+                        labels: labels + [("state", state.rawValue)]
+                    ).set(to: states[i] == state ? 1 : 0)
                 }
+                registry.makeGauge(descriptor: Self.descriptor("latch_node_weight_share", help: "Share of its weight the node has for new sessions (below 1 during slow start)"), labels: labels)
+                    .set(to: Double(shares[i] ?? Balancer.fullShare) / Double(Balancer.fullShare))
                 catchUp("latch_health_transitions_total", labels, to: stats.nodes[i].healthTransitions)
                 catchUp("latch_ejections_total", labels, to: stats.nodes[i].ejections)
                 catchUp("latch_queue_full_total", labels, to: stats.nodes[i].queueFull)

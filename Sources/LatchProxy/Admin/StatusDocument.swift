@@ -16,7 +16,14 @@ struct StatusDocument: Encodable {
         var name: String
         var address: String
         var replicas: [String]
+        /// The operator's state (lb.yaml, the admin API, the state file).
         var state: String
+        /// What the node announces through `health.state_header`; absent without one.
+        var announcedState: String?
+        /// The state the node is treated by: the more restrictive of the two.
+        var effectiveState: String
+        /// While slow start ramps the node up: the percentage of its weight it has for new sessions.
+        var slowStartWeightPercent: Int?
         /// Whether it may serve now: health, passive detection and state together.
         var usable: Bool
         var health: Health?
@@ -44,6 +51,9 @@ struct StatusDocument: Encodable {
         StatusDocument(
             clusters: clusters.map { cluster in
                 let states = cluster.nodeStates()
+                let announced = cluster.announcedStates()
+                let effective = cluster.effectiveStates()
+                let shares = cluster.slowStartShares()
                 let usable = cluster.usableNodes()
                 let verdicts = cluster.healthVerdicts()
                 let checks = cluster.lastCheckResults()
@@ -60,6 +70,9 @@ struct StatusDocument: Encodable {
                             address: node.address.description,
                             replicas: node.replicas,
                             state: states[i].rawValue,
+                            announcedState: announced[i]?.rawValue,
+                            effectiveState: effective[i].rawValue,
+                            slowStartWeightPercent: shares[i].map { $0 * 100 / Balancer.fullShare },
                             usable: usable[i],
                             health: verdicts[i].map { Health(up: $0, lastCheck: checks[i]) },
                             activeRequests: active[i],

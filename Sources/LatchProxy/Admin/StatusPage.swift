@@ -101,7 +101,7 @@ enum StatusPage {
             <tr class="node\(node.usable ? "" : " unusable")" data-cluster="\(escape(cluster))" data-node="\(escape(node.name))">
               <td class="name"><strong>\(escape(node.name))</strong></td>
               <td class="addr"><code>\(escape(node.address))</code><small data-field="replicas">\(escape(replicas))</small></td>
-              <td data-field="state"><span class="badge state-\(escape(node.state))">\(escape(node.state))</span></td>
+              <td data-field="state"><span class="badge state-\(escape(node.effectiveState))">\(escape(node.effectiveState))</span><small>\(escape(stateNote(node)))</small></td>
               <td class="health" data-field="health"><span class="badge health-\(health.kind)">\(health.kind)</span><small title="\(escape(health.detail))">\(escape(health.detail))</small></td>
               <td data-field="usable"><span class="usable-\(node.usable ? "yes" : "no")">\(node.usable ? "yes" : "no")</span></td>
               <td class="num" data-field="active" title="max_connections: \(node.maxConnections == 0 ? "none" : String(node.maxConnections))">\(node.activeRequests)\(node.queuedRequests > 0 ? " +\(node.queuedRequests) queued" : "")</td>
@@ -114,6 +114,18 @@ enum StatusPage {
             </tr>
 
             """
+    }
+
+    /// Why the node is in the state shown, when that is not simply the operator's: what it announces
+    /// itself, the operator's own choice under it, and a running slow start.
+    static func stateNote(_ node: StatusDocument.Node) -> String {
+        var notes: [String] = []
+        if let announced = node.announcedState, announced != "active" { notes.append("node says \(announced)") }
+        if node.state != node.effectiveState || (node.announcedState != nil && node.state != "active") {
+            notes.append("operator: \(node.state)")
+        }
+        if let percent = node.slowStartWeightPercent { notes.append("slow start \(percent)%") }
+        return notes.joined(separator: " · ")
     }
 
     private static let actions: [(label: String, state: String)] = [
@@ -133,7 +145,7 @@ enum StatusPage {
     static func requestCounts(_ requests: [String: Int]) -> (total: Int, sticky: Int, failover: Int, breakdown: String) {
         let total = requests.values.reduce(0, +)
         let sticky = requests["sticky", default: 0]
-        let failover = requests["failover_replica", default: 0] + requests["failover_any", default: 0]
+        let failover = requests["failover_ranked", default: 0] + requests["failover_replica", default: 0] + requests["failover_any", default: 0]
         let breakdown = requests.isEmpty ? "no requests yet" : requests.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
         return (total, sticky, failover, breakdown)
     }
@@ -308,11 +320,15 @@ enum StatusPage {
                 var total = 0;
                 Object.keys(req).forEach(function (k) { total += req[k]; });
                 var sticky = req.sticky || 0;
-                var failover = (req.failover_replica || 0) + (req.failover_any || 0);
+                var failover = (req.failover_ranked || 0) + (req.failover_replica || 0) + (req.failover_any || 0);
 
                 tr.classList.toggle("unusable", !node.usable);
                 fill(cell("replicas"), [document.createTextNode(node.replicas && node.replicas.length ? "replicas: " + node.replicas.join(", ") : "")]);
-                fill(cell("state"), [el("span", "badge state-" + node.state, node.state)]);
+                var notes = [];
+                if (node.announced_state && node.announced_state !== "active") notes.push("node says " + node.announced_state);
+                if (node.state !== node.effective_state || (node.announced_state && node.state !== "active")) notes.push("operator: " + node.state);
+                if (node.slow_start_weight_percent != null) notes.push("slow start " + node.slow_start_weight_percent + "%");
+                fill(cell("state"), [el("span", "badge state-" + node.effective_state, node.effective_state), el("small", "", notes.join(" \u00b7 "))]);
                 var h = node.health ? (node.health.up ? "up" : "down") : "unchecked";
                 var detail = node.health ? (node.health.last_check || "not checked yet") : "no active checks";
                 var small = el("small", "", detail);

@@ -30,7 +30,10 @@ public struct ReferenceRouteReader: Sendable {
             guard let cut = Self.firstRange(of: separator, in: value) else { continue }
             let route = value[cut.upperBound...]
             guard !route.isEmpty else { continue }
-            if let node = nodeNames.firstIndex(where: { Array($0.utf8)[...] == route }) {
+            if session.routes == .ranked, let (node, later) = rankedNodes(route, separator: separator) {
+                return (.known(node: node, source: source, later: later), String(decoding: value, as: UTF8.self))
+            }
+            if session.routes == .single, let node = nodeNames.firstIndex(where: { Array($0.utf8)[...] == route }) {
                 return (.known(node: node, source: source), String(decoding: value, as: UTF8.self))
             }
             if firstUnknown == nil {
@@ -39,6 +42,25 @@ public struct ReferenceRouteReader: Sendable {
         }
         if let firstUnknown { return (.unknown(route: firstUnknown), nil) }
         return (sawSessionID ? .noRoute : .none, nil)
+    }
+
+    /// Ranked routes: the route cut at every separator (left to right, not overlapping); the first
+    /// piece naming a node, then the later distinct ones, at most `RankedRoutes.capacity`.
+    private func rankedNodes(_ route: ArraySlice<UInt8>, separator: [UInt8]) -> (Int, RankedRoutes)? {
+        var pieces: [ArraySlice<UInt8>] = []
+        var rest = route
+        while let cut = Self.firstRange(of: separator, in: rest) {
+            pieces.append(rest[..<cut.lowerBound])
+            rest = rest[cut.upperBound...]
+        }
+        pieces.append(rest)
+        let nodes = pieces.compactMap { piece in nodeNames.firstIndex { !piece.isEmpty && Array($0.utf8)[...] == piece } }
+        guard let first = nodes.first else { return nil }
+        var later: [Int] = []
+        for node in nodes.dropFirst() where node != first && !later.contains(node) && later.count < RankedRoutes.capacity {
+            later.append(node)
+        }
+        return (first, RankedRoutes(later))
     }
 
     /// `;name=value` path parameters (value up to `/`), then `name=value` query pairs; no fragment.

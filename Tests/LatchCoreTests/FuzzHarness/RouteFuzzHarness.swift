@@ -40,11 +40,16 @@ public enum RouteFuzzHarness {
     static func lookupShapeViolations(_ found: (lookup: RouteLookup, sessionID: Substring?),
                                       input: RouteFuzzInput) -> [String] {
         switch found.lookup {
-        case .known(let node, let source):
+        case .known(let node, let source, _):
             guard input.nodeNames.indices.contains(node) else { return ["node index \(node) out of range"] }
             guard let id = found.sessionID else { return ["known route without a session id"] }
             var problems: [String] = []
-            if !Array(id.utf8).ends(with: Array((input.session.separator + input.nodeNames[node]).utf8)) {
+            let separator = Array(input.session.separator.utf8)
+            let named = separator + Array(input.nodeNames[node].utf8)
+            let carriesRoute = input.session.routes == .single
+                ? Array(id.utf8).ends(with: named)
+                : Array(id.utf8 + separator).contains(named + separator)
+            if !carriesRoute {
                 problems.append("session id \(id.debugDescription) does not end in its route")
             }
             if source != .cookie, input.session.pathParameter == nil {

@@ -6,8 +6,9 @@ import LatchCore
 /// by the files in `Tests/LatchCoreTests/Corpus/route-extractor/`, so any input the fuzzer saves
 /// replays unchanged in the normal test suite:
 ///
-/// - byte 0 picks the session settings, byte 1 the node names and the cluster layout. Both are read
-///   as `byte - 0x30` (wrapping), so the digit `0` is the default and corpus files stay readable;
+/// - byte 0 picks the session settings (bit 6: ranked routes), byte 1 the node names and the cluster
+///   layout. Both are read as `byte - 0x30` (wrapping), so the digit `0` is the default and corpus
+///   files stay readable;
 /// - the rest is split at every `\n`, which neither a request target nor a header value can hold:
 ///   line 1 is the request target, line 2 the `Host` header (empty: none), and every further line
 ///   is one `Cookie` header line.
@@ -40,7 +41,8 @@ public struct RouteFuzzInput: Sendable {
         session = SessionConfig(
             cookie: Self.cookieNames[Int(sessionByte & 3)],
             pathParameter: Self.parameterNames[Int(sessionByte >> 4 & 3)],
-            separator: Self.separators[Int(sessionByte >> 2 & 3)])
+            separator: Self.separators[Int(sessionByte >> 2 & 3)],
+            routes: sessionByte & 0x40 == 0 ? .single : .ranked)
         nodeNames = Self.nodeSets[Int(nodesByte & 7)]
         layout = Int(nodesByte >> 3 & 3)
         let lines = bytes.dropFirst(2).split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
