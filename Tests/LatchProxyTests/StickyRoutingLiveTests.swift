@@ -30,6 +30,26 @@ struct StickyRoutingLiveTests {
         }
     }
 
+    @Test("WildFly ranked routes: the first usable owner serves, a later one when it cannot, its replica after both")
+    func rankedRoutes() async throws {
+        try await withLatch(configure: { config in
+            config.clusters[0].session.routes = .ranked
+            config.clusters[0].nodes[0].replicas = ["tomcat3"]
+        }) { h in
+            let id = "JSESSIONID=ABC123.tomcat1.gone.tomcat2"
+            var served: [String?] = []
+            for down in ["tomcat1", "tomcat2", nil] {
+                served.append(try await h.get(cookie: id).node)
+                if let down { h.server.setNodeState(cluster: "shop", node: down, .maintenance) }
+            }
+            #expect(served == ["tomcat1", "tomcat2", "tomcat3"])
+            let stats = h.server.stats(cluster: 0)
+            #expect(stats.nodes[0].requests == [.sticky: 1])
+            #expect(stats.nodes[1].requests == [.failoverRanked: 1])
+            #expect(stats.nodes[2].requests == [.failoverReplica: 1])
+        }
+    }
+
     @Test("requests without a session are spread by smooth weighted round robin")
     func newSessionsAreBalanced() async throws {
         try await withLatch(configure: { config in

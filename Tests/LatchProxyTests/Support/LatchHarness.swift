@@ -72,3 +72,33 @@ private func teardown(_ harness: LatchHarness) async {
     try? await harness.group.shutdownGracefully()
 }
 
+
+/// One answer through Latch, as the session tests read it.
+struct Answer {
+    var status: HTTPResponseStatus
+    /// The node that answered (`X-Backend-Node`, set by every ``TestBackend``).
+    var node: String?
+    var headers: HTTPHeaders
+}
+
+extension LatchHarness {
+    /// A GET of `path` with one `Cookie` line (or none), its body read and dropped.
+    func get(_ path: String = "/", cookie: String? = nil, url base: String? = nil) async throws -> Answer {
+        var request = HTTPClientRequest(url: (base ?? baseURL) + path)
+        if let cookie { request.headers.add(name: "Cookie", value: cookie) }
+        let response = try await client.execute(request, timeout: .seconds(10))
+        _ = try await response.body.collect(upTo: 1 << 16)
+        return Answer(status: response.status, node: response.headers.first(name: "X-Backend-Node"), headers: response.headers)
+    }
+}
+
+/// Polls `condition` every 10 ms: true as soon as it holds, false once `limit` has passed.
+func eventually(within limit: Duration = .seconds(10), _ condition: () -> Bool) async throws -> Bool {
+    let clock = ContinuousClock()
+    let deadline = clock.now + limit
+    while clock.now < deadline {
+        if condition() { return true }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    return condition()
+}
