@@ -78,6 +78,25 @@ struct ConfigSummaryTests {
         }
     }
 
+    @Test func showsRankedRoutesAnnouncedStateAndSlowStart() {
+        var config = Self.config
+        config.clusters[0].session.routes = .ranked
+        config.clusters[0].health = HealthCheckConfig(stateHeader: "X-Node-State")
+        config.clusters[0].slowStart = .seconds(30)
+        for i in 0..<3 {
+            config.clusters[0].nodes[i].health = config.clusters[0].health
+            config.clusters[0].nodes[i].slowStart = .seconds(30)
+        }
+        config.clusters[0].nodes[1].slowStart = nil
+        config.clusters[0].nodes[2].health?.stateHeader = nil
+        let summary = ConfigSummary.render(config)
+        #expect(summary.contains("session:  cookie JSESSIONID, path parameter ;jsessionid= and query jsessionid=, ranked routes after the first \".\", split by it"))
+        #expect(summary.contains("(timeout 1s, rise 2, fall 3, expect 200-399, initial down, state announced in X-Node-State)"))
+        #expect(summary.contains("  slow start: 30s from 10% of a returning node's weight"))
+        #expect(summary.contains("weight 5  replicas tomcat1, tomcat3, slow start off"))
+        #expect(summary.contains("weight 1  no replicas  health: state header none"))
+    }
+
     @Test func defaultThreadsReadAsOnePerCore() {
         var config = Self.config
         config.threads = nil

@@ -54,8 +54,10 @@ public enum ConfigSummary {
         lines.append("  match:    " + describe(cluster.match))
         let session = cluster.session
         let urlRouting = session.pathParameter.map { "path parameter ;\($0)= and query \($0)=" } ?? "no URL routing"
-        lines.append("  session:  cookie \(session.cookie), \(urlRouting), "
-            + "route after the first \"\(session.separator)\"")
+        let route = session.routes == .ranked
+            ? "ranked routes after the first \"\(session.separator)\", split by it"
+            : "route after the first \"\(session.separator)\""
+        lines.append("  session:  cookie \(session.cookie), \(urlRouting), " + route)
         lines.append("  balance:  \(cluster.balance.rawValue)")
         let noChecks = cluster.passive.failures > 0 ? "none (passive only)" : "none"
         lines.append("  health:   " + (cluster.health.map(describe) ?? noChecks))
@@ -63,6 +65,9 @@ public enum ConfigSummary {
         lines.append("  failover: " + describe(cluster.failover))
         lines.append("  drain:    " + describe(cluster.drain))
         lines.append("  limits:   " + describe(cluster.limits))
+        if let slowStart = cluster.slowStart {
+            lines.append("  slow start: \(format(slowStart)) from 10% of a returning node's weight")
+        }
         if let tls = cluster.tls { lines.append("  tls:      " + describe(tls)) }
         lines.append("  nodes:")
         let nameWidth = cluster.nodes.map(\.name.count).max() ?? 0
@@ -72,6 +77,7 @@ public enum ConfigSummary {
             lines.append("    " + pad(node.name, nameWidth) + "  " + pad(node.address.description, addressWidth)
                 + "  weight \(node.weight)  " + replicas + stateNote(node.state)
                 + (node.maxConnections != cluster.limits.maxConnections ? ", max_connections \(node.maxConnections)" : "")
+                + (node.slowStart != cluster.slowStart ? ", slow start " + (node.slowStart.map(format) ?? "off") : "")
                 + healthDifference(node.health, from: cluster.health))
         }
         return lines
@@ -108,6 +114,7 @@ public enum ConfigSummary {
             details.append("expect \(describe(health.expectStatus))")
             details.append("initial \(health.initial.rawValue)")
             if let host = health.host { details.append("Host \(host)") }
+            if let header = health.stateHeader { details.append("state announced in \(header)") }
             return "http \(health.method) \(health.path) \(every) (\(details.joined(separator: ", ")))"
         case .tcp:
             details.append("initial \(health.initial.rawValue)")
@@ -180,6 +187,7 @@ public enum ConfigSummary {
         if node.jitter != cluster.jitter { changes.append("jitter " + FailoverDecoder.percentText(node.jitter * 100)) }
         if node.initial != cluster.initial { changes.append("initial \(node.initial.rawValue)") }
         if node.host != cluster.host { changes.append("Host " + (node.host ?? "(node address)")) }
+        if node.stateHeader != cluster.stateHeader { changes.append("state header " + (node.stateHeader ?? "none")) }
         return "  health: " + changes.joined(separator: ", ")
     }
 
