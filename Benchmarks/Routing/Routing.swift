@@ -72,6 +72,15 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    Benchmark("route-ranked-cookie") { benchmark in
+        let cookies = ["JSESSIONID=326257DA6DB76F8D2E38F2C4540D1DEA.wildfly2.gone.wildfly3.wildfly1; other=x"]
+        let host: Substring? = "wildfly.example.com"[...]
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(table.routeWithSessionID(host: host, target: "/app/cart", cookieHeaders: cookies))
+        }
+    }
+
     Benchmark("route-no-cookie-second-cluster") { benchmark in
         let host: Substring? = "admin.example.com"[...]
         benchmark.startMeasurement()
@@ -139,6 +148,26 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    Benchmark("choose-ranked-failover") { benchmark in
+        var cluster = Fixture.ClusterState()
+        cluster.up[1] = false
+        cluster.up[2] = false
+        let lookup = RouteLookup.known(node: 1, source: .cookie, later: RankedRoutes([2, 0]))
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(cluster.place(lookup))
+        }
+    }
+
+    Benchmark("choose-new-session-slow-start") { benchmark in
+        var cluster = Fixture.ClusterState(algorithm: .roundRobin)
+        cluster.share = [1000, 1000, 250, 1000]
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(cluster.place(.none))
+        }
+    }
+
     // MARK: - A whole request: route, then choose
 
     Benchmark("request-route-and-choose-sticky-cookie") { benchmark in
@@ -191,6 +220,13 @@ enum Fixture {
               - { name: tomcat2, address: 127.0.0.1:8082, replicas: [tomcat3, tomcat1] }
               - { name: tomcat3, address: 127.0.0.1:8083, replicas: [tomcat1] }
               - { name: tomcat4, address: 127.0.0.1:8084, weight: 2 }
+          - name: wildfly
+            match: { host: wildfly.example.com }
+            session: { routes: ranked }
+            nodes:
+              - { name: wildfly1, address: 127.0.0.1:8091 }
+              - { name: wildfly2, address: 127.0.0.1:8092 }
+              - { name: wildfly3, address: 127.0.0.1:8093 }
         """
 
     static let table: RoutingTable = {
@@ -207,6 +243,8 @@ enum Fixture {
         var draining = [false, false, false, false]
         var full = [false, false, false, false]
         var active = [0, 0, 0, 0]
+        /// Slow start's share of each node's weight, per mille (ClusterRuntime reads it from SlowStart).
+        var share = [1000, 1000, 1000, 1000]
         let replicas: [[Int]] = [[1], [2, 0], [0], []]
         var balancer: Balancer
         var random = SplitMix64()  // what ClusterRuntime uses
@@ -216,7 +254,7 @@ enum Fixture {
         }
 
         mutating func place(_ lookup: RouteLookup, owner: Int? = nil, excluding excluded: [Int] = []) -> NodeDecision {
-            let read = (up: up, draining: draining, full: full, active: active)
+            let read = (up: up, draining: draining, full: full, active: active, share: share)
             let replicas = self.replicas
             let skippingFull = true
             return NodeChooser.choose(
@@ -229,6 +267,7 @@ enum Fixture {
                 excluded: { excluded.contains($0) },
                 balancer: &balancer,
                 active: { read.active[$0] },
+                share: { read.share[$0] },
                 using: &random
             )
         }

@@ -176,8 +176,11 @@ public final class ClusterRuntime: Sendable {
                     state.slowStart[i] = SlowStart(duration: node.slowStart, fromStart: false)
                     continue
                 }
-                state.announced[i] = old.announced[j]
-                state.unrecognised[i] = old.unrecognised[j]
+                // What the node announced stands while it still has a state header to announce it in.
+                if node.health?.stateHeader != nil, node.health?.type == .http {
+                    state.announced[i] = old.announced[j]
+                    state.unrecognised[i] = old.unrecognised[j]
+                }
                 state.slowStart[i] = old.slowStart[j]
                 state.slowStart[i].duration = node.slowStart
                 if let health = node.health, let oldHealth = old.health[j] {

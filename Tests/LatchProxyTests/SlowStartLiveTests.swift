@@ -46,4 +46,22 @@ struct SlowStartLiveTests {
             #expect(abs(after[0] - after[1]) <= 2, "whole weight again: \(after)")
         }
     }
+
+    @Test("a node added by a reload ramps up; the node kept keeps its whole weight")
+    func addedByAReload() async throws {
+        try await withLatch(nodes: ["tomcat1", "tomcat2"], configure: { config in
+            config.clusters[0].slowStart = .seconds(30)
+            config.clusters[0].nodes.removeLast()
+            config.clusters[0].nodes[0].slowStart = .seconds(30)
+        }) { h in
+            var config = h.server.config
+            config.clusters[0].nodes.append(
+                NodeConfig(name: "tomcat2", address: .init(host: "127.0.0.1", port: h.backend("tomcat2").port), slowStart: .seconds(30)))
+            _ = try await h.server.reload(config)
+            let counts = try await balance(h, 22)
+            #expect(counts[1] >= 1 && counts[1] <= 4, "the new node: \(counts)")
+            #expect(h.server.runtime.clusters[0].slowStartShares()[0] == nil)
+            #expect(h.server.runtime.clusters[0].slowStartShares()[1] != nil)
+        }
+    }
 }
