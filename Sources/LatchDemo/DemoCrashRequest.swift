@@ -23,3 +23,26 @@ enum DemoCrashRequest {
         return seconds
     }
 }
+
+/// `POST /demo/announce?state=draining`: the switch that makes a demo node announce its own state in
+/// its health check (`X-Node-State`), as an application's deploy hook would, so a node draining itself
+/// can be watched through the balancer. Parsing only; `DemoNode` keeps the state.
+public enum DemoAnnounceRequest {
+    static let path = "/demo/announce"
+    /// The response header of the demo nodes' `/health` that `latch demo` reads (`health.state_header`).
+    public static let header = "X-Node-State"
+    static let states = ["active", "draining", "maintenance"]
+
+    /// The state the request asks for, from `state=` in the query; nil when absent or not one of ``states``.
+    static func state(in uri: String) -> String? {
+        guard let question = uri.firstIndex(of: "?") else { return nil }
+        var query = uri[uri.index(after: question)...]
+        if let hash = query.firstIndex(of: "#") { query = query[..<hash] }
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts[0] == "state", parts.count == 2 else { continue }
+            return states.first { $0 == parts[1] }
+        }
+        return nil
+    }
+}

@@ -15,8 +15,17 @@ final class DemoNode: Sendable {
     private let host: String
     private let group: any EventLoopGroup
     private let state = NIOLockedValueBox(State.idle)
+    /// What the node announces in its health check (``DemoAnnounceRequest``); survives a crash, as a
+    /// flag in an application's deployment would.
+    private let announcement = NIOLockedValueBox("active")
 
     var name: String { sessions.node }
+
+    /// The state the node announces in `X-Node-State`.
+    var announced: String {
+        get { announcement.withLockedValue { $0 } }
+        set { announcement.withLockedValue { $0 = newValue } }
+    }
 
     /// One listening socket and the connections it accepted; a restart gets a fresh pair, because a
     /// tracker that was closed refuses every connection from then on.

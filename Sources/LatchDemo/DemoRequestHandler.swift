@@ -48,9 +48,12 @@ final class DemoRequestHandler: ChannelInboundHandler {
             // Health checks must not create sessions, or a proxy probing every second would fill the table.
             var headers = HTTPHeaders()
             headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+            headers.add(name: DemoAnnounceRequest.header, value: node.announced)
             send(.ok, headers: headers, body: "ok\n", for: head, context: context)
         case DemoCrashRequest.path:
             crash(for: head, context: context)
+        case DemoAnnounceRequest.path:
+            announce(for: head, context: context)
         default:
             page(for: head, context: context)
         }
@@ -102,6 +105,26 @@ final class DemoRequestHandler: ChannelInboundHandler {
         down.hop(to: context.eventLoop).assumeIsolated().whenComplete { _ in
             self.send(.accepted, headers: headers, body: body, for: head, closing: true, context: context)
         }
+    }
+
+    /// `POST /demo/announce?state=S`: from the next health check on, the node announces S.
+    private func announce(for head: HTTPRequestHead, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+        headers.add(name: "Cache-Control", value: "no-store")
+        guard head.method == .POST else {
+            headers.add(name: "Allow", value: "POST")
+            send(.methodNotAllowed, headers: headers, body: "use POST \(DemoAnnounceRequest.path)?state=draining\n", for: head, context: context)
+            return
+        }
+        guard let state = DemoAnnounceRequest.state(in: head.uri) else {
+            let body = "state must be one of \(DemoAnnounceRequest.states.joined(separator: ", "))\n"
+            send(.badRequest, headers: headers, body: body, for: head, context: context)
+            return
+        }
+        node.announced = state
+        let body = "\(name) announces \(state) in \(DemoAnnounceRequest.header) from its next health check on\n"
+        send(.ok, headers: headers, body: body, for: head, context: context)
     }
 
     /// Writes one whole response; adds `X-Demo-Node`, `Content-Length` and the `Connection` header the

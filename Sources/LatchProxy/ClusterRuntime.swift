@@ -480,11 +480,11 @@ public final class ClusterRuntime: Sendable {
     /// Runs after ``noteSessionRequest(node:sessionID:)`` for the same exchange.
     func noteIssuedSessions(_ issued: [IssuedSession], servedBy: Int?, requestSessionID: Substring?) {
         let now = ContinuousClock.now
-        // Routes are read with this cluster's node order; a successor after a reload reads its own.
+        // Read outside the lock, in this cluster's node order; a successor after a reload reads its own.
+        let owners = issued.map { $0.id.isEmpty ? nil : extractor.node(ofSessionID: $0.id) }
         let successor = state.withLockedValue { state -> (cluster: ClusterRuntime, node: Int?)? in
             if let successor = state.successor { return (successor.cluster, servedBy.flatMap { successor.nodes[$0] }) }
-            for session in issued {
-                let owner = session.id.isEmpty ? nil : extractor.node(ofSessionID: session.id)
+            for (session, owner) in zip(issued, owners) {
                 if session.deleted {
                     if let requestSessionID, let servedBy { state.sessions[servedBy].forget(sessionID: requestSessionID) }
                     if let owner { state.sessions[owner].forget(sessionID: session.id) }

@@ -23,6 +23,10 @@ struct DemoCommand: AsyncParsableCommand {
             --failback decides where it goes once the node is back, with no sessions,
             like a Tomcat restarted without session persistence.
 
+            POST /demo/announce?state=draining makes the node holding your session announce
+            that it drains itself (X-Node-State in its health check, as a deploy hook would):
+            it keeps your session and takes no new ones; state=active undoes it.
+
             The admin listener on 127.0.0.1 (--admin-port) serves the status page: every node's
             state, health, sessions and request counts, with buttons to drain a node, put it in
             maintenance or activate it again.
@@ -127,6 +131,7 @@ struct DemoCommand: AsyncParsableCommand {
                 Crash your session's node for 20 s (or press the page's button):  curl -X POST -b /tmp/latch-jar 'http://\(shownHost):\(port)/demo/crash?seconds=20'
                 Then reload: the node name changes to its replica and the hit count goes on.
                 \(DemoConfig.failbackNote(failback))
+                Let your session's node drain itself:  curl -X POST -b /tmp/latch-jar 'http://\(shownHost):\(port)/demo/announce?state=draining'
                 The status URL shows every node's state and counters, with buttons to drain a node or put it in maintenance.
                 Ctrl-C stops it.
 
@@ -182,7 +187,8 @@ enum DemoConfig {
         timeout: .milliseconds(500),
         rise: 2,
         fall: 2,
-        initial: .up
+        initial: .up,
+        stateHeader: DemoAnnounceRequest.header
     )
 
     static func make(listen: HostPort, nodes: [(name: String, port: Int)], failback: FailbackMode = .immediate) -> LatchConfig {

@@ -100,6 +100,24 @@ struct DemoAppServerTests {
         }
     }
 
+    @Test func announceSwitchSetsTheHealthCheckStateHeader() async throws {
+        try await withDemoServer { server, group in
+            let before = try await DemoTestClient.get("/health", port: server.port, group: group)
+            #expect(before.headers["x-node-state"] == ["active"])
+            let announce = try await DemoTestClient.send(.init(method: .POST, uri: "/demo/announce?state=draining"), port: server.port, group: group)
+            #expect(announce.status == .ok)
+            #expect(announce.body == "node1 announces draining in X-Node-State from its next health check on\n")
+            let after = try await DemoTestClient.get("/health", port: server.port, group: group)
+            #expect(after.headers["x-node-state"] == ["draining"])
+            let bad = try await DemoTestClient.send(.init(method: .POST, uri: "/demo/announce?state=asleep"), port: server.port, group: group)
+            #expect(bad.status == .badRequest)
+            #expect(bad.body == "state must be one of active, draining, maintenance\n")
+            let get = try await DemoTestClient.get("/demo/announce?state=active", port: server.port, group: group)
+            #expect(get.status == .methodNotAllowed)
+            #expect(try await DemoTestClient.get("/health", port: server.port, group: group).headers["x-node-state"] == ["draining"])
+        }
+    }
+
     @Test func headHasHeadersButNoBody() async throws {
         try await withDemoServer { server, group in
             let response = try await DemoTestClient.send(.init(method: .HEAD, uri: "/"), port: server.port, group: group)
