@@ -1065,6 +1065,12 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// can still read one as the answer to its request.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if lingering {
+            // After a parse error the decoder hands on what still arrives as this error: it is the
+            // lingering client's bytes, read and dropped like a refused body's.
+            if case ByteToMessageDecoderError.dataReceivedInErrorState(_, let buffer) = error {
+                lingeredBytes += buffer.readableBytes
+                if lingeredBytes <= Self.lingerLimit.bytes { return }
+            }
             context.close(promise: nil)
             return
         }
@@ -1109,7 +1115,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                 status: Int(answer.status.code), bytes: 0, duration: .zero, error: answer.message, version: "-"
             )
         )
-        writeError(answer.status, detail: answer.message, version: .http1_1, keepAlive: false, context: context)
+        // The client may still be sending the rest of what the parser refused (a head far over the
+        // limit): linger, so the answer is not destroyed by a reset.
+        writeError(answer.status, detail: answer.message, version: .http1_1, keepAlive: false, linger: true, context: context)
     }
 
     /// The request broke a rule after it was sent on: the node's connection is closed (it holds a

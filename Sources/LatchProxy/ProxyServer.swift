@@ -301,9 +301,9 @@ public final class ProxyServer: Sendable {
                         // A TLS client cannot read a 503 before a handshake, and a handshake is work an
                         // overloaded balancer should not take on: that connection is just closed.
                         if case .tls = mode {
-                            try sync.addHandler(OverloadResponder(answers: false))
+                            try sync.addHandler(EarlyAnswer.overloaded(answers: false))
                         } else {
-                            try sync.addHandler(OverloadResponder())
+                            try sync.addHandler(EarlyAnswer.overloaded())
                         }
                         return
                     case .accepted:

@@ -69,6 +69,27 @@ struct LimitsLiveTests {
         }
     }
 
+    @Test("a client still sending a head far over the limit reads its 431: the parser's refusal lingers too")
+    func lingeringAfterAParseError() async throws {
+        try await withLatch { h in
+            let client = try await RawClient.connect(port: h.port, group: h.group, halfClosure: true)
+            try await client.stopReading()
+            try await client.send("GET / HTTP/1.1\r\nHost: a\r\n")
+            let line = "X-Filler: " + String(repeating: "f", count: 16 * 1024 - 12) + "\r\n"
+            var sendFailures = 0
+            for _ in 0..<13 {  // about 200 KiB, over the default 32 KiB head
+                do { try await client.send(line) } catch { sendFailures += 1 }
+            }
+            #expect(sendFailures == 0, "Latch reset the connection while the head was still coming")
+            try await Task.sleep(for: .milliseconds(200))
+            try await client.resumeReading()
+            let text = try await client.wait { _, closed in closed }
+            await client.close()
+            #expect(text.hasPrefix("HTTP/1.1 431 Request Header Fields Too Large\r\n"), "got: \(text.prefix(100))")
+            #expect(client.error == nil, "the answer must not be destroyed by a reset: \(client.error ?? "")")
+        }
+    }
+
     @Test("a chunked body that outgrows max_body is cut off: 413 to the client, the node's connection closed")
     func chunkedOverLimit() async throws {
         try await withLatch(configure: Self.small, reply: { _, _ in .echoBodyChecksum }) { h in
@@ -130,6 +151,30 @@ struct LimitsLiveTests {
             await second.close()
             let metrics = h.server.metrics.exposition(clusters: h.server.runtime.clusters)
             #expect(metrics.contains("latch_client_connections_refused_total"))
+        }
+    }
+
+    @Test("a connection refused for capacity while its client uploads still gets its 503, not a reset")
+    func capacityRefusalLingers() async throws {
+        try await withLatch(configure: { $0.limits.maxClientConnections = 1 }) { h in
+            let first = try await RawClient.connect(port: h.port, group: h.group)
+            try await first.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            _ = try await first.wait { text, _ in text.contains("hello") }
+            let uploader = try await RawClient.connect(port: h.port, group: h.group, halfClosure: true)
+            try await uploader.stopReading()
+            try await uploader.send("PUT /up HTTP/1.1\r\nHost: a\r\nContent-Length: 65536\r\n\r\n")
+            var sendFailures = 0
+            for _ in 0..<4 {
+                do { try await uploader.send(String(repeating: "u", count: 16 * 1024)) } catch { sendFailures += 1 }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(sendFailures == 0, "Latch reset the refused connection while the client was sending")
+            try await uploader.resumeReading()
+            let text = try await uploader.wait { _, closed in closed }
+            await uploader.close()
+            await first.close()
+            #expect(text.hasPrefix("HTTP/1.1 503 Service Unavailable\r\n"), "got: \(text.prefix(100))")
+            #expect(uploader.error == nil, "the answer must not be destroyed by a reset: \(uploader.error ?? "")")
         }
     }
 }
