@@ -39,6 +39,26 @@ struct TLSLiveTests {
         }
     }
 
+    @Test("failback stay's owner cookie is Secure on a TLS listener")
+    func ownerCookieIsSecureOverTLS() async throws {
+        let pki = try TestPKI()
+        let files = try pki.write(names: ["shop.example.com"], base: "shop")
+        try await withLatch(configure: { config in
+            config.listeners[0].tls = TLSListenerConfig(certificates: [files])
+            config.clusters[0].failover.failback = .stay
+            config.clusters[0].nodes[0].replicas = ["tomcat2"]
+            config.clusters[0].nodes[0].state = .maintenance
+        }) { h in
+            let client = try await RawClient.connect(port: h.port, group: h.group, tls: (pki.clientContext(), "shop.example.com"))
+            try await client.send("GET / HTTP/1.1\r\nHost: shop.example.com\r\nCookie: JSESSIONID=S.tomcat1\r\n\r\n")
+            let response = try await client.wait { text, _ in text.hasSuffix("hello") }
+            await client.close()
+            #expect(response.contains("X-Backend-Node: tomcat2"))
+            let owner = response.split(separator: "\r\n").first { $0.hasPrefix("Set-Cookie: LATCH_NODE=tomcat2~") }
+            #expect(owner?.hasSuffix("; Path=/; HttpOnly; SameSite=Lax; Secure") == true, "\(owner ?? "no owner cookie")")
+        }
+    }
+
     @Test("SNI picks the certificate whose names cover the requested one; anything else gets the first")
     func sniChoosesCertificate() async throws {
         let pki = try TestPKI()
