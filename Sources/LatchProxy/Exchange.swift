@@ -130,6 +130,22 @@ final class Exchange {
     }
 
     /// RFC 9110 §9.2.2: only these may be sent again without the client asking.
+    /// What ``RetryRule`` needs to know about this exchange's failed attempt.
+    func attempt(failedWith failure: UpstreamFailure) -> RetryRule.Attempt {
+        var attempt = RetryRule.Attempt(failure: failure.retryKind)
+        attempt.reusedConnection = (upstream?.uses ?? 0) > 0
+        attempt.retriedOnFreshConnection = retried
+        attempt.responseHeadReceived = responseStatus != nil
+        attempt.responseStarted = responseStarted
+        attempt.wroteRequest = wroteToUpstream
+        attempt.idempotent = isIdempotent
+        attempt.hasNoBody = requestHasNoBody
+        attempt.bodyKept = kept != nil
+        attempt.nodesTried = tried.count
+        attempt.elapsed = Duration(start, .now())
+        return attempt
+    }
+
     var isIdempotent: Bool {
         switch request.method {
         case .GET, .HEAD, .OPTIONS, .TRACE, .PUT, .DELETE: true

@@ -624,11 +624,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     func upstreamFailed(_ failure: UpstreamFailure) {
         guard let exchange else { return }
-        // A pooled connection the node closed while idle: the request never reached the node. Send a
-        // bodiless idempotent request once more on a fresh connection (RFC 9110 §9.2.2).
-        if let upstream = exchange.upstream, upstream.uses > 0, !exchange.responseStarted, !exchange.retried,
-            exchange.responseStatus == nil, exchange.requestHasNoBody, exchange.isIdempotent, failure.isConnectionLoss
-        {
+        let attempt = exchange.attempt(failedWith: failure)
+        let rule = RetryRule(exchange.cluster.config.failover)
+        let verdict = rule.verdict(attempt)
+        if verdict == .sameNodeFreshConnection, let upstream = exchange.upstream {
             exchange.retried = true
             exchange.upstream = nil
             pool?.release(upstream, reusable: false)
@@ -637,11 +636,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             lease(for: exchange, forceNew: true)
             return
         }
-        // A non-idempotent request on a pooled connection the node had closed at its keep-alive timeout
-        // is not retried, but it is not the node failing either.
-        let staleConnection = (exchange.upstream?.uses ?? 0) > 0 && failure.isConnectionLoss && exchange.responseStatus == nil
-        if !staleConnection { notePassiveFailure(exchange, failure) }
-        if canRetryElsewhere(exchange, after: failure) {
+        if rule.countsAgainstNode(attempt) { notePassiveFailure(exchange, failure) }
+        if verdict == .anotherNode {
             retryElsewhere(exchange, after: failure)
             return
         }
@@ -670,24 +666,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                     "error": "\(failure.logDescription)",
                 ]
             )
-        }
-    }
-
-    /// RFC 9110 §9.2.2 and the hardening notes: send a request elsewhere only if the node never saw it
-    /// (the connect failed), or if it is idempotent, its whole body was kept, and no response byte
-    /// reached the client; always within `retries` and `retry_timeout`.
-    private func canRetryElsewhere(_ exchange: Exchange, after failure: UpstreamFailure) -> Bool {
-        let failover = exchange.cluster.config.failover
-        guard exchange.tried.count < failover.retries, !exchange.responseStarted, exchange.responseStatus == nil,
-            NIODeadline.now() < exchange.start + TimeAmount(failover.retryTimeout)
-        else { return false }
-        switch failure {
-        case .connectFailed, .connectRefused, .connectTimedOut:
-            return true
-        case .closedBeforeResponse, .badResponse:
-            return !exchange.wroteToUpstream || (exchange.isIdempotent && exchange.kept != nil)
-        default:
-            return false
         }
     }
 

@@ -1,3 +1,4 @@
+import LatchCore
 import NIOCore
 import NIOHTTP1
 
@@ -82,13 +83,17 @@ enum UpstreamFailure: Error, Equatable {
 
     var isRefused: Bool { self == .connectRefused }
 
-    /// The connection broke with no response: what a pooled connection the node closed looks like.
-    var isConnectionLoss: Bool {
+    /// The failure as ``RetryRule`` weighs it.
+    var retryKind: RetryRule.Failure {
         switch self {
-        case .closedBeforeResponse, .closedMidResponse, .badResponse: true
-        default: false
+        case .connectFailed, .connectRefused, .connectTimedOut: .connectFailed
+        case .closedBeforeResponse, .badResponse: .connectionLost
+        case .closedMidResponse: .lostMidResponse
+        case .timeout: .timeout
+        case .clientTimedOut, .clientStalled, .clientClosed, .clientRejected, .queueTimedOut, .serverError, .rejectedAfterFailure: .other
         }
     }
+
 }
 
 /// The last handler of an upstream connection's pipeline. It relays response parts to whichever
