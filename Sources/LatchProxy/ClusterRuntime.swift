@@ -304,6 +304,50 @@ public final class ClusterRuntime: Sendable {
         }
     }
 
+    /// Everything an exchange leaves behind on its node, under one lock: its slot given back (to the
+    /// oldest queued request, when one waits), its count by reason and failure, and — for a request of
+    /// an existing session that went well — the session sighting drain counts. After a reload it all
+    /// goes to the node this one became (see ``finished(node:)``).
+    /// - Parameters:
+    ///   - releasingSlot: the exchange was admitted to `node` and holds its slot.
+    ///   - sighting: the request belongs to an existing session and its node served it; `sessionID` is
+    ///     the id it carried, when known.
+    func exchangeEnded(
+        node: Int,
+        releasingSlot: Bool,
+        reason: DecisionReason,
+        nodeFailed: Bool,
+        sighting: Bool,
+        sessionID: Substring?
+    ) {
+        let date = sighting ? Date() : nil
+        let now = ContinuousClock.now
+        let (handedOver, successor) = state.withLockedValue {
+            state -> ((ticket: UInt64, waiter: QueueWaiter)?, (cluster: ClusterRuntime, node: Int?, release: Bool)?) in
+            let handedOver = releasingSlot ? state.queues[node].release() : nil
+            let release = releasingSlot && handedOver == nil
+            if let successor = state.successor {
+                return (handedOver, (successor.cluster, successor.nodes[node], release))
+            }
+            if release { state.active[node] -= 1 }
+            state.stats.nodes[node].requests[reason, default: 0] += 1
+            if nodeFailed { state.stats.nodes[node].failures += 1 }
+            if let date {
+                state.lastSticky[node] = date
+                if let sessionID { state.sessions[node].record(sessionID: sessionID, at: now) }
+            }
+            return (handedOver, nil)
+        }
+        if let handedOver { handedOver.waiter.grant(node, handedOver.ticket) }
+        // The successor counts this request in flight (it took the count over): release it there. A
+        // node the reload removed has nothing to release, and nothing to count.
+        if let successor, let moved = successor.node {
+            successor.cluster.exchangeEnded(
+                node: moved, releasingSlot: successor.release, reason: reason, nodeFailed: nodeFailed,
+                sighting: sighting, sessionID: sessionID)
+        }
+    }
+
     /// Runs `update` on `node`'s state here, or — when a reload replaced this cluster — on the state of
     /// the node it became in the successor (nothing, for a node the reload removed). One lock either way.
     @discardableResult
@@ -330,14 +374,6 @@ public final class ClusterRuntime: Sendable {
     /// Requests waiting for a slot, per node in node order.
     public func queuedRequests() -> [Int] {
         state.withLockedValue { $0.queues.map(\.count) }
-    }
-
-    /// Counts a finished exchange for the node that served it last.
-    func count(node: Int, reason: DecisionReason, nodeFailed: Bool) {
-        withNodeState(node) { state, node in
-            state.stats.nodes[node].requests[reason, default: 0] += 1
-            if nodeFailed { state.stats.nodes[node].failures += 1 }
-        }
     }
 
     /// Counts a failed attempt that was sent on to another node.
@@ -464,20 +500,10 @@ public final class ClusterRuntime: Sendable {
         } ?? false
     }
 
-    /// A request of an existing session reached `node` (sticky, stayed or failed over to it).
-    func noteSessionRequest(node: Int, sessionID: Substring?) {
-        let date = Date()
-        let now = ContinuousClock.now
-        withNodeState(node) { state, node in
-            state.lastSticky[node] = date
-            if let sessionID { state.sessions[node].record(sessionID: sessionID, at: now) }
-        }
-    }
-
     /// Session cookies a node set in a response it served (`servedBy`), for drain: an issued id counts
     /// for the node its route names (a new session, or a changed id, lives there from this response
     /// on); a deleted one is forgotten, and so is the id the request carried, which the deletion ends.
-    /// Runs after ``noteSessionRequest(node:sessionID:)`` for the same exchange.
+    /// Runs after ``exchangeEnded(node:releasingSlot:reason:nodeFailed:sighting:sessionID:)`` for the same exchange.
     func noteIssuedSessions(_ issued: [IssuedSession], servedBy: Int?, requestSessionID: Substring?) {
         let now = ContinuousClock.now
         // Read outside the lock, in this cluster's node order; a successor after a reload reads its own.

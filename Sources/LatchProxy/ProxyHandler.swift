@@ -757,22 +757,26 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         guard self.exchange === exchange else { return }
         self.exchange = nil
         exchange.queueTimer?.cancel()
-        if exchange.holdsSlot {
-            exchange.holdsSlot = false
-            exchange.cluster.finished(node: exchange.node)
-        } else if let ticket = exchange.queueTicket {
+        let releasingSlot = exchange.holdsSlot
+        exchange.holdsSlot = false
+        if !releasingSlot, let ticket = exchange.queueTicket {
             // Still waiting: leave the line. If the slot was handed over meanwhile, the grant finds
             // the exchange gone and gives the slot back.
             exchange.queueTicket = nil
             _ = exchange.cluster.cancelQueued(node: exchange.node, ticket: ticket, timedOut: false)
         }
-        exchange.cluster.count(node: exchange.node, reason: exchange.reason, nodeFailed: exchange.failure?.isNodeFault ?? false)
-        switch exchange.reason {
-        case .sticky, .stayed, .failoverRanked, .failoverReplica, .failoverAny:
-            if exchange.failure == nil { exchange.cluster.noteSessionRequest(node: exchange.node, sessionID: exchange.sessionID) }
-        default:
-            break
+        let existingSession = switch exchange.reason {
+        case .sticky, .stayed, .failoverRanked, .failoverReplica, .failoverAny: true
+        default: false
         }
+        exchange.cluster.exchangeEnded(
+            node: exchange.node,
+            releasingSlot: releasingSlot,
+            reason: exchange.reason,
+            nodeFailed: exchange.failure?.isNodeFault ?? false,
+            sighting: existingSession && exchange.failure == nil,
+            sessionID: exchange.sessionID
+        )
         // Only a session cookie the client was given: a head replaced by a 502 never reached it.
         if !exchange.issuedSessions.isEmpty, exchange.responseStarted {
             exchange.cluster.noteIssuedSessions(exchange.issuedSessions, servedBy: exchange.node, requestSessionID: exchange.sessionID)
