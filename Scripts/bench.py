@@ -371,8 +371,19 @@ limits:
     return Target("Latch", port, proc, proc.pid, log)
 
 
-def start_proxies(tmp, ports, latch, threads=1, idle_connections=0, upload=False):
-    """HAProxy, nginx and Latch, fresh, in a directory of their own under tmp."""
+def start_floor(tmp, ports, floor):
+    """The floor: a bare SwiftNIO byte relay (Benchmarks/Floor), one upstream connection per client
+    connection, round robin over the upstreams by connection, nothing parsed, one event loop."""
+    port = free_port()
+    log = os.path.join(tmp, "floor.log")
+    proc = spawn([floor, str(port), *map(str, ports)], log)
+    wait_port(port, proc, log)
+    return Target("floor", port, proc, proc.pid, log)
+
+
+def start_proxies(tmp, ports, latch, threads=1, idle_connections=0, upload=False, floor=None):
+    """HAProxy, nginx and Latch, fresh, in a directory of their own under tmp; with `floor`, the bare
+    SwiftNIO relay too."""
     d = tempfile.mkdtemp(dir=tmp)
     if idle_connections:
         haproxy = start_haproxy(d, ports, threads, maxconn=idle_connections + 50)
@@ -380,7 +391,10 @@ def start_proxies(tmp, ports, latch, threads=1, idle_connections=0, upload=False
     else:
         haproxy = start_haproxy(d, ports, threads)
         nginx = start_nginx(d, ports, threads, upload=upload)
-    return [haproxy, nginx, start_latch(d, ports, latch, threads, upload)]
+    targets = [haproxy, nginx, start_latch(d, ports, latch, threads, upload)]
+    if floor:
+        targets.append(start_floor(d, ports, floor))
+    return targets
 
 
 def wrk_script(tmp, name, path="/", cookie=True):
@@ -463,12 +477,19 @@ def wrk_ratios(rows, targets=True):
     by = {r["name"]: r for r in rows}
     hap, lat = by["HAProxy"], by["Latch"]
     if targets:
-        return (f"Latch/HAProxy: requests/s ×{lat['rps'] / hap['rps']:.2f} (target ≥ 1.0), "
+        text = (f"Latch/HAProxy: requests/s ×{lat['rps'] / hap['rps']:.2f} (target ≥ 1.0), "
                 f"CPU per request ×{lat['cpu_us_per_request'] / hap['cpu_us_per_request']:.2f} (target ≤ 1.0), "
                 f"p99 ×{lat['p99'] / max(hap['p99'], 1):.2f} (target ≤ 1.2)")
-    return (f"Latch/HAProxy: requests/s ×{lat['rps'] / hap['rps']:.2f}, "
-            f"CPU per request ×{lat['cpu_us_per_request'] / hap['cpu_us_per_request']:.2f}, "
-            f"p99 ×{lat['p99'] / max(hap['p99'], 1):.2f}, peak RSS ×{lat['rss_mib'] / hap['rss_mib']:.2f}")
+    else:
+        text = (f"Latch/HAProxy: requests/s ×{lat['rps'] / hap['rps']:.2f}, "
+                f"CPU per request ×{lat['cpu_us_per_request'] / hap['cpu_us_per_request']:.2f}, "
+                f"p99 ×{lat['p99'] / max(hap['p99'], 1):.2f}, peak RSS ×{lat['rss_mib'] / hap['rss_mib']:.2f}")
+    if "floor" in by:
+        floor = by["floor"]
+        text += (f"; floor/HAProxy: requests/s ×{floor['rps'] / hap['rps']:.2f}, "
+                 f"CPU per request ×{floor['cpu_us_per_request'] / hap['cpu_us_per_request']:.2f}; "
+                 f"Latch above the floor: {lat['cpu_us_per_request'] - floor['cpu_us_per_request']:.1f} µs CPU per request")
+    return text
 
 
 def response_status(buf):
@@ -504,7 +525,7 @@ def read_response(sock):
 def bench_sticky(ctx):
     args, tmp = ctx["args"], ctx["tmp"]
     lua = wrk_script(tmp, "sticky")
-    targets = start_proxies(tmp, ctx["ports"], args.latch)
+    targets = start_proxies(tmp, ctx["ports"], args.latch, floor=args.floor)
     try:
         rows = compare("sticky", [ctx["direct"]] + targets, args, lua)
     finally:
@@ -517,7 +538,9 @@ def bench_sticky(ctx):
         "",
         f"wrk -t2 -c{args.connections}, {args.seconds} s per run, {args.rounds} interleaved rounds, medians; "
         "one proxy worker thread each; three nginx `return 200` upstreams; `direct` is wrk against one "
-        "upstream (the ceiling). The load generator, the upstreams and the proxy share the machine's cores.",
+        "upstream (the ceiling); `floor` is a bare SwiftNIO byte relay (`Benchmarks/Floor`: one upstream "
+        "connection per client, nothing parsed), the cost of SwiftNIO itself. The load generator, the "
+        "upstreams and the proxy share the machine's cores.",
         "",
         *lines,
         "",
@@ -630,7 +653,7 @@ def bench_h2(ctx):
 def bench_new_sessions(ctx):
     args, tmp = ctx["args"], ctx["tmp"]
     lua = wrk_script(tmp, "new-sessions", cookie=False)
-    targets = start_proxies(tmp, ctx["ports"], args.latch)
+    targets = start_proxies(tmp, ctx["ports"], args.latch, floor=args.floor)
     try:
         rows = compare("new-sessions", targets, args, lua)
     finally:
@@ -653,7 +676,7 @@ def bench_body(ctx, name):
     args, tmp = ctx["args"], ctx["tmp"]
     size = SIZES[name]
     lua = wrk_script(tmp, name, path=f"/{name}")
-    targets = start_proxies(tmp, ctx["ports"], args.latch)
+    targets = start_proxies(tmp, ctx["ports"], args.latch, floor=args.floor)
     try:
         rows = compare(name, [ctx["direct"]] + targets, args, lua)
     finally:
@@ -968,7 +991,8 @@ def chart(rows, path):
         shown = [r for r in rows if r[key] is not None]  # the direct run has no proxy CPU
         names = [r["name"] for r in shown]
         bars = ax.bar(names, [r[key] for r in shown],
-                      color=["#999999" if n == "direct" else "#d9534f" if n == "Latch" else "#5b8bd9" for n in names])
+                      color=["#999999" if n == "direct" else "#d9534f" if n == "Latch"
+                             else "#7fb77e" if n == "floor" else "#5b8bd9" for n in names])
         ax.set_title(title, fontsize=10)
         ax.bar_label(bars, fmt="%.0f", fontsize=8)
     fig.suptitle("Sticky keep-alive GET, one proxy worker thread", fontsize=11)
@@ -996,6 +1020,8 @@ def main():
     ap.add_argument("--upload-mib", type=int, default=100)
     ap.add_argument("--idle-connections", type=int, default=10000)
     ap.add_argument("--latch", default=".build/release/latch")
+    ap.add_argument("--floor", default="Benchmarks/.build/release/Floor",
+                    help="the bare SwiftNIO relay (Benchmarks/Floor); 'none' leaves the floor row out")
     ap.add_argument("--out", default="docs")
     args = ap.parse_args()
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
@@ -1005,6 +1031,12 @@ def main():
     if not os.access(args.latch, os.X_OK):
         ap.error(f"no latch binary at {args.latch}")
     args.latch = os.path.abspath(args.latch)
+    if args.floor == "none":
+        args.floor = None
+    elif not os.access(args.floor, os.X_OK):
+        ap.error(f"no floor relay at {args.floor} (swift build -c release --package-path Benchmarks --product Floor, or --floor none)")
+    else:
+        args.floor = os.path.abspath(args.floor)
     os.makedirs(args.out, exist_ok=True)
     for sig in (signal.SIGINT, signal.SIGTERM):  # unwind: stop every process, remove tmp
         signal.signal(sig, on_signal)

@@ -150,7 +150,7 @@ def totals(path):
     raise SystemExit(f"instructions: no totals in {path}")
 
 
-def measure(latch, requests, warm_up, keep=None):
+def measure(latch, requests, warm_up, keep=None, floor=False):
     tmp = tempfile.mkdtemp(prefix="latch-instructions-")
     listeners, procs = [], []
     try:
@@ -173,8 +173,10 @@ def measure(latch, requests, warm_up, keep=None):
         binary, shim = prepare(latch, tmp)
         env = dict(os.environ, LATCH_THREADS="1", LOG_LEVEL="notice", LD_PRELOAD=shim)
         log = open(os.path.join(tmp, "latch.log"), "w")
+        # The floor relay (Benchmarks/Floor) takes its ports on the command line instead of an lb.yaml.
+        command = [binary, str(port), *map(str, ports)] if floor else [binary, "run", conf]
         proc = subprocess.Popen(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary, "run", conf],
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command],
             stdout=log, stderr=subprocess.STDOUT, env=env)
         procs.append(proc)
         wait_port(port, proc)
@@ -214,11 +216,16 @@ def main():
     ap.add_argument("--check", action="store_true", help="fail when above the baseline by more than the tolerance")
     ap.add_argument("--write", action="store_true", help="store this count as the baseline")
     ap.add_argument("--profile", help="keep the callgrind dump of the measured requests here")
+    ap.add_argument("--floor", help="also count the bare SwiftNIO relay (Benchmarks/Floor) on the same requests")
     args = ap.parse_args()
 
     per_request = measure(args.latch, args.requests, args.warm_up, keep=args.profile)
     print(f"instructions: {per_request:,.0f} instructions per sticky keep-alive GET "
           f"({args.requests} requests after {args.warm_up} to warm up, one event-loop thread)")
+    if args.floor:
+        floor = measure(args.floor, args.requests, args.warm_up, floor=True)
+        print(f"instructions: the floor (a bare SwiftNIO relay) {floor:,.0f} per request; "
+              f"Latch {per_request - floor:,.0f} above it (×{per_request / floor:.2f})")
     if args.write:
         with open(args.baseline, "w") as f:
             json.dump({"sticky_get_instructions_per_request": round(per_request)}, f, indent=2)
