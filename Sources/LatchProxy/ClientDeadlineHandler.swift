@@ -111,7 +111,7 @@ final class ClientDeadlineHandler: ChannelInboundHandler, RemovableChannelHandle
         bytesSinceArmed = false
         armedAmount = amount
         guard let context else { return }
-        timer.set(.now() + amount, on: context.eventLoop, fire)
+        timer.set(context.eventLoop.now + amount, on: context.eventLoop, fire)
     }
 
     private func timerFired() {

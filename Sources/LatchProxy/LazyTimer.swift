@@ -7,6 +7,9 @@ import NIOCore
 /// than the new deadline is kept, and when it fires early it re-arms itself for the rest. Keep-alive
 /// traffic then costs about one firing per timeout interval, whatever the request rate (HAProxy's
 /// task timers work alike: `task_schedule` only moves a timer earlier).
+///
+/// Time is the event loop's (`EventLoop.now`), so on an `EmbeddedEventLoop` a test advances it
+/// instead of sleeping.
 struct LazyTimer {
     private var scheduled: Scheduled<Void>?
     private var firesAt: NIODeadline?
@@ -40,7 +43,7 @@ struct LazyTimer {
         scheduled = nil
         firesAt = nil
         guard let deadline else { return false }
-        if NIODeadline.now() < deadline {
+        if loop.now < deadline {
             schedule(at: deadline, on: loop, fire)
             return false
         }

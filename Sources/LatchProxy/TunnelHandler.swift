@@ -63,7 +63,7 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
     /// Activity in either direction pushes the idle deadline back.
     private func touch() {
         guard let context else { return }
-        idle.set(.now() + idleTimeout, on: context.eventLoop, idleFire)
+        idle.set(context.eventLoop.now + idleTimeout, on: context.eventLoop, idleFire)
     }
 
     private func idleTimerFired() {

@@ -230,7 +230,7 @@ final class UpstreamHandler: ChannelDuplexHandler {
     private func armWatchdog() {
         progressed = false
         guard let interval = watchdogInterval, let context else { return }
-        watchdog.set(.now() + interval, on: context.eventLoop, watchdogFire)
+        watchdog.set(context.eventLoop.now + interval, on: context.eventLoop, watchdogFire)
     }
 
     private func watchdogFired() {

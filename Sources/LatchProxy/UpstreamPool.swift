@@ -98,7 +98,7 @@ final class UpstreamPool {
             connection.channel.close(promise: nil)
             return
         }
-        connection.idleSince = .now()
+        connection.idleSince = eventLoop.now
         idle[connection.key, default: []].append(connection)
         if reaper == nil { scheduleReaper(at: connection.idleSince + TimeAmount(config.idleTimeout)) }
     }
@@ -113,7 +113,7 @@ final class UpstreamPool {
     private func reap() {
         reaper = nil
         let timeout = TimeAmount(config.idleTimeout)
-        let now = NIODeadline.now()
+        let now = eventLoop.now
         var next: NIODeadline?
         for key in idle.keys {
             let expired = idle[key]!.prefix { $0.idleSince + timeout <= now }
