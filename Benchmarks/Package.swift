@@ -15,7 +15,6 @@ let package = Package(
         // Named, so the product reference below does not depend on the checkout's directory name.
         .package(name: "Latch", path: ".."),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
-        .package(url: "https://github.com/apple/swift-nio.git", from: "2.100.0"),
     ],
     targets: [
         .executableTarget(
@@ -26,16 +25,6 @@ let package = Package(
             ],
             path: "Routing",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
-        ),
-        /// The floor row of `Scripts/bench`: a bare SwiftNIO byte relay, the cost of SwiftNIO itself.
-        .executableTarget(
-            name: "Floor",
-            dependencies: [
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-            ],
-            path: "Floor"
         ),
     ],
     swiftLanguageModes: [.v6]

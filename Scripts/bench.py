@@ -1020,7 +1020,7 @@ def main():
     ap.add_argument("--upload-mib", type=int, default=100)
     ap.add_argument("--idle-connections", type=int, default=10000)
     ap.add_argument("--latch", default=".build/release/latch")
-    ap.add_argument("--floor", default="Benchmarks/.build/release/Floor",
+    ap.add_argument("--floor", default="Benchmarks/Floor/.build/release/Floor",
                     help="the bare SwiftNIO relay (Benchmarks/Floor); 'none' leaves the floor row out")
     ap.add_argument("--out", default="docs")
     args = ap.parse_args()
@@ -1034,7 +1034,7 @@ def main():
     if args.floor == "none":
         args.floor = None
     elif not os.access(args.floor, os.X_OK):
-        ap.error(f"no floor relay at {args.floor} (swift build -c release --package-path Benchmarks --product Floor, or --floor none)")
+        ap.error(f"no floor relay at {args.floor} (swift build -c release --package-path Benchmarks/Floor --product Floor, or --floor none)")
     else:
         args.floor = os.path.abspath(args.floor)
     os.makedirs(args.out, exist_ok=True)
