@@ -8,21 +8,7 @@ import Testing
 @Suite("Drain that knows when it is done", .timeLimit(.minutes(1)))
 struct DrainLiveTests {
     private func get(_ h: LatchHarness, _ cookie: String) async throws -> String? {
-        var request = HTTPClientRequest(url: h.baseURL + "/")
-        request.headers.add(name: "Cookie", value: cookie)
-        let response = try await h.client.execute(request, timeout: .seconds(10))
-        _ = try await response.body.collect(upTo: 1024)
-        return response.headers.first(name: "X-Backend-Node")
-    }
-
-    private func waitFor(_ limit: Duration = .seconds(10), _ condition: () -> Bool) async throws -> Bool {
-        let clock = ContinuousClock()
-        let deadline = clock.now + limit
-        while clock.now < deadline {
-            if condition() { return true }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return false
+        try await h.get(cookie: cookie).node
     }
 
     @Test("sessions are counted per node: distinct ids, each counted once however many requests it makes")
@@ -57,7 +43,7 @@ struct DrainLiveTests {
             }
             #expect(h.server.nodeStates(cluster: 0)[0] == .draining)
             // The session goes quiet: after session_idle (plus a bucket and a tick) the node is done.
-            let done = try await waitFor { h.server.nodeStates(cluster: 0)[0] == .maintenance }
+            let done = try await eventually { h.server.nodeStates(cluster: 0)[0] == .maintenance }
             #expect(done)
             #expect(try await get(h, "JSESSIONID=A.tomcat1") == "tomcat2", "in maintenance its sessions fail over")
         }
@@ -71,7 +57,7 @@ struct DrainLiveTests {
             _ = try await get(h, "JSESSIONID=A.tomcat3")
             h.server.setNodeState(cluster: "shop", node: "tomcat3", .draining)
             #expect(h.server.sessions(cluster: 0)[2].count == 1)
-            let done = try await waitFor { h.server.nodeStates(cluster: 0)[2] == .maintenance }
+            let done = try await eventually { h.server.nodeStates(cluster: 0)[2] == .maintenance }
             #expect(done)
         }
     }
@@ -98,23 +84,8 @@ struct IssuedSessionDrainLiveTests {
         return .text(headers: [("Set-Cookie", "JSESSIONID=FIRST-\(UUID().uuidString).\(name); Path=/; HttpOnly")], body: "new")
     }
 
-    struct Answer {
-        var node: String?
-        var cookie: String?
-        var headers: HTTPHeaders
-    }
-
     private func get(_ h: LatchHarness, _ path: String = "/", cookie: String? = nil) async throws -> Answer {
-        var request = HTTPClientRequest(url: h.baseURL + path)
-        if let cookie { request.headers.add(name: "Cookie", value: cookie) }
-        let response = try await h.client.execute(request, timeout: .seconds(10))
-        _ = try await response.body.collect(upTo: 1024)
-        let issued = response.headers["set-cookie"].first { $0.hasPrefix("JSESSIONID=") }
-        return Answer(
-            node: response.headers.first(name: "X-Backend-Node"),
-            cookie: issued.map { String($0.prefix { $0 != ";" }) },
-            headers: response.headers
-        )
+        try await h.get(path, cookie: cookie)
     }
 
     @Test("a session issued on the first response keeps a node just put to drain: counted, draining, sticky")
@@ -126,7 +97,7 @@ struct IssuedSessionDrainLiveTests {
             try await Task.sleep(for: .milliseconds(2200))
             let first = try await get(h)
             let node = try #require(first.node)
-            let cookie = try #require(first.cookie)
+            let cookie = try #require(first.sessionCookie)
             let index = try #require(["tomcat1", "tomcat2", "tomcat3"].firstIndex(of: node))
             h.server.setNodeState(cluster: "shop", node: node, .draining)
             #expect(h.server.sessions(cluster: 0)[index].count == 1, "the session the node just issued")
@@ -162,7 +133,7 @@ struct IssuedSessionDrainLiveTests {
         }, reply: Self.node) { h in
             let first = try await get(h)
             let node = try #require(first.node)
-            let cookie = try #require(first.cookie)
+            let cookie = try #require(first.sessionCookie)
             let replica = ["tomcat1": "tomcat2", "tomcat2": "tomcat3", "tomcat3": "tomcat1"][node]!
             h.server.setNodeState(cluster: "shop", node: node, .maintenance)
             let failedOver = try await get(h, cookie: cookie)

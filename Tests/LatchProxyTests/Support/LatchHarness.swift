@@ -79,6 +79,11 @@ struct Answer {
     /// The node that answered (`X-Backend-Node`, set by every ``TestBackend``).
     var node: String?
     var headers: HTTPHeaders
+
+    /// The `JSESSIONID=<id>` pair of the answer's session `Set-Cookie`, if it has one (attributes cut).
+    var sessionCookie: String? {
+        headers["set-cookie"].first { $0.hasPrefix("JSESSIONID=") }.map { String($0.prefix { $0 != ";" }) }
+    }
 }
 
 extension LatchHarness {
