@@ -22,6 +22,12 @@ struct ComplexKeyCheckTests {
         ("a: 1\r*b: x\n", 2, 1, "an alias used as a key"),
         ("a: 1\r\n\r\n*b: x\n", 3, 1, "an alias used as a key"),
         ("a: 1\u{85}b: 2\u{2028}c: 3\u{2029}  *d: x\n", 4, 3, "an alias used as a key"),
+        // In a flow sequence a key may start after `[` or `,`, and any `:` after it is a key's colon
+        // (libyaml), blank or not: found by Scripts/fuzz as a billion-laughs alias key.
+        ("l: [*l8, *l8:1\n", 1, 10, "an alias used as a key"),
+        ("l: [*a: x]\n", 1, 5, "an alias used as a key"),
+        ("l: [\n  *a:1]\n", 2, 3, "an alias used as a key"),
+        ("l: [ [a]:1 ]\n", 1, 6, "a sequence used as a key"),
     ])
     func refused(_ yaml: String, _ line: Int, _ column: Int, _ what: String) {
         let found = ComplexKeyCheck.firstComplexKey(in: yaml)
@@ -42,6 +48,8 @@ struct ComplexKeyCheckTests {
         "key: \"quoted \\\" [x]: y\"\n",
         "key: 'it''s *a: x'\n",
         "list: [*a, *b]\n",
+        "list: [*a,\n  *b]\nnext: *c\n",
+        "urls: [http://a:80/x, 'b:c']\n",
     ])
     func accepted(_ yaml: String) {
         #expect(ComplexKeyCheck.firstComplexKey(in: yaml) == nil)

@@ -23,10 +23,12 @@ enum ComplexKeyCheck {
     /// at a byte column past the end of its line).
     static func firstComplexKey(in yaml: String) -> Found? {
         var lineNumber = 0
+        // Flow collections may span lines: their depth carries over.
+        var flowDepth = 0
         for line in lines(of: yaml) {
             lineNumber += 1
             let bytes = Array(Substring(line).utf8)
-            if let (offset, what) = scan(bytes) {
+            if let (offset, what) = scan(bytes, flowDepth: &flowDepth) {
                 return Found(line: lineNumber, column: characterColumn(bytes, offset: offset), what: what)
             }
         }
@@ -63,11 +65,13 @@ enum ComplexKeyCheck {
         bytes[..<offset].reduce(1) { $1 & 0xC0 == 0x80 ? $0 : $0 + 1 }
     }
 
-    /// The 0-based byte offset and kind of the first complex key on one line.
-    private static func scan(_ bytes: [UInt8]) -> (Int, String)? {
+    /// The 0-based byte offset and kind of the first complex key on one line. Inside a flow
+    /// collection a key may also start after `[` (a single-pair mapping in a sequence, `[*a: 1]`), and
+    /// libyaml takes any `:` after it as the value indicator, blank or not (`[*a:1]` found by
+    /// `Scripts/fuzz`).
+    private static func scan(_ bytes: [UInt8], flowDepth: inout Int) -> (Int, String)? {
         var i = 0
         var atKey = true
-        var flowDepth = 0
         while i < bytes.count {
             let byte = bytes[i]
             switch byte {
@@ -95,20 +99,24 @@ enum ComplexKeyCheck {
                     // libyaml's anchor names: letters, digits, `-` and `_` (so `*a:` is the alias `a` and a colon).
                     var end = i + 1
                     while end < bytes.count, isAnchorCharacter(bytes[end]) { end += 1 }
-                    if isKeyColon(bytes, after: end) { return (i, "an alias used as a key") }
+                    if isKeyColon(bytes, after: end, inFlow: flowDepth > 0) { return (i, "an alias used as a key") }
                 }
-                if byte == UInt8(ascii: "["), let close = matchingBracket(bytes, from: i), isKeyColon(bytes, after: close + 1) {
+                if byte == UInt8(ascii: "["), let close = matchingBracket(bytes, from: i),
+                    isKeyColon(bytes, after: close + 1, inFlow: flowDepth > 0)
+                {
                     return (i, "a sequence used as a key")
                 }
-                if byte == UInt8(ascii: "{"), let close = matchingBracket(bytes, from: i), isKeyColon(bytes, after: close + 1) {
+                if byte == UInt8(ascii: "{"), let close = matchingBracket(bytes, from: i),
+                    isKeyColon(bytes, after: close + 1, inFlow: flowDepth > 0)
+                {
                     return (i, "a mapping used as a key")
                 }
             }
             switch byte {
-            case UInt8(ascii: "{"):
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
                 flowDepth += 1
                 atKey = true
-            case UInt8(ascii: "}"):
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
                 flowDepth = max(0, flowDepth - 1)
                 atKey = false
             case UInt8(ascii: ","):
@@ -135,12 +143,13 @@ enum ComplexKeyCheck {
             || byte == UInt8(ascii: "{") || byte == UInt8(ascii: "}")
     }
 
-    /// Whether, after spaces, `:` follows and ends there (a key's colon, not one inside a word).
-    private static func isKeyColon(_ bytes: [UInt8], after start: Int) -> Bool {
+    /// Whether, after spaces, `:` follows and ends there (a key's colon, not one inside a word); in a
+    /// flow collection any `:` there is one, as libyaml's scanner reads it.
+    private static func isKeyColon(_ bytes: [UInt8], after start: Int, inFlow: Bool) -> Bool {
         var i = start
         while i < bytes.count, isSpace(bytes[i]) { i += 1 }
         guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { return false }
-        return i + 1 == bytes.count || isSpace(bytes[i + 1]) || isFlowIndicator(bytes[i + 1])
+        return inFlow || i + 1 == bytes.count || isSpace(bytes[i + 1]) || isFlowIndicator(bytes[i + 1])
     }
 
     /// The index just past a quoted scalar starting at `start` ('' escapes in single quotes, \ in double).
