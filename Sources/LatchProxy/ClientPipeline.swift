@@ -26,7 +26,8 @@ enum ClientPipeline {
                 HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: runtime.config.limits.decoderLimits)
             )
         )
-        try sync.addHandler(ProxyHandler(holder: holder, deadlines: deadlines, scheme: scheme, redirectToHTTPS: redirectToHTTPS))
+        try sync.addHandler(
+            ProxyHandler<HTTP1ResponseWriter>(holder: holder, deadlines: deadlines, scheme: scheme, redirectToHTTPS: redirectToHTTPS))
     }
 
     /// TLS first; the rest once the handshake has said which protocol the client speaks.
@@ -92,7 +93,7 @@ enum ClientPipeline {
                 // writes, which were made for HTTP/1 clients.
                 try sync.addHandler(HTTP2FramePayloadToHTTP1ServerCodec(normalizeHTTPHeaders: true))
                 try sync.addHandler(deadlines)
-                try sync.addHandler(ProxyHandler(holder: holder, deadlines: deadlines, scheme: "https", wire: .http2))
+                try sync.addHandler(ProxyHandler<HTTP2ResponseWriter>(holder: holder, deadlines: deadlines, scheme: "https"))
             }
         }
         try channel.pipeline.syncOperations.addHandler(keeper)

@@ -1,13 +1,10 @@
 import NIOHTTP1
 
-/// What a client connection speaks, for ``ProxyHandler``: HTTP/1 on the connection itself, whose
-/// bytes Latch writes (``HTTPWire``), or one HTTP/2 stream, whose request and response parts
-/// swift-nio-http2 turns into frames (`HTTP2FramePayloadToHTTP1ServerCodec`). Everything between —
-/// routing, stickiness, failover, limits, header rules — is the same for both.
+/// What differs in a request that arrived on an HTTP/2 stream (`HTTP2FramePayloadToHTTP1ServerCodec`
+/// hands it on as HTTP/1 parts) before it goes to an HTTP/1.1 node. Everything else — routing,
+/// stickiness, failover, limits, header rules — is the same for both; responses differ only in how
+/// they are written (``ResponseWriter``).
 enum ClientWire {
-    case http1
-    case http2
-
     /// An HTTP/2 client may split `Cookie` into one field per cookie (RFC 9113 §8.2.3); toward an
     /// HTTP/1.1 node they are joined into one field with "; ", as that section requires.
     static func joinCookies(_ headers: inout HTTPHeaders) {

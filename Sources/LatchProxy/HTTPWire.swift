@@ -111,58 +111,6 @@ enum HTTPWire {
     }
 }
 
-/// How a response's body goes to the client, decided from its head as NIOHTTP1's encoder did
-/// (RFC 9112 §6.1–§6.3): no body for 1xx, 204 and 304 (their length fields are dropped); the node's
-/// `Content-Length` when it sent one; otherwise chunked for an HTTP/1.1 client, and delimited by closing
-/// the connection for an HTTP/1.0 one. A response to `HEAD` keeps the fields a `GET` would have had but
-/// sends no body bytes and no last chunk.
-struct ResponseFraming {
-    var chunked = false
-    var suppressBody = false
-
-    /// Adjusts `head`'s framing fields and returns how its body is to be sent.
-    static func frame(_ head: inout HTTPResponseHead, requestMethod: HTTPMethod) -> ResponseFraming {
-        var framing = ResponseFraming(suppressBody: requestMethod == .HEAD)
-        if !head.status.mayHaveResponseBody {
-            head.headers.remove(name: "content-length")
-            head.headers.remove(name: "transfer-encoding")
-            framing.suppressBody = true
-        } else if head.headers.contains(name: "content-length") {
-            // Nothing to remove: the head comes from ``HeaderRewriter``, which drops Transfer-Encoding.
-        } else if head.version.minor >= 1 {
-            head.headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
-            framing.chunked = !framing.suppressBody
-        }
-        return framing
-    }
-}
-
-/// How a request body goes to a node, decided from its head as NIOHTTP1's request encoder did
-/// (RFC 9112 §6.1–§6.3, RFC 9110 §9.3.8): TRACE carries none (its length fields are dropped);
-/// `Content-Length` is kept; `Transfer-Encoding: chunked` is kept; a POST, PUT or PATCH with neither is
-/// sent chunked (and ends with an empty last chunk). ``HeaderRewriter`` already sets exactly one of
-/// the two for a request that has a body.
-enum RequestFraming {
-    /// Adjusts `head`'s framing fields; true when the body is to be chunk-framed.
-    static func frame(_ head: inout HTTPRequestHead) -> Bool {
-        switch head.method {
-        case .TRACE:
-            head.headers.remove(name: "content-length")
-            head.headers.remove(name: "transfer-encoding")
-            return false
-        case .POST, .PUT, .PATCH:
-            // ``HeaderRewriter`` sets at most one of the two framing fields, so none is removed here.
-            if head.headers.contains(name: "content-length") { return false }
-            head.headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
-            return true
-        default:
-            if head.headers.contains(name: "content-length") { return false }
-            return head.headers.first(name: "transfer-encoding") == "chunked"
-        }
-    }
-}
-
-
 extension HTTPVersion {
     /// HTTP/1.0, whose rules differ (no Host required, keep-alive only when asked, no chunking, no
     /// 1xx); HTTP/1.1 and HTTP/2 requests (the latter from ``ProxyHandler``'s HTTP/2 streams) share the rest.

@@ -1,0 +1,83 @@
+import NIOHTTP1
+
+/// Where HTTP/1.1 messages end (RFC 9112 §6): the rules Latch applies to requests and responses, in
+/// one place.
+enum MessageFraming {
+    /// The head says a body follows — `Transfer-Encoding`, or a `Content-Length` other than 0 — which
+    /// is known before the body has been read (RFC 9112 §6.3).
+    static func requestHasBody(_ head: HTTPRequestHead) -> Bool {
+        head.headers.contains(name: "transfer-encoding")
+            || (head.headers.first(name: "content-length").map { $0 != "0" } ?? false)
+    }
+
+    /// The response's body is delimited by the connection closing (RFC 9112 §6.3 rule 8): such a
+    /// connection can never be reused.
+    static func isCloseDelimited(_ head: HTTPResponseHead, requestMethod: HTTPMethod) -> Bool {
+        if requestMethod == .HEAD || !head.status.mayHaveResponseBody { return false }
+        return !head.headers.contains(name: "content-length") && !head.headers.contains(name: "transfer-encoding")
+    }
+
+    /// Whether the client can be told where the response body ends without a close: an HTTP/1.0
+    /// client cannot be sent chunks, so a body of unknown length ends with the connection.
+    static func clientCanFrame(_ head: HTTPResponseHead, request: HTTPRequestHead) -> Bool {
+        !request.version.isHTTP10 || head.headers.contains(name: "content-length") || request.method == .HEAD
+            || !head.status.mayHaveResponseBody
+    }
+
+    /// A request that asks to switch protocols (RFC 9110 §7.8) or CONNECT: NIOHTTP1's decoder stops
+    /// parsing the connection after it, so the client connection must close after the answer.
+    static func asksForUpgrade(_ head: HTTPRequestHead) -> Bool {
+        head.method == .CONNECT || head.headers.contains(name: "upgrade")
+    }
+}
+
+/// How a response's body goes to the client, decided from its head as NIOHTTP1's encoder did
+/// (RFC 9112 §6.1–§6.3): no body for 1xx, 204 and 304 (their length fields are dropped); the node's
+/// `Content-Length` when it sent one; otherwise chunked for an HTTP/1.1 client, and delimited by closing
+/// the connection for an HTTP/1.0 one. A response to `HEAD` keeps the fields a `GET` would have had but
+/// sends no body bytes and no last chunk.
+struct ResponseFraming {
+    var chunked = false
+    var suppressBody = false
+
+    /// Adjusts `head`'s framing fields and returns how its body is to be sent.
+    static func frame(_ head: inout HTTPResponseHead, requestMethod: HTTPMethod) -> ResponseFraming {
+        var framing = ResponseFraming(suppressBody: requestMethod == .HEAD)
+        if !head.status.mayHaveResponseBody {
+            head.headers.remove(name: "content-length")
+            head.headers.remove(name: "transfer-encoding")
+            framing.suppressBody = true
+        } else if head.headers.contains(name: "content-length") {
+            // Nothing to remove: the head comes from ``HeaderRewriter``, which drops Transfer-Encoding.
+        } else if head.version.minor >= 1 {
+            head.headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
+            framing.chunked = !framing.suppressBody
+        }
+        return framing
+    }
+}
+
+/// How a request body goes to a node, decided from its head as NIOHTTP1's request encoder did
+/// (RFC 9112 §6.1–§6.3, RFC 9110 §9.3.8): TRACE carries none (its length fields are dropped);
+/// `Content-Length` is kept; `Transfer-Encoding: chunked` is kept; a POST, PUT or PATCH with neither is
+/// sent chunked (and ends with an empty last chunk). ``HeaderRewriter`` already sets exactly one of
+/// the two for a request that has a body.
+enum RequestFraming {
+    /// Adjusts `head`'s framing fields; true when the body is to be chunk-framed.
+    static func frame(_ head: inout HTTPRequestHead) -> Bool {
+        switch head.method {
+        case .TRACE:
+            head.headers.remove(name: "content-length")
+            head.headers.remove(name: "transfer-encoding")
+            return false
+        case .POST, .PUT, .PATCH:
+            // ``HeaderRewriter`` sets at most one of the two framing fields, so none is removed here.
+            if head.headers.contains(name: "content-length") { return false }
+            head.headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
+            return true
+        default:
+            if head.headers.contains(name: "content-length") { return false }
+            return head.headers.first(name: "transfer-encoding") == "chunked"
+        }
+    }
+}

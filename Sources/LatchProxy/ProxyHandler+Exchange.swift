@@ -1,0 +1,325 @@
+import LatchCore
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// An exchange's way to a node: routing and refusals, the node's queue, leasing a connection,
+/// retries, and the bookkeeping when it ends.
+extension ProxyHandler {
+    func startExchange(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let start = NIODeadline.now()
+        let current = holder.current
+        if current !== runtime {
+            runtime = current
+            pool = current.pool(for: context.eventLoop)
+        }
+        let route = runtime.table.routeWithSessionID(
+            host: head.headers.first(name: "host")?[...],
+            target: head.uri,
+            cookieHeaders: head.headers.values(of: "cookie")
+        )
+        let cluster = runtime.clusters[route.cluster]
+        if let rejection = RequestValidator.validate(head, limits: runtime.config.limits) {
+            runtime.metrics.requestRefused(rejection.metricReason)
+            // A head two parsers may read differently must not be followed by anything Latch parses.
+            let response = LocalResponse(status: rejection.status, detail: rejection.message, keepAlive: false)
+            answerLocally(head, cluster: cluster, node: nil, reason: "rejected", response, start: start)
+            return
+        }
+        if let port = redirectToHTTPS {
+            let (response, reason) = LocalResponse.redirect(head, toHTTPSPort: port)
+            answerLocally(head, cluster: cluster, node: nil, reason: reason, response, start: start)
+            return
+        }
+        if head.method == .CONNECT {
+            let response = LocalResponse(status: .notImplemented, detail: "CONNECT is not supported", keepAlive: true)
+            answerLocally(head, cluster: cluster, node: nil, reason: "rejected", response, start: start)
+            return
+        }
+        var upstreamHead = HeaderRewriter.upstreamRequestHead(
+            head,
+            clientIP: clientIP,
+            scheme: scheme,
+            forwarding: runtime.config.forwarding
+        )
+        // Hop-by-hop, so removed above; put back for an upgrade Latch can carry as a tunnel.
+        var upgrade: String?
+        if case .forward(let protocols) = Exchange.upgradeOffer(head) {
+            upgrade = protocols
+            upstreamHead.headers.add(name: "Connection", value: "Upgrade")
+            upstreamHead.headers.add(name: "Upgrade", value: protocols)
+        }
+        let stay = StayState(cluster: cluster, lookup: route.lookup, sessionID: route.sessionID, headers: head.headers)
+        let placement = cluster.place(route.lookup, owner: stay.owner, grant: makeGrant(cluster: cluster))
+        let decision: NodeDecision
+        switch placement {
+        case .unserved(let unserved):
+            cluster.countUnserved(unserved.reason)
+            let response = LocalResponse(status: .serviceUnavailable, detail: LocalResponse.message(for: .serviceUnavailable), keepAlive: true)
+            answerLocally(head, cluster: cluster, node: route.lookup.nodeName(in: cluster.config), reason: unserved.reason.rawValue, response, start: start)
+            return
+        case .queueFull(let full):
+            runtime.metrics.requestRefused("queue_full")
+            let response = LocalResponse(status: .serviceUnavailable, detail: LocalResponse.busyMessage, keepAlive: true)
+            answerLocally(head, cluster: cluster, node: full.node.map { cluster.config.nodes[$0].name }, reason: full.reason.rawValue, response, start: start)
+            return
+        case .admitted(let admitted), .queued(let admitted, _):
+            decision = admitted
+        }
+        let exchange = Exchange(
+            request: head,
+            upstreamHead: upstreamHead,
+            lookup: route.lookup,
+            cluster: cluster,
+            node: decision.node!,
+            reason: decision.reason,
+            start: start
+        )
+        exchange.sessionID = route.sessionID
+        exchange.upgrade = upgrade
+        exchange.owner = stay.owner
+        exchange.hadOwnerCookie = stay.hadOwnerCookie
+        self.exchange = exchange
+        proceed(exchange, placement)
+    }
+
+    /// Leases a connection for an admitted exchange, or lets a queued one wait for its grant.
+    private func proceed(_ exchange: Exchange, _ placement: Placement) {
+        guard case .queued(_, let ticket) = placement else {
+            if exchange.machine.placed(.admitted) { lease(for: exchange, forceNew: false) }
+            return
+        }
+        _ = exchange.machine.placed(.queued(ticket: ticket))
+        exchange.queueTimer = context?.eventLoop.assumeIsolated().scheduleTask(
+            in: TimeAmount(exchange.cluster.config.limits.queueTimeout)
+        ) { [weak self, weak exchange] in
+            guard let self, let exchange else { return }
+            self.queueTimedOut(exchange)
+        }
+    }
+
+    /// What a queued request runs when a slot is handed to it: hops to this connection's loop, and
+    /// gives the slot back if the request is gone meanwhile.
+    private func makeGrant(cluster: ClusterRuntime) -> @Sendable (Int, UInt64) -> Void {
+        guard let loop = context?.eventLoop else { return { node, _ in cluster.finished(node: node) } }
+        let handler = NIOLoopBound(self, eventLoop: loop)
+        return { node, ticket in
+            loop.execute { handler.value.queueGranted(cluster: cluster, node: node, ticket: ticket) }
+        }
+    }
+
+    private func queueGranted(cluster: ClusterRuntime, node: Int, ticket: UInt64) {
+        guard let exchange, exchange.cluster === cluster, context != nil, exchange.machine.granted(ticket: ticket) else {
+            cluster.finished(node: node)
+            return
+        }
+        exchange.queueTimer?.cancel()
+        exchange.queueTimer = nil
+        lease(for: exchange, forceNew: false)
+    }
+
+    private func queueTimedOut(_ exchange: Exchange) {
+        guard self.exchange === exchange, let ticket = exchange.machine.queueTicket,
+            exchange.cluster.cancelQueued(node: exchange.node, ticket: ticket, timedOut: true)
+        else { return }  // the grant is on its way
+        exchange.machine.leftQueue()
+        exchange.queueTimer = nil
+        runtime.metrics.requestRefused("queue_timeout")
+        fail(exchange, .queueTimedOut)
+    }
+
+    func lease(for exchange: Exchange, forceNew: Bool) {
+        guard let pool else { return }
+        // The common keep-alive case needs no completion closure.
+        if !forceNew, let connection = pool.takeIdle(exchange.key) {
+            leased(.success(connection), for: exchange)
+            return
+        }
+        // Holds this handler until the connect ends (at most `timeouts.connect`); `leased` sees
+        // whether the client is still there.
+        pool.lease(exchange.key, address: exchange.nodeConfig.address, tls: exchange.cluster.tls, forceNew: forceNew) { result in
+            self.leased(result, for: exchange)
+        }
+    }
+
+    private func leased(_ result: Result<UpstreamConnection, UpstreamFailure>, for exchange: Exchange) {
+        guard self.exchange === exchange, context != nil else {
+            // The client went away while we were connecting: the fresh connection is still clean.
+            if case .success(let connection) = result { pool?.release(connection, reusable: true) }
+            return
+        }
+        switch result {
+        case .failure(let failure):
+            // The same path as a broken connection: passive detection, then maybe another node.
+            upstreamFailed(failure)
+        case .success(let connection):
+            exchange.upstream = connection
+            connection.handler.delegate = self
+            connection.handler.write(.head(exchange.headForNode))
+            for part in exchange.machine.connected() {
+                connection.handler.write(part)
+            }
+            connection.handler.flush()
+            connection.handler.startWatchdog(interval: runtime.timeouts.upstreamResponse)
+            resumeClientReads()
+        }
+    }
+
+    // MARK: - Failures and retries
+
+    func upstreamFailed(_ failure: UpstreamFailure) {
+        guard let exchange else { return }
+        let attempt = exchange.attempt(failedWith: failure)
+        let rule = RetryRule(exchange.cluster.config.failover)
+        let verdict = rule.verdict(attempt)
+        if verdict == .sameNodeFreshConnection, let upstream = exchange.upstream {
+            exchange.upstream = nil
+            pool?.release(upstream, reusable: false)
+            exchange.machine.retryOnFreshConnection()
+            lease(for: exchange, forceNew: true)
+            return
+        }
+        if rule.countsAgainstNode(attempt) { notePassiveFailure(exchange, failure) }
+        if verdict == .anotherNode {
+            retryElsewhere(exchange, after: failure)
+            return
+        }
+        fail(exchange, failure)
+    }
+
+    /// Real traffic's verdict on the node (`passive:`): a refused connect ejects it at once, other
+    /// connection failures count toward `failures`.
+    func notePassiveFailure(_ exchange: Exchange, _ failure: UpstreamFailure) {
+        guard failure.isNodeFault, failure != .timeout || !exchange.machine.wroteRequest else {
+            // A slow answer is the node's business; the watchdog already answered 504.
+            return
+        }
+        switch failure {
+        case .connectFailed, .connectRefused, .connectTimedOut:
+            runtime.metrics.connectError(cluster: exchange.cluster.config.name, node: exchange.nodeConfig.name)
+        default:
+            break
+        }
+        let kind: PassiveEjection<ContinuousClock.Instant>.Failure = failure.isRefused ? .refused : .counted
+        if exchange.cluster.recordTrafficFailure(node: exchange.node, kind) {
+            runtime.logger.warning(
+                "node ejected by passive detection",
+                metadata: [
+                    "cluster": "\(exchange.cluster.config.name)", "node": "\(exchange.nodeConfig.name)",
+                    "error": "\(failure.logDescription)",
+                ]
+            )
+        }
+    }
+
+    private func retryElsewhere(_ exchange: Exchange, after failure: UpstreamFailure) {
+        if let upstream = exchange.upstream {
+            exchange.upstream = nil
+            pool?.release(upstream, reusable: false)
+        }
+        if exchange.machine.leaveNode() { exchange.cluster.finished(node: exchange.node) }
+        let placement = exchange.cluster.place(
+            exchange.lookup,
+            owner: exchange.owner,
+            excluding: exchange.tried + [exchange.node],
+            grant: makeGrant(cluster: exchange.cluster)
+        )
+        let next: Int
+        switch placement {
+        case .unserved(let decision):
+            fail(exchange, decision.reason == .rejected ? .rejectedAfterFailure : failure)
+            return
+        case .queueFull:
+            fail(exchange, failure)
+            return
+        case .admitted(let decision), .queued(let decision, _):
+            next = decision.node!
+            exchange.reason = decision.reason
+        }
+        exchange.cluster.countRetriedAway(node: exchange.node)
+        exchange.tried.append(exchange.node)
+        runtime.logger.info(
+            "retrying on another node",
+            metadata: [
+                "cluster": "\(exchange.cluster.config.name)", "from": "\(exchange.nodeConfig.name)",
+                "to": "\(exchange.cluster.config.nodes[next].name)", "error": "\(failure.logDescription)",
+            ]
+        )
+        exchange.node = next
+        proceed(exchange, placement)
+    }
+
+    /// The request broke a rule after it was sent on: the node's connection is closed (it holds a
+    /// partial request), and the client gets `rejection` unless its response has begun.
+    func refuseMidRequest(_ exchange: Exchange, _ rejection: RequestRejection) {
+        guard let context else { return }
+        client.closeAfterResponse()
+        exchange.machine.closeAfterResponse()
+        let failure = UpstreamFailure.clientRejected(rejection.status, rejection.message)
+        guard exchange.machine.responseStarted else {
+            fail(exchange, failure)
+            return
+        }
+        exchange.machine.abandoned(failure)
+        finish(exchange, upstreamReusable: false)
+        context.close(promise: nil)
+    }
+
+    /// The client went silent in the middle of its request body for `timeouts.idle`.
+    func requestBodyTimedOut() {
+        guard let context else { return }
+        guard let exchange, !exchange.machine.responseStarted else {
+            context.close(promise: nil)
+            return
+        }
+        client.closeAfterResponse()
+        exchange.machine.closeAfterResponse()
+        fail(exchange, .clientTimedOut)
+    }
+
+    // MARK: - The end of an exchange
+
+    /// Bookkeeping when an exchange ends, once, before its last bytes are written.
+    func finish(_ exchange: Exchange, upstreamReusable: Bool) {
+        guard self.exchange === exchange else { return }
+        self.exchange = nil
+        exchange.queueTimer?.cancel()
+        let (releasingSlot, ticket) = exchange.machine.settle()
+        if let ticket { _ = exchange.cluster.cancelQueued(node: exchange.node, ticket: ticket, timedOut: false) }
+        client.exchangeEnded(keepAlive: exchange.machine.clientKeepAlive)
+        let failure = exchange.machine.failure
+        let existingSession = switch exchange.reason {
+        case .sticky, .stayed, .failoverRanked, .failoverReplica, .failoverAny: true
+        default: false
+        }
+        exchange.cluster.exchangeEnded(
+            node: exchange.node,
+            releasingSlot: releasingSlot,
+            reason: exchange.reason,
+            nodeFailed: failure?.isNodeFault ?? false,
+            sighting: existingSession && failure == nil,
+            sessionID: exchange.sessionID
+        )
+        // Only a session cookie the client was given: a head replaced by a 502 never reached it.
+        if !exchange.issuedSessions.isEmpty, exchange.machine.responseStarted {
+            exchange.cluster.noteIssuedSessions(exchange.issuedSessions, servedBy: exchange.node, requestSessionID: exchange.sessionID)
+        }
+        if let upstream = exchange.upstream {
+            exchange.upstream = nil
+            pool?.release(upstream, reusable: upstreamReusable)
+        }
+        let status = exchange.machine.responseStatus.map { Int($0.code) }
+        exchange.cluster.requestMetrics[exchange.node].finished(reason: exchange.reason, status: status, duration: Duration(exchange.start, .now()))
+        runtime.accessLog.record(ExchangeOutcome(exchange).entry(client: clientAddress))
+        if let failure, failure.isNodeFault {
+            runtime.logger.warning(
+                "upstream failed",
+                metadata: [
+                    "node": "\(exchange.nodeConfig.name)", "address": "\(exchange.nodeConfig.address)",
+                    "error": "\(failure.logDescription)",
+                ]
+            )
+        }
+        resumeClientReads()
+    }
+}

@@ -1,0 +1,221 @@
+import LatchCore
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// The response's way back: the node's parts relayed through the ``ResponseWriter``, the tunnel after
+/// a 101, Latch's own answers, and what the connection does once a response is complete.
+extension ProxyHandler {
+    var downstreamWritable: Bool { context?.channel.isWritable ?? true }
+
+    var awaitingClientBody: Bool {
+        guard let exchange else { return false }
+        // Reads held for backpressure mean the node, not the client, is the one not moving.
+        return !exchange.machine.requestEnded && !client.readPending
+    }
+
+    func upstreamWritabilityChanged(_ writable: Bool) {
+        if writable { resumeClientReads() }
+    }
+
+    func upstreamResponsePart(_ part: HTTPClientResponsePart) {
+        guard let exchange, let context else { return }
+        switch part {
+        case .head(let head) where head.status.isInformational:
+            // 100 Continue and friends: forwarded only to clients that can understand them (RFC 9110 §15.2).
+            guard !exchange.request.version.isHTTP10 else { return }
+            let interim = HeaderRewriter.downstreamResponseHead(
+                head, clientVersion: exchange.request.version, keepAlive: true, via: runtime.config.forwarding.via)
+            writer.writeHead(interim, context: context)
+            writer.flush(context: context)
+        case .head(let head) where head.status == .switchingProtocols:
+            guard exchange.upgrade != nil, exchange.machine.requestEnded else {
+                // A 101 nobody asked for is a node misbehaving; its connection is no longer HTTP.
+                fail(exchange, .badResponse("unexpected 101 Switching Protocols"))
+                return
+            }
+            openTunnel(exchange, head, context: context)
+        case .head(let head):
+            if head.status.code >= 500, exchange.cluster.config.passive.on5xx {
+                notePassiveFailure(exchange, .serverError(Int(head.status.code)))
+            }
+            let keepAlive = exchange.machine.receivedHead(
+                head.status,
+                upstreamReusable: head.isKeepAlive && !MessageFraming.isCloseDelimited(head, requestMethod: exchange.request.method),
+                clientCanFrame: MessageFraming.clientCanFrame(head, request: exchange.request),
+                connectionCloses: client.closesAfterResponse
+            )
+            if !keepAlive { client.closeAfterResponse() }
+            var downstream = HeaderRewriter.downstreamResponseHead(
+                head, clientVersion: exchange.request.version, keepAlive: keepAlive, via: runtime.config.forwarding.via)
+            if let name = exchange.cluster.config.failover.nodeHeader {
+                downstream.headers.replaceOrAdd(name: name, value: exchange.nodeConfig.name)
+            }
+            if head.headers.contains(name: "set-cookie") {
+                exchange.issuedSessions = exchange.cluster.issuedSessions(in: head.headers["set-cookie"])
+            }
+            if exchange.cluster.config.failover.failback == .stay {
+                StayState.updateOwnerCookie(&downstream.headers, for: exchange, secure: scheme == "https")
+            }
+            exchange.framing = ResponseFraming.frame(&downstream, requestMethod: exchange.request.method)
+            // The `Transfer-Encoding` an HTTP/2 head gets here goes with the other connection-specific
+            // fields, which the stream's codec removes from every head and trailer block.
+            if !Writer.chunksBodies { exchange.framing.chunked = false }
+            exchange.machine.headReady(downstream)
+        case .body(let buffer):
+            writePendingHead(exchange, context: context)
+            exchange.responseBytes += buffer.readableBytes
+            writer.writeBody(buffer, framing: exchange.framing, context: context)
+        case .end(let trailers):
+            writePendingHead(exchange, context: context)
+            writer.writeEnd(trailers: trailers, framing: exchange.framing, context: context)
+            let reusable = exchange.machine.responseEnded()
+            finish(exchange, upstreamReusable: reusable)
+            let keepAlive = exchange.machine.clientKeepAlive
+            if keepAlive { deadlines.exchangeFinished() }
+            completed(writer.complete(keepAlive: keepAlive, requestUnread: !exchange.machine.requestEnded, context: context), context: context)
+        }
+    }
+
+    func upstreamReadComplete() {
+        guard let context else { return }
+        if let exchange { writePendingHead(exchange, context: context) }
+        writer.flush(context: context)
+    }
+
+    /// From here the client has the response head: an error can only cut the connection.
+    private func writePendingHead(_ exchange: Exchange, context: ChannelHandlerContext) {
+        if let head = exchange.machine.takeHead() { writer.writeHead(head, context: context) }
+    }
+
+    /// The node switched protocols: the client gets the 101, then both connections become one byte
+    /// tunnel (``TunnelHandler``), which replaces the HTTP handlers on the client's side. The exchange
+    /// ends here for bookkeeping (one access line, status 101; the node's slot is free again); the
+    /// node connection stays with the tunnel and never returns to the pool.
+    private func openTunnel(_ exchange: Exchange, _ head: HTTPResponseHead, context: ChannelHandlerContext) {
+        guard let upstream = exchange.upstream else { return }
+        var downstream = HeaderRewriter.downstreamResponseHead(
+            head, clientVersion: exchange.request.version, keepAlive: true, via: runtime.config.forwarding.via)
+        // Removed as hop-by-hop; a 101 must say what the connection switches to (RFC 9110 §7.8).
+        downstream.headers.add(name: "Connection", value: "Upgrade")
+        for value in head.headers["upgrade"] { downstream.headers.add(name: "Upgrade", value: value) }
+        if let name = exchange.cluster.config.failover.nodeHeader {
+            downstream.headers.replaceOrAdd(name: name, value: exchange.nodeConfig.name)
+        }
+        exchange.machine.switchedProtocols(head.status)
+        exchange.upstream = nil
+        finish(exchange, upstreamReusable: false)
+        writer.writeHead(downstream, context: context)
+        writer.flush(context: context)
+        let tunnel = TunnelHandler(
+            upstream: upstream,
+            idleTimeout: TimeAmount(runtime.config.timeouts.tunnel),
+            logger: runtime.logger,
+            labels: .init(client: clientAddress, cluster: exchange.cluster.config.name, node: exchange.nodeConfig.name)
+        )
+        do {
+            // In front of the request decoder, which has stopped at the upgrade request and stays,
+            // idle: from now on the client's bytes end at the tunnel (what the client sent before
+            // the 101 stays in the decoder, unread: a WebSocket client waits for the 101). A
+            // ByteToMessageHandler leaves the pipeline only later, so it is not removed.
+            let sync = context.pipeline.syncOperations
+            try sync.addHandler(tunnel, position: .before(sync.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)))
+            try sync.removeHandler(context: sync.context(handlerType: ClientDeadlineHandler.self), promise: nil)
+            sync.removeHandler(context: context, promise: nil)
+        } catch {
+            runtime.logger.error("cannot open the tunnel", metadata: ["client": "\(clientAddress)", "error": "\(error)"])
+            upstream.channel.close(promise: nil)
+            context.close(promise: nil)
+        }
+    }
+
+    func downstreamStalled() {
+        guard let exchange, let context else { return }
+        exchange.machine.closeAfterResponse()
+        exchange.machine.abandoned(.clientStalled)
+        finish(exchange, upstreamReusable: false)
+        writer.discard()
+        context.close(promise: nil)
+    }
+
+    /// The exchange cannot complete: Latch's error if the client has seen nothing yet, else the
+    /// connection is cut (the only way HTTP/1.1 can say "this response is incomplete").
+    func fail(_ exchange: Exchange, _ failure: UpstreamFailure) {
+        guard let context else { return }
+        switch exchange.machine.failed(failure, connectionCloses: client.closesAfterResponse) {
+        case .cut:
+            finish(exchange, upstreamReusable: false)
+            writer.flush(context: context)  // what the client already had in this read, then the cut
+            context.close(promise: nil)
+        case .answer(let status):
+            let keepAlive = exchange.machine.clientKeepAlive
+            if !keepAlive { client.closeAfterResponse() }
+            finish(exchange, upstreamReusable: false)
+            let response = LocalResponse.replacing(failure, status: status, keepAlive: keepAlive, headRequest: exchange.request.method == .HEAD)
+            respond(response, version: exchange.request.version, requestUnread: !exchange.machine.requestEnded, context: context)
+        }
+    }
+
+    /// A request Latch answers without a node (refused, redirected, nothing to serve it): recorded,
+    /// then answered. Whatever body follows the head is not read, so the connection stays open only
+    /// when the request visibly has none.
+    func answerLocally(
+        _ head: HTTPRequestHead, cluster: ClusterRuntime, node: String?, reason: String, _ response: LocalResponse,
+        start: NIODeadline
+    ) {
+        guard let context else { return }
+        let hasBody = MessageFraming.requestHasBody(head)
+        var response = response
+        response.keepAlive = response.keepAlive && head.isKeepAlive && !hasBody && !MessageFraming.asksForUpgrade(head)
+        response.headRequest = head.method == .HEAD
+        let status = Int(response.status.code)
+        runtime.metrics.requestFinished(cluster: cluster.config.name, node: node, reason: reason, status: status, duration: Duration(start, .now()))
+        runtime.accessLog.record(
+            ExchangeOutcome(request: head, cluster: cluster.config.name, node: node, reason: reason, status: status, start: start, error: response.detail)
+                .entry(client: clientAddress)
+        )
+        client.exchangeEnded(keepAlive: response.keepAlive)
+        respond(response, version: head.version, requestUnread: hasBody, context: context)
+    }
+
+    /// Writes one of Latch's own answers and completes the response.
+    func respond(_ response: LocalResponse, version: HTTPVersion, requestUnread: Bool, context: ChannelHandlerContext) {
+        if response.keepAlive { deadlines.exchangeFinished() }
+        writer.writeLocal(response, clientVersion: version, context: context)
+        completed(writer.complete(keepAlive: response.keepAlive, requestUnread: requestUnread, context: context), context: context)
+    }
+
+    /// What the connection does once a response is complete.
+    private func completed(_ completion: ResponseCompletion, context: ChannelHandlerContext) {
+        switch completion {
+        case .keepAlive:
+            deliverHeld(context)
+        case .streamEnds:
+            break
+        case .close(let written):
+            written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        case .linger(let written, let shutOutput):
+            written.assumeIsolated().whenComplete { [weak self] result in
+                guard case .success = result, let self else {
+                    context.close(promise: nil)
+                    return
+                }
+                self.linger(context, shutOutput: shutOutput)
+            }
+        }
+    }
+
+    /// After an answer given before the request was read: send FIN, then read and drop what the
+    /// client is still sending, within ``ClientConnectionStateMachine/lingerLimit``. Closing at once
+    /// with unread bytes would make the kernel send a reset, which can destroy the answer before the
+    /// client reads it — a 413 would look like a network error (nginx's `lingering_close` does the
+    /// same, for up to `lingering_time` 30 s). 2 s proved too short for a client uploading on a busy machine.
+    private func linger(_ context: ChannelHandlerContext, shutOutput: Bool) {
+        client.lingerStarted()
+        if shutOutput { context.close(mode: .output, promise: nil) }
+        context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(ClientConnectionStateMachine.lingerLimit.seconds)) {
+            context.close(promise: nil)
+        }
+        context.read()
+    }
+}
