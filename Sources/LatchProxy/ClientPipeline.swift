@@ -27,7 +27,8 @@ enum ClientPipeline {
             )
         )
         try sync.addHandler(
-            ProxyHandler<HTTP1ResponseWriter>(holder: holder, deadlines: deadlines, scheme: scheme, redirectToHTTPS: redirectToHTTPS))
+            ProxyHandler(
+                holder: holder, deadlines: deadlines, writer: HTTP1ResponseWriter(), scheme: scheme, redirectToHTTPS: redirectToHTTPS))
     }
 
     /// TLS first; the rest once the handshake has said which protocol the client speaks.
@@ -93,7 +94,7 @@ enum ClientPipeline {
                 // writes, which were made for HTTP/1 clients.
                 try sync.addHandler(HTTP2FramePayloadToHTTP1ServerCodec(normalizeHTTPHeaders: true))
                 try sync.addHandler(deadlines)
-                try sync.addHandler(ProxyHandler<HTTP2ResponseWriter>(holder: holder, deadlines: deadlines, scheme: "https"))
+                try sync.addHandler(ProxyHandler(holder: holder, deadlines: deadlines, writer: HTTP2ResponseWriter(), scheme: "https"))
             }
         }
         try channel.pipeline.syncOperations.addHandler(keeper)

@@ -60,7 +60,7 @@ extension ProxyHandler {
             exchange.framing = ResponseFraming.frame(&downstream, requestMethod: exchange.request.method)
             // The `Transfer-Encoding` an HTTP/2 head gets here goes with the other connection-specific
             // fields, which the stream's codec removes from every head and trailer block.
-            if !Writer.chunksBodies { exchange.framing.chunked = false }
+            if !writer.chunksBodies { exchange.framing.chunked = false }
             exchange.machine.headReady(downstream)
         case .body(let buffer):
             writePendingHead(exchange, context: context)

@@ -13,12 +13,12 @@ import NIOHTTP1
 /// upstream connection is writable, and the upstream handler reads the response only while this
 /// client connection is writable. Memory stays flat for any body size.
 ///
-/// Generic over how responses are written (``ResponseWriter``): bytes on an HTTP/1 connection, parts
-/// on an HTTP/2 stream.
-final class ProxyHandler<Writer: ResponseWriter>: ChannelDuplexHandler, RemovableChannelHandler, UpstreamDelegate {
+/// Responses leave through a ``ResponseWriter``: bytes on an HTTP/1 connection, `HTTPServerResponsePart`s
+/// on an HTTP/2 stream; the writer declares which. Nothing else writes through this handler.
+final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamDelegate {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = Writer.OutboundOut
-    typealias OutboundOut = Writer.OutboundOut
+    typealias OutboundIn = Never
+    typealias OutboundOut = Never
 
     let holder: RuntimeHolder
     /// The runtime of the current (or last) exchange; refreshed from `holder` when an exchange starts,
@@ -35,12 +35,16 @@ final class ProxyHandler<Writer: ResponseWriter>: ChannelDuplexHandler, Removabl
 
     var client = ClientConnectionStateMachine()
     var exchange: Exchange?
-    var writer = Writer()
+    let writer: any ResponseWriter
     /// Request body bytes were written upstream since the last flush.
     var upstreamNeedsFlush = false
 
-    init(holder: RuntimeHolder, deadlines: ClientDeadlineHandler, scheme: String = "http", redirectToHTTPS: Int? = nil) {
+    init(
+        holder: RuntimeHolder, deadlines: ClientDeadlineHandler, writer: any ResponseWriter, scheme: String = "http",
+        redirectToHTTPS: Int? = nil
+    ) {
         self.holder = holder
+        self.writer = writer
         self.runtime = holder.current
         self.deadlines = deadlines
         self.scheme = scheme
@@ -87,7 +91,7 @@ final class ProxyHandler<Writer: ResponseWriter>: ChannelDuplexHandler, Removabl
             context.close(promise: nil)
         case .startExchange(var head):
             deadlines.requestHeadReceived()
-            if Writer.clientSplitsCookies { ClientWire.joinCookies(&head.headers) }
+            if writer.clientSplitsCookies { ClientWire.joinCookies(&head.headers) }
             startExchange(head, context: context)
         case .forward(.body(let buffer)):
             guard let exchange else { return }
