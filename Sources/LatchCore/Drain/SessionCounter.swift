@@ -67,7 +67,10 @@ public struct SessionCounter<Instant: InstantProtocol>: Sendable where Instant.D
     /// The window is cut into buckets this wide (rounded up to a whole nanosecond).
     public var granularity: Duration { .nanoseconds(width) }
 
-    /// Records a sticky request of session `sessionID` (hashed over its UTF-8 bytes).
+    /// Records a sticky request of session `sessionID` (hashed over its UTF-8 bytes). Pre-specialized
+    /// for the proxy's clock and id type: it runs for every sticky request, and the generic version
+    /// looks up `Optional<Instant>`'s metadata at run time.
+    @_specialize(exported: true, where ID == Substring, Instant == ContinuousClock.Instant)
     public mutating func record<ID: StringProtocol>(sessionID: ID, at now: Instant) {
         record(hash: SessionHash.hash(sessionID.utf8), at: now)
     }

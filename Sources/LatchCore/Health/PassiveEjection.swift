@@ -49,6 +49,10 @@ public struct PassiveEjection<Instant: InstantProtocol>: Sendable where Instant.
         }
     }
 
+    /// Inlinable so that the request path, which asks it for every node on every placement, gets a
+    /// version specialized for its clock: the generic one looks up `Optional<Instant>`'s metadata
+    /// at run time, about 500 instructions a call.
+    @inlinable
     public func isEjected(at now: Instant) -> Bool {
         guard let until = ejectedUntil else { return false }
         return activelyChecked || now < until
