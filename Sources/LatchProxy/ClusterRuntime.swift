@@ -58,8 +58,10 @@ public final class ClusterRuntime: Sendable {
     let replicaIndices: [[Int]]
     /// TLS to this cluster's nodes (for requests and health checks); `nil`: plain HTTP.
     let tls: UpstreamTLS?
-    /// Per node: the handles its finished requests are counted with.
-    let requestMetrics: [NodeRequestMetrics]
+    /// Per node: the series its finished requests are counted in.
+    let requestSeries: [RequestSeries]
+    /// The requests of this cluster no node took (answered by Latch: refused, nothing usable…).
+    let unplacedSeries: RequestSeries
     /// Reads the route of the session ids nodes issue in `Set-Cookie`.
     let extractor: RouteExtractor
 
@@ -124,13 +126,15 @@ public final class ClusterRuntime: Sendable {
         index: Int,
         config: ClusterConfig,
         metrics: LatchMetrics,
+        shards: Int,
         tls: UpstreamTLS? = nil,
         carryingOver previous: ClusterRuntime? = nil
     ) {
         self.index = index
         self.config = config
         self.tls = tls
-        self.requestMetrics = config.nodes.map { metrics.nodeHandles(cluster: config.name, node: $0.name) }
+        self.requestSeries = config.nodes.map { metrics.series(cluster: config.name, node: $0.name, shards: shards) }
+        self.unplacedSeries = metrics.series(cluster: config.name, node: "-", shards: shards)
         let names = config.nodes.map(\.name)
         self.extractor = RouteExtractor(session: config.session, nodeNames: names)
         self.replicaIndices = config.nodes.map { node in node.replicas.compactMap { names.firstIndex(of: $0) } }

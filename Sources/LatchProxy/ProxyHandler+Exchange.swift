@@ -56,12 +56,12 @@ extension ProxyHandler {
         case .unserved(let unserved):
             cluster.countUnserved(unserved.reason)
             let response = LocalResponse(status: .serviceUnavailable, detail: LocalResponse.message(for: .serviceUnavailable), keepAlive: true)
-            answerLocally(head, cluster: cluster, node: route.lookup.nodeName(in: cluster.config), reason: unserved.reason.rawValue, response, start: start)
+            answerLocally(head, cluster: cluster, node: route.lookup.node, reason: unserved.reason.rawValue, response, start: start)
             return
         case .queueFull(let full):
             runtime.metrics.requestRefused("queue_full")
             let response = LocalResponse(status: .serviceUnavailable, detail: LocalResponse.busyMessage, keepAlive: true)
-            answerLocally(head, cluster: cluster, node: full.node.map { cluster.config.nodes[$0].name }, reason: full.reason.rawValue, response, start: start)
+            answerLocally(head, cluster: cluster, node: full.node, reason: full.reason.rawValue, response, start: start)
             return
         case .admitted(let admitted), .queued(let admitted, _):
             decision = admitted
@@ -309,7 +309,9 @@ extension ProxyHandler {
             pool?.release(upstream, reusable: upstreamReusable)
         }
         let status = exchange.machine.responseStatus.map { Int($0.code) }
-        exchange.cluster.requestMetrics[exchange.node].finished(reason: exchange.reason, status: status, duration: Duration(exchange.start, .now()))
+        exchange.cluster.requestSeries[exchange.node].record(
+            shard: pool?.shard ?? 0, reason: RequestSeries.reasonIndex(exchange.reason), status: status,
+            duration: Duration(exchange.start, .now()))
         runtime.accessLog.record(ExchangeOutcome(exchange).entry(client: clientAddress))
         if let failure, failure.isNodeFault {
             runtime.logger.warning(

@@ -160,7 +160,7 @@ extension ProxyHandler {
     /// then answered. Whatever body follows the head is not read, so the connection stays open only
     /// when the request visibly has none.
     func answerLocally(
-        _ head: HTTPRequestHead, cluster: ClusterRuntime, node: String?, reason: String, _ response: LocalResponse,
+        _ head: HTTPRequestHead, cluster: ClusterRuntime, node: Int?, reason: String, _ response: LocalResponse,
         start: NIODeadline
     ) {
         guard let context else { return }
@@ -169,10 +169,14 @@ extension ProxyHandler {
         response.keepAlive = response.keepAlive && head.isKeepAlive && !hasBody && !MessageFraming.asksForUpgrade(head)
         response.headRequest = head.method == .HEAD
         let status = Int(response.status.code)
-        runtime.metrics.requestFinished(cluster: cluster.config.name, node: node, reason: reason, status: status, duration: Duration(start, .now()))
+        let series = node.map { cluster.requestSeries[$0] } ?? cluster.unplacedSeries
+        let reasonIndex = RequestSeries.reasonIndex(reason) ?? RequestSeries.reasonIndex(.rejected)
+        series.record(shard: pool?.shard ?? 0, reason: reasonIndex, status: status, duration: Duration(start, .now()))
         runtime.accessLog.record(
-            ExchangeOutcome(request: head, cluster: cluster.config.name, node: node, reason: reason, status: status, start: start, error: response.detail)
-                .entry(client: clientAddress)
+            ExchangeOutcome(
+                request: head, cluster: cluster.config.name, node: node.map { cluster.config.nodes[$0].name }, reason: reason,
+                status: status, start: start, error: response.detail
+            ).entry(client: clientAddress)
         )
         client.exchangeEnded(keepAlive: response.keepAlive)
         respond(response, version: head.version, requestUnread: hasBody, context: context)

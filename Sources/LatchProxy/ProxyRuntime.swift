@@ -41,12 +41,14 @@ final class ProxyRuntime: Sendable {
     ) {
         self.metrics = metrics
         self.config = config
+        let loops = Array(group.makeIterator())
         self.table = RoutingTable(config: config)
         self.clusters = config.clusters.enumerated().map { index, cluster in
             ClusterRuntime(
                 index: index,
                 config: cluster,
                 metrics: metrics,
+                shards: loops.count,
                 tls: upstreamTLS.indices.contains(index) ? upstreamTLS[index] : nil,
                 carryingOver: previous?.clusters.first { $0.config.name == cluster.name }
             )
@@ -61,10 +63,11 @@ final class ProxyRuntime: Sendable {
             upstreamResponse: TimeAmount(t.upstreamResponse)
         )
         var pools: [ObjectIdentifier: NIOLoopBoundBox<UpstreamPool>] = [:]
-        for loop in group.makeIterator() {
+        for (shard, loop) in loops.enumerated() {
             // Built here, then only ever touched from `loop`.
             let pool = UpstreamPool(
                 eventLoop: loop,
+                shard: shard,
                 config: config.pool,
                 connectTimeout: self.timeouts.connect,
                 logger: logger

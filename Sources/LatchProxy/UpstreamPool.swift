@@ -50,8 +50,12 @@ final class UpstreamPool {
     /// it would outlive the pool and its reaper, and leak until the node closed it.
     private var retired = false
 
-    init(eventLoop: any EventLoop, config: PoolConfig, connectTimeout: TimeAmount, logger: Logger) {
+    /// This loop's position among the group's loops: the shard of every ``RequestSeries`` it counts in.
+    let shard: Int
+
+    init(eventLoop: any EventLoop, shard: Int = 0, config: PoolConfig, connectTimeout: TimeAmount, logger: Logger) {
         self.eventLoop = eventLoop
+        self.shard = shard
         self.config = config
         self.connectTimeout = connectTimeout
         self.logger = logger

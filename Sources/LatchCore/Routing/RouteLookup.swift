@@ -29,6 +29,12 @@ public enum RouteLookup: Sendable, Equatable {
 
 extension RouteLookup {
     /// The node a `.known` route names, for logs.
+    /// The node a known route names.
+    public var node: Int? {
+        if case .known(let node, _, _) = self { return node }
+        return nil
+    }
+
     public func nodeName(in cluster: ClusterConfig) -> String? {
         if case .known(let node, _, _) = self { return cluster.nodes[node].name }
         return nil

@@ -21,59 +21,33 @@ import Prometheus
 ///   `latch_tls_certificate_expiry_timestamp_seconds{listener,certificate}` (each certificate in force:
 ///   its notAfter as a Unix time, to alert on `- time() < 14 * 86400`).
 ///
-/// Handlers are cached per label set, so a request costs a dictionary lookup, not a registry lookup.
+/// The two per-request metrics are ``RequestSeries``: counted per event loop without a lock, summed at
+/// each scrape. The rest go through swift-metrics, their handlers cached per label set.
 final class LatchMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     private let factory: PrometheusMetricsFactory
     private let counters = NIOLockedValueBox<[[String]: CoreMetrics.Counter]>([:])
-    private let timers = NIOLockedValueBox<[[String]: CoreMetrics.Timer]>([:])
+    /// Every request series made so far, by (cluster, node) and in the order made: kept across
+    /// reloads, so counts carry on for a node that stays.
+    private let series = NIOLockedValueBox<(byKey: [[String]: RequestSeries], ordered: [RequestSeries])>(([:], []))
     /// Counters fed from ``ClusterStats`` at scrape time: the last value emitted, per label set.
     private let emitted = NIOLockedValueBox<[[String]: Int]>([:])
 
     init() {
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.defaultDurationHistogramBuckets = [
-            .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
-            .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5),
-            .seconds(10), .seconds(30), .seconds(60),
-        ]
-        self.factory = factory
+        self.factory = PrometheusMetricsFactory(registry: registry)
     }
 
-    /// A request Latch answered without a node, or any request when no ``NodeRequestMetrics`` is at hand.
-    func requestFinished(cluster: String, node: String?, reason: String, status: Int?, duration: Duration) {
-        let node = node ?? "-"
-        counter("latch_requests_total", ["cluster", cluster, "node", node, "reason", reason, "status_class", Self.statusClass(status)])
-            .increment()
-        durationTimer(cluster: cluster, node: node).recordNanoseconds(duration.nanoseconds)
-    }
-
-    /// The label value for a status: `2xx`…, or `none` when the client got no status.
-    static func statusClass(_ status: Int?) -> String {
-        status.map { "\($0 / 100)xx" } ?? "none"
-    }
-
-    func durationTimer(cluster: String, node: String) -> CoreMetrics.Timer {
-        timers.withLockedValue { timers in
+    /// The series of a cluster's node (`node` `-`: the cluster's requests no node took), made once
+    /// per process with one shard per event loop. Called when a configuration is loaded, not per request.
+    func series(cluster: String, node: String, shards: Int) -> RequestSeries {
+        series.withLockedValue { series in
             let key = [cluster, node]
-            if let timer = timers[key] { return timer }
-            let timer = CoreMetrics.Timer(
-                label: "latch_request_duration_seconds",
-                dimensions: [("cluster", cluster), ("node", node)],
-                factory: factory
-            )
-            timers[key] = timer
-            return timer
+            if let existing = series.byKey[key] { return existing }
+            let made = RequestSeries(cluster: cluster, node: node, shards: shards)
+            series.byKey[key] = made
+            series.ordered.append(made)
+            return made
         }
-    }
-
-    /// The handles one node's finished requests are counted with.
-    func nodeHandles(cluster: String, node: String) -> NodeRequestMetrics {
-        NodeRequestMetrics(metrics: self, cluster: cluster, node: node)
-    }
-
-    fileprivate func requestCounter(cluster: String, node: String, reason: String, statusClass: String) -> CoreMetrics.Counter {
-        counter("latch_requests_total", ["cluster", cluster, "node", node, "reason", reason, "status_class", statusClass])
     }
 
     func connectError(cluster: String, node: String) {
@@ -138,7 +112,7 @@ final class LatchMetrics: Sendable {
                 catchUp("latch_queue_timeouts_total", labels, to: stats.nodes[i].queueTimeouts)
             }
         }
-        return registry.emitToString()
+        return registry.emitToString() + RequestSeries.exposition(series.withLockedValue { $0.ordered })
     }
 
     /// A full metric name as one descriptor component (an empty unit adds no `_` suffix).
@@ -175,48 +149,6 @@ final class LatchMetrics: Sendable {
             labels: labels
         )
         if delta > 0 { counter.increment(by: Int64(delta)) }
-    }
-}
-
-/// One node's request metrics, resolved once per loaded configuration: finishing a request indexes an
-/// array by decision reason and status class instead of building label arrays and hashing strings.
-final class NodeRequestMetrics: Sendable {
-    private let metrics: LatchMetrics
-    private let cluster: String
-    private let node: String
-    let duration: CoreMetrics.Timer
-    /// `latch_requests_total` per (reason, status class), made on first use so that /metrics lists
-    /// only the series that occurred.
-    private let counters: NIOLockedValueBox<[CoreMetrics.Counter?]>
-    private static let reasons = DecisionReason.allCases
-    /// `none`, `1xx` … `5xx`, and anything else a node may send (`6xx`…) by the slow path.
-    private static let classes = 6
-
-    fileprivate init(metrics: LatchMetrics, cluster: String, node: String) {
-        self.metrics = metrics
-        self.cluster = cluster
-        self.node = node
-        self.duration = metrics.durationTimer(cluster: cluster, node: node)
-        self.counters = NIOLockedValueBox(Array(repeating: nil, count: Self.reasons.count * Self.classes))
-    }
-
-    func finished(reason: DecisionReason, status: Int?, duration: Duration) {
-        let statusClass = status.map { $0 / 100 } ?? 0
-        guard (0..<Self.classes).contains(statusClass), let r = Self.reasons.firstIndex(of: reason) else {
-            metrics.requestFinished(cluster: cluster, node: node, reason: reason.rawValue, status: status, duration: duration)
-            return
-        }
-        let slot = r * Self.classes + statusClass
-        let counter = counters.withLockedValue { counters in
-            if let counter = counters[slot] { return counter }
-            let counter = metrics.requestCounter(
-                cluster: cluster, node: node, reason: reason.rawValue, statusClass: LatchMetrics.statusClass(status)
-            )
-            counters[slot] = counter
-            return counter
-        }
-        counter.increment()
-        self.duration.recordNanoseconds(duration.nanoseconds)
     }
 }
 

@@ -1,0 +1,167 @@
+import LatchCore
+import Synchronization
+
+/// The finished requests of one metric series — a cluster's node, or its requests no node took
+/// (`node="-"`) — counted for `latch_requests_total` by reason and status class, and timed for the
+/// `latch_request_duration_seconds` histogram.
+///
+/// Every event loop counts into its own shard, which only that loop writes: a request costs a few
+/// relaxed atomic loads and stores on memory no other thread writes — no lock, and no read-modify-write
+/// other cores contend for (a shared counter bounces its cache line between the cores of every loop).
+/// A scrape sums the shards (``tally()``); the figures it reads from one shard may be a request apart
+/// from each other, as with any Prometheus client.
+final class RequestSeries: @unchecked Sendable {
+    let cluster: String
+    let node: String
+
+    /// Every reason a request can finish with: the node decisions, and Latch's own redirect.
+    static let reasons: [String] = DecisionReason.allCases.map(\.rawValue) + ["redirect"]
+    /// `none` (the client got no status), then `1xx` … `9xx`.
+    static let statusClasses = 10
+    /// The histogram's bucket bounds (`le`): 1 ms to 60 s.
+    static let bucketBounds: [Duration] = [
+        .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+        .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5),
+        .seconds(10), .seconds(30), .seconds(60),
+    ]
+    private static let boundNanoseconds = bucketBounds.map(\.nanoseconds)
+
+    /// One shard: the counts by (reason, status class), the buckets, the sum in nanoseconds, the total.
+    private static let countSlots = reasons.count * statusClasses
+    private static let sumSlot = countSlots + bucketBounds.count
+    private static let totalSlot = sumSlot + 1
+    /// Rounded up to whole 64-byte cache lines, so two loops' shards never share one.
+    private static let stride = (totalSlot + 1 + 7) / 8 * 8
+
+    let shards: Int
+    /// `shards × stride` counters, written only by the shard's own loop, read by scrapes.
+    private let slots: UnsafeMutablePointer<Atomic<Int>>
+
+    init(cluster: String, node: String, shards: Int) {
+        self.cluster = cluster
+        self.node = node
+        self.shards = max(shards, 1)
+        let count = self.shards * Self.stride
+        slots = .allocate(capacity: count)
+        for i in 0..<count { (slots + i).initialize(to: Atomic(0)) }
+    }
+
+    deinit {
+        slots.deinitialize(count: shards * Self.stride)
+        slots.deallocate()
+    }
+
+    /// The index of `reason` in ``reasons``, or `nil` for a reason the table does not know.
+    static func reasonIndex(_ reason: String) -> Int? {
+        reasons.firstIndex(of: reason)
+    }
+
+    static func reasonIndex(_ reason: DecisionReason) -> Int {
+        // `reasons` starts with `DecisionReason.allCases`, in order.
+        DecisionReason.allCases.firstIndex(of: reason)!
+    }
+
+    /// Counts one finished request; `shard` is the calling event loop's (see ``UpstreamPool/shard``).
+    func record(shard: Int, reason: Int, status: Int?, duration: Duration) {
+        let base = slots + (shard % shards) * Self.stride
+        let statusClass = status.map { min(max($0 / 100, 1), Self.statusClasses - 1) } ?? 0
+        bump(base + reason * Self.statusClasses + statusClass, by: 1)
+        let nanoseconds = duration.nanoseconds
+        if let bucket = Self.boundNanoseconds.firstIndex(where: { nanoseconds <= $0 }) {
+            bump(base + Self.countSlots + bucket, by: 1)
+        }
+        bump(base + Self.sumSlot, by: Int(nanoseconds))
+        bump(base + Self.totalSlot, by: 1)
+    }
+
+    /// The shard's only writer adds without a read-modify-write: a load and a store, both atomic so a
+    /// scrape on another thread reads a whole value.
+    private func bump(_ slot: UnsafeMutablePointer<Atomic<Int>>, by delta: Int) {
+        slot.pointee.store(slot.pointee.load(ordering: .relaxed) &+ delta, ordering: .relaxed)
+    }
+
+    /// The shards summed.
+    func tally() -> RequestTally {
+        var tally = RequestTally()
+        for shard in 0..<shards {
+            let base = slots + shard * Self.stride
+            for i in 0..<Self.countSlots { tally.counts[i] += base[i].load(ordering: .relaxed) }
+            for i in 0..<Self.bucketBounds.count { tally.buckets[i] += base[Self.countSlots + i].load(ordering: .relaxed) }
+            tally.sumNanoseconds += base[Self.sumSlot].load(ordering: .relaxed)
+            tally.total += base[Self.totalSlot].load(ordering: .relaxed)
+        }
+        return tally
+    }
+}
+
+/// A series' figures at one scrape.
+struct RequestTally: Equatable {
+    /// By `reason × statusClasses + class`.
+    var counts = Array(repeating: 0, count: RequestSeries.reasons.count * RequestSeries.statusClasses)
+    /// Requests per bucket (not cumulative).
+    var buckets = Array(repeating: 0, count: RequestSeries.bucketBounds.count)
+    var sumNanoseconds = 0
+    var total = 0
+
+    func count(reason: String, statusClass: String) -> Int {
+        guard let r = RequestSeries.reasonIndex(reason), let c = Self.classLabels.firstIndex(of: statusClass) else { return 0 }
+        return counts[r * RequestSeries.statusClasses + c]
+    }
+
+    static let classLabels = ["none"] + (1..<RequestSeries.statusClasses).map { "\($0)xx" }
+}
+
+extension RequestSeries {
+    /// `latch_requests_total` and `latch_request_duration_seconds` in the Prometheus text format
+    /// (version 0.0.4) for `series`, listing only the label sets that occurred.
+    static func exposition(_ series: [RequestSeries]) -> String {
+        let tallies = series.map { ($0, $0.tally()) }
+        var out = "# TYPE latch_requests_total counter\n"
+        for (series, tally) in tallies {
+            for (r, reason) in reasons.enumerated() {
+                for (c, statusClass) in RequestTally.classLabels.enumerated() {
+                    let value = tally.counts[r * statusClasses + c]
+                    guard value > 0 else { continue }
+                    out += "latch_requests_total{\(labels(series, ("reason", reason), ("status_class", statusClass)))} \(value)\n"
+                }
+            }
+        }
+        out += "# TYPE latch_request_duration_seconds histogram\n"
+        for (series, tally) in tallies where tally.total > 0 {
+            var cumulative = 0
+            for (i, bound) in bucketBounds.enumerated() {
+                cumulative += tally.buckets[i]
+                out += "latch_request_duration_seconds_bucket{\(labels(series, ("le", seconds(bound))))} \(cumulative)\n"
+            }
+            out += "latch_request_duration_seconds_bucket{\(labels(series, ("le", "+Inf")))} \(tally.total)\n"
+            out += "latch_request_duration_seconds_sum{\(labels(series))} \(Double(tally.sumNanoseconds) / 1e9)\n"
+            out += "latch_request_duration_seconds_count{\(labels(series))} \(tally.total)\n"
+        }
+        return out
+    }
+
+    private static func labels(_ series: RequestSeries, _ extra: (String, String)...) -> String {
+        ([("cluster", series.cluster), ("node", series.node)] + extra)
+            .map { "\($0.0)=\"\(escaped($0.1))\"" }
+            .joined(separator: ",")
+    }
+
+    /// A label value as the text format wants it: backslash, double quote and line feed escaped.
+    static func escaped(_ value: String) -> String {
+        var out = ""
+        for character in value {
+            switch character {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+
+    private static func seconds(_ duration: Duration) -> String {
+        let value = Double(duration.nanoseconds) / 1e9
+        return value == value.rounded() ? String(Int(value)) + ".0" : String(value)
+    }
+}
