@@ -130,39 +130,40 @@ extension ProxyHandler {
 
     func lease(for exchange: Exchange, forceNew: Bool) {
         guard let pool else { return }
-        // The common keep-alive case needs no completion closure.
+        // The common keep-alive case needs no completion closure (nor a `Result` to pass around).
         if !forceNew, let connection = pool.takeIdle(exchange.key) {
-            leased(.success(connection), for: exchange)
+            connected(connection, for: exchange)
             return
         }
-        // Holds this handler until the connect ends (at most `timeouts.connect`); `leased` sees
+        // Holds this handler until the connect ends (at most `timeouts.connect`); `connected` sees
         // whether the client is still there.
         pool.lease(exchange.key, address: exchange.nodeConfig.address, tls: exchange.cluster.tls, forceNew: forceNew) { result in
-            self.leased(result, for: exchange)
+            switch result {
+            case .success(let connection):
+                self.connected(connection, for: exchange)
+            case .failure(let failure):
+                // The same path as a broken connection: passive detection, then maybe another node.
+                guard self.exchange === exchange, self.context != nil else { return }
+                self.upstreamFailed(failure)
+            }
         }
     }
 
-    private func leased(_ result: Result<UpstreamConnection, UpstreamFailure>, for exchange: Exchange) {
+    private func connected(_ connection: UpstreamConnection, for exchange: Exchange) {
         guard self.exchange === exchange, context != nil else {
             // The client went away while we were connecting: the fresh connection is still clean.
-            if case .success(let connection) = result { pool?.release(connection, reusable: true) }
+            pool?.release(connection, reusable: true)
             return
         }
-        switch result {
-        case .failure(let failure):
-            // The same path as a broken connection: passive detection, then maybe another node.
-            upstreamFailed(failure)
-        case .success(let connection):
-            exchange.upstream = connection
-            connection.handler.delegate = self
-            connection.handler.write(.head(exchange.headForNode))
-            for part in exchange.machine.connected() {
-                connection.handler.write(part)
-            }
-            connection.handler.flush()
-            connection.handler.startWatchdog(interval: runtime.timeouts.upstreamResponse)
-            resumeClientReads()
+        exchange.upstream = connection
+        connection.handler.delegate = self
+        connection.handler.write(.head(exchange.headForNode))
+        for part in exchange.machine.connected() {
+            connection.handler.write(part)
         }
+        connection.handler.flush()
+        connection.handler.startWatchdog(interval: runtime.timeouts.upstreamResponse)
+        resumeClientReads()
     }
 
     // MARK: - Failures and retries
