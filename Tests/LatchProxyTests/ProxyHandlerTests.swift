@@ -149,4 +149,51 @@ struct ProxyHandlerTests {
         try client.send("CONNECT shop:443 HTTP/1.1\r\nHost: shop:443\r\n\r\n")
         #expect(try client.answer().hasPrefix("HTTP/1.1 501 Not Implemented\r\n"))
     }
+
+    @Test("a half-close after a complete request: it is answered, then the connection closes")
+    func halfCloseAfterARequest() throws {
+        let client = try Client()
+        try client.send("GET / HTTP/1.1\r\nHost: shop\r\n\r\n")
+        client.channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        #expect(try client.answer().hasPrefix("HTTP/1.1 503 Service Unavailable\r\n"))
+        #expect(!client.channel.isActive)
+    }
+
+    @Test("a half-close with no request under way closes at once")
+    func halfCloseWhenIdle() throws {
+        let client = try Client()
+        client.channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        #expect(!client.channel.isActive)
+    }
+
+    @Test("shutdown closes an idle keep-alive connection")
+    func quiesceWhenIdle() throws {
+        let client = try Client()
+        try client.send("GET / HTTP/1.1\r\nHost: shop\r\n\r\n")
+        _ = try client.answer()
+        #expect(client.channel.isActive)
+        client.channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        #expect(!client.channel.isActive)
+    }
+
+    @Test("Connection: close ends the line: the pipelined request behind it is not answered")
+    func connectionCloseEndsThePipeline() throws {
+        let client = try Client()
+        try client.send("GET /a HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\nGET /b HTTP/1.1\r\nHost: shop\r\n\r\n")
+        let text = try client.answer()
+        #expect(text.components(separatedBy: "HTTP/1.1 503").count == 2, "one answer only: \(text)")
+        #expect(text.lowercased().contains("connection: close"))
+        #expect(!client.channel.isActive)
+    }
+
+    @Test("a refused upload is answered, then FIN, and the rest of the body is read and dropped")
+    func refusedUploadLingers() throws {
+        let client = try Client { $0.limits.maxBody = 10 }
+        try client.send("POST / HTTP/1.1\r\nHost: shop\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0123456789abcdef\r\n")
+        #expect(try client.answer().hasPrefix("HTTP/1.1 503 Service Unavailable\r\n"))
+        #expect(client.halfClose.outputClosed)
+        try client.send("10\r\n0123456789abcdef\r\n0\r\n\r\n")
+        #expect(client.channel.isActive, "lingering")
+        #expect(try client.answer().isEmpty)
+    }
 }
