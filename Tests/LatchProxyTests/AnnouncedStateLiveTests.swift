@@ -52,7 +52,7 @@ struct AnnouncedStateLiveTests {
 
             // Something else is ignored: the last announcement stands.
             announcement.value.withLockedValue { $0 = "sleepy" }
-            try await Task.sleep(for: .milliseconds(300))
+            try await Task.sleep(for: .milliseconds(300))  // six checks: had it been taken, it would be by now
             #expect(cluster.effectiveStates()[1] == .maintenance)
 
             // No header means active; the operator's maintenance then still holds, being the more restrictive.

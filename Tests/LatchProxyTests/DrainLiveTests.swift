@@ -7,18 +7,14 @@ import Testing
 
 @Suite("Drain that knows when it is done", .timeLimit(.minutes(1)))
 struct DrainLiveTests {
-    private func get(_ h: LatchHarness, _ cookie: String) async throws -> String? {
-        try await h.get(cookie: cookie).node
-    }
-
     @Test("sessions are counted per node: distinct ids, each counted once however many requests it makes")
     func sessionCounting() async throws {
         try await withLatch { h in
             for round in 0..<3 {
-                for s in 0..<50 { _ = try await get(h, "JSESSIONID=S\(s).tomcat1") }
-                for s in 0..<20 where round < 2 { _ = try await get(h, "JSESSIONID=T\(s).tomcat2") }
+                for s in 0..<50 { _ = try await h.get(cookie: "JSESSIONID=S\(s).tomcat1") }
+                for s in 0..<20 where round < 2 { _ = try await h.get(cookie: "JSESSIONID=T\(s).tomcat2") }
             }
-            _ = try await get(h, "JSESSIONID=UNKNOWN.tomcat9")  // balanced, not an existing session of anyone
+            _ = try await h.get(cookie: "JSESSIONID=UNKNOWN.tomcat9")  // balanced, not an existing session of anyone
             let counts = h.server.sessions(cluster: 0).map(\.count)
             #expect(counts == [50, 20, 0])
             #expect(h.server.sessions(cluster: 0)[0].lastSeen != nil)
@@ -34,18 +30,18 @@ struct DrainLiveTests {
             config.clusters[0].drain = DrainConfig(sessionIdle: .seconds(2), maintenanceWhenEmpty: true)
             config.clusters[0].nodes[0].replicas = ["tomcat2"]
         }) { h in
-            _ = try await get(h, "JSESSIONID=A.tomcat1")
+            _ = try await h.get(cookie: "JSESSIONID=A.tomcat1")
             h.server.setNodeState(cluster: "shop", node: "tomcat1", .draining)
             // While its session keeps coming, it stays draining and keeps serving it.
             for _ in 0..<5 {
-                #expect(try await get(h, "JSESSIONID=A.tomcat1") == "tomcat1")
+                #expect(try await h.get(cookie: "JSESSIONID=A.tomcat1").node == "tomcat1")
                 try await Task.sleep(for: .milliseconds(200))
             }
             #expect(h.server.nodeStates(cluster: 0)[0] == .draining)
             // The session goes quiet: after session_idle (plus a bucket and a tick) the node is done.
             let done = try await eventually { h.server.nodeStates(cluster: 0)[0] == .maintenance }
             #expect(done)
-            #expect(try await get(h, "JSESSIONID=A.tomcat1") == "tomcat2", "in maintenance its sessions fail over")
+            #expect(try await h.get(cookie: "JSESSIONID=A.tomcat1").node == "tomcat2", "in maintenance its sessions fail over")
         }
     }
 
@@ -54,7 +50,7 @@ struct DrainLiveTests {
         try await withLatch(configure: { config in
             config.clusters[0].drain = DrainConfig(sessionIdle: .seconds(600), maintenanceWhenEmpty: true, deadline: .milliseconds(500))
         }) { h in
-            _ = try await get(h, "JSESSIONID=A.tomcat3")
+            _ = try await h.get(cookie: "JSESSIONID=A.tomcat3")
             h.server.setNodeState(cluster: "shop", node: "tomcat3", .draining)
             #expect(h.server.sessions(cluster: 0)[2].count == 1)
             let done = try await eventually { h.server.nodeStates(cluster: 0)[2] == .maintenance }
@@ -84,10 +80,6 @@ struct IssuedSessionDrainLiveTests {
         return .text(headers: [("Set-Cookie", "JSESSIONID=FIRST-\(UUID().uuidString).\(name); Path=/; HttpOnly")], body: "new")
     }
 
-    private func get(_ h: LatchHarness, _ path: String = "/", cookie: String? = nil) async throws -> Answer {
-        try await h.get(path, cookie: cookie)
-    }
-
     @Test("a session issued on the first response keeps a node just put to drain: counted, draining, sticky")
     func firstResponseCounts() async throws {
         try await withLatch(configure: { config in
@@ -95,7 +87,7 @@ struct IssuedSessionDrainLiveTests {
         }, reply: Self.node) { h in
             // Past one watch of session_idle (and a bucket): from here an empty count ends a drain.
             try await Task.sleep(for: .milliseconds(2200))
-            let first = try await get(h)
+            let first = try await h.get()
             let node = try #require(first.node)
             let cookie = try #require(first.sessionCookie)
             let index = try #require(["tomcat1", "tomcat2", "tomcat3"].firstIndex(of: node))
@@ -104,7 +96,7 @@ struct IssuedSessionDrainLiveTests {
             // The drain watcher looks every second: had the session not counted, it would end the drain.
             try await Task.sleep(for: .milliseconds(1100))
             #expect(h.server.nodeStates(cluster: 0)[index] == .draining)
-            let next = try await get(h, cookie: cookie)
+            let next = try await h.get(cookie: cookie)
             #expect(next.node == node)
             #expect(h.server.stats(cluster: 0).nodes[index].requests[.sticky] == 1)
             #expect(h.server.nodeStates(cluster: 0)[index] == .draining)
@@ -114,11 +106,11 @@ struct IssuedSessionDrainLiveTests {
     @Test("a changed id counts for the node its route names; a deleted cookie is forgotten at once")
     func changedAndDeletedIDs() async throws {
         try await withLatch(reply: Self.node) { h in
-            _ = try await get(h, "/login", cookie: "JSESSIONID=OLD.tomcat2")
+            _ = try await h.get("/login", cookie: "JSESSIONID=OLD.tomcat2")
             #expect(h.server.sessions(cluster: 0).map(\.count) == [0, 2, 0], "OLD as requested, NEW as issued")
-            _ = try await get(h, "/logout", cookie: "JSESSIONID=NEW.tomcat2")
+            _ = try await h.get("/logout", cookie: "JSESSIONID=NEW.tomcat2")
             #expect(h.server.sessions(cluster: 0).map(\.count) == [0, 1, 0], "NEW ended by its deletion")
-            _ = try await get(h, "/logout-expires", cookie: "JSESSIONID=OLD.tomcat2")
+            _ = try await h.get("/logout-expires", cookie: "JSESSIONID=OLD.tomcat2")
             #expect(h.server.sessions(cluster: 0).map(\.count) == [0, 0, 0], "an Expires in the past deletes too")
         }
     }
@@ -131,19 +123,19 @@ struct IssuedSessionDrainLiveTests {
             config.clusters[0].nodes[1].replicas = ["tomcat3"]
             config.clusters[0].nodes[2].replicas = ["tomcat1"]
         }, reply: Self.node) { h in
-            let first = try await get(h)
+            let first = try await h.get()
             let node = try #require(first.node)
             let cookie = try #require(first.sessionCookie)
             let replica = ["tomcat1": "tomcat2", "tomcat2": "tomcat3", "tomcat3": "tomcat1"][node]!
             h.server.setNodeState(cluster: "shop", node: node, .maintenance)
-            let failedOver = try await get(h, cookie: cookie)
+            let failedOver = try await h.get(cookie: cookie)
             #expect(failedOver.node == replica)
             let owner = try #require(failedOver.headers["set-cookie"].first { $0.hasPrefix("LATCH_NODE=\(replica)~") })
             #expect(!owner.contains("Secure"), "plain HTTP: a Secure cookie would not come back")
             let replicaIndex = ["tomcat1", "tomcat2", "tomcat3"].firstIndex(of: replica)!
             #expect(h.server.sessions(cluster: 0)[replicaIndex].count == 1, "counted where it is served now")
             h.server.setNodeState(cluster: "shop", node: node, .active)
-            let stayed = try await get(h, cookie: "\(cookie); \(owner.prefix { $0 != ";" })")
+            let stayed = try await h.get(cookie: "\(cookie); \(owner.prefix { $0 != ";" })")
             #expect(stayed.node == replica, "the session stays where its state now is")
         }
     }

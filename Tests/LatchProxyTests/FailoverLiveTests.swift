@@ -21,23 +21,9 @@ struct FailoverLiveTests {
         config.clusters[0].failover.nodeHeader = "X-Latch-Node"
     }
 
-    private static func get(_ h: LatchHarness, route: String, path: String = "/") async throws -> (HTTPResponseStatus, String?) {
-        var request = HTTPClientRequest(url: h.baseURL + path)
-        request.headers.add(name: "Cookie", value: "JSESSIONID=S\(route).\(route)")
-        let response = try await h.client.execute(request, timeout: .seconds(20))
-        _ = try await response.body.collect(upTo: 1 << 16)
-        return (response.status, response.headers.first(name: "X-Backend-Node"))
-    }
-
-    /// Polls `condition` every 10 ms; returns how long it took, or nil after `limit`.
-    private static func waitFor(_ limit: Duration = .seconds(5), _ condition: () -> Bool) async throws -> Duration? {
-        let clock = ContinuousClock()
-        let start = clock.now
-        while clock.now - start < limit {
-            if condition() { return clock.now - start }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        return nil
+    /// A GET in the session `JSESSIONID=S<route>.<route>`.
+    private static func get(_ h: LatchHarness, route: String, path: String = "/") async throws -> Answer {
+        try await h.get(path, cookie: "JSESSIONID=S\(route).\(route)")
     }
 
     struct Outcome: Sendable {
@@ -59,13 +45,13 @@ struct FailoverLiveTests {
                         for i in 0..<600 {
                             let route = routes[(i + worker) % 3]
                             let afterKill = killed.withLockedValue { $0 }
-                            let (status, node) = try await Self.get(h, route: route)
-                            results.withLockedValue { $0.append(Outcome(route: route, afterKill: afterKill, status: status, node: node)) }
+                            let answer = try await Self.get(h, route: route)
+                            results.withLockedValue { $0.append(Outcome(route: route, afterKill: afterKill, status: answer.status, node: answer.node)) }
                         }
                     }
                 }
                 group.addTask {
-                    try await Task.sleep(for: .milliseconds(300))
+                    try await Task.sleep(for: .milliseconds(300))  // the load runs a while before the kill
                     await h.backend("tomcat1").close()
                     killed.withLockedValue { $0 = true }
                 }
@@ -95,21 +81,24 @@ struct FailoverLiveTests {
         }) { h in
             // Refused: one request is enough, and it is served by the replica.
             await h.backend("tomcat2").close()
-            let (status, node) = try await Self.get(h, route: "tomcat2")
-            #expect(status == .ok)
-            #expect(node == "tomcat3")
+            let refused = try await Self.get(h, route: "tomcat2")
+            #expect(refused.status == .ok)
+            #expect(refused.node == "tomcat3")
             #expect(h.server.usableNodes(cluster: 0)[1] == false)
 
             // Active: tomcat3's checks start failing; fall 2 × interval 100 ms, plus one check's timeout.
             h.backend("tomcat3").setReply { head in
                 head.uri == "/health" ? .text(status: .serviceUnavailable, body: "maintenance") : .text(body: "hello")
             }
-            let took = try await Self.waitFor { h.server.usableNodes(cluster: 0)[2] == false }
-            #expect(took != nil)
+            let clock = ContinuousClock()
+            let start = clock.now
+            let detected = try await eventually(within: .seconds(5)) { h.server.usableNodes(cluster: 0)[2] == false }
+            let took = clock.now - start
+            #expect(detected)
             // A bound of checks, not of passive ejection (eject_for is 10 s): fall 2 × interval 100 ms plus
             // a check's timeout is 300 ms, and 2 s leaves room for a loaded machine (612 ms was seen
             // beside the 256 MiB transfers, 924 ms with a CPU hog on one of two cores).
-            if let took { #expect(took < .seconds(2), "detected after \(took)") }
+            if detected { #expect(took < .seconds(2), "detected after \(took)") }
         }
     }
 
@@ -125,8 +114,8 @@ struct FailoverLiveTests {
                 request.body = .bytes(ByteBuffer(string: "item=42"))
                 return try await h.client.execute(request, timeout: .seconds(20)).status
             }()
-            let arrived = try await Self.waitFor { h.backend("tomcat1").requests.contains { $0.head.method == .POST } }
-            #expect(arrived != nil)
+            let arrived = try await eventually { h.backend("tomcat1").requests.contains { $0.head.method == .POST } }
+            #expect(arrived)
             await h.backend("tomcat1").close()
             #expect(try await outcome == .badGateway)
             let posts = h.backends.flatMap(\.requests).filter { $0.head.method == .POST }
@@ -140,12 +129,11 @@ struct FailoverLiveTests {
             head.uri == "/slow" && name == "tomcat1" ? .hang : .text(body: "hello")
         }) { h in
             async let outcome = Self.get(h, route: "tomcat1", path: "/slow")
-            let arrived = try await Self.waitFor { h.backend("tomcat1").requests.contains { $0.head.uri == "/slow" } }
-            #expect(arrived != nil)
+            #expect(try await eventually { h.backend("tomcat1").requests.contains { $0.head.uri == "/slow" } })
             await h.backend("tomcat1").close()
-            let (status, node) = try await outcome
-            #expect(status == .ok)
-            #expect(node == "tomcat2")
+            let answer = try await outcome
+            #expect(answer.status == .ok)
+            #expect(answer.node == "tomcat2")
         }
     }
 
@@ -154,12 +142,11 @@ struct FailoverLiveTests {
         try await withLatch(configure: Self.configure) { h in
             let port = h.backend("tomcat1").port
             await h.backend("tomcat1").close()
-            #expect(try await Self.get(h, route: "tomcat1").1 == "tomcat2")
+            #expect(try await Self.get(h, route: "tomcat1").node == "tomcat2")
             let revived = try await TestBackend.start(name: "tomcat1", port: port, group: h.group)
             defer { Task { await revived.close() } }
-            let back = try await Self.waitFor { h.server.usableNodes(cluster: 0)[0] }
-            #expect(back != nil, "rise 2 passing checks bring it back")
-            #expect(try await Self.get(h, route: "tomcat1").1 == "tomcat1")
+            #expect(try await eventually { h.server.usableNodes(cluster: 0)[0] }, "rise 2 passing checks bring it back")
+            #expect(try await Self.get(h, route: "tomcat1").node == "tomcat1")
             await revived.close()
         }
     }
@@ -173,12 +160,11 @@ struct FailoverLiveTests {
         }) { h in
             await h.backend("tomcat1").close()
             await h.backend("tomcat2").close()
-            _ = try await Self.waitFor { h.server.usableNodes(cluster: 0) == [false, false, true] }
-            let (status, _) = try await Self.get(h, route: "tomcat1")
-            #expect(status == .serviceUnavailable)
-            let response = try await h.client.execute(HTTPClientRequest(url: h.baseURL + "/"), timeout: .seconds(10))
-            #expect(response.status == .ok)
-            #expect(response.headers.first(name: "X-Backend-Node") == "tomcat3")
+            _ = try await eventually { h.server.usableNodes(cluster: 0) == [false, false, true] }
+            #expect(try await Self.get(h, route: "tomcat1").status == .serviceUnavailable)
+            let newSession = try await h.get()
+            #expect(newSession.status == .ok)
+            #expect(newSession.node == "tomcat3")
         }
     }
 
@@ -189,11 +175,10 @@ struct FailoverLiveTests {
             config.timeouts.upstreamResponse = .milliseconds(500)
         }) { h in
             h.backend("tomcat1").setReply { _ in .hang }
-            let down = try await Self.waitFor { h.server.usableNodes(cluster: 0)[0] == false }
-            #expect(down != nil, "check timeouts count as failures")
-            let (status, node) = try await Self.get(h, route: "tomcat1")
-            #expect(status == .ok)
-            #expect(node == "tomcat2")
+            #expect(try await eventually { h.server.usableNodes(cluster: 0)[0] == false }, "check timeouts count as failures")
+            let answer = try await Self.get(h, route: "tomcat1")
+            #expect(answer.status == .ok)
+            #expect(answer.node == "tomcat2")
         }
     }
 
@@ -206,40 +191,32 @@ struct FailoverLiveTests {
             // Logging in issues a new session id, as Tomcat does after authentication.
             head.uri == "/login" ? .text(headers: [("Set-Cookie", "JSESSIONID=S3.\(name); Path=/")], body: "hello") : .text(body: "hello")
         }) { h in
-            func get(_ cookies: String, path: String = "/") async throws -> (node: String?, setCookies: [String]) {
-                var request = HTTPClientRequest(url: h.baseURL + path)
-                request.headers.add(name: "Cookie", value: cookies)
-                let response = try await h.client.execute(request, timeout: .seconds(10))
-                _ = try await response.body.collect(upTo: 1 << 16)
-                return (response.headers.first(name: "X-Backend-Node"), response.headers["set-cookie"])
-            }
             let port = h.backend("tomcat1").port
             await h.backend("tomcat1").close()
-            let failedOver = try await get("JSESSIONID=S1.tomcat1")
+            let failedOver = try await h.get(cookie: "JSESSIONID=S1.tomcat1")
             #expect(failedOver.node == "tomcat2")
-            let owner = try #require(failedOver.setCookies.first { $0.hasPrefix("LATCH_NODE=tomcat2~") })
+            let owner = try #require(failedOver.headers["set-cookie"].first { $0.hasPrefix("LATCH_NODE=tomcat2~") })
             let ownerPair = String(owner.split(separator: ";")[0])
 
             let revived = try await TestBackend.start(name: "tomcat1", port: port, group: h.group)
-            let back = try await Self.waitFor { h.server.usableNodes(cluster: 0)[0] }
-            #expect(back != nil)
-            let stayed = try await get("JSESSIONID=S1.tomcat1; \(ownerPair)")
+            #expect(try await eventually { h.server.usableNodes(cluster: 0)[0] })
+            let stayed = try await h.get(cookie: "JSESSIONID=S1.tomcat1; \(ownerPair)")
             #expect(stayed.node == "tomcat2", "the session stays where its state now is")
-            #expect(stayed.setCookies.isEmpty)
+            #expect(stayed.headers["set-cookie"].isEmpty)
 
             // Another session id with the same route: the owner cookie is not bound to it and is left alone.
-            let other = try await get("JSESSIONID=S2.tomcat1; \(ownerPair)")
+            let other = try await h.get(cookie: "JSESSIONID=S2.tomcat1; \(ownerPair)")
             #expect(other.node == "tomcat1")
-            #expect(!other.setCookies.contains { $0.hasPrefix("LATCH_NODE=") })
+            #expect(!other.headers["set-cookie"].contains { $0.hasPrefix("LATCH_NODE=") })
 
             // The application issues a new session id on the owner: Latch drops its cookie.
-            let login = try await get("JSESSIONID=S1.tomcat1; \(ownerPair)", path: "/login")
+            let login = try await h.get("/login", cookie: "JSESSIONID=S1.tomcat1; \(ownerPair)")
             #expect(login.node == "tomcat2")
-            #expect(login.setCookies.contains { $0.hasPrefix("JSESSIONID=S3.tomcat2") })
-            #expect(login.setCookies.contains { $0.hasPrefix("LATCH_NODE=;") && $0.contains("Max-Age=0") })
+            #expect(login.headers["set-cookie"].contains { $0.hasPrefix("JSESSIONID=S3.tomcat2") })
+            #expect(login.headers["set-cookie"].contains { $0.hasPrefix("LATCH_NODE=;") && $0.contains("Max-Age=0") })
 
             // Without stay's cookie the same session would have gone back (failback immediate's behaviour).
-            let plain = try await get("JSESSIONID=S1.tomcat1")
+            let plain = try await h.get(cookie: "JSESSIONID=S1.tomcat1")
             #expect(plain.node == "tomcat1")
             await revived.close()
         }
@@ -261,8 +238,7 @@ struct FailoverLiveTests {
                 let response = try await h.client.execute(request, timeout: .seconds(20))
                 return (response.status, String(buffer: try await response.body.collect(upTo: 4096)))
             }()
-            let arrived = try await Self.waitFor { h.backend("tomcat1").requests.contains { $0.head.method == .PUT } }
-            #expect(arrived != nil)
+            #expect(try await eventually { h.backend("tomcat1").requests.contains { $0.head.method == .PUT } })
             await h.backend("tomcat1").close()
             let (status, body) = try await outcome
             let puts = h.backends.flatMap(\.requests).filter { $0.head.method == .PUT }
@@ -288,12 +264,12 @@ struct FailoverLiveTests {
         }) { h in
             h.backend("tomcat3").setReply { _ in .text(status: .internalServerError, body: "boom") }
             var statuses: [HTTPResponseStatus] = []
-            for _ in 0..<3 { statuses.append(try await Self.get(h, route: "tomcat3").0) }
+            for _ in 0..<3 { statuses.append(try await Self.get(h, route: "tomcat3").status) }
             #expect(statuses == [.internalServerError, .internalServerError, .internalServerError], "5xx answers are relayed, not retried")
             #expect(h.server.usableNodes(cluster: 0) == [true, true, false])
-            let (status, node) = try await Self.get(h, route: "tomcat3")
-            #expect(status == .ok)
-            #expect(node == "tomcat1", "tomcat3's first replica")
+            let answer = try await Self.get(h, route: "tomcat3")
+            #expect(answer.status == .ok)
+            #expect(answer.node == "tomcat1", "tomcat3's first replica")
         }
     }
 }

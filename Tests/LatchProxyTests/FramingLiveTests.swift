@@ -109,7 +109,7 @@ struct FramingLiveTests {
             let client = try await RawClient.connect(port: h.port, group: h.group)
             // 2^63 fits in 64 bits, so the parser takes it; what follows is that chunk's data.
             try await client.send("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n8000000000000000\r\nhello\r\n0\r\n\r\n")
-            try await Task.sleep(for: .milliseconds(100))
+            try await Task.sleep(for: .milliseconds(100))  // the start of the chunk is forwarded before the rest comes
             try? await client.send(String(repeating: "z", count: 1200))
             let text = try await client.wait { _, closed in closed }
             await client.close()
@@ -316,7 +316,7 @@ struct FramingLiveTests {
         try await Self.withNode(bad: [.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" + row.raw)]) { h in
             let (client, first) = try await Self.ask(h) { text, _ in text.hasSuffix("\r\n\r\nok") }
             #expect(first.hasPrefix("HTTP/1.1 200 OK\r\n") && first.hasSuffix("\r\n\r\nok"))
-            try await Task.sleep(for: .milliseconds(100))
+            try await Task.sleep(for: .milliseconds(100))  // the bytes after the answer reach Latch before the next request
             let second = try await Self.nextAnswer(h, after: client)
             let node = h.raw("tomcat1")
             #expect(!second.contains("EVIL"))
@@ -330,7 +330,7 @@ struct FramingLiveTests {
         try await Self.withNode(bad: [.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n" + row.raw)]) { h in
             let (client, first) = try await Self.ask(h) { text, _ in text.hasSuffix("0\r\n\r\n") }
             #expect(first.hasPrefix("HTTP/1.1 200 OK\r\n") && first.contains("\r\nok\r\n"))
-            try await Task.sleep(for: .milliseconds(100))
+            try await Task.sleep(for: .milliseconds(100))  // the bytes after the answer reach Latch before the next request
             let second = try await Self.nextAnswer(h, after: client)
             #expect(!second.contains("EVIL"))
             #expect(!second.lowercased().contains("x-evil"), "the leftover head was glued onto the next answer: \(second)")
@@ -342,7 +342,7 @@ struct FramingLiveTests {
     func postOnDirtyConnection() async throws {
         try await Self.withNode(bad: [.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 20")]) { h in
             let (client, _) = try await Self.ask(h) { text, _ in text.hasSuffix("\r\n\r\nok") }
-            try await Task.sleep(for: .milliseconds(100))
+            try await Task.sleep(for: .milliseconds(100))  // the bytes after the answer reach Latch before the next request
             let answer = try await Self.nextAnswer(h, after: client, "POST /order HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\nitem=1") {
                 $0.hasSuffix("fine:/order") || $0.hasSuffix("\n")
             }

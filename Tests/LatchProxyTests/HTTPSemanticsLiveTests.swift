@@ -90,7 +90,7 @@ struct HTTPSemanticsLiveTests {
         }) { h in
             let client = try await RawClient.connect(port: h.port, group: h.group)
             try await client.send("GET /slow HTTP/1.1\r\nHost: x\r\nCookie: JSESSIONID=P.tomcat1\r\n\r\n")
-            try await Task.sleep(for: .milliseconds(50))
+            _ = try await eventually { h.backend("tomcat1").requests.contains { $0.head.uri == "/slow" } }
             try await client.send("GET /next HTTP/1.1\r\nHost: x\r\nCookie: JSESSIONID=P.tomcat2\r\n\r\n")
             let text = try await client.wait { text, _ in text.contains("tomcat2/next") }
             await client.close()

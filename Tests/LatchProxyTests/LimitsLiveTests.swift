@@ -60,7 +60,7 @@ struct LimitsLiveTests {
                 do { try await client.send(chunk) } catch { sendFailures += 1 }
             }
             #expect(sendFailures == 0, "Latch reset the connection while the body was still coming")
-            try await Task.sleep(for: .milliseconds(200))
+            try await Task.sleep(for: .milliseconds(200))  // Latch answers while the client still does not read
             try await client.resumeReading()
             let text = try await client.wait { _, closed in closed }
             await client.close()
@@ -81,7 +81,7 @@ struct LimitsLiveTests {
                 do { try await client.send(line) } catch { sendFailures += 1 }
             }
             #expect(sendFailures == 0, "Latch reset the connection while the head was still coming")
-            try await Task.sleep(for: .milliseconds(200))
+            try await Task.sleep(for: .milliseconds(200))  // Latch answers while the client still does not read
             try await client.resumeReading()
             let text = try await client.wait { _, closed in closed }
             await client.close()
@@ -108,7 +108,7 @@ struct LimitsLiveTests {
         try await withLatch(reply: { _, _ in .echoBodyChecksum }) { h in
             let client = try await RawClient.connect(port: h.port, group: h.group)
             try await client.send("POST /up HTTP/1.1\r\nHost: a\r\nCookie: JSESSIONID=X.tomcat1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
-            try await Task.sleep(for: .milliseconds(100))
+            try await Task.sleep(for: .milliseconds(100))  // the first chunk is forwarded before the bad one comes
             try await client.send("zz\r\nbad\r\n0\r\n\r\n")
             let text = try await client.wait { _, closed in closed }
             await client.close()
@@ -141,11 +141,11 @@ struct LimitsLiveTests {
             #expect(refused.hasPrefix("HTTP/1.1 503 Service Unavailable\r\n"), "got: \(refused.prefix(200))")
             #expect(refused.lowercased().contains("retry-after: 1"))
             await first.close()
-            // The slot frees when Latch sees the close; poll briefly rather than sleep a fixed time.
+            // The slot frees when Latch sees the close: ask again until it has.
             var served = ""
-            for _ in 0..<50 where !served.hasPrefix("HTTP/1.1 200") {
+            _ = try await eventually {
                 served = try await h.exchange("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-                if !served.hasPrefix("HTTP/1.1 200") { try await Task.sleep(for: .milliseconds(20)) }
+                return served.hasPrefix("HTTP/1.1 200")
             }
             #expect(served.hasPrefix("HTTP/1.1 200 OK\r\n"))
             await second.close()

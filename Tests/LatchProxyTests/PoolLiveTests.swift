@@ -1,16 +1,12 @@
-import AsyncHTTPClient
 import LatchCore
 import NIOCore
 import Testing
 
 @Suite("Upstream keep-alive pool", .timeLimit(.minutes(1)))
 struct PoolLiveTests {
+    /// A GET in a session on tomcat1, expected to succeed.
     private func get(_ h: LatchHarness) async throws {
-        var request = HTTPClientRequest(url: h.baseURL + "/")
-        request.headers.add(name: "Cookie", value: "JSESSIONID=P.tomcat1")
-        let response = try await h.client.execute(request, timeout: .seconds(10))
-        _ = try await response.body.collect(upTo: 1024)
-        #expect(response.status == .ok)
+        #expect(try await h.get(cookie: "JSESSIONID=P.tomcat1").status == .ok)
     }
 
     @Test("an idle pooled connection is closed after pool.idle_timeout, and the next request opens a new one")
@@ -20,7 +16,7 @@ struct PoolLiveTests {
         try await withLatch(configure: { $0.pool.idleTimeout = .milliseconds(200) }) { h in
             try await get(h)
             #expect(h.backend("tomcat1").accepted == 1)
-            try await Task.sleep(for: .seconds(1))
+            try await Task.sleep(for: .seconds(1))  // well past the 200 ms idle_timeout
             try await get(h)
             #expect(h.backend("tomcat1").accepted == 2, "closed after idling, so a new one was opened")
         }
@@ -36,23 +32,17 @@ struct PoolLiveTests {
         ) { h in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<2 {
-                    group.addTask {
-                        var request = HTTPClientRequest(url: h.baseURL + "/slow")
-                        request.headers.add(name: "Cookie", value: "JSESSIONID=P.tomcat1")
-                        _ = try await h.client.execute(request, timeout: .seconds(10)).body.collect(upTo: 1024)
-                    }
+                    group.addTask { _ = try await h.get("/slow", cookie: "JSESSIONID=P.tomcat1") }
                 }
                 try await group.waitForAll()
             }
             #expect(h.backend("tomcat1").accepted == 2)
-            try await Task.sleep(for: .seconds(2))
+            try await Task.sleep(for: .seconds(2))  // half of idle_timeout: both are still pooled
             try await get(h)  // reuses one of the two: its idle time starts again
-            let clock = ContinuousClock()
-            let deadline = clock.now + .seconds(8)
-            while h.backend("tomcat1").openConnections > 1, clock.now < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            #expect(h.backend("tomcat1").openConnections == 1, "the connection idle since the burst was closed")
+            #expect(
+                try await eventually(within: .seconds(8)) { h.backend("tomcat1").openConnections == 1 },
+                "the connection idle since the burst was closed"
+            )
             try await get(h)
             #expect(h.backend("tomcat1").accepted == 2, "the one reused two seconds later was still pooled")
         }

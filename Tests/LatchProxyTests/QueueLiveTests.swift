@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import LatchCore
 import NIOCore
 import NIOHTTP1
@@ -16,14 +15,6 @@ struct QueueLiveTests {
         }
     }
 
-    private static func get(_ h: LatchHarness, _ cookie: String?) async throws -> (Int, String, String?) {
-        var request = HTTPClientRequest(url: h.baseURL + "/")
-        if let cookie { request.headers.add(name: "Cookie", value: cookie) }
-        let response = try await h.client.execute(request, timeout: .seconds(20))
-        let body = String(buffer: try await response.body.collect(upTo: 1 << 16))
-        return (Int(response.status.code), body, response.headers.first(name: "X-Backend-Node"))
-    }
-
     /// Session A's requests take `seconds`; every other request is answered at once. Long enough that
     /// the test's later requests arrive while A's is in flight, even on a loaded machine.
     private static func slowForA(_ seconds: Int64) -> @Sendable (String, HTTPRequestHead) -> BackendReply {
@@ -33,28 +24,19 @@ struct QueueLiveTests {
         }
     }
 
-    /// Waits until `condition` holds, polling; false if it never did within the deadline.
-    private static func eventually(_ condition: () -> Bool) async throws -> Bool {
-        for _ in 0..<500 {
-            if condition() { return true }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        return condition()
-    }
-
     @Test("a session's busy node queues its requests and serves them in turn; beyond max_queue: 503")
     func stickyRequestsWait() async throws {
         try await withLatch(configure: Self.limited(1), reply: Self.slowForA(2)) { h in
-            async let first = Self.get(h, "JSESSIONID=A.tomcat1")
-            #expect(try await Self.eventually { h.server.activeRequests(cluster: 0)[0] == 1 })
-            async let second = Self.get(h, "JSESSIONID=B.tomcat1")
-            #expect(try await Self.eventually { h.server.queuedRequests(cluster: 0)[0] == 1 })
-            let third = try await Self.get(h, "JSESSIONID=C.tomcat1")
-            #expect(third.0 == 503)
-            #expect(third.1.contains("busy"))
+            async let first = h.get(cookie: "JSESSIONID=A.tomcat1")
+            #expect(try await eventually { h.server.activeRequests(cluster: 0)[0] == 1 })
+            async let second = h.get(cookie: "JSESSIONID=B.tomcat1")
+            #expect(try await eventually { h.server.queuedRequests(cluster: 0)[0] == 1 })
+            let third = try await h.get(cookie: "JSESSIONID=C.tomcat1")
+            #expect(third.status == .serviceUnavailable)
+            #expect(third.body.contains("busy"))
             let (a, b) = try await (first, second)
-            #expect(a.0 == 200 && a.2 == "tomcat1")
-            #expect(b.0 == 200 && b.2 == "tomcat1", "the queued request waited for its own node")
+            #expect(a.status == .ok && a.node == "tomcat1")
+            #expect(b.status == .ok && b.node == "tomcat1", "the queued request waited for its own node")
             #expect(h.server.stats(cluster: 0).nodes[0].queueFull == 1)
             #expect(h.server.activeRequests(cluster: 0) == [0, 0, 0])
             #expect(h.server.queuedRequests(cluster: 0) == [0, 0, 0])
@@ -68,12 +50,12 @@ struct QueueLiveTests {
             configure: Self.limited(5, timeout: .milliseconds(200)),
             reply: Self.slowForA(3)
         ) { h in
-            async let first = Self.get(h, "JSESSIONID=A.tomcat2")
-            #expect(try await Self.eventually { h.server.activeRequests(cluster: 0)[1] == 1 })
-            let waited = try await Self.get(h, "JSESSIONID=B.tomcat2")
-            #expect(waited.0 == 503)
-            #expect(waited.1.contains("busy"))
-            #expect(try await first.0 == 200)
+            async let first = h.get(cookie: "JSESSIONID=A.tomcat2")
+            #expect(try await eventually { h.server.activeRequests(cluster: 0)[1] == 1 })
+            let waited = try await h.get(cookie: "JSESSIONID=B.tomcat2")
+            #expect(waited.status == .serviceUnavailable)
+            #expect(waited.body.contains("busy"))
+            #expect(try await first.status == .ok)
             #expect(h.server.stats(cluster: 0).nodes[1].queueTimeouts == 1)
             #expect(h.backend("tomcat2").requests.count == 1)
             #expect(h.server.activeRequests(cluster: 0) == [0, 0, 0])
@@ -83,35 +65,35 @@ struct QueueLiveTests {
     @Test("new sessions go to nodes with a free slot instead of queueing behind a busy one")
     func newSessionsAvoidBusyNodes() async throws {
         try await withLatch(configure: Self.limited(5), reply: Self.slowForA(2)) { h in
-            async let busy = Self.get(h, "JSESSIONID=A.tomcat1")
-            #expect(try await Self.eventually { h.server.activeRequests(cluster: 0)[0] == 1 })
+            async let busy = h.get(cookie: "JSESSIONID=A.tomcat1")
+            #expect(try await eventually { h.server.activeRequests(cluster: 0)[0] == 1 })
             var servedBy: [String] = []
             for _ in 0..<6 {
-                let (status, _, node) = try await Self.get(h, nil)
-                #expect(status == 200)
-                servedBy.append(node ?? "?")
+                let answer = try await h.get()
+                #expect(answer.status == .ok)
+                servedBy.append(answer.node ?? "?")
             }
             #expect(!servedBy.contains("tomcat1"), "got \(servedBy)")
             #expect(Set(servedBy) == ["tomcat2", "tomcat3"])
-            #expect(try await busy.0 == 200)
+            #expect(try await busy.status == .ok)
         }
     }
 
     @Test("a queued client that leaves gives up its place; the slot is not lost")
     func leavingTheQueue() async throws {
         try await withLatch(configure: Self.limited(5), reply: Self.slowForA(2)) { h in
-            async let first = Self.get(h, "JSESSIONID=A.tomcat3")
-            #expect(try await Self.eventually { h.server.activeRequests(cluster: 0)[2] == 1 })
+            async let first = h.get(cookie: "JSESSIONID=A.tomcat3")
+            #expect(try await eventually { h.server.activeRequests(cluster: 0)[2] == 1 })
             let leaver = try await RawClient.connect(port: h.port, group: h.group)
             try await leaver.send("GET / HTTP/1.1\r\nHost: a\r\nCookie: JSESSIONID=L.tomcat3\r\n\r\n")
-            #expect(try await Self.eventually { h.server.queuedRequests(cluster: 0)[2] == 1 })
+            #expect(try await eventually { h.server.queuedRequests(cluster: 0)[2] == 1 })
             await leaver.close()
-            #expect(try await Self.eventually { h.server.queuedRequests(cluster: 0)[2] == 0 })
-            #expect(try await first.0 == 200)
-            #expect(try await Self.eventually { h.server.activeRequests(cluster: 0) == [0, 0, 0] })
+            #expect(try await eventually { h.server.queuedRequests(cluster: 0)[2] == 0 })
+            #expect(try await first.status == .ok)
+            #expect(try await eventually { h.server.activeRequests(cluster: 0) == [0, 0, 0] })
             // The node still takes requests: its one slot came back.
-            let after = try await Self.get(h, "JSESSIONID=Z.tomcat3")
-            #expect(after.0 == 200 && after.2 == "tomcat3")
+            let after = try await h.get(cookie: "JSESSIONID=Z.tomcat3")
+            #expect(after.status == .ok && after.node == "tomcat3")
         }
     }
 }

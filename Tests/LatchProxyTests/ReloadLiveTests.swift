@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import LatchCore
 import LatchProxy
@@ -10,14 +9,6 @@ import Testing
 
 @Suite("Hot reload", .timeLimit(.minutes(1)))
 struct ReloadLiveTests {
-    private func get(_ h: LatchHarness, cookie: String?, port: Int? = nil) async throws -> (HTTPResponseStatus, String?) {
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port ?? h.port)/")
-        if let cookie { request.headers.add(name: "Cookie", value: cookie) }
-        let response = try await h.client.execute(request, timeout: .seconds(10))
-        _ = try await response.body.collect(upTo: 1024)
-        return (response.status, response.headers.first(name: "X-Backend-Node"))
-    }
-
     private static func health() -> HealthCheckConfig {
         HealthCheckConfig(interval: .milliseconds(100), timeout: .milliseconds(500), rise: 2, fall: 2, jitter: 0, initial: .up)
     }
@@ -32,12 +23,10 @@ struct ReloadLiveTests {
         }) { h in
             // tomcat2 fails its checks and goes down; tomcat3 is drained by an operator.
             h.backend("tomcat2").setReply { head in head.uri == "/health" ? .text(status: .serviceUnavailable, body: "") : .text(body: "hello") }
-            let clock = ContinuousClock()
-            let deadline = clock.now + .seconds(5)
-            while h.server.usableNodes(cluster: 0)[1], clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            _ = try await eventually(within: .seconds(5)) { !h.server.usableNodes(cluster: 0)[1] }
             #expect(h.server.usableNodes(cluster: 0) == [true, false, true])
             h.server.setNodeState(cluster: "shop", node: "tomcat3", .draining)
-            for _ in 0..<5 { _ = try await get(h, cookie: "JSESSIONID=K.tomcat1") }
+            for _ in 0..<5 { _ = try await h.get(cookie: "JSESSIONID=K.tomcat1") }
 
             let extra = try await TestBackend.start(name: "tomcat4", group: h.group)
             var newConfig = h.server.config
@@ -52,14 +41,14 @@ struct ReloadLiveTests {
                     group.addTask {
                         for i in 0..<150 {
                             let cookie = i % 2 == 0 ? "JSESSIONID=W\(worker).tomcat1" : nil
-                            let (status, _) = try await get(h, cookie: cookie)
+                            let status = try await h.get(cookie: cookie).status
                             if status != .ok { failures.withLockedValue { $0 += 1 } }
                             served.withLockedValue { $0 += 1 }
                         }
                     }
                 }
                 group.addTask {
-                    try await Task.sleep(for: .milliseconds(100))
+                    try await Task.sleep(for: .milliseconds(100))  // the load runs a while before the reload
                     _ = try await h.server.reload(reloaded)
                 }
                 try await group.waitForAll()
@@ -88,7 +77,7 @@ struct ReloadLiveTests {
             #expect(!outcome.applied)
             #expect(outcome.message.contains("\(path):5:5: clusters[0].balanse: unknown key"))
             #expect(h.server.config.clusters[0].nodes.count == 3)
-            #expect(try await get(h, cookie: "JSESSIONID=A.tomcat2").1 == "tomcat2")
+            #expect(try await h.get(cookie: "JSESSIONID=A.tomcat2").node == "tomcat2")
         }
     }
 
@@ -99,19 +88,16 @@ struct ReloadLiveTests {
         }) { h in
             let client = try await RawClient.connect(port: h.port, group: h.group)
             try await client.send("GET /slow HTTP/1.1\r\nHost: x\r\nCookie: JSESSIONID=A.tomcat1\r\n\r\n")
-            try await Task.sleep(for: .milliseconds(100))
+            _ = try await eventually { h.backend("tomcat1").requests.contains { $0.head.uri == "/slow" } }
             try await h.server.reload(h.server.config)
             try await client.wait { text, _ in text.contains("slow") }
             // The next request uses the new configuration's pool and opens a new connection.
             try await client.send("GET /fast HTTP/1.1\r\nHost: x\r\nCookie: JSESSIONID=A.tomcat1\r\n\r\n")
             try await client.wait { text, _ in text.contains("hello") }
-            let backend = h.backend("tomcat1")
-            var open = backend.openConnections
-            for _ in 0..<200 where open != 1 {
-                try await Task.sleep(for: .milliseconds(10))
-                open = backend.openConnections
-            }
-            #expect(open == 1, "only the new pool's connection stays open; the old one was closed at release")
+            #expect(
+                try await eventually { h.backend("tomcat1").openConnections == 1 },
+                "only the new pool's connection stays open; the old one was closed at release"
+            )
             await client.close()
         }
     }
@@ -123,19 +109,12 @@ struct ReloadLiveTests {
         }) { h in
             let client = try await RawClient.connect(port: h.port, group: h.group)
             try await client.send("GET /slow HTTP/1.1\r\nHost: x\r\nCookie: JSESSIONID=A.tomcat1\r\n\r\n")
-            for _ in 0..<200 where h.server.activeRequests(cluster: 0) != [1, 0, 0] {
-                try await Task.sleep(for: .milliseconds(10))
-            }
+            _ = try await eventually { h.server.activeRequests(cluster: 0) == [1, 0, 0] }
             try await h.server.reload(h.server.config)
             #expect(h.server.activeRequests(cluster: 0) == [1, 0, 0], "the new configuration took the in-flight count over")
             try await client.wait { text, _ in text.contains("slow") }
             await client.close()
-            var active = h.server.activeRequests(cluster: 0)
-            for _ in 0..<200 where active != [0, 0, 0] {
-                try await Task.sleep(for: .milliseconds(10))
-                active = h.server.activeRequests(cluster: 0)
-            }
-            #expect(active == [0, 0, 0])
+            #expect(try await eventually { h.server.activeRequests(cluster: 0) == [0, 0, 0] })
             #expect(h.server.stats(cluster: 0).nodes[0].requests == [.sticky: 1], "counted where the status API reads")
         }
     }

@@ -16,7 +16,7 @@ struct ShutdownLiveTests {
 
             let busy = try await RawClient.connect(port: h.port, group: h.group)
             try await busy.send("GET /slow HTTP/1.1\r\nHost: x\r\nCookie: JSESSIONID=S.tomcat1\r\n\r\n")
-            try await Task.sleep(for: .milliseconds(100))
+            _ = try await eventually { h.backend("tomcat1").requests.contains { $0.head.uri == "/slow" } }
 
             let clock = ContinuousClock()
             let start = clock.now
@@ -39,7 +39,7 @@ struct ShutdownLiveTests {
         try await withLatch(reply: { _, _ in .hang }) { h in
             let busy = try await RawClient.connect(port: h.port, group: h.group)
             try await busy.send("GET /forever HTTP/1.1\r\nHost: x\r\n\r\n")
-            try await Task.sleep(for: .milliseconds(100))
+            _ = try await eventually { h.backends.contains { !$0.requests.isEmpty } }
             let clock = ContinuousClock()
             let start = clock.now
             await h.server.shutdown(grace: .milliseconds(300))

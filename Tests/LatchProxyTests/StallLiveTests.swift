@@ -7,15 +7,9 @@ import Testing
 /// Peers that stop moving: nothing may hold connections forever, and the right side gets the blame.
 @Suite("Stalled clients and nodes", .timeLimit(.minutes(1)))
 struct StallLiveTests {
-    /// Polls until the cluster has no request in flight, or gives up.
-    private func waitUntilIdle(_ h: LatchHarness, within: Duration = .seconds(15)) async throws -> Bool {
-        let clock = ContinuousClock()
-        let deadline = clock.now + within
-        while clock.now < deadline {
-            if h.server.activeRequests(cluster: 0).allSatisfy({ $0 == 0 }) { return true }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return false
+    /// Whether the cluster comes to have no request in flight within 15 s.
+    private func waitUntilIdle(_ h: LatchHarness) async throws -> Bool {
+        try await eventually(within: .seconds(15)) { h.server.activeRequests(cluster: 0).allSatisfy { $0 == 0 } }
     }
 
     @Test("a client that stops reading a large response is disconnected after upstream_response")

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import LatchCore
 import NIOCore
@@ -8,14 +7,6 @@ import Testing
 /// TLS from Latch to the nodes: nodes serving HTTPS with certificates of a test CA.
 @Suite("TLS to the nodes", .timeLimit(.minutes(1)))
 struct UpstreamTLSLiveTests {
-    static func get(_ h: LatchHarness, cookie: String? = nil) async throws -> (status: UInt, node: String?) {
-        var request = HTTPClientRequest(url: h.baseURL + "/")
-        if let cookie { request.headers.add(name: "Cookie", value: cookie) }
-        let response = try await h.client.execute(request, timeout: .seconds(10))
-        _ = try await response.body.collect(upTo: 1 << 16)
-        return (response.status.code, response.headers.first(name: "X-Backend-Node"))
-    }
-
     @Test("nodes verified against the cluster's CA serve sticky requests; server_name is what the certificate must name")
     func verifiedAgainstCA() async throws {
         let pki = try TestPKI()
@@ -24,8 +15,8 @@ struct UpstreamTLSLiveTests {
             config.clusters[0].tls = UpstreamTLSConfig(caFile: ca, serverName: "app.internal")
         }) { h in
             for _ in 0..<3 {
-                let answer = try await Self.get(h, cookie: "JSESSIONID=A.tomcat2")
-                #expect(answer.status == 200)
+                let answer = try await h.get(cookie: "JSESSIONID=A.tomcat2")
+                #expect(answer.status == .ok)
                 #expect(answer.node == "tomcat2")
             }
             // Keep-alive to the node works over TLS too: one connection served the three.
@@ -42,8 +33,8 @@ struct UpstreamTLSLiveTests {
             config.clusters[0].tls = UpstreamTLSConfig(caFile: ca)
             config.clusters[0].nodes[0].address.host = "localhost"
         }) { h in
-            let answer = try await Self.get(h)
-            #expect(answer.status == 200)
+            let answer = try await h.get()
+            #expect(answer.status == .ok)
             #expect(answer.node == "tomcat1")
         }
     }
@@ -56,10 +47,10 @@ struct UpstreamTLSLiveTests {
             config.clusters[0].tls = UpstreamTLSConfig(caFile: try! pki.caFile(), serverName: "app.internal")
             config.clusters[0].failover.onUnavailable = .reject
         }) { h in
-            let answer = try await Self.get(h, cookie: "JSESSIONID=A.tomcat1")
+            let answer = try await h.get(cookie: "JSESSIONID=A.tomcat1")
             // tomcat1 fails its handshake; with `reject` and no replica the session gets 503, and no
             // request reached a node in plain text.
-            #expect(answer.status == 503 || answer.status == 502, "\(answer)")
+            #expect(answer.status == .serviceUnavailable || answer.status == .badGateway, "\(answer)")
             #expect(h.backends.allSatisfy { $0.requests.isEmpty })
         }
     }
@@ -71,8 +62,8 @@ struct UpstreamTLSLiveTests {
         try await withLatch(nodes: ["tomcat1"], backendTLS: try pki.serverContext(names: ["other.internal"]), configure: { config in
             config.clusters[0].tls = UpstreamTLSConfig(caFile: ca, serverName: "app.internal")
         }) { h in
-            let answer = try await Self.get(h)
-            #expect(answer.status == 502 || answer.status == 503, "\(answer)")
+            let answer = try await h.get()
+            #expect(answer.status == .badGateway || answer.status == .serviceUnavailable, "\(answer)")
             #expect(h.backend("tomcat1").requests.isEmpty)
         }
     }
@@ -83,8 +74,8 @@ struct UpstreamTLSLiveTests {
         try await withLatch(nodes: ["tomcat1"], backendTLS: try unknown.serverContext(names: ["whatever"]), configure: { config in
             config.clusters[0].tls = UpstreamTLSConfig(insecure: true)
         }) { h in
-            let answer = try await Self.get(h)
-            #expect(answer.status == 200)
+            let answer = try await h.get()
+            #expect(answer.status == .ok)
             #expect(h.backend("tomcat1").requests.count == 1)
         }
     }
@@ -102,11 +93,8 @@ struct UpstreamTLSLiveTests {
                 config.clusters[0].nodes[0].health = health
                 config.clusters[0].passive.failures = 0
             }) { h in
-                var usable = false
-                for _ in 0..<30 where !usable {
-                    try await Task.sleep(for: .milliseconds(100))
-                    usable = h.server.usableNodes(cluster: 0) == [true]
-                }
+                // Up within 3 s with a good certificate; a bad one must keep it down that long.
+                let usable = try await eventually(within: .seconds(3)) { h.server.usableNodes(cluster: 0) == [true] }
                 #expect(usable == good, "\(type) check, \(good ? "good" : "bad") certificate")
             }
         }

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import LatchCore
 import NIOCore
 import Testing
@@ -12,20 +11,13 @@ struct VisibilityLiveTests {
             config.clusters[0].health = nil
             for i in 0..<3 { config.clusters[0].nodes[i].health = nil }  // passive detection only: deterministic
         }) { h in
-            func get(_ cookie: String?) async throws -> (String?, String?) {
-                var request = HTTPClientRequest(url: h.baseURL + "/")
-                if let cookie { request.headers.add(name: "Cookie", value: cookie) }
-                let response = try await h.client.execute(request, timeout: .seconds(10))
-                _ = try await response.body.collect(upTo: 1024)
-                return (response.headers.first(name: "X-Backend-Node"), response.headers.first(name: "X-Latch-Node"))
-            }
-            for _ in 0..<6 { _ = try await get("JSESSIONID=A.tomcat1") }
-            for _ in 0..<3 { _ = try await get(nil) }
+            for _ in 0..<6 { _ = try await h.get(cookie: "JSESSIONID=A.tomcat1") }
+            for _ in 0..<3 { _ = try await h.get() }
             await h.backend("tomcat2").close()
             for _ in 0..<4 {
-                let (served, header) = try await get("JSESSIONID=B.tomcat2")
-                #expect(served == "tomcat3")
-                #expect(header == "tomcat3")
+                let answer = try await h.get(cookie: "JSESSIONID=B.tomcat2")
+                #expect(answer.node == "tomcat3")
+                #expect(answer.headers.first(name: "X-Latch-Node") == "tomcat3")
             }
             let stats = h.server.stats(cluster: 0)
             #expect(stats.nodes[0].requests == [.sticky: 6, .newSession: 1])

@@ -72,11 +72,7 @@ struct WebSocketLiveTests {
     }
 
     static func waitForFrames(_ client: RawClient, count: Int) async throws -> [(opcode: UInt8, payload: [UInt8])] {
-        for _ in 0..<500 {
-            let frames = frames(client)
-            if frames.count >= count || client.isClosed { return frames }
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        _ = try await eventually { frames(client).count >= count || client.isClosed }
         return frames(client)
     }
 
@@ -111,7 +107,7 @@ struct WebSocketLiveTests {
 
             try await client.send(WebSocketWire.clientFrame(opcode: 8, [0x03, 0xE8]))
             // Polled without decoding the 3 MiB received as text, which is slow in a debug build.
-            for _ in 0..<500 where !client.isClosed { try await Task.sleep(for: .milliseconds(10)) }
+            _ = try await eventually { client.isClosed }
             frames = Self.frames(client)
             #expect(frames.last?.opcode == 8)
             #expect(frames.last?.payload == [0x03, 0xE8])
@@ -182,8 +178,7 @@ struct WebSocketLiveTests {
             #expect(client.isClosed)
             // Not before the timeout after the last byte (the greeting, which came after `opened`).
             #expect(ContinuousClock.now - opened >= .milliseconds(500))
-            for _ in 0..<100 where h.node("ws1").openSockets > 0 { try await Task.sleep(for: .milliseconds(10)) }
-            #expect(h.node("ws1").openSockets == 0)
+            #expect(try await eventually { h.node("ws1").openSockets == 0 })
         }
     }
 
@@ -194,8 +189,7 @@ struct WebSocketLiveTests {
             _ = try await Self.waitForFrames(client, count: 1)
             #expect(h.node("ws1").openSockets == 1)
             await client.close()
-            for _ in 0..<200 where h.node("ws1").openSockets > 0 { try await Task.sleep(for: .milliseconds(10)) }
-            #expect(h.node("ws1").openSockets == 0)
+            #expect(try await eventually { h.node("ws1").openSockets == 0 })
         }
     }
 

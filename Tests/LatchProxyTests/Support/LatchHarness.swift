@@ -79,6 +79,8 @@ struct Answer {
     /// The node that answered (`X-Backend-Node`, set by every ``TestBackend``).
     var node: String?
     var headers: HTTPHeaders
+    /// The body as text (at most 64 KiB).
+    var body: String
 
     /// The `JSESSIONID=<id>` pair of the answer's session `Set-Cookie`, if it has one (attributes cut).
     var sessionCookie: String? {
@@ -87,23 +89,30 @@ struct Answer {
 }
 
 extension LatchHarness {
-    /// A GET of `path` with one `Cookie` line (or none), its body read and dropped.
+    /// A GET of `path` with one `Cookie` line (or none), its body read whole. The 20 s timeout leaves
+    /// room for requests that wait in a node's queue or are retried elsewhere on a loaded machine.
     func get(_ path: String = "/", cookie: String? = nil, url base: String? = nil) async throws -> Answer {
         var request = HTTPClientRequest(url: (base ?? baseURL) + path)
         if let cookie { request.headers.add(name: "Cookie", value: cookie) }
-        let response = try await client.execute(request, timeout: .seconds(10))
-        _ = try await response.body.collect(upTo: 1 << 16)
-        return Answer(status: response.status, node: response.headers.first(name: "X-Backend-Node"), headers: response.headers)
+        let response = try await client.execute(request, timeout: .seconds(20))
+        let body = try await response.body.collect(upTo: 1 << 16)
+        return Answer(
+            status: response.status,
+            node: response.headers.first(name: "X-Backend-Node"),
+            headers: response.headers,
+            body: String(buffer: body)
+        )
     }
 }
 
-/// Polls `condition` every 10 ms: true as soon as it holds, false once `limit` has passed.
-func eventually(within limit: Duration = .seconds(10), _ condition: () -> Bool) async throws -> Bool {
+/// Polls `condition` every 10 ms: true as soon as it holds, false once `limit` has passed. The condition
+/// may itself wait (a connect, a request); the limit counts that time too.
+func eventually(within limit: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws -> Bool {
     let clock = ContinuousClock()
     let deadline = clock.now + limit
     while clock.now < deadline {
-        if condition() { return true }
+        if try await condition() { return true }
         try await Task.sleep(for: .milliseconds(10))
     }
-    return condition()
+    return try await condition()
 }
