@@ -31,13 +31,20 @@ extension ClusterRuntime {
         }
     }
 
+    /// The counters: those kept under the lock, with each node's finished requests and failures
+    /// summed from its ``NodeTally``.
     public func stats() -> ClusterStats {
-        state.withLockedValue { $0.stats }
+        var stats = state.withLockedValue { $0.stats }
+        for (i, tally) in tallies.enumerated() {
+            stats.nodes[i].requests = tally.requests
+            stats.nodes[i].failures += tally.failures
+        }
+        return stats
     }
 
     /// Requests in flight per node, in node order.
     public func activeRequests() -> [Int] {
-        state.withLockedValue { $0.active }
+        tallies.map(\.active)
     }
 
     /// Whether each node may take requests now, in node order.
@@ -112,9 +119,7 @@ extension ClusterRuntime {
     /// of an existing session.
     public func sessionReport() -> [(count: Int?, lastSeen: Date?)] {
         let now = ContinuousClock.now
-        return state.withLockedValue { state in
-            state.sessions.indices.map { (state.sessions[$0].distinctSessions(at: now), state.lastSticky[$0]) }
-        }
+        return sessions.map { ($0.distinctSessions(at: now), $0.lastSeen) }
     }
 
     /// The active-check verdict per node: `nil` for a node without active checks.

@@ -64,10 +64,13 @@ public final class ClusterRuntime: Sendable {
     let unplacedSeries: RequestSeries
     /// Reads the route of the session ids nodes issue in `Set-Cookie`.
     let extractor: RouteExtractor
+    /// Per node: in-flight count and finished requests, outside the lock (see ``NodeTally``).
+    let tallies: [NodeTally]
+    /// Per node: the sessions seen on it, per event loop (see ``NodeSessions``).
+    let sessions: [NodeSessions]
 
     struct State {
         var balancer: Balancer
-        var active: [Int]
         /// `nil` for a node without active checks.
         var health: [HealthHysteresis?]
         var lastCheck: [String?]
@@ -75,10 +78,6 @@ public final class ClusterRuntime: Sendable {
         var states: [NodeState]
         /// When each draining node began draining.
         var drainingSince: [ContinuousClock.Instant?]
-        /// Wall-clock time of the last sticky request per node, for the admin API.
-        var lastSticky: [Date?]
-        /// Distinct sessions seen per node within `drain.session_idle`.
-        var sessions: [SessionCounter<ContinuousClock.Instant>]
         /// When each node's session counter began counting: an empty count means "no session left"
         /// only once it has watched for a whole `session_idle` (after a start or a reload it has not).
         var countingSince: [ContinuousClock.Instant]
@@ -135,20 +134,31 @@ public final class ClusterRuntime: Sendable {
         self.tls = tls
         self.requestSeries = config.nodes.map { metrics.series(cluster: config.name, node: $0.name, shards: shards) }
         self.unplacedSeries = metrics.series(cluster: config.name, node: "-", shards: shards)
+        // A node kept with the same name and address keeps its tally: see ``NodeTally``.
+        self.tallies = config.nodes.map { node in
+            let kept = previous.flatMap { previous in
+                previous.config.nodes.firstIndex { $0.name == node.name && $0.address == node.address }.map { previous.tallies[$0] }
+            }
+            return kept ?? NodeTally(shards: shards)
+        }
+        self.sessions = config.nodes.map { node in
+            let kept = previous.flatMap { previous -> NodeSessions? in
+                guard previous.config.drain.sessionIdle == config.drain.sessionIdle else { return nil }
+                return previous.config.nodes.firstIndex { $0.name == node.name && $0.address == node.address }.map { previous.sessions[$0] }
+            }
+            return kept ?? NodeSessions(window: config.drain.sessionIdle, shards: shards)
+        }
         let names = config.nodes.map(\.name)
         self.extractor = RouteExtractor(session: config.session, nodeNames: names)
         self.replicaIndices = config.nodes.map { node in node.replicas.compactMap { names.firstIndex(of: $0) } }
         self.state = NIOLockedValueBox(
             State(
                 balancer: Balancer(algorithm: config.balance, weights: config.nodes.map(\.weight)),
-                active: Array(repeating: 0, count: config.nodes.count),
                 health: config.nodes.map { $0.health.map(HealthHysteresis.init) },
                 lastCheck: Array(repeating: nil, count: config.nodes.count),
                 passive: config.nodes.map { PassiveEjection(config: config.passive, activelyChecked: $0.health != nil) },
                 states: config.nodes.map(\.state),
                 drainingSince: config.nodes.map { $0.state == .draining ? ContinuousClock.now : nil },
-                lastSticky: Array(repeating: nil, count: config.nodes.count),
-                sessions: Array(repeating: SessionCounter(window: config.drain.sessionIdle), count: config.nodes.count),
                 countingSince: Array(repeating: ContinuousClock.now, count: config.nodes.count),
                 stats: ClusterStats(nodes: Array(repeating: NodeStats(), count: config.nodes.count), unserved: [:]),
                 queues: config.nodes.map { NodeQueue(limit: $0.maxConnections, maxQueue: config.limits.maxQueue) },
@@ -199,13 +209,12 @@ public final class ClusterRuntime: Sendable {
                     state.states[i] = old.states[j]
                 }
                 state.drainingSince[i] = state.states[i] == .draining ? (old.drainingSince[j] ?? .now) : nil
-                state.lastSticky[i] = old.lastSticky[j]
+                // The node's ``NodeSessions`` came over with it (same `session_idle`): so does how long it
+                // has been counting.
                 if previous.config.drain.sessionIdle == config.drain.sessionIdle {
-                    state.sessions[i] = old.sessions[j]
                     state.countingSince[i] = old.countingSince[j]
                 }
                 state.stats.nodes[i] = old.stats.nodes[j]
-                state.active[i] = old.active[j]
             }
             if previous.config.name == config.name { state.stats.unserved = old.stats.unserved }
         }
@@ -214,12 +223,15 @@ public final class ClusterRuntime: Sendable {
 
     /// Chooses a node and admits the request to it: counted in flight until ``finished(node:)``, or
     /// queued when the node is at `max_connections` (then `grant` runs with the ticket once a slot is
-    /// handed over, unless ``cancelQueued(node:ticket:)`` took it out of line first; it is built only
-    /// then).
+    /// handed over, unless ``cancelQueued(node:ticket:timedOut:)`` took it out of line first; it is
+    /// built only then).
     ///
     /// New sessions are balanced over the nodes with a free slot, so a busy node is not given more;
     /// only when every node is full does one of them queue the request. A session's own node is
     /// never swapped for a replica just because it is busy: the request waits for it.
+    ///
+    /// This lock is the one a request takes on the way: the balancer and admission are the state every
+    /// event loop must agree on.
     /// - Parameter excluded: nodes already tried for this request.
     func place(
         _ lookup: RouteLookup,
@@ -229,9 +241,10 @@ public final class ClusterRuntime: Sendable {
     ) -> Placement {
         let now = ContinuousClock.now
         let replicas = replicaIndices
+        let tallies = self.tallies
         let policy = config.failover.onUnavailable
         let hasSlowStart = self.hasSlowStart
-        return state.withLockedValue { state in
+        let (placement, grants) = state.withLockedValue { state -> (Placement, [Grant]) in
             if hasSlowStart { state.observeSlowStart(at: now) }
             // The balancer is moved out while the chooser reads the rest of the state, rather than
             // the state copied: a copy would retain every array in it and make the balancer's own
@@ -250,13 +263,13 @@ public final class ClusterRuntime: Sendable {
                         usable: { read.isUsable($0, at: now) },
                         takesNewSessions: {
                             read.effectiveState($0) == .active
-                                && !(skippingFull && read.queues[$0].isFull(active: read.active[$0]))
+                                && !(skippingFull && read.queues[$0].isFull(active: tallies[$0].active))
                         },
                         replicas: { replicas[$0] },
                         onUnavailable: policy,
                         excluded: { excluded.contains($0) },
                         balancer: &balancer,
-                        active: { read.active[$0] },
+                        active: { tallies[$0].active },
                         share: { read.slowStart[$0].share(at: now) },
                         using: &random
                     )
@@ -268,88 +281,82 @@ public final class ClusterRuntime: Sendable {
             }
             swap(&balancer, &state.balancer)
             state.random = random
-            guard let node = decision.node else { return .unserved(decision) }
+            guard let node = decision.node else { return (.unserved(decision), []) }
             // The waiter (a closure) is only built when the request must wait: no allocation otherwise.
-            switch state.queues[node].admit(active: state.active[node], waiter: QueueWaiter(grant: grant())) {
+            switch state.queues[node].admit(active: tallies[node].active, waiter: QueueWaiter(grant: grant())) {
             case .admitted:
-                state.active[node] += 1
-                return .admitted(decision)
+                tallies[node].inFlight.add(1, ordering: .sequentiallyConsistent)
+                return (.admitted(decision), [])
             case .queued(let ticket):
-                return .queued(decision, ticket: ticket)
+                tallies[node].waiting.add(1, ordering: .sequentiallyConsistent)
+                // A release may have lowered the count after `admit` read it, too early to see this
+                // waiter (see ``NodeTally/waiting``): look again.
+                return (.queued(decision, ticket: ticket), Self.handOver(node, &state, tallies))
             case .full:
                 state.stats.nodes[node].queueFull += 1
-                return .queueFull(decision)
+                return (.queueFull(decision), [])
             }
         }
+        for grant in grants { grant.waiter.grant(grant.node, grant.ticket) }
+        return placement
     }
 
-    /// A request admitted to `node` is over: its slot goes to the oldest queued request, if any.
+    /// A slot handed to a queued request, to run once the lock is released.
+    private struct Grant {
+        var node: Int
+        var ticket: UInt64
+        var waiter: QueueWaiter
+    }
+
+    /// Hands free slots of `node` to its oldest waiters, each counted in flight as it is handed over.
+    private static func handOver(_ node: Int, _ state: inout State, _ tallies: [NodeTally]) -> [Grant] {
+        var grants: [Grant] = []
+        let tally = tallies[node]
+        while tally.active < state.queues[node].limit, let next = state.queues[node].release() {
+            tally.waiting.subtract(1, ordering: .sequentiallyConsistent)
+            tally.inFlight.add(1, ordering: .sequentiallyConsistent)
+            grants.append(Grant(node: node, ticket: next.ticket, waiter: next.waiter))
+        }
+        return grants
+    }
+
+    /// A request admitted to `node` is over: one fewer in flight, without the lock unless someone
+    /// waits for the slot (then the oldest waiter gets it — here, or, after a reload, in the cluster
+    /// that replaced this one, whose queue the node's waiters are in).
     func finished(node: Int) {
-        enum Outcome {
-            case handedOver(ticket: UInt64, waiter: QueueWaiter)
-            case forward(ClusterRuntime, Int)
-            case released
-        }
-        let outcome = state.withLockedValue { state -> Outcome in
-            if let next = state.queues[node].release() { return .handedOver(ticket: next.ticket, waiter: next.waiter) }
-            if let successor = state.successor {
-                // The successor counts this request in flight (it took the count over): release it there.
-                // A node the reload removed has nothing to release.
-                guard let moved = successor.nodes[node] else { return .released }
-                return .forward(successor.cluster, moved)
-            }
-            state.active[node] -= 1
-            return .released
-        }
-        switch outcome {
-        case .handedOver(let ticket, let waiter): waiter.grant(node, ticket)
-        case .forward(let cluster, let moved): cluster.finished(node: moved)
-        case .released: break
-        }
+        let tally = tallies[node]
+        tally.inFlight.subtract(1, ordering: .sequentiallyConsistent)
+        guard tally.waiting.load(ordering: .sequentiallyConsistent) > 0 else { return }
+        handOverWaiting(node)
     }
 
-    /// Everything an exchange leaves behind on its node, under one lock: its slot given back (to the
-    /// oldest queued request, when one waits), its count by reason and failure, and — for a request of
-    /// an existing session that went well — the session sighting drain counts. After a reload it all
-    /// goes to the node this one became (see ``finished(node:)``).
+    private func handOverWaiting(_ node: Int) {
+        let tallies = self.tallies
+        let (grants, forward) = state.withLockedValue { state -> ([Grant], (cluster: ClusterRuntime, node: Int)?) in
+            let grants = Self.handOver(node, &state, tallies)
+            if grants.isEmpty, state.queues[node].count == 0, let successor = state.successor, let moved = successor.nodes[node] {
+                return ([], (successor.cluster, moved))
+            }
+            return (grants, nil)
+        }
+        for grant in grants { grant.waiter.grant(grant.node, grant.ticket) }
+        if let forward { forward.cluster.handOverWaiting(forward.node) }
+    }
+
+    /// An exchange on `node` ended: counted by the calling event loop (`shard`), its session sighted
+    /// for drain, and its slot given back. No shared lock: after a reload the counts land in the
+    /// tallies the new configuration reads (see ``NodeTally`` and ``NodeSessions``).
     /// - Parameters:
     ///   - releasingSlot: the exchange was admitted to `node` and holds its slot.
     ///   - sighting: the request belongs to an existing session and its node served it; `sessionID` is
     ///     the id it carried, when known.
     func exchangeEnded(
-        node: Int,
-        releasingSlot: Bool,
-        reason: DecisionReason,
-        nodeFailed: Bool,
-        sighting: Bool,
-        sessionID: Substring?
+        node: Int, releasingSlot: Bool, reason: DecisionReason, nodeFailed: Bool, sighting: Bool, sessionID: Substring?,
+        shard: Int
     ) {
-        let date = sighting ? Date() : nil
-        let now = ContinuousClock.now
-        let (handedOver, successor) = state.withLockedValue {
-            state -> ((ticket: UInt64, waiter: QueueWaiter)?, (cluster: ClusterRuntime, node: Int?, release: Bool)?) in
-            let handedOver = releasingSlot ? state.queues[node].release() : nil
-            let release = releasingSlot && handedOver == nil
-            if let successor = state.successor {
-                return (handedOver, (successor.cluster, successor.nodes[node], release))
-            }
-            if release { state.active[node] -= 1 }
-            state.stats.nodes[node].requests[reason, default: 0] += 1
-            if nodeFailed { state.stats.nodes[node].failures += 1 }
-            if let date {
-                state.lastSticky[node] = date
-                if let sessionID { state.sessions[node].record(sessionID: sessionID, at: now) }
-            }
-            return (handedOver, nil)
-        }
-        if let handedOver { handedOver.waiter.grant(node, handedOver.ticket) }
-        // The successor counts this request in flight (it took the count over): release it there. A
-        // node the reload removed has nothing to release, and nothing to count.
-        if let successor, let moved = successor.node {
-            successor.cluster.exchangeEnded(
-                node: moved, releasingSlot: successor.release, reason: reason, nodeFailed: nodeFailed,
-                sighting: sighting, sessionID: sessionID)
-        }
+        tallies[node].countFinished(reason: reason, nodeFailed: nodeFailed, shard: shard)
+        if sighting { sessions[node].sighted(sessionID: sessionID, at: .now, date: Date(), shard: shard) }
+        if releasingSlot { finished(node: node) }
     }
 
     /// Runs `update` on `node`'s state here, or — when a reload replaced this cluster — on the state of
@@ -370,6 +377,7 @@ public final class ClusterRuntime: Sendable {
     func cancelQueued(node: Int, ticket: UInt64, timedOut: Bool) -> Bool {
         state.withLockedValue { state in
             let cancelled = state.queues[node].cancel(ticket: ticket)
+            if cancelled { tallies[node].waiting.subtract(1, ordering: .sequentiallyConsistent) }
             if cancelled, timedOut { state.stats.nodes[node].queueTimeouts += 1 }
             return cancelled
         }
@@ -404,24 +412,23 @@ public final class ClusterRuntime: Sendable {
     /// Session cookies a node set in a response it served (`servedBy`), for drain: an issued id counts
     /// for the node its route names (a new session, or a changed id, lives there from this response
     /// on); a deleted one is forgotten, and so is the id the request carried, which the deletion ends.
-    /// Runs after ``exchangeEnded(node:releasingSlot:reason:nodeFailed:sighting:sessionID:)`` for the same exchange.
-    func noteIssuedSessions(_ issued: [IssuedSession], servedBy: Int?, requestSessionID: Substring?) {
-        let now = ContinuousClock.now
-        // Read outside the lock, in this cluster's node order; a successor after a reload reads its own.
-        let owners = issued.map { $0.id.isEmpty ? nil : extractor.node(ofSessionID: $0.id) }
-        let successor = state.withLockedValue { state -> (cluster: ClusterRuntime, node: Int?)? in
-            if let successor = state.successor { return (successor.cluster, servedBy.flatMap { successor.nodes[$0] }) }
-            for (session, owner) in zip(issued, owners) {
-                if session.deleted {
-                    if let requestSessionID, let servedBy { state.sessions[servedBy].forget(sessionID: requestSessionID) }
-                    if let owner { state.sessions[owner].forget(sessionID: session.id) }
-                } else if let owner {
-                    state.sessions[owner].record(sessionID: session.id, at: now)
-                }
-            }
-            return nil
+    /// Runs after ``exchangeEnded(node:releasingSlot:reason:nodeFailed:sighting:sessionID:shard:)`` for the same exchange.
+    func noteIssuedSessions(_ issued: [IssuedSession], servedBy: Int?, requestSessionID: Substring?, shard: Int) {
+        if let successor = state.withLockedValue({ $0.successor }) {
+            successor.cluster.noteIssuedSessions(
+                issued, servedBy: servedBy.flatMap { successor.nodes[$0] }, requestSessionID: requestSessionID, shard: shard)
+            return
         }
-        successor?.cluster.noteIssuedSessions(issued, servedBy: successor?.node, requestSessionID: requestSessionID)
+        let now = ContinuousClock.now
+        for session in issued {
+            let owner = session.id.isEmpty ? nil : extractor.node(ofSessionID: session.id)
+            if session.deleted {
+                if let requestSessionID, let servedBy { sessions[servedBy].forget(sessionID: requestSessionID) }
+                if let owner { sessions[owner].forget(sessionID: session.id) }
+            } else if let owner {
+                sessions[owner].issued(sessionID: session.id, at: now, shard: shard)
+            }
+        }
     }
 
     /// The session cookies among a response's `Set-Cookie` field values.
@@ -435,18 +442,20 @@ public final class ClusterRuntime: Sendable {
     /// or past the `deadline`. Pure over the state; the caller moves them to maintenance.
     func finishedDraining(at now: ContinuousClock.Instant = .now) -> [(node: Int, why: String)] {
         let drain = config.drain
-        return state.withLockedValue { state in
-            state.states.indices.compactMap { node -> (Int, String)? in
-                guard state.states[node] == .draining else { return nil }
-                let watchedLongEnough = state.countingSince[node].duration(to: now) >= state.sessions[node].window + state.sessions[node].granularity
-                if drain.maintenanceWhenEmpty, watchedLongEnough, state.sessions[node].distinctSessions(at: now) == 0 {
-                    return (node, "no session left")
-                }
-                if let deadline = drain.deadline, let since = state.drainingSince[node], since.duration(to: now) >= deadline {
-                    return (node, "drain deadline reached")
-                }
-                return nil
+        let sessions = self.sessions
+        let draining = state.withLockedValue { state in
+            state.states.indices.filter { state.states[$0] == .draining }
+                .map { (node: $0, countingSince: state.countingSince[$0], since: state.drainingSince[$0]) }
+        }
+        return draining.compactMap { node, countingSince, since -> (Int, String)? in
+            let watchedLongEnough = countingSince.duration(to: now) >= sessions[node].window + sessions[node].granularity
+            if drain.maintenanceWhenEmpty, watchedLongEnough, sessions[node].distinctSessions(at: now) == 0 {
+                return (node, "no session left")
             }
+            if let deadline = drain.deadline, let since, since.duration(to: now) >= deadline {
+                return (node, "drain deadline reached")
+            }
+            return nil
         }
     }
 }

@@ -289,21 +289,14 @@ extension ProxyHandler {
         if let ticket { _ = exchange.cluster.cancelQueued(node: exchange.node, ticket: ticket, timedOut: false) }
         client.exchangeEnded(keepAlive: exchange.machine.clientKeepAlive)
         let failure = exchange.machine.failure
-        let existingSession = switch exchange.reason {
-        case .sticky, .stayed, .failoverRanked, .failoverReplica, .failoverAny: true
-        default: false
-        }
+        let shard = pool?.shard ?? 0
         exchange.cluster.exchangeEnded(
-            node: exchange.node,
-            releasingSlot: releasingSlot,
-            reason: exchange.reason,
-            nodeFailed: failure?.isNodeFault ?? false,
-            sighting: existingSession && failure == nil,
-            sessionID: exchange.sessionID
-        )
+            node: exchange.node, releasingSlot: releasingSlot, reason: exchange.reason, nodeFailed: failure?.isNodeFault ?? false,
+            sighting: exchange.reason.isExistingSession && failure == nil, sessionID: exchange.sessionID, shard: shard)
         // Only a session cookie the client was given: a head replaced by a 502 never reached it.
         if !exchange.issuedSessions.isEmpty, exchange.machine.responseStarted {
-            exchange.cluster.noteIssuedSessions(exchange.issuedSessions, servedBy: exchange.node, requestSessionID: exchange.sessionID)
+            exchange.cluster.noteIssuedSessions(
+                exchange.issuedSessions, servedBy: exchange.node, requestSessionID: exchange.sessionID, shard: shard)
         }
         if let upstream = exchange.upstream {
             exchange.upstream = nil

@@ -23,6 +23,34 @@ struct SessionCounterTests {
 
     // MARK: - Exact range
 
+    // MARK: - Several counters (one per event loop)
+
+    @Test func countersOfSeveralLoopsCountASessionOnce() {
+        var a = Counter(window: Self.window)
+        var b = Counter(window: Self.window)
+        a.record(sessionID: "s1", at: Self.at(.seconds(1)))
+        // b starts later: its buckets are aligned on its own first record.
+        b.record(sessionID: "s1", at: Self.at(.seconds(500)))
+        b.record(sessionID: "s2", at: Self.at(.seconds(510)))
+        #expect(Counter.distinctSessions(across: [a, b], at: Self.at(.seconds(600))) == 2)
+        #expect(Counter.distinctSessions(across: [a], at: Self.at(.seconds(600))) == 1)
+        #expect(Counter.distinctSessions(across: [], at: Self.at(.seconds(600))) == 0)
+        // Past a's window and its last bucket (1 s + 1 800 s + 112.5 s), within b's: b's sighting of
+        // s1 keeps it counted.
+        #expect(Counter.distinctSessions(across: [a], at: Self.at(.seconds(1950))) == 0)
+        #expect(Counter.distinctSessions(across: [a, b], at: Self.at(.seconds(1950))) == 2)
+        #expect(Counter.distinctSessions(across: [a, b], at: Self.at(.seconds(10_000))) == 0)
+    }
+
+    @Test func countersOfSeveralLoopsPastTheExactRange() {
+        var shards = [Counter(window: Self.window), Counter(window: Self.window)]
+        for i in 0..<3_000 { shards[i % 2].record(sessionID: Self.id(i), at: Self.at(.milliseconds(i))) }
+        // Every session once more on the other shard: still 3 000 distinct.
+        for i in 0..<3_000 { shards[(i + 1) % 2].record(sessionID: Self.id(i), at: Self.at(.seconds(5))) }
+        let estimate = Counter.distinctSessions(across: shards, at: Self.at(.seconds(10)))
+        #expect(abs(Self.relativeError(estimate, 3_000)) <= Self.tolerance)
+    }
+
     @Test func emptyCountsZero() {
         let counter = Counter(window: Self.window)
         #expect(counter.distinctSessions(at: Self.at(.zero)) == 0)

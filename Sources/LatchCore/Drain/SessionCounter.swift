@@ -95,9 +95,26 @@ public struct SessionCounter<Instant: InstantProtocol>: Sendable where Instant.D
     /// Distinct sessions recorded within the window before `now`: exact up to 64 per bucket, within
     /// ≈ 3.3 % (one standard error) beyond; exactly 0 when none was recorded within the window.
     public func distinctSessions(at now: Instant) -> Int {
-        guard let origin else { return 0 }
+        Self.distinct(in: liveBuckets(at: now))
+    }
+
+    /// Distinct sessions within the window over several counters of the same window, as if one had
+    /// recorded everything they did: the proxy keeps one per event loop and node, and a session whose
+    /// requests came over connections of different loops counts once. Same error bounds; 0 exactly when
+    /// none of them recorded a session within the window.
+    public static func distinctSessions(across counters: [SessionCounter], at now: Instant) -> Int {
+        distinct(in: counters.flatMap { $0.liveBuckets(at: now) })
+    }
+
+    /// The buckets that still count at `now`.
+    private func liveBuckets(at now: Instant) -> [Bucket] {
+        guard let origin else { return [] }
         let current = epoch(of: now, from: origin)
-        let live = ring.filter { !$0.isEmpty && $0.epoch <= current && current - $0.epoch <= Int64(buckets) }
+        return ring.filter { !$0.isEmpty && $0.epoch <= current && current - $0.epoch <= Int64(buckets) }
+    }
+
+    /// The union of `live`: the exact sets' while every bucket is exact, else the sketches merged.
+    private static func distinct(in live: [Bucket]) -> Int {
         guard !live.isEmpty else { return 0 }
         if live.allSatisfy({ $0.sketch == nil }) {
             if live.count == 1 { return live[0].exact.count }

@@ -21,6 +21,14 @@ public enum DecisionReason: String, Sendable, Equatable, CaseIterable {
     case unknownRoute = "unknown_route"
     /// No node could take the request (503).
     case noNode = "no_node"
+
+    /// The request belongs to a session that already lives somewhere (it counts for drain).
+    public var isExistingSession: Bool {
+        switch self {
+        case .sticky, .stayed, .failoverRanked, .failoverReplica, .failoverAny: true
+        case .rejected, .newSession, .noRoute, .unknownRoute, .noNode: false
+        }
+    }
 }
 
 public struct NodeDecision: Sendable, Equatable {

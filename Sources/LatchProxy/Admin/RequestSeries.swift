@@ -1,16 +1,12 @@
 import LatchCore
-import Synchronization
 
 /// The finished requests of one metric series — a cluster's node, or its requests no node took
 /// (`node="-"`) — counted for `latch_requests_total` by reason and status class, and timed for the
 /// `latch_request_duration_seconds` histogram.
 ///
-/// Every event loop counts into its own shard, which only that loop writes: a request costs a few
-/// relaxed atomic loads and stores on memory no other thread writes — no lock, and no read-modify-write
-/// other cores contend for (a shared counter bounces its cache line between the cores of every loop).
-/// A scrape sums the shards (``tally()``); the figures it reads from one shard may be a request apart
-/// from each other, as with any Prometheus client.
-final class RequestSeries: @unchecked Sendable {
+/// Every event loop counts into its own shard (``ShardedCounters``): no lock per request. A scrape
+/// sums the shards (``tally()``).
+final class RequestSeries: Sendable {
     let cluster: String
     let node: String
 
@@ -26,29 +22,17 @@ final class RequestSeries: @unchecked Sendable {
     ]
     private static let boundNanoseconds = bucketBounds.map(\.nanoseconds)
 
-    /// One shard: the counts by (reason, status class), the buckets, the sum in nanoseconds, the total.
+    /// The slots: the counts by (reason, status class), the buckets, the sum in nanoseconds, the total.
     private static let countSlots = reasons.count * statusClasses
     private static let sumSlot = countSlots + bucketBounds.count
     private static let totalSlot = sumSlot + 1
-    /// Rounded up to whole 64-byte cache lines, so two loops' shards never share one.
-    private static let stride = (totalSlot + 1 + 7) / 8 * 8
 
-    let shards: Int
-    /// `shards × stride` counters, written only by the shard's own loop, read by scrapes.
-    private let slots: UnsafeMutablePointer<Atomic<Int>>
+    private let counters: ShardedCounters
 
     init(cluster: String, node: String, shards: Int) {
         self.cluster = cluster
         self.node = node
-        self.shards = max(shards, 1)
-        let count = self.shards * Self.stride
-        slots = .allocate(capacity: count)
-        for i in 0..<count { (slots + i).initialize(to: Atomic(0)) }
-    }
-
-    deinit {
-        slots.deinitialize(count: shards * Self.stride)
-        slots.deallocate()
+        counters = ShardedCounters(slots: Self.totalSlot + 1, shards: shards)
     }
 
     /// The index of `reason` in ``reasons``, or `nil` for a reason the table does not know.
@@ -63,33 +47,23 @@ final class RequestSeries: @unchecked Sendable {
 
     /// Counts one finished request; `shard` is the calling event loop's (see ``UpstreamPool/shard``).
     func record(shard: Int, reason: Int, status: Int?, duration: Duration) {
-        let base = slots + (shard % shards) * Self.stride
         let statusClass = status.map { min(max($0 / 100, 1), Self.statusClasses - 1) } ?? 0
-        bump(base + reason * Self.statusClasses + statusClass, by: 1)
+        counters.add(1, to: reason * Self.statusClasses + statusClass, shard: shard)
         let nanoseconds = duration.nanoseconds
         if let bucket = Self.boundNanoseconds.firstIndex(where: { nanoseconds <= $0 }) {
-            bump(base + Self.countSlots + bucket, by: 1)
+            counters.add(1, to: Self.countSlots + bucket, shard: shard)
         }
-        bump(base + Self.sumSlot, by: Int(nanoseconds))
-        bump(base + Self.totalSlot, by: 1)
-    }
-
-    /// The shard's only writer adds without a read-modify-write: a load and a store, both atomic so a
-    /// scrape on another thread reads a whole value.
-    private func bump(_ slot: UnsafeMutablePointer<Atomic<Int>>, by delta: Int) {
-        slot.pointee.store(slot.pointee.load(ordering: .relaxed) &+ delta, ordering: .relaxed)
+        counters.add(Int(nanoseconds), to: Self.sumSlot, shard: shard)
+        counters.add(1, to: Self.totalSlot, shard: shard)
     }
 
     /// The shards summed.
     func tally() -> RequestTally {
         var tally = RequestTally()
-        for shard in 0..<shards {
-            let base = slots + shard * Self.stride
-            for i in 0..<Self.countSlots { tally.counts[i] += base[i].load(ordering: .relaxed) }
-            for i in 0..<Self.bucketBounds.count { tally.buckets[i] += base[Self.countSlots + i].load(ordering: .relaxed) }
-            tally.sumNanoseconds += base[Self.sumSlot].load(ordering: .relaxed)
-            tally.total += base[Self.totalSlot].load(ordering: .relaxed)
-        }
+        for i in 0..<Self.countSlots { tally.counts[i] = counters.sum(i) }
+        for i in 0..<Self.bucketBounds.count { tally.buckets[i] = counters.sum(Self.countSlots + i) }
+        tally.sumNanoseconds = counters.sum(Self.sumSlot)
+        tally.total = counters.sum(Self.totalSlot)
         return tally
     }
 }

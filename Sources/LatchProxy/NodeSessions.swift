@@ -1,0 +1,60 @@
+import Foundation
+import LatchCore
+import NIOConcurrencyHelpers
+
+/// The sessions seen on one node, for drain and the status views: a ``SessionCounter`` per event loop,
+/// each behind its own lock, merged when read. A request's sighting takes only its own loop's lock,
+/// which no other loop's requests ever take (readers — the admin API, metrics, the drain watcher — and
+/// the rare forgetting of a deleted session do, briefly), so event loops never wait for each other here.
+///
+/// Shared, like ``NodeTally``, by the cluster a reload builds when the node stays the same and
+/// `drain.session_idle` does not change.
+final class NodeSessions: Sendable {
+    typealias Counter = SessionCounter<ContinuousClock.Instant>
+
+    private struct Shard {
+        var counter: Counter
+        /// Wall-clock time of the last request of an existing session, for the admin API.
+        var lastSeen: Date?
+    }
+
+    private let shards: [NIOLockedValueBox<Shard>]
+    let window: Duration
+    let granularity: Duration
+
+    init(window: Duration, shards: Int) {
+        let counter = Counter(window: window)
+        self.window = window
+        self.granularity = counter.granularity
+        self.shards = (0..<max(shards, 1)).map { _ in NIOLockedValueBox(Shard(counter: counter)) }
+    }
+
+    /// A request of an existing session went well on the node (`sessionID`: the id it carried, when
+    /// known). `shard` is the calling event loop's.
+    func sighted(sessionID: Substring?, at now: ContinuousClock.Instant, date: Date, shard: Int) {
+        shards[shard % shards.count].withLockedValue { shard in
+            shard.lastSeen = date
+            if let sessionID { shard.counter.record(sessionID: sessionID, at: now) }
+        }
+    }
+
+    /// The node issued the session `sessionID` (a `Set-Cookie`): it counts from now.
+    func issued(sessionID: Substring, at now: ContinuousClock.Instant, shard: Int) {
+        shards[shard % shards.count].withLockedValue { $0.counter.record(sessionID: sessionID, at: now) }
+    }
+
+    /// The application ended the session: forgotten on every loop's counter.
+    func forget(sessionID: some StringProtocol) {
+        for shard in shards { shard.withLockedValue { $0.counter.forget(sessionID: sessionID) } }
+    }
+
+    /// Distinct sessions within the window, over every loop's counter.
+    func distinctSessions(at now: ContinuousClock.Instant) -> Int {
+        Counter.distinctSessions(across: shards.map { $0.withLockedValue(\.counter) }, at: now)
+    }
+
+    /// The last request of an existing session, on any loop.
+    var lastSeen: Date? {
+        shards.compactMap { $0.withLockedValue(\.lastSeen) }.max()
+    }
+}
