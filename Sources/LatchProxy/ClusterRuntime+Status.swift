@@ -7,7 +7,7 @@ import LatchCore
 extension ClusterRuntime {
     /// Requests waiting for a slot, per node in node order.
     public func queuedRequests() -> [Int] {
-        state.withLockedValue { $0.queues.map(\.count) }
+        tallies.map(\.queued)
     }
 
     /// The operator's state of each node, in node order.

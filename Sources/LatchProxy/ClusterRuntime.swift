@@ -46,11 +46,6 @@ enum Placement {
     case queueFull(NodeDecision)
 }
 
-/// Wakes a queued request when a slot is handed to it; called on whichever thread freed the slot.
-struct QueueWaiter: Sendable {
-    let grant: @Sendable (_ node: Int, _ ticket: UInt64) -> Void
-}
-
 public final class ClusterRuntime: Sendable {
     public let index: Int
     public let config: ClusterConfig
@@ -82,11 +77,10 @@ public final class ClusterRuntime: Sendable {
         /// only once it has watched for a whole `session_idle` (after a start or a reload it has not).
         var countingSince: [ContinuousClock.Instant]
         var stats: ClusterStats
-        /// Per node: admission under `max_connections` and the requests waiting for a slot.
-        var queues: [NodeQueue<QueueWaiter>]
         /// The cluster that replaced this one at a reload, and where each node of this one went.
-        /// Exchanges still running here report to it, so nothing they count is lost, and the
-        /// in-flight counts it took over come down as they finish.
+        /// What exchanges still running here report under the lock (retries, ejections, sessions the
+        /// node issued) goes to it; their in-flight counts, finished requests and sightings need no
+        /// forwarding, as kept nodes share their ``NodeTally`` and ``NodeSessions``.
         var successor: (cluster: ClusterRuntime, nodes: [Int?])?
         var random = SplitMix64()
         /// What each node last announced through `health.state_header` (`active` until it says more).
@@ -139,7 +133,7 @@ public final class ClusterRuntime: Sendable {
             let kept = previous.flatMap { previous in
                 previous.config.nodes.firstIndex { $0.name == node.name && $0.address == node.address }.map { previous.tallies[$0] }
             }
-            return kept ?? NodeTally(shards: shards)
+            return kept ?? NodeTally(limit: node.maxConnections, maxQueue: config.limits.maxQueue, shards: shards)
         }
         self.sessions = config.nodes.map { node in
             let kept = previous.flatMap { previous -> NodeSessions? in
@@ -161,7 +155,6 @@ public final class ClusterRuntime: Sendable {
                 drainingSince: config.nodes.map { $0.state == .draining ? ContinuousClock.now : nil },
                 countingSince: Array(repeating: ContinuousClock.now, count: config.nodes.count),
                 stats: ClusterStats(nodes: Array(repeating: NodeStats(), count: config.nodes.count), unserved: [:]),
-                queues: config.nodes.map { NodeQueue(limit: $0.maxConnections, maxQueue: config.limits.maxQueue) },
                 successor: nil,
                 announced: Array(repeating: .active, count: config.nodes.count),
                 unrecognised: Array(repeating: nil, count: config.nodes.count),
@@ -170,6 +163,10 @@ public final class ClusterRuntime: Sendable {
         )
         self.hasSlowStart = config.nodes.contains { $0.slowStart != nil }
         if let previous { carryOver(from: previous) }
+        // A kept node's tally (and queue) takes this configuration's limits.
+        for (node, tally) in zip(config.nodes, tallies) {
+            for grant in tally.reconfigure(limit: node.maxConnections, maxQueue: config.limits.maxQueue) { grant.run() }
+        }
     }
 
     private func carryOver(from previous: ClusterRuntime) {
@@ -244,7 +241,7 @@ public final class ClusterRuntime: Sendable {
         let tallies = self.tallies
         let policy = config.failover.onUnavailable
         let hasSlowStart = self.hasSlowStart
-        let (placement, grants) = state.withLockedValue { state -> (Placement, [Grant]) in
+        let (placement, grants) = state.withLockedValue { state -> (Placement, [QueueGrant]) in
             if hasSlowStart { state.observeSlowStart(at: now) }
             // The balancer is moved out while the chooser reads the rest of the state, rather than
             // the state copied: a copy would retain every array in it and make the balancer's own
@@ -263,7 +260,7 @@ public final class ClusterRuntime: Sendable {
                         usable: { read.isUsable($0, at: now) },
                         takesNewSessions: {
                             read.effectiveState($0) == .active
-                                && !(skippingFull && read.queues[$0].isFull(active: tallies[$0].active))
+                                && !(skippingFull && tallies[$0].isFull)
                         },
                         replicas: { replicas[$0] },
                         onUnavailable: policy,
@@ -283,64 +280,25 @@ public final class ClusterRuntime: Sendable {
             state.random = random
             guard let node = decision.node else { return (.unserved(decision), []) }
             // The waiter (a closure) is only built when the request must wait: no allocation otherwise.
-            switch state.queues[node].admit(active: tallies[node].active, waiter: QueueWaiter(grant: grant())) {
+            let (admission, grants) = tallies[node].admit(waiter: QueueWaiter(node: node, grant: grant()))
+            switch admission {
             case .admitted:
-                tallies[node].inFlight.add(1, ordering: .sequentiallyConsistent)
-                return (.admitted(decision), [])
+                return (.admitted(decision), grants)
             case .queued(let ticket):
-                tallies[node].waiting.add(1, ordering: .sequentiallyConsistent)
-                // A release may have lowered the count after `admit` read it, too early to see this
-                // waiter (see ``NodeTally/waiting``): look again.
-                return (.queued(decision, ticket: ticket), Self.handOver(node, &state, tallies))
+                return (.queued(decision, ticket: ticket), grants)
             case .full:
                 state.stats.nodes[node].queueFull += 1
-                return (.queueFull(decision), [])
+                return (.queueFull(decision), grants)
             }
         }
-        for grant in grants { grant.waiter.grant(grant.node, grant.ticket) }
+        for grant in grants { grant.run() }
         return placement
     }
 
-    /// A slot handed to a queued request, to run once the lock is released.
-    private struct Grant {
-        var node: Int
-        var ticket: UInt64
-        var waiter: QueueWaiter
-    }
-
-    /// Hands free slots of `node` to its oldest waiters, each counted in flight as it is handed over.
-    private static func handOver(_ node: Int, _ state: inout State, _ tallies: [NodeTally]) -> [Grant] {
-        var grants: [Grant] = []
-        let tally = tallies[node]
-        while tally.active < state.queues[node].limit, let next = state.queues[node].release() {
-            tally.waiting.subtract(1, ordering: .sequentiallyConsistent)
-            tally.inFlight.add(1, ordering: .sequentiallyConsistent)
-            grants.append(Grant(node: node, ticket: next.ticket, waiter: next.waiter))
-        }
-        return grants
-    }
-
-    /// A request admitted to `node` is over: one fewer in flight, without the lock unless someone
-    /// waits for the slot (then the oldest waiter gets it — here, or, after a reload, in the cluster
-    /// that replaced this one, whose queue the node's waiters are in).
+    /// A request admitted to `node` is over: one fewer in flight, without a lock unless someone waits
+    /// for the slot (then the oldest waiter gets it, in whichever configuration it was queued).
     func finished(node: Int) {
-        let tally = tallies[node]
-        tally.inFlight.subtract(1, ordering: .sequentiallyConsistent)
-        guard tally.waiting.load(ordering: .sequentiallyConsistent) > 0 else { return }
-        handOverWaiting(node)
-    }
-
-    private func handOverWaiting(_ node: Int) {
-        let tallies = self.tallies
-        let (grants, forward) = state.withLockedValue { state -> ([Grant], (cluster: ClusterRuntime, node: Int)?) in
-            let grants = Self.handOver(node, &state, tallies)
-            if grants.isEmpty, state.queues[node].count == 0, let successor = state.successor, let moved = successor.nodes[node] {
-                return ([], (successor.cluster, moved))
-            }
-            return (grants, nil)
-        }
-        for grant in grants { grant.waiter.grant(grant.node, grant.ticket) }
-        if let forward { forward.cluster.handOverWaiting(forward.node) }
+        for grant in tallies[node].release() { grant.run() }
     }
 
     /// An exchange on `node` ended: counted by the calling event loop (`shard`), its session sighted
@@ -375,12 +333,9 @@ public final class ClusterRuntime: Sendable {
     /// Takes a queued request out of line; false when its slot was already handed over (the grant is
     /// on its way, and whoever receives it must call ``finished(node:)``).
     func cancelQueued(node: Int, ticket: UInt64, timedOut: Bool) -> Bool {
-        state.withLockedValue { state in
-            let cancelled = state.queues[node].cancel(ticket: ticket)
-            if cancelled { tallies[node].waiting.subtract(1, ordering: .sequentiallyConsistent) }
-            if cancelled, timedOut { state.stats.nodes[node].queueTimeouts += 1 }
-            return cancelled
-        }
+        let cancelled = tallies[node].cancel(ticket: ticket)
+        if cancelled, timedOut { withNodeState(node) { state, node in state.stats.nodes[node].queueTimeouts += 1 } }
+        return cancelled
     }
 
     /// Counts a failed attempt that was sent on to another node.

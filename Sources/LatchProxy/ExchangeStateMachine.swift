@@ -49,6 +49,8 @@ struct ExchangeStateMachine {
 
     private(set) var phase = Phase.placing
     private(set) var response = Response.awaitingHead
+    /// The final head went to the client (not just arrived: a failure before it is written replaces it).
+    private(set) var responseStarted = false
     private(set) var requestEnded = false
     /// Counted in flight on the node (admitted under its `max_connections`): a release is owed.
     private(set) var holdsSlot = false
@@ -71,13 +73,6 @@ struct ExchangeStateMachine {
     init(clientKeepAlive: Bool, retryBodyLimit: Int) {
         self.clientKeepAlive = clientKeepAlive
         self.retryBodyLimit = retryBodyLimit
-    }
-
-    var responseStarted: Bool {
-        switch response {
-        case .streaming, .ended: true
-        case .awaitingHead, .headReady: false
-        }
     }
 
     var isDone: Bool { phase == .done }
@@ -176,6 +171,7 @@ struct ExchangeStateMachine {
     mutating func takeHead() -> HTTPResponseHead? {
         guard case .headReady(let head) = response else { return nil }
         response = .streaming
+        responseStarted = true
         return head
     }
 

@@ -109,7 +109,9 @@ extension ProxyHandler {
     }
 
     private func queueGranted(cluster: ClusterRuntime, node: Int, ticket: UInt64) {
-        guard let exchange, exchange.cluster === cluster, context != nil, exchange.machine.granted(ticket: ticket) else {
+        // Tickets are numbered per node: the node must match too.
+        guard let exchange, exchange.cluster === cluster, exchange.node == node, context != nil, exchange.machine.granted(ticket: ticket)
+        else {
             cluster.finished(node: node)
             return
         }

@@ -39,7 +39,8 @@ final class ShardedCounters: @unchecked Sendable {
     /// Counter `slot` summed over the shards.
     func sum(_ slot: Int) -> Int {
         var total = 0
-        for shard in 0..<shards { total += storage[shard * stride + slot].load(ordering: .relaxed) }
+        // Wrapping, as the shards' own additions are: a counter that ran past `Int.max` must not trap a scrape.
+        for shard in 0..<shards { total &+= storage[shard * stride + slot].load(ordering: .relaxed) }
         return total
     }
 }

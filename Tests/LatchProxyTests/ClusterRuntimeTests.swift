@@ -30,6 +30,17 @@ struct ClusterRuntimeTests {
         var grant: @Sendable (Int, UInt64) -> Void { { node, ticket in self.box.withLockedValue { $0.append((node, ticket)) } } }
     }
 
+    /// Places two sticky requests on a node with `max_connections: 1`: the waiter's ticket.
+    static func oneInFlightOneWaiting(_ cluster: ClusterRuntime, _ grants: Grants) -> UInt64? {
+        guard case .admitted = cluster.place(sticky, grant: grants.grant),
+            case .queued(_, let ticket) = cluster.place(sticky, grant: grants.grant)
+        else {
+            Issue.record("one admitted, one queued")
+            return nil
+        }
+        return ticket
+    }
+
     @Test func withoutALimitTheEndTakesNoLockAndCounts() {
         let cluster = Self.cluster()
         let grants = Grants()
@@ -92,5 +103,35 @@ struct ClusterRuntimeTests {
         let other = Self.cluster(previous: new, sessionIdle: .seconds(60))
         #expect(other.sessions[0] !== new.sessions[0])
         #expect(other.sessionReport()[0].count == 0)
+    }
+
+    @Test func aRaisedLimitLetsWaitersQueuedBeforeTheReloadIn() {
+        let old = Self.cluster(maxConnections: 1)
+        let grants = Grants()
+        guard let waiter = Self.oneInFlightOneWaiting(old, grants) else { return }
+        let new = Self.cluster(maxConnections: 4, previous: old)
+        #expect(grants.all.map(\.1) == [waiter])
+        #expect(new.activeRequests() == [2, 0])
+        #expect(new.queuedRequests() == [0, 0])
+    }
+
+    @Test func oneLineAcrossAReload() {
+        let old = Self.cluster(maxConnections: 1)
+        let grants = Grants()
+        guard let first = Self.oneInFlightOneWaiting(old, grants) else { return }
+        let new = Self.cluster(maxConnections: 1, previous: old)
+        // The new configuration's request waits behind the one queued under the old.
+        guard case .queued(_, let second) = new.place(Self.sticky, grant: grants.grant) else {
+            Issue.record("queued behind the earlier waiter")
+            return
+        }
+        #expect(new.queuedRequests() == [2, 0])
+        old.finished(node: 0)
+        #expect(grants.all.map(\.1) == [first])
+        new.finished(node: 0)
+        #expect(grants.all.map(\.1) == [first, second])
+        new.finished(node: 0)
+        #expect(new.activeRequests() == [0, 0])
+        #expect(new.queuedRequests() == [0, 0])
     }
 }

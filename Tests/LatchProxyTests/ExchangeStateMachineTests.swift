@@ -141,6 +141,9 @@ struct ExchangeStateMachineTests {
         #expect(r23 == .answer(.badGateway))
         let r24 = machine.takeHead()
         #expect(r24 == nil)
+        // The client never saw that head: the exchange ends as one whose response did not start (the
+        // session cookies it set are not counted).
+        #expect(!machine.responseStarted)
     }
 
     @Test func aFailureWhileTheBodyStillComesClosesAfterTheAnswer() {

@@ -22,17 +22,19 @@ final class RequestSeries: Sendable {
     ]
     private static let boundNanoseconds = bucketBounds.map(\.nanoseconds)
 
-    /// The slots: the counts by (reason, status class), the buckets, the sum in nanoseconds, the total.
+    /// The slots: the counts by (reason, status class), the buckets and one past the last bound, the
+    /// sum in microseconds (an `Int` of them lasts 292 000 request-years, even for long polls). The
+    /// total is the buckets' sum, so a scrape between a request's updates can never show `+Inf` below
+    /// a finite bucket.
     private static let countSlots = reasons.count * statusClasses
-    private static let sumSlot = countSlots + bucketBounds.count
-    private static let totalSlot = sumSlot + 1
-
+    private static let overflowSlot = countSlots + bucketBounds.count
+    private static let sumSlot = overflowSlot + 1
     private let counters: ShardedCounters
 
     init(cluster: String, node: String, shards: Int) {
         self.cluster = cluster
         self.node = node
-        counters = ShardedCounters(slots: Self.totalSlot + 1, shards: shards)
+        counters = ShardedCounters(slots: Self.sumSlot + 1, shards: shards)
     }
 
     /// The index of `reason` in ``reasons``, or `nil` for a reason the table does not know.
@@ -50,11 +52,9 @@ final class RequestSeries: Sendable {
         let statusClass = status.map { min(max($0 / 100, 1), Self.statusClasses - 1) } ?? 0
         counters.add(1, to: reason * Self.statusClasses + statusClass, shard: shard)
         let nanoseconds = duration.nanoseconds
-        if let bucket = Self.boundNanoseconds.firstIndex(where: { nanoseconds <= $0 }) {
-            counters.add(1, to: Self.countSlots + bucket, shard: shard)
-        }
-        counters.add(Int(nanoseconds), to: Self.sumSlot, shard: shard)
-        counters.add(1, to: Self.totalSlot, shard: shard)
+        let bucket = Self.boundNanoseconds.firstIndex { nanoseconds <= $0 } ?? Self.bucketBounds.count
+        counters.add(1, to: Self.countSlots + bucket, shard: shard)
+        counters.add(Int(nanoseconds / 1000), to: Self.sumSlot, shard: shard)
     }
 
     /// The shards summed.
@@ -62,8 +62,8 @@ final class RequestSeries: Sendable {
         var tally = RequestTally()
         for i in 0..<Self.countSlots { tally.counts[i] = counters.sum(i) }
         for i in 0..<Self.bucketBounds.count { tally.buckets[i] = counters.sum(Self.countSlots + i) }
-        tally.sumNanoseconds = counters.sum(Self.sumSlot)
-        tally.total = counters.sum(Self.totalSlot)
+        tally.total = tally.buckets.reduce(0, +) + counters.sum(Self.overflowSlot)
+        tally.sumMicroseconds = counters.sum(Self.sumSlot)
         return tally
     }
 }
@@ -74,7 +74,7 @@ struct RequestTally: Equatable {
     var counts = Array(repeating: 0, count: RequestSeries.reasons.count * RequestSeries.statusClasses)
     /// Requests per bucket (not cumulative).
     var buckets = Array(repeating: 0, count: RequestSeries.bucketBounds.count)
-    var sumNanoseconds = 0
+    var sumMicroseconds = 0
     var total = 0
 
     func count(reason: String, statusClass: String) -> Int {
@@ -108,7 +108,7 @@ extension RequestSeries {
                 out += "latch_request_duration_seconds_bucket{\(labels(series, ("le", seconds(bound))))} \(cumulative)\n"
             }
             out += "latch_request_duration_seconds_bucket{\(labels(series, ("le", "+Inf")))} \(tally.total)\n"
-            out += "latch_request_duration_seconds_sum{\(labels(series))} \(Double(tally.sumNanoseconds) / 1e9)\n"
+            out += "latch_request_duration_seconds_sum{\(labels(series))} \(Double(tally.sumMicroseconds) / 1e6)\n"
             out += "latch_request_duration_seconds_count{\(labels(series))} \(tally.total)\n"
         }
         return out
