@@ -6,6 +6,7 @@ import NIOHTTP1
 enum FieldName: Equatable {
     case connection, keepAlive, proxyConnection, te, transferEncoding, upgrade, contentLength
     case host, via, expect, forwarded, xRealIP, xForwardedFor, xForwardedProto, xForwardedHost
+    case setCookie
     case other
 
     init(_ name: String) {
@@ -36,7 +37,8 @@ enum FieldName: Equatable {
         case 6: return isName("expect") ? .expect : .other
         case 7: return isName("upgrade") ? .upgrade : .other
         case 9: return isName("forwarded") ? .forwarded : isName("x-real-ip") ? .xRealIP : .other
-        case 10: return isName("connection") ? .connection : isName("keep-alive") ? .keepAlive : .other
+        case 10:
+            return isName("connection") ? .connection : isName("keep-alive") ? .keepAlive : isName("set-cookie") ? .setCookie : .other
         case 14: return isName("content-length") ? .contentLength : .other
         case 15: return isName("x-forwarded-for") ? .xForwardedFor : .other
         case 16: return isName("proxy-connection") ? .proxyConnection : isName("x-forwarded-host") ? .xForwardedHost : .other

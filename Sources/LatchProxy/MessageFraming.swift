@@ -12,22 +12,79 @@ enum MessageFraming {
 
     /// The response's body is delimited by the connection closing (RFC 9112 §6.3 rule 8): such a
     /// connection can never be reused.
-    static func isCloseDelimited(_ head: HTTPResponseHead, requestMethod: HTTPMethod) -> Bool {
-        if requestMethod == .HEAD || !head.status.mayHaveResponseBody { return false }
-        return !head.headers.contains(name: "content-length") && !head.headers.contains(name: "transfer-encoding")
+    static func isCloseDelimited(_ status: HTTPResponseStatus, _ fields: ResponseFields, requestMethod: HTTPMethod) -> Bool {
+        if requestMethod == .HEAD || !status.mayHaveResponseBody { return false }
+        return fields.contentLength == nil && !fields.transferEncoding
     }
 
     /// Whether the client can be told where the response body ends without a close: an HTTP/1.0
     /// client cannot be sent chunks, so a body of unknown length ends with the connection.
-    static func clientCanFrame(_ head: HTTPResponseHead, request: HTTPRequestHead) -> Bool {
-        !request.version.isHTTP10 || head.headers.contains(name: "content-length") || request.method == .HEAD
-            || !head.status.mayHaveResponseBody
+    static func clientCanFrame(_ status: HTTPResponseStatus, _ fields: ResponseFields, request: HTTPRequestHead) -> Bool {
+        !request.version.isHTTP10 || fields.contentLength != nil || request.method == .HEAD || !status.mayHaveResponseBody
+    }
+
+    /// The body length a final response head fixes (RFC 9112 §6.3): 0 for HEAD, 1xx, 204 and 304,
+    /// else its `Content-Length` (NIOHTTP1 validated it); `nil` when chunked or delimited by close.
+    static func announcedBodyLength(_ status: HTTPResponseStatus, _ fields: ResponseFields, requestMethod: HTTPMethod) -> Int? {
+        if requestMethod == .HEAD || !status.mayHaveResponseBody { return 0 }
+        if fields.transferEncoding { return nil }
+        return fields.contentLength.flatMap { Int($0) }
     }
 
     /// A request that asks to switch protocols (RFC 9110 §7.8) or CONNECT: NIOHTTP1's decoder stops
     /// parsing the connection after it, so the client connection must close after the answer.
     static func asksForUpgrade(_ head: HTTPRequestHead) -> Bool {
         head.method == .CONNECT || head.headers.contains(name: "upgrade")
+    }
+}
+
+/// What the framing and persistence rules need from a node's response head, found in one pass over its
+/// fields (each name compared as bytes, ``FieldName``) instead of a case-insensitive search per rule.
+struct ResponseFields: Equatable {
+    /// The first `Content-Length` value.
+    var contentLength: String?
+    var transferEncoding = false
+    var setCookie = false
+    /// `Connection` tokens (RFC 9112 §9.3, §9.6).
+    var close = false
+    var keepAlive = false
+
+    init(_ headers: HTTPHeaders) {
+        for (name, value) in headers {
+            switch FieldName(name) {
+            case .contentLength: if contentLength == nil { contentLength = value }
+            case .transferEncoding: transferEncoding = true
+            case .setCookie: setCookie = true
+            case .connection:
+                var value = value
+                value.withUTF8 { bytes in
+                    for token in bytes.split(separator: UInt8(ascii: ",")) {
+                        let token = UnsafeBufferPointer(rebasing: token).trimmingBlanks
+                        if equalsIgnoringASCIICase(token, "close") { close = true }
+                        if equalsIgnoringASCIICase(token, "keep-alive") { keepAlive = true }
+                    }
+                }
+            default: break
+            }
+        }
+    }
+
+    /// Whether the node keeps the connection open after this response (RFC 9112 §9.3), as NIOHTTP1
+    /// decides it: `close` wins, then `keep-alive`; without either, HTTP/1.1 does and HTTP/1.0 does not.
+    func isKeepAlive(_ version: HTTPVersion) -> Bool {
+        if close { return false }
+        return keepAlive || (version.major == 1 && version.minor >= 1)
+    }
+}
+
+extension UnsafeBufferPointer<UInt8> {
+    /// Without leading and trailing spaces and tabs (RFC 9110 §5.6.1's optional whitespace).
+    var trimmingBlanks: UnsafeBufferPointer<UInt8> {
+        var first = startIndex
+        var last = endIndex
+        while first < last, self[first] == UInt8(ascii: " ") || self[first] == UInt8(ascii: "\t") { first += 1 }
+        while last > first, self[last - 1] == UInt8(ascii: " ") || self[last - 1] == UInt8(ascii: "\t") { last -= 1 }
+        return UnsafeBufferPointer(rebasing: self[first..<last])
     }
 }
 
@@ -40,14 +97,15 @@ struct ResponseFraming {
     var chunked = false
     var suppressBody = false
 
-    /// Adjusts `head`'s framing fields and returns how its body is to be sent.
-    static func frame(_ head: inout HTTPResponseHead, requestMethod: HTTPMethod) -> ResponseFraming {
+    /// Adjusts `head`'s framing fields and returns how its body is to be sent. `hasContentLength`:
+    /// the head carries `Content-Length` (``ResponseFields``, as ``HeaderRewriter`` keeps it).
+    static func frame(_ head: inout HTTPResponseHead, requestMethod: HTTPMethod, hasContentLength: Bool) -> ResponseFraming {
         var framing = ResponseFraming(suppressBody: requestMethod == .HEAD)
         if !head.status.mayHaveResponseBody {
             head.headers.remove(name: "content-length")
             head.headers.remove(name: "transfer-encoding")
             framing.suppressBody = true
-        } else if head.headers.contains(name: "content-length") {
+        } else if hasContentLength {
             // Nothing to remove: the head comes from ``HeaderRewriter``, which drops Transfer-Encoding.
         } else if head.version.minor >= 1 {
             head.headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")

@@ -18,63 +18,71 @@ extension ProxyHandler {
         if writable { resumeClientReads() }
     }
 
-    func upstreamResponsePart(_ part: HTTPClientResponsePart) {
+    func upstreamResponseHead(_ head: HTTPResponseHead, fields: ResponseFields) {
         guard let exchange, let context else { return }
-        switch part {
-        case .head(let head) where head.status.isInformational:
+        if head.status.isInformational {
             // 100 Continue and friends: forwarded only to clients that can understand them (RFC 9110 §15.2).
             guard !exchange.request.version.isHTTP10 else { return }
             let interim = HeaderRewriter.downstreamResponseHead(
                 head, clientVersion: exchange.request.version, keepAlive: true, via: runtime.config.forwarding.via)
             writer.writeHead(interim, context: context)
             writer.flush(context: context)
-        case .head(let head) where head.status == .switchingProtocols:
+            return
+        }
+        if head.status == .switchingProtocols {
             guard exchange.upgrade != nil, exchange.machine.requestEnded else {
                 // A 101 nobody asked for is a node misbehaving; its connection is no longer HTTP.
                 fail(exchange, .badResponse("unexpected 101 Switching Protocols"))
                 return
             }
             openTunnel(exchange, head, context: context)
-        case .head(let head):
-            if head.status.code >= 500, exchange.cluster.config.passive.on5xx {
-                notePassiveFailure(exchange, .serverError(Int(head.status.code)))
-            }
-            let keepAlive = exchange.machine.receivedHead(
-                head.status,
-                upstreamReusable: head.isKeepAlive && !MessageFraming.isCloseDelimited(head, requestMethod: exchange.request.method),
-                clientCanFrame: MessageFraming.clientCanFrame(head, request: exchange.request),
-                connectionCloses: client.closesAfterResponse
-            )
-            if !keepAlive { client.closeAfterResponse() }
-            var downstream = HeaderRewriter.downstreamResponseHead(
-                head, clientVersion: exchange.request.version, keepAlive: keepAlive, via: runtime.config.forwarding.via)
-            if let name = exchange.cluster.config.failover.nodeHeader {
-                downstream.headers.replaceOrAdd(name: name, value: exchange.nodeConfig.name)
-            }
-            if head.headers.contains(name: "set-cookie") {
-                exchange.issuedSessions = exchange.cluster.issuedSessions(in: head.headers["set-cookie"])
-            }
-            if exchange.cluster.config.failover.failback == .stay {
-                StayState.updateOwnerCookie(&downstream.headers, for: exchange, secure: scheme == "https")
-            }
-            exchange.framing = ResponseFraming.frame(&downstream, requestMethod: exchange.request.method)
-            // The `Transfer-Encoding` an HTTP/2 head gets here goes with the other connection-specific
-            // fields, which the stream's codec removes from every head and trailer block.
-            if !writer.chunksBodies { exchange.framing.chunked = false }
-            exchange.machine.headReady(downstream)
-        case .body(let buffer):
-            writePendingHead(exchange, context: context)
-            exchange.responseBytes += buffer.readableBytes
-            writer.writeBody(buffer, framing: exchange.framing, context: context)
-        case .end(let trailers):
-            writePendingHead(exchange, context: context)
-            writer.writeEnd(trailers: trailers, framing: exchange.framing, context: context)
-            let reusable = exchange.machine.responseEnded()
-            finish(exchange, upstreamReusable: reusable)
-            let keepAlive = exchange.machine.clientKeepAlive
-            if keepAlive { deadlines.exchangeFinished() }
-            completed(writer.complete(keepAlive: keepAlive, requestUnread: !exchange.machine.requestEnded, context: context), context: context)
+            return
         }
+        if head.status.code >= 500, exchange.cluster.config.passive.on5xx {
+            notePassiveFailure(exchange, .serverError(Int(head.status.code)))
+        }
+        let method = exchange.request.method
+        let keepAlive = exchange.machine.receivedHead(
+            head.status,
+            upstreamReusable: fields.isKeepAlive(head.version) && !MessageFraming.isCloseDelimited(head.status, fields, requestMethod: method),
+            clientCanFrame: MessageFraming.clientCanFrame(head.status, fields, request: exchange.request),
+            connectionCloses: client.closesAfterResponse
+        )
+        if !keepAlive { client.closeAfterResponse() }
+        var downstream = HeaderRewriter.downstreamResponseHead(
+            head, clientVersion: exchange.request.version, keepAlive: keepAlive, via: runtime.config.forwarding.via)
+        if let name = exchange.cluster.config.failover.nodeHeader {
+            downstream.headers.replaceOrAdd(name: name, value: exchange.nodeConfig.name)
+        }
+        if fields.setCookie {
+            exchange.issuedSessions = exchange.cluster.issuedSessions(in: head.headers["set-cookie"])
+        }
+        if exchange.cluster.config.failover.failback == .stay {
+            StayState.updateOwnerCookie(&downstream.headers, for: exchange, secure: scheme == "https")
+        }
+        exchange.framing = ResponseFraming.frame(&downstream, requestMethod: method, hasContentLength: fields.contentLength != nil)
+        // The `Transfer-Encoding` an HTTP/2 head gets here goes with the other connection-specific
+        // fields, which the stream's codec removes from every head and trailer block.
+        if !writer.chunksBodies { exchange.framing.chunked = false }
+        exchange.machine.headReady(downstream)
+    }
+
+    func upstreamResponseBody(_ body: ByteBuffer) {
+        guard let exchange, let context else { return }
+        writePendingHead(exchange, context: context)
+        exchange.responseBytes += body.readableBytes
+        writer.writeBody(body, framing: exchange.framing, context: context)
+    }
+
+    func upstreamResponseEnd(_ trailers: HTTPHeaders?) {
+        guard let exchange, let context else { return }
+        writePendingHead(exchange, context: context)
+        writer.writeEnd(trailers: trailers, framing: exchange.framing, context: context)
+        let reusable = exchange.machine.responseEnded()
+        finish(exchange, upstreamReusable: reusable)
+        let keepAlive = exchange.machine.clientKeepAlive
+        if keepAlive { deadlines.exchangeFinished() }
+        completed(writer.complete(keepAlive: keepAlive, requestUnread: !exchange.machine.requestEnded, context: context), context: context)
     }
 
     func upstreamReadComplete() {

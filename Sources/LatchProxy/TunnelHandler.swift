@@ -168,7 +168,9 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
     }
 
     // The protocol's HTTP parts never come: the decoder passes raw bytes once the tunnel is open.
-    func upstreamResponsePart(_ part: HTTPClientResponsePart) {}
+    func upstreamResponseHead(_ head: HTTPResponseHead, fields: ResponseFields) {}
+    func upstreamResponseBody(_ body: ByteBuffer) {}
+    func upstreamResponseEnd(_ trailers: HTTPHeaders?) {}
     func downstreamStalled() {}
     var awaitingClientBody: Bool { false }
 }

@@ -4,7 +4,10 @@ import NIOHTTP1
 
 /// What an upstream connection tells the client-side exchange that leased it.
 protocol UpstreamDelegate: AnyObject {
-    func upstreamResponsePart(_ part: HTTPClientResponsePart)
+    /// A response head (1xx, 101 or final), with what its fields say about framing and persistence.
+    func upstreamResponseHead(_ head: HTTPResponseHead, fields: ResponseFields)
+    func upstreamResponseBody(_ body: ByteBuffer)
+    func upstreamResponseEnd(_ trailers: HTTPHeaders?)
     /// The connection failed or closed before the response ended.
     func upstreamFailed(_ failure: UpstreamFailure)
     /// The upstream can take more request bytes (or not): the client side reads only while it can.
@@ -267,34 +270,29 @@ final class UpstreamHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
         progressed = true
+        guard let delegate else {
+            // A response nobody asked for (a node talking on an idle connection): never reuse it.
+            context.close(promise: nil)
+            return
+        }
         switch part {
-        case .head(let head) where !head.status.isInformational:
-            awaitingHead = false
-            bodyBytesLeft = Self.announcedBodyLength(head, requestMethod: requestMethod)
-            chunkedBody = bodyBytesLeft == nil && head.headers.contains(name: "transfer-encoding")
-        case .head:
-            break
+        case .head(let head):
+            let fields = ResponseFields(head.headers)
+            if !head.status.isInformational {
+                awaitingHead = false
+                bodyBytesLeft = MessageFraming.announcedBodyLength(head.status, fields, requestMethod: requestMethod)
+                chunkedBody = bodyBytesLeft == nil && fields.transferEncoding
+            }
+            delegate.upstreamResponseHead(head, fields: fields)
         case .body(let buffer):
             bodyBytesLeft = bodyBytesLeft.map { $0 - buffer.readableBytes }
-        case .end:
+            delegate.upstreamResponseBody(buffer)
+        case .end(let trailers):
             responseEndedDuringRead = true
             awaitingHead = true
             bodyBytesLeft = nil
+            delegate.upstreamResponseEnd(trailers)
         }
-        if let delegate {
-            delegate.upstreamResponsePart(part)
-        } else {
-            // A response nobody asked for (a node talking on an idle connection): never reuse it.
-            context.close(promise: nil)
-        }
-    }
-
-    /// The body length a final response head fixes (RFC 9112 §6.3): 0 for HEAD, 1xx, 204 and 304,
-    /// else its `Content-Length` (NIOHTTP1 validated it); `nil` when chunked or delimited by close.
-    static func announcedBodyLength(_ head: HTTPResponseHead, requestMethod: HTTPMethod) -> Int? {
-        if requestMethod == .HEAD || !head.status.mayHaveResponseBody { return 0 }
-        if head.headers.contains(name: "transfer-encoding") { return nil }
-        return head.headers.first(name: "content-length").flatMap { Int($0) }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

@@ -72,7 +72,8 @@ struct HTTPWireTests {
     ])
     func responseFraming(_ row: FramingCase) {
         var head = HTTPResponseHead(version: row.version, status: row.status, headers: row.headers)
-        let framing = ResponseFraming.frame(&head, requestMethod: row.method)
+        let framing = ResponseFraming.frame(
+            &head, requestMethod: row.method, hasContentLength: ResponseFields(head.headers).contentLength != nil)
         #expect(framing.chunked == row.chunked)
         #expect(framing.suppressBody == row.suppressBody)
         #expect(head.headers.map { "\($0.name): \($0.value)" } == row.framingFields)
@@ -123,3 +124,28 @@ struct HTTPWireTests {
     }
 }
 
+
+@Suite("Response fields: one pass over a node's head")
+struct ResponseFieldsTests {
+    static func fields(_ headers: [(String, String)]) -> ResponseFields { ResponseFields(HTTPHeaders(headers)) }
+
+    @Test func framingFields() {
+        let fields = Self.fields([("Content-Length", "12"), ("content-length", "12"), ("Set-Cookie", "a=b")])
+        #expect(fields.contentLength == "12")
+        #expect(!fields.transferEncoding)
+        #expect(fields.setCookie)
+        #expect(Self.fields([("TRANSFER-ENCODING", "chunked")]).transferEncoding)
+    }
+
+    /// The same answers as NIOHTTP1's `isKeepAlive`, which this replaces on the response path.
+    @Test(arguments: [
+        [("Connection", "close")], [("Connection", "keep-alive")], [("Connection", "Keep-Alive, Upgrade")],
+        [("Connection", " CLOSE ")], [("Connection", "keep-alive"), ("Connection", "close")], [("Connection", "upgrade")], [],
+    ])
+    func keepAliveAsNIOHTTP1Decides(_ headers: [(String, String)]) {
+        for version in [HTTPVersion.http1_0, .http1_1] {
+            let head = HTTPResponseHead(version: version, status: .ok, headers: HTTPHeaders(headers))
+            #expect(Self.fields(headers).isKeepAlive(version) == head.isKeepAlive, "\(headers) \(version)")
+        }
+    }
+}

@@ -19,7 +19,15 @@ struct UpstreamHandlerTests {
         var awaitingClientBody = false
         var downstreamWritable = true
 
-        func upstreamResponsePart(_ part: HTTPClientResponsePart) { parts.append(part) }
+        /// What each head's fields were found to say.
+        var fields: [ResponseFields] = []
+
+        func upstreamResponseHead(_ head: HTTPResponseHead, fields: ResponseFields) {
+            parts.append(.head(head))
+            self.fields.append(fields)
+        }
+        func upstreamResponseBody(_ body: ByteBuffer) { parts.append(.body(body)) }
+        func upstreamResponseEnd(_ trailers: HTTPHeaders?) { parts.append(.end(trailers)) }
         func upstreamFailed(_ failure: UpstreamFailure) { failures.append(failure) }
         func upstreamWritabilityChanged(_ writable: Bool) {}
         func upstreamReadComplete() { readCompletes += 1 }
