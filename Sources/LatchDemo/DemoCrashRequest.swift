@@ -10,14 +10,9 @@ enum DemoCrashRequest {
     /// The downtime the request asks for: `seconds` from the query (1...300), or the default when absent;
     /// nil when it is not a whole number in range.
     static func seconds(in uri: String) -> Int? {
-        guard let question = uri.firstIndex(of: "?") else { return defaultSeconds }
-        var query = uri[uri.index(after: question)...]
-        if let hash = query.firstIndex(of: "#") { query = query[..<hash] }
         var seconds = defaultSeconds
-        for pair in query.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard parts[0] == "seconds" else { continue }
-            guard parts.count == 2, let value = Int(parts[1]), (1...maxSeconds).contains(value) else { return nil }
+        for parameter in DemoQuery.parameters(of: uri) where parameter.name == "seconds" {
+            guard let value = parameter.value.flatMap({ Int($0) }), (1...maxSeconds).contains(value) else { return nil }
             seconds = value
         }
         return seconds
@@ -35,14 +30,23 @@ public enum DemoAnnounceRequest {
 
     /// The state the request asks for, from `state=` in the query; nil when absent or not one of ``states``.
     static func state(in uri: String) -> String? {
-        guard let question = uri.firstIndex(of: "?") else { return nil }
+        guard let value = DemoQuery.parameters(of: uri).first(where: { $0.name == "state" && $0.value != nil })?.value else {
+            return nil
+        }
+        return states.first { $0 == value }
+    }
+}
+
+/// The `name=value` pairs of a request target's query (after `?`, before any `#`), in order; `value` is
+/// nil for a bare name.
+enum DemoQuery {
+    static func parameters(of uri: String) -> [(name: Substring, value: Substring?)] {
+        guard let question = uri.firstIndex(of: "?") else { return [] }
         var query = uri[uri.index(after: question)...]
         if let hash = query.firstIndex(of: "#") { query = query[..<hash] }
-        for pair in query.split(separator: "&") {
+        return query.split(separator: "&").map { pair in
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard parts[0] == "state", parts.count == 2 else { continue }
-            return states.first { $0 == parts[1] }
+            return (parts[0], parts.count == 2 ? parts[1] : nil)
         }
-        return nil
     }
 }

@@ -81,14 +81,7 @@ final class DemoRequestHandler: ChannelInboundHandler {
     /// `POST /demo/crash?seconds=N`: 202 and down. POST only, so a crawler or a browser prefetching
     /// links cannot take a node down.
     private func crash(for head: HTTPRequestHead, context: ChannelHandlerContext) {
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
-        headers.add(name: "Cache-Control", value: "no-store")
-        guard head.method == .POST else {
-            headers.add(name: "Allow", value: "POST")
-            send(.methodNotAllowed, headers: headers, body: "use POST \(DemoCrashRequest.path)?seconds=N\n", for: head, context: context)
-            return
-        }
+        guard var headers = postOnly(head, usage: "\(DemoCrashRequest.path)?seconds=N", context: context) else { return }
         guard let seconds = DemoCrashRequest.seconds(in: head.uri) else {
             let body = "seconds must be a whole number from 1 to \(DemoCrashRequest.maxSeconds)\n"
             send(.badRequest, headers: headers, body: body, for: head, context: context)
@@ -109,14 +102,7 @@ final class DemoRequestHandler: ChannelInboundHandler {
 
     /// `POST /demo/announce?state=S`: from the next health check on, the node announces S.
     private func announce(for head: HTTPRequestHead, context: ChannelHandlerContext) {
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
-        headers.add(name: "Cache-Control", value: "no-store")
-        guard head.method == .POST else {
-            headers.add(name: "Allow", value: "POST")
-            send(.methodNotAllowed, headers: headers, body: "use POST \(DemoAnnounceRequest.path)?state=draining\n", for: head, context: context)
-            return
-        }
+        guard let headers = postOnly(head, usage: "\(DemoAnnounceRequest.path)?state=draining", context: context) else { return }
         guard let state = DemoAnnounceRequest.state(in: head.uri) else {
             let body = "state must be one of \(DemoAnnounceRequest.states.joined(separator: ", "))\n"
             send(.badRequest, headers: headers, body: body, for: head, context: context)
@@ -125,6 +111,20 @@ final class DemoRequestHandler: ChannelInboundHandler {
         node.announced = state
         let body = "\(name) announces \(state) in \(DemoAnnounceRequest.header) from its next health check on\n"
         send(.ok, headers: headers, body: body, for: head, context: context)
+    }
+
+    /// The plain-text headers of a switch's answer when the request is a POST; otherwise answers 405
+    /// (switches change state, so a crawler or a prefetching browser must not pull them) and returns nil.
+    private func postOnly(_ head: HTTPRequestHead, usage: String, context: ChannelHandlerContext) -> HTTPHeaders? {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+        headers.add(name: "Cache-Control", value: "no-store")
+        guard head.method == .POST else {
+            headers.add(name: "Allow", value: "POST")
+            send(.methodNotAllowed, headers: headers, body: "use POST \(usage)\n", for: head, context: context)
+            return nil
+        }
+        return headers
     }
 
     /// Writes one whole response; adds `X-Demo-Node`, `Content-Length` and the `Connection` header the

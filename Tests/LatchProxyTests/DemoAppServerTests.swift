@@ -1,4 +1,4 @@
-import LatchDemo
+@testable import LatchDemo
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -426,5 +426,30 @@ enum DemoTestClient {
                 return true  // closed under us: that is the server hanging up too
             }
         }
+    }
+}
+
+/// The demo switches' query parsing, without a server.
+@Suite("Demo switches: query parsing")
+struct DemoQueryTests {
+    @Test(arguments: [
+        ("/demo/crash", 20), ("/demo/crash?seconds=5", 5), ("/demo/crash?x=1&seconds=300#top", 300),
+        ("/demo/crash?seconds=1&seconds=2", 2),
+    ])
+    func crashSeconds(_ uri: String, _ seconds: Int) {
+        #expect(DemoCrashRequest.seconds(in: uri) == seconds)
+    }
+
+    @Test(arguments: ["/demo/crash?seconds=0", "/demo/crash?seconds=301", "/demo/crash?seconds=x", "/demo/crash?seconds", "/demo/crash?seconds=5&seconds="])
+    func badCrashSeconds(_ uri: String) {
+        #expect(DemoCrashRequest.seconds(in: uri) == nil)
+    }
+
+    @Test(arguments: [
+        ("/demo/announce?state=draining", "draining"), ("/demo/announce?state&state=active", "active"),
+        ("/demo/announce?state=sleeping", nil), ("/demo/announce", nil), ("/demo/announce?state=maintenance#x", "maintenance"),
+    ] as [(String, String?)])
+    func announceState(_ uri: String, _ state: String?) {
+        #expect(DemoAnnounceRequest.state(in: uri) == state)
     }
 }
