@@ -8,15 +8,19 @@ import Testing
 /// new sessions go to nodes with a free slot.
 @Suite("Per-node connection limits and queues", .timeLimit(.minutes(1)))
 struct QueueLiveTests {
-    private static func limited(_ queue: Int, timeout: Duration = .seconds(5)) -> (inout LatchConfig) -> Void {
+    /// One request in flight per node; `timeout` well above ``busyFor`` unless a test wants it to pass.
+    private static func limited(_ queue: Int, timeout: Duration = .seconds(15)) -> (inout LatchConfig) -> Void {
         { config in
             config.clusters[0].limits = NodeLimitsConfig(maxConnections: 1, maxQueue: queue, queueTimeout: timeout)
             for i in config.clusters[0].nodes.indices { config.clusters[0].nodes[i].maxConnections = 1 }
         }
     }
 
-    /// Session A's requests take `seconds`; every other request is answered at once. Long enough that
-    /// the test's later requests arrive while A's is in flight, even on a loaded machine.
+    /// How long session A's requests keep their node busy: what each test does meanwhile must fit in it,
+    /// with room for a loaded machine (2 s proved too short when the suite ran beside a build).
+    private static let busyFor: Int64 = 5
+
+    /// Session A's requests take `seconds`; every other request is answered at once.
     private static func slowForA(_ seconds: Int64) -> @Sendable (String, HTTPRequestHead) -> BackendReply {
         { _, head in
             head.headers["cookie"].contains { $0.contains("JSESSIONID=A.") }
@@ -26,7 +30,7 @@ struct QueueLiveTests {
 
     @Test("a session's busy node queues its requests and serves them in turn; beyond max_queue: 503")
     func stickyRequestsWait() async throws {
-        try await withLatch(configure: Self.limited(1), reply: Self.slowForA(2)) { h in
+        try await withLatch(configure: Self.limited(1), reply: Self.slowForA(Self.busyFor)) { h in
             async let first = h.get(cookie: "JSESSIONID=A.tomcat1")
             #expect(try await eventually { h.server.activeRequests(cluster: 0)[0] == 1 })
             async let second = h.get(cookie: "JSESSIONID=B.tomcat1")
@@ -64,7 +68,7 @@ struct QueueLiveTests {
 
     @Test("new sessions go to nodes with a free slot instead of queueing behind a busy one")
     func newSessionsAvoidBusyNodes() async throws {
-        try await withLatch(configure: Self.limited(5), reply: Self.slowForA(2)) { h in
+        try await withLatch(configure: Self.limited(5), reply: Self.slowForA(Self.busyFor)) { h in
             async let busy = h.get(cookie: "JSESSIONID=A.tomcat1")
             #expect(try await eventually { h.server.activeRequests(cluster: 0)[0] == 1 })
             var servedBy: [String] = []
@@ -81,7 +85,7 @@ struct QueueLiveTests {
 
     @Test("a queued client that leaves gives up its place; the slot is not lost")
     func leavingTheQueue() async throws {
-        try await withLatch(configure: Self.limited(5), reply: Self.slowForA(2)) { h in
+        try await withLatch(configure: Self.limited(5), reply: Self.slowForA(Self.busyFor)) { h in
             async let first = h.get(cookie: "JSESSIONID=A.tomcat3")
             #expect(try await eventually { h.server.activeRequests(cluster: 0)[2] == 1 })
             let leaver = try await RawClient.connect(port: h.port, group: h.group)

@@ -105,11 +105,12 @@ struct ReloadLiveTests {
     @Test("an exchange in flight during a reload is counted by the new configuration, in flight and when done")
     func inFlightExchangesReportToTheNewConfiguration() async throws {
         try await withLatch(reply: { _, head in
-            head.uri == "/slow" ? .delayed(.seconds(2), body: "slow") : .text(body: "hello")
+            // Slow enough that the reload surely happens while it is in flight, even on a loaded machine.
+            head.uri == "/slow" ? .delayed(.seconds(5), body: "slow") : .text(body: "hello")
         }) { h in
             let client = try await RawClient.connect(port: h.port, group: h.group)
             try await client.send("GET /slow HTTP/1.1\r\nHost: x\r\nCookie: JSESSIONID=A.tomcat1\r\n\r\n")
-            _ = try await eventually { h.server.activeRequests(cluster: 0) == [1, 0, 0] }
+            #expect(try await eventually { h.server.activeRequests(cluster: 0) == [1, 0, 0] })
             try await h.server.reload(h.server.config)
             #expect(h.server.activeRequests(cluster: 0) == [1, 0, 0], "the new configuration took the in-flight count over")
             try await client.wait { text, _ in text.contains("slow") }
