@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import LatchCore
 import LatchProxy
@@ -45,21 +44,11 @@ struct AdminLiveTests {
     }
 
     private func request(_ h: LatchHarness, _ url: String, method: HTTPMethod = .GET, body: String? = nil, token: String? = nil) async throws -> (HTTPResponseStatus, String) {
-        var request = HTTPClientRequest(url: url)
-        request.method = method
-        if let body { request.body = .bytes(ByteBuffer(string: body)) }
-        if method == .POST { request.headers.add(name: "Content-Type", value: "application/json") }
-        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        let response = try await h.client.execute(request, timeout: .seconds(10))
-        return (response.status, String(buffer: try await response.body.collect(upTo: 1 << 20)))
-    }
-
-    private func node(_ h: LatchHarness, cookie: String?) async throws -> String? {
-        var request = HTTPClientRequest(url: h.baseURL + "/")
-        if let cookie { request.headers.add(name: "Cookie", value: cookie) }
-        let response = try await h.client.execute(request, timeout: .seconds(10))
-        _ = try await response.body.collect(upTo: 1024)
-        return response.headers.first(name: "X-Latch-Node")
+        var headers: HTTPHeaders = [:]
+        if method == .POST { headers.add(name: "Content-Type", value: "application/json") }
+        if let token { headers.add(name: "Authorization", value: "Bearer \(token)") }
+        let answer = try await h.send(method, "", headers: headers, body: body, url: url)
+        return (answer.status, answer.body)
     }
 
     @Test("a request naming the admin listener by a foreign host name is refused (DNS rebinding)")
@@ -91,7 +80,7 @@ struct AdminLiveTests {
     @Test("GET /api/status describes clusters, nodes, states, load and counters as JSON")
     func status() async throws {
         try await withAdmin { h, admin in
-            _ = try await node(h, cookie: "JSESSIONID=A.tomcat1")
+            _ = try await h.get(cookie: "JSESSIONID=A.tomcat1")
             let (status, body) = try await request(h, admin + "/api/status")
             #expect(status == .ok)
             let json = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
@@ -117,14 +106,14 @@ struct AdminLiveTests {
             #expect(set == .ok)
             #expect(reply.contains(#""previous":"active""#) && reply.contains(#""state":"draining""#))
             #expect(h.server.nodeStates(cluster: 0) == [.draining, .active, .active])
-            #expect(try await node(h, cookie: "JSESSIONID=A.tomcat1") == "tomcat1", "its sessions stay")
+            #expect(try await h.get(cookie: "JSESSIONID=A.tomcat1").latchNode == "tomcat1", "its sessions stay")
             for _ in 0..<6 {
-                #expect(try await node(h, cookie: nil) != "tomcat1", "no new session lands on it")
+                #expect(try await h.get().latchNode != "tomcat1", "no new session lands on it")
             }
             _ = try await request(h, admin + "/api/nodes/shop/tomcat1/state", method: .POST, body: #"{"state": "maintenance"}"#)
-            #expect(try await node(h, cookie: "JSESSIONID=A.tomcat1") == "tomcat2", "to its replica, as if down")
+            #expect(try await h.get(cookie: "JSESSIONID=A.tomcat1").latchNode == "tomcat2", "to its replica, as if down")
             _ = try await request(h, admin + "/api/nodes/shop/tomcat1/state", method: .POST, body: #"{"state": "active"}"#)
-            #expect(try await node(h, cookie: "JSESSIONID=A.tomcat1") == "tomcat1")
+            #expect(try await h.get(cookie: "JSESSIONID=A.tomcat1").latchNode == "tomcat1")
         }
     }
 
@@ -216,9 +205,9 @@ struct AdminLiveTests {
     @Test("GET /metrics is Prometheus text with requests by node, reason and status class, durations, connect errors and gauges")
     func metrics() async throws {
         try await withAdmin { h, admin in
-            for _ in 0..<3 { _ = try await node(h, cookie: "JSESSIONID=M.tomcat1") }
+            for _ in 0..<3 { _ = try await h.get(cookie: "JSESSIONID=M.tomcat1") }
             await h.backend("tomcat2").close()
-            _ = try await node(h, cookie: "JSESSIONID=M.tomcat2")
+            _ = try await h.get(cookie: "JSESSIONID=M.tomcat2")
             let (status, text) = try await request(h, admin + "/metrics")
             #expect(status == .ok)
             let samples = Self.samples(text)
@@ -250,18 +239,14 @@ struct AdminLiveTests {
     func crossSiteRequestsAreRefused() async throws {
         try await withAdmin { h, admin in
             func post(_ headers: [(String, String)]) async throws -> HTTPResponseStatus {
-                var request = HTTPClientRequest(url: admin + "/api/nodes/shop/tomcat1/state")
-                request.method = .POST
-                request.body = .bytes(ByteBuffer(string: #"{"state":"maintenance","x":"="}"#))
-                for (name, value) in headers { request.headers.add(name: name, value: value) }
-                return try await h.client.execute(request, timeout: .seconds(10)).status
+                try await h.send(.POST, "/api/nodes/shop/tomcat1/state", headers: HTTPHeaders(headers), body: #"{"state":"maintenance","x":"="}"#, url: admin).status
             }
             #expect(try await post([("Content-Type", "text/plain")]) == .unsupportedMediaType)
             #expect(try await post([("Content-Type", "application/json"), ("Origin", "https://evil.example")]) == .forbidden)
             #expect(try await post([("Content-Type", "application/json"), ("Sec-Fetch-Site", "cross-site")]) == .forbidden)
             #expect(h.server.nodeStates(cluster: 0) == [.active, .active, .active])
-            let response = try await h.client.execute(HTTPClientRequest(url: admin + "/"), timeout: .seconds(10))
-            #expect(response.headers.first(name: "X-Frame-Options") == "DENY")
+            let page = try await h.get(url: admin)
+            #expect(page.headers.first(name: "X-Frame-Options") == "DENY")
         }
     }
 }

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import LatchCore
 import NIOConcurrencyHelpers
 import NIOCore
@@ -23,13 +22,8 @@ struct FaultInjectionLiveTests {
         config.timeouts.upstreamResponse = .milliseconds(300)
     }
 
-    struct Answer: Sendable {
-        var status: HTTPResponseStatus
-        /// The node that answered, from `X-Latch-Node` (none on Latch's own answers).
-        var node: String?
-        var body: String
-    }
-
+    /// A request with the session cookie of `route` (the shared ``Answer``: read `latchNode`, which
+    /// names the raw tomcat1 too).
     static func send(
         _ h: RawLatchHarness,
         _ method: HTTPMethod = .GET,
@@ -37,13 +31,7 @@ struct FaultInjectionLiveTests {
         path: String = "/",
         body: String? = nil
     ) async throws -> Answer {
-        var request = HTTPClientRequest(url: h.baseURL + path)
-        request.method = method
-        request.headers.add(name: "Cookie", value: "JSESSIONID=S.\(route)")
-        if let body { request.body = .bytes(ByteBuffer(string: body)) }
-        let response = try await h.latch.client.execute(request, timeout: .seconds(20))
-        let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
-        return Answer(status: response.status, node: response.headers.first(name: "X-Latch-Node"), body: text)
+        try await h.latch.send(method, path, cookie: "JSESSIONID=S.\(route)", body: body)
     }
 
     /// `count` requests one after the other.
@@ -65,7 +53,7 @@ struct FaultInjectionLiveTests {
             while seen.count < 3 || (!done.withLockedValue { $0 } && seen.count < 1000) {
                 do {
                     let answer = try await send(h, route: "tomcat3", path: "/bystander")
-                    seen.append("\(answer.status.code) \(answer.node ?? "-")")
+                    seen.append("\(answer.status.code) \(answer.latchNode ?? "-")")
                 } catch {
                     seen.append("error \(error)")
                 }
@@ -104,7 +92,7 @@ struct FaultInjectionLiveTests {
             }
             // Nothing was written to tomcat1, so even a POST may go elsewhere (RFC 9110 §9.2.2).
             #expect(answers.map(\.status) == Array(repeating: .ok, count: 5))
-            #expect(answers.allSatisfy { $0.node == "tomcat2" })
+            #expect(answers.allSatisfy { $0.latchNode == "tomcat2" })
             #expect(Self.posts(h.backend("tomcat2")) == 5, "each POST reached the replica once")
             #expect(h.raw("tomcat1").accepted == 0)
             #expect(h.server.usableNodes(cluster: 0) == [false, true, true])
@@ -126,7 +114,7 @@ struct FaultInjectionLiveTests {
             #expect(answers[0].status == .badGateway, "bytes were written: a POST is never sent twice")
             #expect(Self.posts(h.backend("tomcat2")) == 0)
             #expect(answers.dropFirst().map(\.status) == [.ok, .ok, .ok])
-            #expect(answers.dropFirst().allSatisfy { $0.node == "tomcat2" }, "idempotent GETs were retried on the replica")
+            #expect(answers.dropFirst().allSatisfy { $0.latchNode == "tomcat2" }, "idempotent GETs were retried on the replica")
             #expect(node.requests.map(\.method) == ["POST", "GET", "GET"], "the third reset ejected it: the last GET never went there")
             #expect(h.server.usableNodes(cluster: 0) == [false, true, true])
             let stats = h.server.stats(cluster: 0).nodes[0]
@@ -145,7 +133,7 @@ struct FaultInjectionLiveTests {
                 try await Self.send(h, times: 4, route: "tomcat1", path: "/page")
             }
             #expect(answers.map(\.status) == [.ok, .ok, .ok, .ok])
-            #expect(answers.allSatisfy { $0.node == "tomcat2" })
+            #expect(answers.allSatisfy { $0.latchNode == "tomcat2" })
             #expect(h.raw("tomcat1").accepted == 3, "ejected after the third reset: the fourth went straight to the replica")
             #expect(h.server.usableNodes(cluster: 0) == [false, true, true])
             let stats = h.server.stats(cluster: 0).nodes[0]
@@ -194,7 +182,7 @@ struct FaultInjectionLiveTests {
             #expect(answers[0].status == .badGateway)
             #expect(!answers[0].body.contains("Content-Le"), "nothing of the broken head reaches the client")
             #expect(answers[1].status == .ok)
-            #expect(answers[1].node == "tomcat2")
+            #expect(answers[1].latchNode == "tomcat2")
             #expect(Self.posts(h.backend("tomcat2")) == 0)
             #expect(h.raw("tomcat1").requests.map(\.method) == ["POST", "GET"])
             let stats = h.server.stats(cluster: 0).nodes[0]
@@ -235,7 +223,7 @@ struct FaultInjectionLiveTests {
             }
             let node = h.raw("tomcat1")
             #expect(answers.map(\.status) == [.ok, .ok, .ok, .ok])
-            #expect(answers.allSatisfy { $0.node == "tomcat2" })
+            #expect(answers.allSatisfy { $0.latchNode == "tomcat2" })
             #expect(node.requests.count == 3, "ejected after the third: the fourth went straight to the replica")
             #expect(try await node.wait { $0.connections.allSatisfy(\.closed) }, "every connection that spoke garbage was closed")
             #expect(h.server.usableNodes(cluster: 0) == [false, true, true])
@@ -259,7 +247,7 @@ struct FaultInjectionLiveTests {
             let node = h.raw("tomcat1")
             #expect(answers.map(\.status) == [.ok, .ok, .ok])
             #expect(answers.map(\.body) == ["hello", "hello", "hello"])
-            #expect(answers.allSatisfy { $0.node == "tomcat1" })
+            #expect(answers.allSatisfy { $0.latchNode == "tomcat1" })
             #expect(node.accepted == 3, "a connection with bytes after the response is never reused")
             #expect(node.connections.allSatisfy { $0.requests.count == 1 })
             #expect(h.server.usableNodes(cluster: 0) == [true, true, true], "each client got a correct answer")
@@ -285,8 +273,8 @@ struct FaultInjectionLiveTests {
             }
             let relayed = on5xx ? 3 : 6
             #expect(answers.map(\.status.code) == Array(repeating: 503, count: relayed) + Array(repeating: 200, count: 6 - relayed))
-            #expect(answers.prefix(relayed).allSatisfy { $0.body == "busy" && $0.node == "tomcat1" }, "a 5xx is an answer: relayed as it is")
-            #expect(answers.dropFirst(relayed).allSatisfy { $0.node == "tomcat2" })
+            #expect(answers.prefix(relayed).allSatisfy { $0.body == "busy" && $0.latchNode == "tomcat1" }, "a 5xx is an answer: relayed as it is")
+            #expect(answers.dropFirst(relayed).allSatisfy { $0.latchNode == "tomcat2" })
             #expect(h.raw("tomcat1").requests.count == relayed, "each request reached the node once")
             #expect(h.backend("tomcat2").requests.count == 6 - relayed, "no 503 was retried elsewhere")
             #expect(h.server.usableNodes(cluster: 0) == [!on5xx, true, true])
@@ -313,7 +301,7 @@ struct FaultInjectionLiveTests {
             #expect(clock.now - start > .milliseconds(900), "the drip really took longer than upstream_response")
             #expect(answer.status == .ok)
             #expect(answer.body == body)
-            #expect(answer.node == "tomcat1")
+            #expect(answer.latchNode == "tomcat1")
             #expect(h.raw("tomcat1").requests.count == 1)
             #expect(h.backend("tomcat2").requests.isEmpty)
             #expect(h.server.stats(cluster: 0).nodes[0].failures == 0)

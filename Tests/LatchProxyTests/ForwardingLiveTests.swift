@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import LatchCore
 import NIOCore
 import NIOHTTP1
@@ -39,11 +38,7 @@ struct ForwardingLiveTests {
     @Test("x_forwarded_for: append keeps the client's list and adds the peer")
     func forwardedForAppend() async throws {
         try await withLatch(configure: { $0.forwarding.xForwardedFor = .append }) { h in
-            var request = HTTPClientRequest(url: h.baseURL + "/")
-            request.headers.add(name: "X-Forwarded-For", value: "203.0.113.7")
-            request.headers.add(name: "Cookie", value: "JSESSIONID=A.tomcat3")
-            let response = try await h.client.execute(request, timeout: .seconds(10))
-            _ = try await response.body.collect(upTo: 1024)
+            _ = try await h.send(.GET, cookie: "JSESSIONID=A.tomcat3", headers: ["X-Forwarded-For": "203.0.113.7"])
             #expect(h.backend("tomcat3").requests.first?.head.headers["x-forwarded-for"] == ["203.0.113.7, 127.0.0.1"])
         }
     }

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import LatchCore
 import NIOCore
 import NIOHTTP1
@@ -12,17 +11,14 @@ struct StickyRoutingLiveTests {
             let names = ["tomcat1", "tomcat2", "tomcat3"]
             for i in 0..<300 {
                 let node = names[i % 3]
-                var request = HTTPClientRequest(url: h.baseURL + "/cart/\(i)")
                 // Mix the three places a route can be: cookie, path parameter, query parameter.
-                switch i % 3 {
-                case 0: request.headers.add(name: "Cookie", value: "theme=dark; JSESSIONID=\(i)ABCDEF.\(node)")
-                case 1: request = HTTPClientRequest(url: h.baseURL + "/cart/\(i);jsessionid=\(i)ABCDEF.\(node)")
-                default: request = HTTPClientRequest(url: h.baseURL + "/cart/\(i)?a=1&jsessionid=\(i)ABCDEF.\(node)")
+                let answer = switch i % 3 {
+                case 0: try await h.get("/cart/\(i)", cookie: "theme=dark; JSESSIONID=\(i)ABCDEF.\(node)")
+                case 1: try await h.get("/cart/\(i);jsessionid=\(i)ABCDEF.\(node)")
+                default: try await h.get("/cart/\(i)?a=1&jsessionid=\(i)ABCDEF.\(node)")
                 }
-                let response = try await h.client.execute(request, timeout: .seconds(10))
-                _ = try await response.body.collect(upTo: 1 << 16)
-                #expect(response.status == .ok)
-                #expect(response.headers.first(name: "X-Backend-Node") == node, "request \(i)")
+                #expect(answer.status == .ok)
+                #expect(answer.node == node, "request \(i)")
             }
             for name in names {
                 #expect(h.backend(name).requests.count == 100, "\(name)")
@@ -57,9 +53,7 @@ struct StickyRoutingLiveTests {
         }) { h in
             var counts: [String: Int] = [:]
             for _ in 0..<40 {
-                let response = try await h.client.execute(HTTPClientRequest(url: h.baseURL + "/"), timeout: .seconds(10))
-                _ = try await response.body.collect(upTo: 1 << 16)
-                counts[response.headers.first(name: "X-Backend-Node") ?? "?", default: 0] += 1
+                counts[try await h.get().node ?? "?", default: 0] += 1
             }
             // Weights 2:1:1 over 40 picks, one balancer for the whole process: exactly 20/10/10.
             #expect(counts == ["tomcat1": 20, "tomcat2": 10, "tomcat3": 10])
@@ -69,12 +63,9 @@ struct StickyRoutingLiveTests {
     @Test("an unknown route is balanced, and a later cookie with a known route wins")
     func unknownRouteFallsBack() async throws {
         try await withLatch { h in
-            var request = HTTPClientRequest(url: h.baseURL + "/")
-            request.headers.add(name: "Cookie", value: "JSESSIONID=OLD.tomcat9")
-            request.headers.add(name: "Cookie", value: "JSESSIONID=NEW.tomcat3")
-            let response = try await h.client.execute(request, timeout: .seconds(10))
-            _ = try await response.body.collect(upTo: 1 << 16)
-            #expect(response.headers.first(name: "X-Backend-Node") == "tomcat3")
+            // Two `Cookie` lines, in this order.
+            let answer = try await h.send(.GET, cookie: "JSESSIONID=OLD.tomcat9", headers: ["Cookie": "JSESSIONID=NEW.tomcat3"])
+            #expect(answer.node == "tomcat3")
         }
     }
 
@@ -83,11 +74,8 @@ struct StickyRoutingLiveTests {
         try await withLatch { h in
             let names = ["tomcat1", "tomcat2", "tomcat3"]
             for i in 0..<60 {
-                var request = HTTPClientRequest(url: h.baseURL + "/")
-                request.headers.add(name: "Cookie", value: "JSESSIONID=S.\(names[i % 3])")
-                let response = try await h.client.execute(request, timeout: .seconds(10))
-                _ = try await response.body.collect(upTo: 1 << 16)
-                #expect(response.status == .ok)
+                let answer = try await h.get(cookie: "JSESSIONID=S.\(names[i % 3])")
+                #expect(answer.status == .ok)
             }
             // Sequential requests on one client connection: one upstream connection per node, reused 20 times.
             let accepted = h.backends.map(\.accepted)
@@ -107,11 +95,7 @@ struct StickyRoutingLiveTests {
             ]
         }) { h in
             func node(host: String?, path: String) async throws -> String? {
-                var request = HTTPClientRequest(url: h.baseURL + path)
-                if let host { request.headers.replaceOrAdd(name: "Host", value: host) }
-                let response = try await h.client.execute(request, timeout: .seconds(10))
-                _ = try await response.body.collect(upTo: 1 << 16)
-                return response.headers.first(name: "X-Backend-Node")
+                try await h.send(.GET, path, headers: host.map { ["Host": $0] } ?? [:]).node
             }
             let admin = try await node(host: "ADMIN.example.com:8080", path: "/x")
             let api = try await node(host: nil, path: "/api/orders")

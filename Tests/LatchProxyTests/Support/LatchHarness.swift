@@ -74,12 +74,15 @@ private func teardown(_ harness: LatchHarness) async {
 
 
 /// One answer through Latch, as the session tests read it.
-struct Answer {
+struct Answer: Sendable {
     var status: HTTPResponseStatus
     /// The node that answered (`X-Backend-Node`, set by every ``TestBackend``).
     var node: String?
+    /// The node Latch says answered (`X-Latch-Node`, added when a cluster sets `failover.node_header` to
+    /// that name; none on Latch's own answers). Unlike ``node`` it names ``RawBackend`` nodes too.
+    var latchNode: String? { headers.first(name: "X-Latch-Node") }
     var headers: HTTPHeaders
-    /// The body as text (at most 64 KiB).
+    /// The body as text (at most 1 MiB).
     var body: String
 
     /// The `JSESSIONID=<id>` pair of the answer's session `Set-Cookie`, if it has one (attributes cut).
@@ -92,10 +95,26 @@ extension LatchHarness {
     /// A GET of `path` with one `Cookie` line (or none), its body read whole. The 20 s timeout leaves
     /// room for requests that wait in a node's queue or are retried elsewhere on a loaded machine.
     func get(_ path: String = "/", cookie: String? = nil, url base: String? = nil) async throws -> Answer {
+        try await send(.GET, path, cookie: cookie, url: base)
+    }
+
+    /// `method` on `path` (of Latch, or of `base`, e.g. the admin listener): one `Cookie` line (or none)
+    /// first, then `headers` in their order, then `body` with a known length; the answer's body read whole.
+    func send(
+        _ method: HTTPMethod,
+        _ path: String = "/",
+        cookie: String? = nil,
+        headers: HTTPHeaders = [:],
+        body: String? = nil,
+        url base: String? = nil
+    ) async throws -> Answer {
         var request = HTTPClientRequest(url: (base ?? baseURL) + path)
+        request.method = method
         if let cookie { request.headers.add(name: "Cookie", value: cookie) }
+        request.headers.add(contentsOf: headers)
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
         let response = try await client.execute(request, timeout: .seconds(20))
-        let body = try await response.body.collect(upTo: 1 << 16)
+        let body = try await response.body.collect(upTo: 1 << 20)
         return Answer(
             status: response.status,
             node: response.headers.first(name: "X-Backend-Node"),
