@@ -38,6 +38,15 @@ struct ExchangeStateMachineTests {
         return machine
     }
 
+    /// Admitted, connected, half of a body sent: the request has not ended.
+    static func connectedMidUpload() -> Machine {
+        var machine = Machine(clientKeepAlive: true, retryBodyLimit: 1024)
+        _ = machine.placed(.admitted)
+        _ = machine.connected()
+        _ = machine.requestPart(body("half"))
+        return machine
+    }
+
     @Test func aRequestRelayedWhole() {
         var machine = Self.connectedGET()
         let r4 = machine.receivedHead(.ok, upstreamReusable: true, clientCanFrame: true, connectionCloses: false)
@@ -147,10 +156,7 @@ struct ExchangeStateMachineTests {
     }
 
     @Test func aFailureWhileTheBodyStillComesClosesAfterTheAnswer() {
-        var machine = Machine(clientKeepAlive: true, retryBodyLimit: 1024)
-        _ = machine.placed(.admitted)
-        _ = machine.connected()
-        _ = machine.requestPart(Self.body("half"))
+        var machine = Self.connectedMidUpload()
         let r25 = machine.failed(.clientRejected(.payloadTooLarge, "too large"), connectionCloses: false)
         #expect(r25 == .answer(.payloadTooLarge))
         #expect(!machine.clientKeepAlive)
@@ -159,10 +165,7 @@ struct ExchangeStateMachineTests {
     @Test func anEarlyResponseEndsTheConnection() {
         // The node answers before the request body has arrived: the rest of that body would be read
         // as the next request, so the client connection closes after this response.
-        var machine = Machine(clientKeepAlive: true, retryBodyLimit: 1024)
-        _ = machine.placed(.admitted)
-        _ = machine.connected()
-        _ = machine.requestPart(Self.body("half"))
+        var machine = Self.connectedMidUpload()
         let r26 = machine.receivedHead(.ok, upstreamReusable: true, clientCanFrame: true, connectionCloses: false)
         #expect(!r26)
         // Neither is the node's connection reused: it holds a partial request.
