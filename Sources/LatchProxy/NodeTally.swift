@@ -126,7 +126,7 @@ final class NodeTally: Sendable {
 
     /// An exchange on this node ended; `shard` is the calling event loop's.
     func countFinished(reason: DecisionReason, nodeFailed: Bool, shard: Int) {
-        finished.add(1, to: Self.reasons.firstIndex(of: reason)!, shard: shard)
+        finished.add(1, to: reason.index, shard: shard)
         if nodeFailed { finished.add(1, to: Self.failureSlot, shard: shard) }
     }
 

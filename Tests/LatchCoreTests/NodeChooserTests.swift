@@ -155,3 +155,9 @@ struct NodeChooserTests {
         #expect(NodeDecision(node: nil, reason: .noNode) != NodeDecision(node: 0, reason: .noNode))
     }
 }
+
+@Test func decisionReasonIndexIsItsPositionInAllCases() {
+    for (position, reason) in DecisionReason.allCases.enumerated() {
+        #expect(reason.index == position, "\(reason)")
+    }
+}

@@ -22,6 +22,23 @@ public enum DecisionReason: String, Sendable, Equatable, CaseIterable {
     /// No node could take the request (503).
     case noNode = "no_node"
 
+    /// The position in `allCases`, without building that array: counters per reason index by it on
+    /// every request.
+    public var index: Int {
+        switch self {
+        case .sticky: 0
+        case .stayed: 1
+        case .failoverRanked: 2
+        case .failoverReplica: 3
+        case .failoverAny: 4
+        case .rejected: 5
+        case .newSession: 6
+        case .noRoute: 7
+        case .unknownRoute: 8
+        case .noNode: 9
+        }
+    }
+
     /// The request belongs to a session that already lives somewhere (it counts for drain).
     public var isExistingSession: Bool {
         switch self {

@@ -44,7 +44,7 @@ final class RequestSeries: Sendable {
 
     static func reasonIndex(_ reason: DecisionReason) -> Int {
         // `reasons` starts with `DecisionReason.allCases`, in order.
-        DecisionReason.allCases.firstIndex(of: reason)!
+        reason.index
     }
 
     /// Counts one finished request; `shard` is the calling event loop's (see ``UpstreamPool/shard``).
