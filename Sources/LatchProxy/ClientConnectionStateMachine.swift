@@ -185,7 +185,7 @@ struct ClientConnectionStateMachine {
         return inputClosed(replaying: true)
     }
 
-    /// NIOHTTP1's parser refused the client's bytes; it stops there, so the connection always closes.
+    /// The request parser refused the client's bytes; it stops there, so the connection always closes.
     /// `answers`: the refusal can still be read as the answer to a request.
     mutating func parseError(_ error: any Error, answers: Bool, replaying: Bool = false) -> ParseErrorAction {
         if !replaying, !held.isEmpty {

@@ -15,17 +15,13 @@ enum ClientPipeline {
         try sync.addHandler(deadlines)
         // A client's half-close is an event, not a close: its request is still answered.
         try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
-        // Only NIOHTTP1's request decoder: ProxyHandler answers parse errors itself (it knows whether
+        // Only the request decoder: ProxyHandler answers parse errors itself (it knows whether
         // a response is under way and whether the bytes came after a `Connection: close`), orders
         // pipelined requests itself (NIOHTTP1's pipelining handler stops reading during every
         // response: two epoll_ctl calls per keep-alive request), and writes responses as bytes
         // (``HTTPWire``) instead of through the response encoder and header validator, three fewer
         // handlers per response part.
-        try sync.addHandler(
-            ByteToMessageHandler(
-                HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: runtime.config.limits.decoderLimits)
-            )
-        )
+        try sync.addHandler(ByteToMessageHandler(HTTP1RequestDecoder(limits: runtime.config.limits.parserLimits)))
         try sync.addHandler(
             ProxyHandler(
                 holder: holder, deadlines: deadlines, writer: HTTP1ResponseWriter(), scheme: scheme, redirectToHTTPS: redirectToHTTPS))

@@ -10,8 +10,8 @@ import NIOHTTP1
 ///
 /// A field whose name is not a token (RFC 9110 §5.1) or whose value holds CR, LF or NUL (§5.5) is left
 /// out, as NIOHTTP1's validator refused it: nothing Latch forwards may split into a second field or
-/// message. A node's fields were parsed by llhttp, so in practice only a bad value from configuration
-/// could be caught here.
+/// message. A node's fields were parsed by ``HTTP1ResponseParser``, which takes no such bytes, so in
+/// practice only a bad value from configuration could be caught here.
 enum HTTPWire {
     static func write(_ head: HTTPResponseHead, into buffer: inout ByteBuffer) {
         buffer.writeStaticString(head.version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")

@@ -24,7 +24,7 @@ enum HeaderRewriter {
         }
 
         // Collected as pairs and wrapped once: `HTTPHeaders.add` re-checks every name, and these names
-        // are a parsed message's (llhttp accepts only tokens) or Latch's own.
+        // are a parsed message's (the parsers accept only tokens) or Latch's own.
         var headers: [(String, String)] = []
         headers.reserveCapacity(head.headers.count + 5)
         let named = ConnectionTokens(head.headers)

@@ -23,15 +23,7 @@ enum MessageFraming {
         !request.version.isHTTP10 || fields.contentLength != nil || request.method == .HEAD || !status.mayHaveResponseBody
     }
 
-    /// The body length a final response head fixes (RFC 9112 §6.3): 0 for HEAD, 1xx, 204 and 304,
-    /// else its `Content-Length` (NIOHTTP1 validated it); `nil` when chunked or delimited by close.
-    static func announcedBodyLength(_ status: HTTPResponseStatus, _ fields: ResponseFields, requestMethod: HTTPMethod) -> Int? {
-        if requestMethod == .HEAD || !status.mayHaveResponseBody { return 0 }
-        if fields.transferEncoding { return nil }
-        return fields.contentLength.flatMap { Int($0) }
-    }
-
-    /// A request that asks to switch protocols (RFC 9110 §7.8) or CONNECT: NIOHTTP1's decoder stops
+    /// A request that asks to switch protocols (RFC 9110 §7.8) or CONNECT: the request parser stops
     /// parsing the connection after it, so the client connection must close after the answer.
     static func asksForUpgrade(_ head: HTTPRequestHead) -> Bool {
         head.method == .CONNECT || head.headers.contains(name: "upgrade")

@@ -1,6 +1,6 @@
 import NIOHTTP1
 
-/// What a client gets when NIOHTTP1's parser (llhttp in strict mode) refuses its bytes: 431 for a head
+/// What a client gets when ``HTTP1RequestParser`` refuses its bytes: 431 for a head
 /// over `limits.max_request_head` or `limits.max_headers` (RFC 6585 §5), 400 for everything else, with
 /// a short text naming the fault so a developer can see what to fix. Pure.
 struct ParseErrorAnswer: Equatable {

@@ -127,7 +127,7 @@ extension ProxyHandler {
             // the 101 stays in the decoder, unread: a WebSocket client waits for the 101). A
             // ByteToMessageHandler leaves the pipeline only later, so it is not removed.
             let sync = context.pipeline.syncOperations
-            try sync.addHandler(tunnel, position: .before(sync.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)))
+            try sync.addHandler(tunnel, position: .before(sync.handler(type: ByteToMessageHandler<HTTP1RequestDecoder>.self)))
             try sync.removeHandler(context: sync.context(handlerType: ClientDeadlineHandler.self), promise: nil)
             sync.removeHandler(context: context, promise: nil)
         } catch {

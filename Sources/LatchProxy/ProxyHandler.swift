@@ -196,7 +196,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         context.fireChannelInactive()
     }
 
-    /// NIOHTTP1's parser refused the client's bytes (``ParseErrorAnswer`` says with what), or the
+    /// The request parser refused the client's bytes (``ParseErrorAnswer`` says with what), or the
     /// channel failed.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if client.isLingering {

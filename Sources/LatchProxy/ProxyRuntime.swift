@@ -120,13 +120,9 @@ final class ProxyRuntime: Sendable {
 }
 
 extension LimitsConfig {
-    /// The request-head limits NIOHTTP1's decoder enforces while parsing (it answers nothing itself:
-    /// ``ProxyHandler`` turns the overflow into 431). The target counts toward both byte limits.
-    var decoderLimits: NIOHTTPDecoderLimitConfiguration {
-        var limits = NIOHTTPDecoderLimitConfiguration()
-        limits.maxHeaderFieldSize = maxRequestHead
-        limits.maxHeaderListSize = maxRequestHead
-        limits.maxHeaderFieldCount = maxHeaders
-        return limits
+    /// The request-head limits the parser enforces while parsing (it answers nothing itself:
+    /// ``ProxyHandler`` turns the overflow into 431).
+    var parserLimits: HTTP1RequestParser.Limits {
+        HTTP1RequestParser.Limits(maxHead: maxRequestHead, maxFields: maxHeaders)
     }
 }

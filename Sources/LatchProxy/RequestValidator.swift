@@ -30,7 +30,7 @@ enum RequestValidator {
 
     /// The method must be a token and the target visible ASCII (RFC 9112 §3, RFC 3986 §2): Latch
     /// writes both into the request line toward the node, where a space, CR or LF would end it and
-    /// start another. llhttp never lets such an HTTP/1 request through; an HTTP/2 request's `:method`
+    /// start another. ``HTTP1RequestParser`` never lets such an HTTP/1 request through; an HTTP/2 request's `:method`
     /// and `:path` are only what the client put there — the HTTP/2-to-HTTP/1 smuggling of
     /// GHSA-4px2-pw77-vc85 — so they are checked here, whatever the HTTP/2 library already refused.
     private static func checkRequestLine(_ head: HTTPRequestHead) -> RequestRejection? {

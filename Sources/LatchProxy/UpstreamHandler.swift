@@ -123,17 +123,6 @@ final class UpstreamHandler: ChannelDuplexHandler {
     /// Something moved since the watchdog was armed: the node sent bytes, took request bytes, or the
     /// client took response bytes.
     private var progressed = false
-    /// Set when a response's `.end` was delivered; ``UpstreamResponseDecoder`` clears it before each read.
-    var responseEndedDuringRead = false
-    /// How many more bytes the current response's body has, when its head says (`Content-Length`, or
-    /// none at all): `nil` before the final head and for chunked or close-delimited bodies. Lets
-    /// ``UpstreamResponseDecoder`` offer the parser no byte beyond the response's end.
-    private(set) var bodyBytesLeft: Int?
-    /// No final (non-1xx) response head yet for the current exchange.
-    private(set) var awaitingHead = true
-    /// The current response's body is chunked: it ends with a blank line the parser alone finds.
-    private(set) var chunkedBody = false
-    private var requestMethod = HTTPMethod.GET
     /// The request body goes out chunked (``RequestFraming``).
     private var requestChunked = false
     /// The response decoder in front of this handler, told of each request head. Unowned: both live
@@ -157,7 +146,6 @@ final class UpstreamHandler: ChannelDuplexHandler {
         guard let context else { return }
         switch part {
         case .head(var head):
-            requestMethod = head.method
             requestChunked = RequestFraming.frame(&head)
             responseDecoder?.requestSent(head)
             var buffer = context.channel.allocator.buffer(capacity: 512)
@@ -277,20 +265,10 @@ final class UpstreamHandler: ChannelDuplexHandler {
         }
         switch part {
         case .head(let head):
-            let fields = ResponseFields(head.headers)
-            if !head.status.isInformational {
-                awaitingHead = false
-                bodyBytesLeft = MessageFraming.announcedBodyLength(head.status, fields, requestMethod: requestMethod)
-                chunkedBody = bodyBytesLeft == nil && fields.transferEncoding
-            }
-            delegate.upstreamResponseHead(head, fields: fields)
+            delegate.upstreamResponseHead(head, fields: ResponseFields(head.headers))
         case .body(let buffer):
-            bodyBytesLeft = bodyBytesLeft.map { $0 - buffer.readableBytes }
             delegate.upstreamResponseBody(buffer)
         case .end(let trailers):
-            responseEndedDuringRead = true
-            awaitingHead = true
-            bodyBytesLeft = nil
             delegate.upstreamResponseEnd(trailers)
         }
     }

@@ -1,0 +1,159 @@
+import NIOCore
+import NIOHTTP1
+
+/// The parts of an HTTP/1.1 message that requests and responses share (RFC 9112 §2, §5): finding
+/// where a head (or a trailer section) ends, and reading its field lines — strictly, as llhttp's
+/// strict mode does, which ``HTTP1RequestParser`` and ``HTTP1ResponseParser`` replace.
+enum HTTP1Fields {
+    /// Limits of one message's fields, counted across its head and trailers.
+    struct Limits: Sendable, Equatable {
+        /// The request target plus every field's name and value, in bytes; also the limit of a
+        /// single field (`limits.max_request_head` for requests).
+        var maxHead: Int
+        /// Fields in one message, trailers included (`limits.max_headers` for requests).
+        var maxFields: Int
+
+        /// Bytes a head may take on the wire before it is refused unseen (as soon as they are
+        /// buffered, not when the blank line comes): the counted bytes plus a field's `: ` and
+        /// CRLF for each field, and room for the start line's other parts and padding.
+        var maxRawHead: Int { maxHead + 4 * maxFields + 256 }
+    }
+
+    /// What is used of a message's limits so far.
+    struct Budget {
+        let limits: Limits
+        private(set) var fields = 0
+        private(set) var bytes = 0
+
+        init(_ limits: Limits) {
+            self.limits = limits
+        }
+
+        mutating func spend(fields: Int = 0, bytes: Int) throws(HTTPParserError) {
+            self.fields += fields
+            self.bytes += bytes
+            if self.fields > limits.maxFields || self.bytes > limits.maxHead { throw .headerOverflow }
+        }
+    }
+
+    /// What a head's fields say about its framing and connection.
+    struct Framing {
+        var contentLength: Int?
+        var transferEncoding = false
+        /// `chunked` is the final transfer coding (RFC 9112 §6.3).
+        var chunkedLast = false
+        var upgrade = false
+        var connectionUpgrade = false
+        var connectionClose = false
+        var connectionKeepAlive = false
+
+        /// Whether the message leaves the connection open (RFC 9112 §9.3).
+        func keepsAlive(_ version: HTTPVersion) -> Bool {
+            version == .http1_1 ? !connectionClose : connectionKeepAlive && !connectionClose
+        }
+    }
+
+    /// Where a head or trailer section ends (after its blank line), or where to resume the search
+    /// once more bytes have come. Every CR must be followed by LF and every LF preceded by CR
+    /// (RFC 9112 §2.2: no bare CR; Latch, like llhttp's strict mode, takes no bare LF either), so the
+    /// search refuses those at once instead of waiting for a blank line that never comes.
+    static func endOfSection(_ bytes: UnsafeRawBufferPointer, from start: Int) throws(HTTPParserError) -> (end: Int?, resume: Int) {
+        var i = start
+        let count = bytes.count
+        while i < count {
+            let byte = bytes[i]
+            if byte == .lf { throw .lfExpected }
+            guard byte == .cr else {
+                i += 1
+                continue
+            }
+            guard i + 1 < count else { return (nil, i) }
+            guard bytes[i + 1] == .lf else { throw .lfExpected }
+            if i + 3 < count {
+                if bytes[i + 2] == .cr, bytes[i + 3] == .lf { return (i + 4, 0) }
+            } else if i + 2 < count, bytes[i + 2] == .cr {
+                return (nil, i)
+            }
+            i += 2
+        }
+        // A line end just before the search stopped must be seen again: it may begin the blank line.
+        if i >= 2, bytes[i - 2] == .cr, bytes[i - 1] == .lf { return (nil, i - 2) }
+        return (nil, i)
+    }
+
+    /// Waits for a whole section in `buffer` (searching on from `scanned`), then hands its bytes to `parse`.
+    static func section<Result>(
+        _ buffer: inout ByteBuffer,
+        scanned: inout Int,
+        limits: Limits,
+        _ parse: (UnsafeRawBufferPointer) throws(HTTPParserError) -> Result
+    ) throws(HTTPParserError) -> Result? {
+        let search = try buffer.withUnsafeReadableBytes { bytes throws(HTTPParserError) in
+            try endOfSection(bytes, from: scanned)
+        }
+        guard let end = search.end else {
+            scanned = search.resume
+            if buffer.readableBytes > limits.maxRawHead { throw .headerOverflow }
+            return nil
+        }
+        if end > limits.maxRawHead { throw .headerOverflow }
+        scanned = 0
+        let result = try buffer.withUnsafeReadableBytes { bytes throws(HTTPParserError) in
+            try parse(UnsafeRawBufferPointer(rebasing: bytes[..<end]))
+        }
+        buffer.moveReaderIndex(forwardBy: end)
+        return result
+    }
+
+    /// Field lines up to the blank line that ends them (RFC 9112 §5). `framing`, when given, learns
+    /// what they say about the message's length and connection (trailers frame nothing, RFC 9110 §6.5.1).
+    static func read(
+        _ cursor: inout HeadCursor, budget: inout Budget, framing: inout Framing?
+    ) throws(HTTPParserError) -> [(String, String)] {
+        var fields: [(String, String)] = []
+        fields.reserveCapacity(8)
+        while !cursor.takeCRLF() {
+            let nameStart = cursor.position
+            let nameEnd = cursor.scan(while: HTTPSyntax.isTokenByte)
+            // An empty name is obs-fold (a line starting with whitespace) or a stray byte; a name
+            // followed by anything but a colon (whitespace before it, RFC 9112 §5.1) is refused too.
+            guard nameEnd > nameStart, cursor.take(.colon) else { throw .invalidHeaderToken }
+            cursor.skipWhitespace()
+            let valueStart = cursor.position
+            let valueEnd = try cursor.fieldValueEnd()
+            guard cursor.takeCRLF() else { throw .lfExpected }
+            try budget.spend(fields: 1, bytes: (nameEnd - nameStart) + (valueEnd - valueStart))
+            let name = cursor.bytes(nameStart..<nameEnd)
+            let value = cursor.bytes(valueStart..<valueEnd)
+            if framing != nil { try note(name: name, value: value, into: &framing!) }
+            fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+        }
+        return fields
+    }
+
+    private static func note(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, into framing: inout Framing) throws(HTTPParserError) {
+        switch name.count {
+        case 14 where HTTPSyntax.equalsIgnoringCase(name, "content-length"):
+            // RFC 9112 §6.3: one length, digits only; a repeated field (even with the same value)
+            // is refused, as llhttp does, rather than guessing which one the other side believes.
+            guard framing.contentLength == nil, let length = HTTPSyntax.decimal(value) else { throw .invalidContentLength }
+            framing.contentLength = length
+        case 17 where HTTPSyntax.equalsIgnoringCase(name, "transfer-encoding"):
+            // Several Transfer-Encoding fields are one list (RFC 9110 §5.3); only its last coding counts.
+            framing.transferEncoding = true
+            if let last = HTTPSyntax.lastListElement(value) {
+                framing.chunkedLast = HTTPSyntax.equalsIgnoringCase(last, "chunked")
+            }
+        case 7 where HTTPSyntax.equalsIgnoringCase(name, "upgrade"):
+            framing.upgrade = true
+        case 10 where HTTPSyntax.equalsIgnoringCase(name, "connection"):
+            HTTPSyntax.forEachListElement(value) { option in
+                if HTTPSyntax.equalsIgnoringCase(option, "upgrade") { framing.connectionUpgrade = true }
+                if HTTPSyntax.equalsIgnoringCase(option, "close") { framing.connectionClose = true }
+                if HTTPSyntax.equalsIgnoringCase(option, "keep-alive") { framing.connectionKeepAlive = true }
+            }
+        default:
+            break
+        }
+    }
+}
