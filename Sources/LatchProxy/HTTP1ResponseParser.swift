@@ -2,7 +2,7 @@ import NIOCore
 import NIOHTTP1
 
 /// Latch's HTTP/1.1 response parser (RFC 9112), for a node's connection: bytes in, response parts
-/// out. A value with no I/O; ``UpstreamResponseDecoder`` runs it.
+/// out. A value with no I/O; ``UpstreamHandler`` runs it.
 ///
 /// The same strictness as ``HTTP1RequestParser`` (and llhttp's strict mode before it): a response
 /// Latch cannot frame beyond doubt is an error, answered 502 and never reused. Framing follows

@@ -99,11 +99,18 @@ enum UpstreamFailure: Error, Equatable {
 
 }
 
-/// The last handler of an upstream connection's pipeline. It relays response parts to whichever
-/// exchange has leased the connection, holds reads while that client cannot take more bytes
-/// (the GlueHandler rule from swift-nio-examples), and keeps the response-inactivity deadline.
+/// The last handler of an upstream connection's pipeline, on the node's bytes. It parses responses
+/// (``HTTP1ResponseParser``) and relays their parts to whichever exchange has leased the connection,
+/// holds reads while that client cannot take more bytes (the GlueHandler rule from
+/// swift-nio-examples), and keeps the response-inactivity deadline.
+///
+/// A node must send nothing after a response until it is asked again. Bytes left over after a
+/// response's end in the same read, or bytes on an idle connection, would be read as the response
+/// to the *next* request — another client's — so the connection is closed, never reused. After a
+/// `101 Switching Protocols` every byte, including those in the same read as the 101's head, goes to
+/// the tunnel as it is.
 final class UpstreamHandler: ChannelDuplexHandler {
-    typealias InboundIn = HTTPClientResponsePart
+    typealias InboundIn = ByteBuffer
     /// Requests leave as bytes written here (``HTTPWire``), not through NIOHTTP1's request encoder.
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -125,9 +132,11 @@ final class UpstreamHandler: ChannelDuplexHandler {
     private var progressed = false
     /// The request body goes out chunked (``RequestFraming``).
     private var requestChunked = false
-    /// The response decoder in front of this handler, told of each request head. Unowned: both live
-    /// and die with the pipeline, and the decoder holds this handler.
-    unowned var responseDecoder: UpstreamResponseDecoder?
+    private var parser = HTTP1ResponseParser()
+    /// The start of a response part that has not all arrived.
+    private var unparsed: ByteBuffer?
+    /// A tunnel owns the connection: bytes are relayed, not parsed.
+    private var tunnel = false
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
@@ -147,7 +156,7 @@ final class UpstreamHandler: ChannelDuplexHandler {
         switch part {
         case .head(var head):
             requestChunked = RequestFraming.frame(&head)
-            responseDecoder?.requestSent(head)
+            parser.requestSent(method: head.method)
             var buffer = context.channel.allocator.buffer(capacity: 512)
             HTTPWire.write(head, into: &buffer)
             context.write(wrapOutboundOut(buffer), promise: nil)
@@ -180,17 +189,12 @@ final class UpstreamHandler: ChannelDuplexHandler {
     func startTunnel() {
         watchdog.clear()
         watchdogInterval = nil
-        responseDecoder?.tunnel = true
+        tunnel = true
     }
 
     /// Tunnel bytes toward the node, as they are (not flushed).
     func writeTunnel(_ bytes: ByteBuffer) {
         context?.write(wrapOutboundOut(bytes), promise: nil)
-    }
-
-    /// Tunnel bytes from the node (from ``UpstreamResponseDecoder``).
-    func tunnelBytes(_ bytes: ByteBuffer) {
-        delegate?.upstreamTunnelBytes(bytes)
     }
 
     var isWritable: Bool { context?.channel.isWritable ?? false }
@@ -248,29 +252,67 @@ final class UpstreamHandler: ChannelDuplexHandler {
 
     // MARK: Events
 
-    /// Raw bytes from the node: progress, even before they make a whole part. Returns false when no
-    /// exchange is waiting for them (a node talking on an idle connection): the caller closes it.
-    func rawBytesArrived() -> Bool {
-        progressed = true
-        return delegate != nil
-    }
-
+    /// Bytes from the node. Every byte is progress for the watchdog, even before it makes a whole
+    /// part: a node that sends its head slowly but steadily is not answered 504.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
+        var bytes = unwrapInboundIn(data)
         progressed = true
-        guard let delegate else {
-            // A response nobody asked for (a node talking on an idle connection): never reuse it.
-            context.close(promise: nil)
+        if tunnel {
+            delegate?.upstreamTunnelBytes(bytes)
             return
         }
+        // A response nobody asked for (a node talking on an idle connection): never reuse it.
+        guard delegate != nil, !parser.isIdle else { return unsolicited(context) }
+        if var earlier = unparsed {
+            unparsed = nil
+            earlier.writeBuffer(&bytes)
+            bytes = earlier
+        }
+        do {
+            while let part = try parser.next(&bytes) {
+                deliver(part)
+                if tunnel {
+                    if bytes.readableBytes > 0 { delegate?.upstreamTunnelBytes(bytes) }
+                    return
+                }
+                if case .end = part {
+                    // What followed the response in this read was not asked for (a new request may
+                    // already be on its way on this connection: its response must not start with it).
+                    if bytes.readableBytes > 0 { unsolicited(context) }
+                    return
+                }
+                if delegate == nil { return }
+            }
+        } catch {
+            return badResponse(error, context: context)
+        }
+        if bytes.readableBytes > 0 { unparsed = bytes }
+    }
+
+    private func deliver(_ part: HTTPClientResponsePart) {
         switch part {
         case .head(let head):
-            delegate.upstreamResponseHead(head, fields: ResponseFields(head.headers))
+            delegate?.upstreamResponseHead(head, fields: ResponseFields(head.headers))
         case .body(let buffer):
-            delegate.upstreamResponseBody(buffer)
+            delegate?.upstreamResponseBody(buffer)
         case .end(let trailers):
-            delegate.upstreamResponseEnd(trailers)
+            delegate?.upstreamResponseEnd(trailers)
         }
+    }
+
+    private func unsolicited(_ context: ChannelHandlerContext) {
+        unparsed = nil
+        context.close(promise: nil)
+    }
+
+    /// The node's bytes are not HTTP Latch can frame beyond doubt: never reused, and the exchange fails.
+    private func badResponse(_ error: any Error, context: ChannelHandlerContext) {
+        unparsed = nil
+        let delegate = self.delegate
+        self.delegate = nil
+        context.close(promise: nil)
+        // Whether the client already saw part of the response is the exchange's to know.
+        delegate?.upstreamFailed(.badResponse("\(error)"))
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -296,12 +338,19 @@ final class UpstreamHandler: ChannelDuplexHandler {
         let delegate = self.delegate
         self.delegate = nil
         context.close(promise: nil)
-        // Whether the client already saw part of the response is the exchange's to know.
-        delegate?.upstreamFailed(error is HTTPParserError ? .badResponse("\(error)") : .closedBeforeResponse)
+        delegate?.upstreamFailed(.closedBeforeResponse)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         watchdog.cancel()
+        // The node's end of input: the end of a body that runs until the close, or a response cut short.
+        if !tunnel, delegate != nil {
+            do {
+                if let part = try parser.inputEnded(buffered: unparsed?.readableBytes ?? 0) { deliver(part) }
+            } catch {
+                badResponse(error, context: context)
+            }
+        }
         let delegate = self.delegate
         self.delegate = nil
         onClose?()

@@ -171,12 +171,8 @@ final class UpstreamPool {
                     if let tls, let handshake {
                         try sync.addHandlers(tls.makeHandlers(for: address, handshake: handshake))
                     }
-                    // No request encoder: UpstreamHandler writes requests as bytes (HTTPWire).
-                    let handler = UpstreamHandler()
-                    let decoder = UpstreamResponseDecoder(handler: handler)
-                    handler.responseDecoder = decoder
-                    try sync.addHandler(ByteToMessageHandler(decoder))
-                    try sync.addHandler(handler)
+                    // One handler: it writes requests as bytes (HTTPWire) and parses responses itself.
+                    try sync.addHandler(UpstreamHandler())
                 }
             }
         let connected: EventLoopFuture<any Channel>

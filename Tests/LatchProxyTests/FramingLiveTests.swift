@@ -298,9 +298,9 @@ struct FramingLiveTests {
         }
     }
 
-    /// What a node sends after a complete `Content-Length: 2` answer, in the same write. The parser is
-    /// offered the body only up to its length (`UpstreamResponseDecoder`), so whatever follows is
-    /// seen as left over and the connection closed.
+    /// What a node sends after a complete `Content-Length: 2` answer, in the same write. The parser
+    /// takes the body only up to its length (``HTTP1ResponseParser``), so whatever follows is seen as
+    /// left over and the connection closed.
     static let extraBytes: [Row] = [
         Row(name: "garbage", raw: "JUNKJUNK"),
         Row(name: "a whole second response", raw: "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL"),

@@ -5,9 +5,9 @@ import Testing
 
 @testable import LatchProxy
 
-/// The node side of an exchange on an `EmbeddedChannel`: the pipeline ``UpstreamPool`` builds
-/// (``UpstreamResponseDecoder`` in front of ``UpstreamHandler``), driven byte by byte, with time
-/// advanced on the embedded loop instead of slept.
+/// The node side of an exchange on an `EmbeddedChannel`: ``UpstreamHandler``, the one handler
+/// ``UpstreamPool`` puts on a node connection, driven byte by byte, with time advanced on the
+/// embedded loop instead of slept.
 @Suite("UpstreamHandler on an EmbeddedChannel")
 struct UpstreamHandlerTests {
     /// Records what the handler tells the exchange that leased the connection.
@@ -55,12 +55,9 @@ struct UpstreamHandlerTests {
         init() throws {
             channel = EmbeddedChannel()
             handler = UpstreamHandler()
-            let decoder = UpstreamResponseDecoder(handler: handler)
-            handler.responseDecoder = decoder
             reads = ReadCounter()
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(reads)
-            try sync.addHandler(ByteToMessageHandler(decoder))
             try sync.addHandler(handler)
             recorder = Recorder()
             handler.delegate = recorder
