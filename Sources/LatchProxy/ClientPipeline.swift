@@ -7,24 +7,19 @@ import NIOTLS
 /// The handlers of an accepted client connection: HTTP/1 on a plain listener; on a TLS listener, the
 /// TLS handshake, then HTTP/2 or HTTP/1 as the client's ALPN choice says.
 enum ClientPipeline {
-    /// `ProxyHandler` on the connection's bytes.
+    /// `ProxyHandler` on the connection's bytes, alone: it parses requests, keeps the deadlines,
+    /// answers parse errors itself (it knows whether a response is under way and whether the bytes
+    /// came after a `Connection: close`), orders pipelined requests itself (NIOHTTP1's pipelining
+    /// handler stops reading during every response: two epoll_ctl calls per keep-alive request), and
+    /// writes responses as bytes (``HTTPWire``).
     static func http1(_ channel: any Channel, holder: RuntimeHolder, scheme: String, redirectToHTTPS: Int? = nil) throws {
         let runtime = holder.current
-        let sync = channel.pipeline.syncOperations
-        let deadlines = ClientDeadlineHandler(requestHead: runtime.timeouts.requestHead, idle: runtime.timeouts.idle)
-        try sync.addHandler(deadlines)
         // A client's half-close is an event, not a close: its request is still answered.
         try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
-        // Only the request decoder: ProxyHandler answers parse errors itself (it knows whether
-        // a response is under way and whether the bytes came after a `Connection: close`), orders
-        // pipelined requests itself (NIOHTTP1's pipelining handler stops reading during every
-        // response: two epoll_ctl calls per keep-alive request), and writes responses as bytes
-        // (``HTTPWire``) instead of through the response encoder and header validator, three fewer
-        // handlers per response part.
-        try sync.addHandler(ByteToMessageHandler(HTTP1RequestDecoder(limits: runtime.config.limits.parserLimits)))
-        try sync.addHandler(
+        try channel.pipeline.syncOperations.addHandler(
             ProxyHandler(
-                holder: holder, deadlines: deadlines, writer: HTTP1ResponseWriter(), scheme: scheme, redirectToHTTPS: redirectToHTTPS))
+                holder: holder, parsing: runtime.config.limits.parserLimits, writer: HTTP1ResponseWriter(), scheme: scheme,
+                redirectToHTTPS: redirectToHTTPS))
     }
 
     /// TLS first; the rest once the handshake has said which protocol the client speaks.
@@ -81,16 +76,14 @@ enum ClientPipeline {
             streamDelegate: keeper.streamDelegate(on: channel.eventLoop)
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
-                let runtime = holder.current
                 let sync = stream.pipeline.syncOperations
-                let deadlines = ClientDeadlineHandler(
-                    requestHead: runtime.timeouts.requestHead, idle: runtime.timeouts.idle, writesBytes: false)
                 // Normalising removes the connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2:
                 // Connection, Keep-Alive, Transfer-Encoding…) from every head and trailer block Latch
                 // writes, which were made for HTTP/1 clients.
                 try sync.addHandler(HTTP2FramePayloadToHTTP1ServerCodec(normalizeHTTPHeaders: true))
-                try sync.addHandler(deadlines)
-                try sync.addHandler(ProxyHandler(holder: holder, deadlines: deadlines, writer: HTTP2ResponseWriter(), scheme: "https"))
+                let proxy = ProxyHandler(holder: holder, parsing: nil, writer: HTTP2ResponseWriter(), scheme: "https")
+                try sync.addHandler(HTTP2StreamInput(proxy))
+                try sync.addHandler(proxy)
             }
         }
         try channel.pipeline.syncOperations.addHandler(keeper)
@@ -153,5 +146,22 @@ final class TLSHandshakeDeadline: ChannelInboundHandler, RemovableChannelHandler
 
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
+    }
+}
+
+/// Hands an HTTP/2 stream's request parts to the ``ProxyHandler`` behind it, which reads bytes on an
+/// HTTP/1 connection: the parts go to it directly, every other event down the pipeline.
+final class HTTP2StreamInput: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+
+    /// `unowned`: both live and die with the stream's pipeline.
+    private unowned let proxy: ProxyHandler
+
+    init(_ proxy: ProxyHandler) {
+        self.proxy = proxy
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        proxy.received(unwrapInboundIn(data))
     }
 }

@@ -2,7 +2,7 @@ import NIOCore
 import NIOHTTP1
 
 /// Latch's HTTP/1.1 request parser (RFC 9112): bytes in, request parts out. A value with no I/O;
-/// ``HTTP1RequestDecoder`` runs it on a client connection.
+/// ``ProxyHandler`` runs it on a client connection.
 ///
 /// It is as strict as llhttp's strict mode, which it replaces, and fails with the same
 /// `HTTPParserError`s (so ``ParseErrorAnswer`` gives the same status and text): a bare CR or LF,

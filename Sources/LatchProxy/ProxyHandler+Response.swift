@@ -122,14 +122,16 @@ extension ProxyHandler {
             labels: .init(client: clientAddress, cluster: exchange.cluster.config.name, node: exchange.nodeConfig.name)
         )
         do {
-            // In front of the request decoder, which has stopped at the upgrade request and stays,
-            // idle: from now on the client's bytes end at the tunnel (what the client sent before
-            // the 101 stays in the decoder, unread: a WebSocket client waits for the 101). A
-            // ByteToMessageHandler leaves the pipeline only later, so it is not removed.
+            // In this handler's place: from now on the client's bytes end at the tunnel. What the
+            // client sent behind its upgrade request (the parser stopped there) is the tunnel's first.
             let sync = context.pipeline.syncOperations
-            try sync.addHandler(tunnel, position: .before(sync.handler(type: ByteToMessageHandler<HTTP1RequestDecoder>.self)))
-            try sync.removeHandler(context: sync.context(handlerType: ClientDeadlineHandler.self), promise: nil)
+            try sync.addHandler(tunnel, position: .before(self))
             sync.removeHandler(context: context, promise: nil)
+            if let early = unparsed, early.readableBytes > 0 {
+                unparsed = nil
+                upstream.handler.writeTunnel(early)
+                upstream.handler.flush()
+            }
         } catch {
             runtime.logger.error("cannot open the tunnel", metadata: ["client": "\(clientAddress)", "error": "\(error)"])
             upstream.channel.close(promise: nil)

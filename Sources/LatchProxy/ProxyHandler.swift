@@ -9,6 +9,12 @@ import NIOHTTP1
 /// response. This class feeds them the channel's and the node connection's events and performs what
 /// they return: routing, leasing, writing, bookkeeping.
 ///
+/// On an HTTP/1 connection it is the only handler on the client's bytes (behind TLS, if any): it
+/// parses them itself (``HTTP1RequestParser``) and keeps the connection's deadlines
+/// (``ClientDeadlines``); each handler a read crosses costs a type-erased hop, and a read, its
+/// completion, a read request and a write cross every one. On an HTTP/2 stream the request arrives
+/// as parts through ``HTTP2StreamInput``.
+///
 /// Backpressure follows swift-nio-examples' GlueHandler: the client's reads go through only while the
 /// upstream connection is writable, and the upstream handler reads the response only while this
 /// client connection is writable. Memory stays flat for any body size.
@@ -16,7 +22,7 @@ import NIOHTTP1
 /// Responses leave through a ``ResponseWriter``: bytes on an HTTP/1 connection, `HTTPServerResponsePart`s
 /// on an HTTP/2 stream; the writer declares which. Nothing else writes through this handler.
 final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamDelegate {
-    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = Never
     typealias OutboundOut = Never
 
@@ -24,7 +30,14 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// The runtime of the current (or last) exchange; refreshed from `holder` when an exchange starts,
     /// so a reload reaches open keep-alive connections at their next request.
     var runtime: ProxyRuntime
-    let deadlines: ClientDeadlineHandler
+    let deadlines: ClientDeadlines
+    /// The HTTP/1 request parser; `nil` on an HTTP/2 stream, whose parts come parsed.
+    private var parser: HTTP1RequestParser?
+    /// The start of a request part that has not all arrived (or, after an upgrade request, what the
+    /// client sent behind it: the tunnel's first bytes).
+    var unparsed: ByteBuffer?
+    /// The parser refused the client's bytes: nothing after them is parsed.
+    private var parseFailed = false
     let scheme: String
     /// A plain listener's `redirect_to_https`: every request is answered with a redirect there.
     let redirectToHTTPS: Int?
@@ -39,14 +52,17 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// Request body bytes were written upstream since the last flush.
     var upstreamNeedsFlush = false
 
+    /// - Parameter parsing: the limits of HTTP/1 requests parsed from bytes; `nil` for an HTTP/2 stream.
     init(
-        holder: RuntimeHolder, deadlines: ClientDeadlineHandler, writer: any ResponseWriter, scheme: String = "http",
+        holder: RuntimeHolder, parsing limits: HTTP1RequestParser.Limits?, writer: any ResponseWriter, scheme: String = "http",
         redirectToHTTPS: Int? = nil
     ) {
         self.holder = holder
         self.writer = writer
         self.runtime = holder.current
-        self.deadlines = deadlines
+        self.parser = limits.map(HTTP1RequestParser.init(limits:))
+        self.deadlines = ClientDeadlines(
+            requestHead: runtime.timeouts.requestHead, idle: runtime.timeouts.idle, writesBytes: limits != nil)
         self.scheme = scheme
         self.redirectToHTTPS = redirectToHTTPS
     }
@@ -71,16 +87,53 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         deadlines.isHoldingReads = { [unowned self] in
             self.client.readPending
         }
+        deadlines.attach(to: context)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        deadlines.stop()
         self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        deadlines.activated()
+        context.fireChannelActive()
     }
 
     // MARK: - Client → upstream
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        perform(client.received(unwrapInboundIn(data)), context: context)
+        deadlines.bytesArrived()
+        var bytes = unwrapInboundIn(data)
+        if parseFailed {
+            // Nothing after refused bytes is parsed. While lingering they are read and dropped (up
+            // to a limit); otherwise the connection is already closing.
+            if client.isLingering, !client.droppedAfterParseError(bytes.readableBytes) { return }
+            context.close(promise: nil)
+            return
+        }
+        if var earlier = unparsed {
+            unparsed = nil
+            earlier.writeBuffer(&bytes)
+            bytes = earlier
+        }
+        do {
+            while let part = try parser?.next(&bytes) {
+                perform(client.received(part), context: context)
+            }
+        } catch {
+            parseFailed = true
+            parseError(error, replaying: false, context: context)
+            return
+        }
+        if bytes.readableBytes > 0 { unparsed = bytes }
+    }
+
+    /// A request part of an HTTP/2 stream (``HTTP2StreamInput``).
+    func received(_ part: HTTPServerRequestPart) {
+        guard let context else { return }
+        deadlines.bytesArrived()
+        perform(client.received(part), context: context)
     }
 
     private func perform(_ action: ClientConnectionStateMachine.PartAction, context: ChannelHandlerContext) {
@@ -179,6 +232,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         switch event {
         case ChannelEvent.inputClosed:
+            // The client ended its side in the middle of a request (RFC 9112 §8: an incomplete message).
+            if !parseFailed, parser?.isInMessage(buffered: unparsed?.readableBytes ?? 0) == true {
+                parseFailed = true
+                parseError(HTTPParserError.invalidEOFState, replaying: false, context: context)
+            }
             inputClosed(replaying: false, context: context)
         case is ChannelShouldQuiesceEvent:
             perform(client.quiesce(), context: context)
@@ -188,6 +246,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        deadlines.stop()
         _ = client.closed()
         if let exchange {
             exchange.machine.abandoned(.clientClosed)
@@ -196,26 +255,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         context.fireChannelInactive()
     }
 
-    /// The request parser refused the client's bytes (``ParseErrorAnswer`` says with what), or the
-    /// channel failed.
+    /// The channel failed (parse errors are this handler's own: ``parseError(_:replaying:context:)``).
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if client.isLingering {
-            if case ByteToMessageDecoderError.dataReceivedInErrorState(_, let buffer) = error,
-                !client.droppedAfterParseError(buffer.readableBytes)
-            {
-                return
-            }
-            context.close(promise: nil)
-            return
-        }
-        guard error is HTTPParserError else {
+        if !client.isLingering {
             runtime.logger.debug("client connection error", metadata: ["client": "\(clientAddress)", "error": "\(error)"])
-            context.close(promise: nil)
-            return
         }
-        parseError(error, replaying: false, context: context)
+        context.close(promise: nil)
     }
 
+    /// The request parser refused the client's bytes (``ParseErrorAnswer`` says with what).
     private func parseError(_ error: any Error, replaying: Bool, context: ChannelHandlerContext) {
         guard let parseError = error as? HTTPParserError else { return }
         let answer = ParseErrorAnswer(parseError)

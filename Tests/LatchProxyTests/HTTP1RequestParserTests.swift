@@ -83,8 +83,22 @@ struct HTTP1RequestParserTests {
         return outcome
     }
 
+    /// The parser on `chunks`, one read each, as ``ProxyHandler`` runs it: every part the bytes hold
+    /// after each read, then the end of input.
     static func latch(_ chunks: [[UInt8]], validating: Bool = false, endInput: Bool = true) -> Outcome {
-        run(HTTP1RequestDecoder(limits: limits), chunks, validating: validating, endInput: endInput)
+        var parser = HTTP1RequestParser(limits: limits)
+        var outcome = Outcome()
+        var buffer = ByteBuffer()
+        do {
+            for chunk in chunks {
+                buffer.writeBytes(chunk)
+                while let part = try parser.next(&buffer) { outcome.add(part, validating: validating) }
+            }
+            if endInput, parser.isInMessage(buffered: buffer.readableBytes) { throw HTTPParserError.invalidEOFState }
+        } catch {
+            outcome.failed = error as? HTTPParserError ?? .unknown
+        }
+        return outcome
     }
 
     static func llhttp(_ chunks: [[UInt8]]) -> Outcome {

@@ -8,7 +8,7 @@ import Testing
 @testable import LatchProxy
 
 /// The client side of a connection on an `EmbeddedChannel`: the pipeline `ClientPipeline.http1`
-/// builds (deadlines, NIOHTTP1's request decoder, ``ProxyHandler``), for what Latch answers by itself —
+/// builds (``ProxyHandler`` alone, parsing and keeping the deadlines), for what Latch answers by itself —
 /// refusals, parse errors, deadlines — byte by byte, with time advanced instead of slept. Exchanges
 /// that reach a node are the live suites' (they need real connections).
 @Suite("ProxyHandler on an EmbeddedChannel")

@@ -116,6 +116,23 @@ struct WebSocketLiveTests {
         }
     }
 
+    @Test("a frame sent in the same write as the handshake reaches the node once the tunnel opens")
+    func frameBehindTheHandshake() async throws {
+        try await Self.withWebSockets { h in
+            let client = try await RawClient.connect(port: h.port, group: h.group)
+            var bytes = ByteBuffer(string: "GET /chat HTTP/1.1\r\nHost: chat.example.com\r\nCookie: JSESSIONID=S1.ws3\r\n\(WebSocketWire.upgradeHeaders)\r\n")
+            var frame = WebSocketWire.clientFrame(opcode: 1, Array("early".utf8))
+            bytes.writeBuffer(&frame)
+            try await client.send(bytes)
+            // The node's greeting, then its echo of the frame Latch held behind the upgrade request.
+            let frames = try await Self.waitForFrames(client, count: 2)
+            #expect(client.text.hasPrefix("HTTP/1.1 101 Switching Protocols\r\n"))
+            #expect(frames.count == 2)
+            #expect(frames.dropFirst().first.map { String(decoding: $0.payload, as: UTF8.self) } == "early")
+            await client.close()
+        }
+    }
+
     @Test("wss: a WebSocket through a TLS listener")
     func throughTLS() async throws {
         let pki = try TestPKI()

@@ -1,7 +1,8 @@
 import NIOCore
 
-/// Keeps the client-side deadlines that need to see raw bytes. Sits before the HTTP decoder; the
-/// proxy handler tells it where the connection is in its request cycle.
+/// The client-side deadlines of one connection (or HTTP/2 stream). ``ProxyHandler`` owns it, tells
+/// it when bytes arrive and where the connection is in its request cycle, and hears from it when a
+/// deadline passes.
 ///
 /// - The whole request head must arrive within `requestHead` of its first byte (or of the accept, for
 ///   the first request, as HAProxy's `timeout http-request`), however slowly it trickles: a slowloris
@@ -11,11 +12,7 @@ import NIOCore
 ///   the client's reads (the node is slow to take the body) does not count: the upstream watchdog
 ///   bounds that (see ``UpstreamHandler/startWatchdog(interval:)``).
 /// - A keep-alive connection with no request for `idle` is closed quietly.
-final class ClientDeadlineHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-
+final class ClientDeadlines {
     private enum Phase {
         /// Waiting for the first byte of the next request (keep-alive idle).
         case idle
@@ -45,8 +42,8 @@ final class ClientDeadlineHandler: ChannelInboundHandler, RemovableChannelHandle
     /// Whether the proxy is holding the client's reads (backpressure): silence is then Latch's doing.
     var isHoldingReads: () -> Bool = { false }
 
-    /// Whether this handler sits on the connection's bytes and may write its 408 as bytes; on an
-    /// HTTP/2 stream (where it sees request parts, forwarded as they are) it closes the stream instead.
+    /// Whether the connection carries bytes, so its 408 can be written as bytes; an HTTP/2 stream is
+    /// closed instead.
     private let writesBytes: Bool
 
     init(requestHead: TimeAmount, idle: TimeAmount, writesBytes: Bool = true) {
@@ -55,33 +52,30 @@ final class ClientDeadlineHandler: ChannelInboundHandler, RemovableChannelHandle
         self.writesBytes = writesBytes
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    /// The handler is in its pipeline; the first head's deadline runs from the accept (as HAProxy's
+    /// `timeout http-request`), so it starts once the channel is active.
+    func attach(to context: ChannelHandlerContext) {
         self.context = context
-        if context.channel.isActive { startTimer(requestHeadTimeout) }
+        if context.channel.isActive { activated() }
     }
 
-    func channelActive(context: ChannelHandlerContext) {
+    func activated() {
         if timer.deadline == nil { startTimer(requestHeadTimeout) }
-        context.fireChannelActive()
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    /// The channel closed or the handler left it: no deadline fires any more.
+    func stop() {
         timer.cancel()
-        context.fireChannelInactive()
+        context = nil
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
-        timer.cancel()
-        self.context = nil
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    /// Bytes (or, on an HTTP/2 stream, a request part) arrived.
+    func bytesArrived() {
         bytesSinceArmed = true
         if case .idle = phase {
             phase = .readingHead
             startTimer(requestHeadTimeout)
         }
-        context.fireChannelRead(data)
     }
 
     /// The decoder produced a request head; its body (if any) follows.
@@ -124,7 +118,7 @@ final class ClientDeadlineHandler: ChannelInboundHandler, RemovableChannelHandle
                 context.close(promise: nil)
                 return
             }
-            // Below the HTTP encoder: write the whole response as bytes (RFC 9110 §15.5.9).
+            // The whole response as bytes (RFC 9110 §15.5.9).
             let buffer = RawResponse.closing(
                 408,
                 "Request Timeout",
@@ -134,7 +128,7 @@ final class ClientDeadlineHandler: ChannelInboundHandler, RemovableChannelHandle
             // Closed at once, not when the write completes: on a TLS connection whose client never
             // finished its handshake the write waits for the handshake forever. On a plain or
             // established one the answer is already in the socket (or the client is not reading).
-            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+            context.writeAndFlush(NIOAny(buffer), promise: nil)
             context.close(promise: nil)
         case .readingBody:
             if bytesSinceArmed || isHoldingReads() {
