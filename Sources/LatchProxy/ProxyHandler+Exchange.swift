@@ -163,7 +163,10 @@ extension ProxyHandler {
         for part in exchange.machine.connected() {
             connection.handler.write(part)
         }
-        connection.handler.flush()
+        // Within a read of the client's bytes, the rest of the request (a GET's end, a body's first
+        // bytes) may follow in the same read: one flush when it is done.
+        upstreamNeedsFlush = true
+        if !inClientRead { flushUpstreamIfNeeded() }
         connection.handler.startWatchdog(interval: runtime.timeouts.upstreamResponse)
         resumeClientReads()
     }

@@ -49,8 +49,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     var client = ClientConnectionStateMachine()
     var exchange: Exchange?
     let writer: any ResponseWriter
-    /// Request body bytes were written upstream since the last flush.
+    /// Request bytes were written upstream since the last flush.
     var upstreamNeedsFlush = false
+    /// A read of the client's bytes is being handled: upstream writes wait for its end
+    /// (`channelReadComplete`) and leave in one flush.
+    var inClientRead = false
 
     /// - Parameter parsing: the limits of HTTP/1 requests parsed from bytes; `nil` for an HTTP/2 stream.
     init(
@@ -117,6 +120,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             earlier.writeBuffer(&bytes)
             bytes = earlier
         }
+        inClientRead = true
+        defer { inClientRead = false }
         do {
             while let part = try parser?.next(&bytes) {
                 perform(client.received(part), context: context)
@@ -133,6 +138,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     func received(_ part: HTTPServerRequestPart) {
         guard let context else { return }
         deadlines.bytesArrived()
+        inClientRead = true
+        defer { inClientRead = false }
         perform(client.received(part), context: context)
     }
 
@@ -166,8 +173,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     private func send(_ part: HTTPClientRequestPart, on exchange: Exchange) {
         guard exchange.machine.requestPart(part), let upstream = exchange.upstream else { return }
-        upstream.handler.write(part)
-        upstreamNeedsFlush = true
+        if upstream.handler.write(part) { upstreamNeedsFlush = true }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

@@ -149,10 +149,12 @@ final class UpstreamHandler: ChannelDuplexHandler {
 
     // MARK: Writing the request
 
-    func write(_ part: HTTPClientRequestPart) {
+    /// Returns whether bytes were written (the end of a body with a known length writes none).
+    @discardableResult
+    func write(_ part: HTTPClientRequestPart) -> Bool {
         // Latch writes only while the connection is writable, so each write is the node taking bytes.
         progressed = true
-        guard let context else { return }
+        guard let context else { return false }
         switch part {
         case .head(var head):
             requestChunked = RequestFraming.frame(&head)
@@ -161,10 +163,10 @@ final class UpstreamHandler: ChannelDuplexHandler {
             HTTPWire.write(head, into: &buffer)
             context.write(wrapOutboundOut(buffer), promise: nil)
         case .body(let data):
-            guard case .byteBuffer(let body) = data, body.readableBytes > 0 else { return }
+            guard case .byteBuffer(let body) = data, body.readableBytes > 0 else { return false }
             guard requestChunked else {
                 context.write(wrapOutboundOut(body), promise: nil)
-                return
+                return true
             }
             var size = context.channel.allocator.buffer(capacity: 16)
             HTTPWire.writeChunkSize(body.readableBytes, into: &size)
@@ -172,11 +174,12 @@ final class UpstreamHandler: ChannelDuplexHandler {
             context.write(wrapOutboundOut(body), promise: nil)
             context.write(wrapOutboundOut(HTTPWire.chunkEnd), promise: nil)
         case .end(let trailers):
-            guard requestChunked else { return }
+            guard requestChunked else { return false }
             var buffer = context.channel.allocator.buffer(capacity: 64)
             HTTPWire.writeLastChunk(trailers: trailers, into: &buffer)
             context.write(wrapOutboundOut(buffer), promise: nil)
         }
+        return true
     }
 
     func flush() {
