@@ -180,6 +180,14 @@ struct HTTP1RequestParserTests {
             parts: ["head POST / HTTP/1.1 [Host=x,Content-Length=5]", "body hel"], error: .invalidEOFState),
     ]
 
+    @Test("tchar is exactly RFC 9110's list")
+    func tokenBytes() {
+        let tchar = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+        for byte in UInt8.min...UInt8.max {
+            #expect(HTTPSyntax.isTokenByte(byte) == tchar.contains(byte), "byte \(byte)")
+        }
+    }
+
     @Test("parses", arguments: rows)
     func parses(_ row: Row) {
         let bytes = Array(row.raw.utf8)
