@@ -6,7 +6,11 @@ import NIOHTTP1
 /// response (or the error that replaced it). Owned by the client connection's event loop.
 final class Exchange {
     let request: HTTPRequestHead
-    let upstreamHead: HTTPRequestHead
+    /// The head as the current attempt's node gets it, written once (again only for another node
+    /// when it names the node: ``hostFromNode``).
+    var wire: UpstreamRequest?
+    /// The node ``wire`` was written for.
+    var wireNode = -1
     let lookup: RouteLookup
     let cluster: ClusterRuntime
     /// The node serving the current attempt; changes when a retry goes elsewhere.
@@ -39,7 +43,7 @@ final class Exchange {
 
     init(
         request: HTTPRequestHead,
-        upstreamHead: HTTPRequestHead,
+        hostFromNode: Bool,
         lookup: RouteLookup,
         cluster: ClusterRuntime,
         node: Int,
@@ -47,13 +51,12 @@ final class Exchange {
         start: NIODeadline
     ) {
         self.request = request
-        self.upstreamHead = upstreamHead
+        self.hostFromNode = hostFromNode
         self.lookup = lookup
         self.cluster = cluster
         self.node = node
         self.reason = reason
         self.start = start
-        self.hostFromNode = !upstreamHead.headers.contains(name: "host")
         self.machine = ExchangeStateMachine(
             clientKeepAlive: request.isKeepAlive && !MessageFraming.asksForUpgrade(request),
             retryBodyLimit: cluster.config.failover.retryBodyLimit
@@ -61,16 +64,6 @@ final class Exchange {
     }
 
     var nodeConfig: NodeConfig { cluster.config.nodes[node] }
-
-    /// The head for the current attempt's node.
-    var headForNode: HTTPRequestHead {
-        guard hostFromNode else { return upstreamHead }
-        var head = upstreamHead
-        // The node gets HTTP/1.1, which requires Host (RFC 9112 §3.2); name the node, as nginx's
-        // default `proxy_set_header Host $proxy_host` does.
-        head.headers.add(name: "Host", value: nodeConfig.address.description)
-        return head
-    }
 
     var key: NodeKey { NodeKey(cluster: cluster.index, node: node) }
 

@@ -22,12 +22,40 @@ enum HTTPWire {
         write(head.headers, into: &buffer)
     }
 
-    static func write(_ head: HTTPRequestHead, into buffer: inout ByteBuffer) {
-        buffer.writeString(head.method.rawValue)
-        buffer.writeStaticString(" ")
-        buffer.writeString(head.uri)
-        buffer.writeStaticString(head.version.minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n")
-        write(head.headers, into: &buffer)
+    /// `METHOD target HTTP/1.1` and its CRLF: what a node is always sent.
+    static func writeRequestLine(method: HTTPMethod, target: String, into buffer: inout ByteBuffer) {
+        switch method {
+        case .GET: buffer.writeStaticString("GET ")
+        case .POST: buffer.writeStaticString("POST ")
+        default:
+            buffer.writeString(method.rawValue)
+            buffer.writeStaticString(" ")
+        }
+        buffer.writeString(target)
+        buffer.writeStaticString(" HTTP/1.1\r\n")
+    }
+
+    /// One field line, left out (as the whole head writer does) when the name is not a token or the
+    /// value holds CR, LF or NUL.
+    static func writeField(_ name: String, _ value: String, into buffer: inout ByteBuffer) {
+        var name = name
+        var value = value
+        name.withUTF8 { name in
+            value.withUTF8 { value in
+                guard isValidName(name), isValidValue(value) else { return }
+                // One reservation and one write for the line: each `ByteBuffer` write checks its
+                // capacity and uniqueness again.
+                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: name.count + value.count + 4) { out in
+                    var at = copy(name, to: out, at: 0)
+                    out[at] = UInt8(ascii: ":")
+                    out[at + 1] = UInt8(ascii: " ")
+                    at = copy(value, to: out, at: at + 2)
+                    out[at] = UInt8(ascii: "\r")
+                    out[at + 1] = UInt8(ascii: "\n")
+                    return at + 2
+                }
+            }
+        }
     }
 
     /// The fields and the blank line that ends the head, copied in one pass into space reserved once

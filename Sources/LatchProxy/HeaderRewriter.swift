@@ -1,20 +1,42 @@
 import LatchCore
+import NIOCore
 import NIOHTTP1
+
+/// What a node gets for a request: its head as the bytes that go on the wire, and how its body is
+/// framed. Kept by the exchange, so a retry sends the same bytes again.
+struct UpstreamRequest {
+    var head: ByteBuffer
+    var method: HTTPMethod
+    /// The body goes out chunk-framed (``RequestFraming``).
+    var chunked: Bool
+}
 
 /// Turns a client's request head into the head sent upstream, and an upstream response head into the
 /// head sent to the client. Pure: no I/O, tested on its own.
 enum HeaderRewriter {
     /// The head to send upstream (HTTP/1.1, origin-form target, re-framed body, hop-by-hop fields
-    /// removed, `Via` and `X-Forwarded-*` added) for a head ``RequestValidator`` accepted.
+    /// removed, `Via` and `X-Forwarded-*` added) for a head ``RequestValidator`` accepted, written
+    /// straight as the bytes that go on the wire.
     ///
-    /// One pass over the fields, each classified by ``FieldName`` without allocating: this runs for
-    /// every request.
-    static func upstreamRequestHead(
+    /// One pass over the fields, each classified by ``FieldName`` without allocating and copied into
+    /// the buffer (``HTTPWire/writeField(_:_:into:)``): this runs for every request, and a head built
+    /// as `HTTPHeaders` first and written afterwards cost twice the walk and an array of strings.
+    ///
+    /// - Parameters:
+    ///   - upgrade: the protocols to ask the node for (``UpgradeOffer``): `Connection: Upgrade` and
+    ///     `Upgrade` are put back for them, having been removed as hop-by-hop.
+    ///   - nodeHost: `Host` for a request that came without one (HTTP/1.0): the node gets HTTP/1.1,
+    ///     which requires it (RFC 9112 §3.2); named after the node, as nginx's default
+    ///     `proxy_set_header Host $proxy_host` does.
+    static func upstreamRequest(
         _ head: HTTPRequestHead,
         clientIP: String?,
         scheme: String,
-        forwarding: ForwardingConfig
-    ) -> HTTPRequestHead {
+        forwarding: ForwardingConfig,
+        upgrade: String? = nil,
+        nodeHost: String? = nil,
+        allocator: ByteBufferAllocator
+    ) -> UpstreamRequest {
         var target = head.uri
         var host = head.headers.first(name: "host")
         // Absolute-form (RFC 9112 §3.2.2): the validator saw that it names Host's authority; nodes get origin-form.
@@ -22,11 +44,9 @@ enum HeaderRewriter {
             target = originForm
             host = authority
         }
+        var buffer = allocator.buffer(capacity: 1024)
+        HTTPWire.writeRequestLine(method: head.method, target: target, into: &buffer)
 
-        // Collected as pairs and wrapped once: `HTTPHeaders.add` re-checks every name, and these names
-        // are a parsed message's (the parsers accept only tokens) or Latch's own.
-        var headers: [(String, String)] = []
-        headers.reserveCapacity(head.headers.count + 5)
         let named = ConnectionTokens(head.headers)
         var incomingForwardedFor: [String] = []
         var incomingVia: [String] = []
@@ -45,7 +65,7 @@ enum HeaderRewriter {
             case .host:
                 // A `Connection` header may not remove Host: without it the node cannot route the request.
                 hadHost = true
-                headers.append(("Host", host ?? value))
+                HTTPWire.writeField("Host", host ?? value, into: &buffer)
                 continue
             default:
                 break
@@ -58,39 +78,45 @@ enum HeaderRewriter {
                 continue  // replaced below: only Latch knows the client's scheme and host
             case .forwarded, .xRealIP:
                 // Other spellings of the client address: not trusted either with `replace` (RFC 7239 §8).
-                if forwarding.xForwardedFor == .append { headers.append((name, value)) }
+                if forwarding.xForwardedFor == .append { HTTPWire.writeField(name, value, into: &buffer) }
             case .via:
                 incomingVia.append(value)
             case .expect where head.version.isHTTP10:
                 continue  // RFC 9110 §10.1.1: ignore 100-continue from an HTTP/1.0 client
             default:
-                headers.append((name, value))
+                HTTPWire.writeField(name, value, into: &buffer)
             }
         }
-        if !hadHost, let host {
-            headers.append(("Host", host))
+        if !hadHost, let host = host ?? nodeHost {
+            HTTPWire.writeField("Host", host, into: &buffer)
         }
-        // Re-frame the body ourselves (RFC 9112 §6.3): NIOHTTP1 has already validated Content-Length
-        // and decoded chunking; we only say which framing the upstream gets.
-        if chunked {
-            headers.append(("Transfer-Encoding", "chunked"))
-        } else if let contentLength {
-            headers.append(("Content-Length", contentLength))
+        // Re-frame the body ourselves (RFC 9112 §6.3): the parser has validated Content-Length and
+        // decodes chunking; only the framing the node gets is said here.
+        let framing = RequestFraming.framing(method: head.method, chunked: chunked, contentLength: contentLength)
+        switch framing {
+        case .none: break
+        case .length(let length): HTTPWire.writeField("Content-Length", length, into: &buffer)
+        case .chunked: HTTPWire.writeField("Transfer-Encoding", "chunked", into: &buffer)
         }
-        headers.append(("Via", via(incomingVia, version: head.version, by: forwarding.via)))
+        HTTPWire.writeField("Via", via(incomingVia, version: head.version, by: forwarding.via), into: &buffer)
         if let clientIP {
             switch forwarding.xForwardedFor {
             case .replace:
-                headers.append(("X-Forwarded-For", clientIP))
+                HTTPWire.writeField("X-Forwarded-For", clientIP, into: &buffer)
             case .append:
-                headers.append(("X-Forwarded-For", (incomingForwardedFor + [clientIP]).joined(separator: ", ")))
+                HTTPWire.writeField("X-Forwarded-For", (incomingForwardedFor + [clientIP]).joined(separator: ", "), into: &buffer)
             }
         }
-        headers.append(("X-Forwarded-Proto", scheme))
+        HTTPWire.writeField("X-Forwarded-Proto", scheme, into: &buffer)
         if let host {
-            headers.append(("X-Forwarded-Host", host))
+            HTTPWire.writeField("X-Forwarded-Host", host, into: &buffer)
         }
-        return HTTPRequestHead(version: .http1_1, method: head.method, uri: target, headers: HTTPHeaders(headers))
+        if let upgrade {
+            HTTPWire.writeField("Connection", "Upgrade", into: &buffer)
+            HTTPWire.writeField("Upgrade", upgrade, into: &buffer)
+        }
+        buffer.writeStaticString("\r\n")
+        return UpstreamRequest(head: buffer, method: head.method, chunked: framing == .chunked)
     }
 
     /// The upstream's response head as the client gets it: hop-by-hop fields removed, `Content-Length`

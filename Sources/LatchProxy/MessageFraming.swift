@@ -107,27 +107,28 @@ struct ResponseFraming {
     }
 }
 
-/// How a request body goes to a node, decided from its head as NIOHTTP1's request encoder did
-/// (RFC 9112 §6.1–§6.3, RFC 9110 §9.3.8): TRACE carries none (its length fields are dropped);
-/// `Content-Length` is kept; `Transfer-Encoding: chunked` is kept; a POST, PUT or PATCH with neither is
-/// sent chunked (and ends with an empty last chunk). ``HeaderRewriter`` already sets exactly one of
-/// the two for a request that has a body.
-enum RequestFraming {
-    /// Adjusts `head`'s framing fields; true when the body is to be chunk-framed.
-    static func frame(_ head: inout HTTPRequestHead) -> Bool {
-        switch head.method {
+/// How a request body goes to a node (RFC 9112 §6.1–§6.3, RFC 9110 §9.3.8), as NIOHTTP1's request
+/// encoder decided it: TRACE carries none (its length fields are dropped); `Content-Length` is kept;
+/// `chunked` is kept; a POST, PUT or PATCH with neither is sent chunked (and ends with an empty last
+/// chunk). Pure.
+enum RequestFraming: Equatable {
+    case none
+    case length(String)
+    case chunked
+
+    /// - Parameters:
+    ///   - chunked: the client's body came chunked.
+    ///   - contentLength: the client's `Content-Length`, as the parser validated it.
+    static func framing(method: HTTPMethod, chunked: Bool, contentLength: String?) -> RequestFraming {
+        switch method {
         case .TRACE:
-            head.headers.remove(name: "content-length")
-            head.headers.remove(name: "transfer-encoding")
-            return false
+            return .none
         case .POST, .PUT, .PATCH:
-            // ``HeaderRewriter`` sets at most one of the two framing fields, so none is removed here.
-            if head.headers.contains(name: "content-length") { return false }
-            head.headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
-            return true
+            if !chunked, let contentLength { return .length(contentLength) }
+            return .chunked
         default:
-            if head.headers.contains(name: "content-length") { return false }
-            return head.headers.first(name: "transfer-encoding") == "chunked"
+            if chunked { return .chunked }
+            return contentLength.map { .length($0) } ?? .none
         }
     }
 }

@@ -36,19 +36,9 @@ extension ProxyHandler {
             answerLocally(head, cluster: cluster, node: nil, reason: "rejected", response, start: start)
             return
         }
-        var upstreamHead = HeaderRewriter.upstreamRequestHead(
-            head,
-            clientIP: clientIP,
-            scheme: scheme,
-            forwarding: runtime.config.forwarding
-        )
-        // Hop-by-hop, so removed above; put back for an upgrade Latch can carry as a tunnel.
+        // Hop-by-hop, so removed from the node's head; put back for an upgrade Latch can carry as a tunnel.
         var upgrade: String?
-        if case .forward(let protocols) = Exchange.upgradeOffer(head) {
-            upgrade = protocols
-            upstreamHead.headers.add(name: "Connection", value: "Upgrade")
-            upstreamHead.headers.add(name: "Upgrade", value: protocols)
-        }
+        if case .forward(let protocols) = Exchange.upgradeOffer(head) { upgrade = protocols }
         let stay = StayState(cluster: cluster, lookup: route.lookup, sessionID: route.sessionID, headers: head.headers)
         let placement = cluster.place(route.lookup, owner: stay.owner, grant: makeGrant(cluster: cluster))
         let decision: NodeDecision
@@ -68,7 +58,8 @@ extension ProxyHandler {
         }
         let exchange = Exchange(
             request: head,
-            upstreamHead: upstreamHead,
+            // No Host and no authority in the target (HTTP/1.0): each attempt names its node instead.
+            hostFromNode: !head.headers.contains(name: "host") && RequestTarget.splitAbsoluteForm(head.uri) == nil,
             lookup: route.lookup,
             cluster: cluster,
             node: decision.node!,
@@ -159,7 +150,14 @@ extension ProxyHandler {
         }
         exchange.upstream = connection
         connection.handler.delegate = self
-        connection.handler.write(.head(exchange.headForNode))
+        if exchange.wire == nil || (exchange.hostFromNode && exchange.wireNode != exchange.node) {
+            exchange.wire = HeaderRewriter.upstreamRequest(
+                exchange.request, clientIP: clientIP, scheme: scheme, forwarding: runtime.config.forwarding,
+                upgrade: exchange.upgrade, nodeHost: exchange.hostFromNode ? exchange.nodeConfig.address.description : nil,
+                allocator: connection.channel.allocator)
+            exchange.wireNode = exchange.node
+        }
+        connection.handler.writeHead(exchange.wire!)
         for part in exchange.machine.connected() {
             connection.handler.write(part)
         }

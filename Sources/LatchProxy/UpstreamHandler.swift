@@ -149,19 +149,26 @@ final class UpstreamHandler: ChannelDuplexHandler {
 
     // MARK: Writing the request
 
-    /// Returns whether bytes were written (the end of a body with a known length writes none).
+    /// A request's head, as ``HeaderRewriter`` wrote it; its response is parsed accordingly.
+    func writeHead(_ request: UpstreamRequest) {
+        progressed = true
+        guard let context else { return }
+        requestChunked = request.chunked
+        parser.requestSent(method: request.method)
+        context.write(wrapOutboundOut(request.head), promise: nil)
+    }
+
+    /// A part of the request's body, or its end. Returns whether bytes were written (the end of a
+    /// body with a known length writes none).
     @discardableResult
     func write(_ part: HTTPClientRequestPart) -> Bool {
         // Latch writes only while the connection is writable, so each write is the node taking bytes.
         progressed = true
         guard let context else { return false }
         switch part {
-        case .head(var head):
-            requestChunked = RequestFraming.frame(&head)
-            parser.requestSent(method: head.method)
-            var buffer = context.channel.allocator.buffer(capacity: 512)
-            HTTPWire.write(head, into: &buffer)
-            context.write(wrapOutboundOut(buffer), promise: nil)
+        case .head:
+            assertionFailure("a request head goes out through writeHead(_:)")
+            return false
         case .body(let data):
             guard case .byteBuffer(let body) = data, body.readableBytes > 0 else { return false }
             guard requestChunked else {

@@ -1,4 +1,5 @@
 import LatchCore
+import NIOCore
 import NIOHTTP1
 import Testing
 
@@ -12,12 +13,26 @@ struct HeaderRewriterTests {
         uri: String = "/",
         mode: ForwardedForMode = .replace
     ) -> HTTPRequestHead {
-        HeaderRewriter.upstreamRequestHead(
+        let request = HeaderRewriter.upstreamRequest(
             HTTPRequestHead(version: version, method: .POST, uri: uri, headers: HTTPHeaders(raw)),
             clientIP: "192.0.2.7",
             scheme: "http",
-            forwarding: ForwardingConfig(xForwardedFor: mode, via: "latch")
+            forwarding: ForwardingConfig(xForwardedFor: mode, via: "latch"),
+            allocator: ByteBufferAllocator()
         )
+        return Self.parsed(request.head)
+    }
+
+    /// The head as a node reads the bytes Latch wrote.
+    static func parsed(_ bytes: ByteBuffer) -> HTTPRequestHead {
+        var bytes = bytes
+        var parser = HTTP1RequestParser(limits: .init(maxHead: 64 * 1024, maxFields: 100))
+        guard case .head(let head) = try? parser.next(&bytes) else {
+            Issue.record("not a request head: \(String(buffer: bytes))")
+            return HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
+        }
+        #expect(bytes.readableBytes == 0, "the head ends with its blank line")
+        return head
     }
 
     @Test func hopByHopAndFramingAreRebuilt() throws {

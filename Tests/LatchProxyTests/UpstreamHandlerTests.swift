@@ -1,3 +1,4 @@
+import LatchCore
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
@@ -76,33 +77,39 @@ struct UpstreamHandlerTests {
         }
     }
 
-    static func get(_ uri: String = "/cart", method: HTTPMethod = .GET, headers: [(String, String)] = []) -> HTTPRequestHead {
+    /// A client's request as ``HeaderRewriter`` writes it for the node.
+    static func get(_ uri: String = "/cart", method: HTTPMethod = .GET, headers: [(String, String)] = []) -> UpstreamRequest {
         var fields = HTTPHeaders([("Host", "shop.example.com")])
         fields.add(contentsOf: headers)
-        return HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: fields)
+        return HeaderRewriter.upstreamRequest(
+            HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: fields),
+            clientIP: nil, scheme: "http", forwarding: ForwardingConfig(), allocator: ByteBufferAllocator())
     }
+
+    /// What the rewriter adds to every head in these tests.
+    static let added = "Via: 1.1 latch\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: shop.example.com\r\n"
 
     @Test("a request leaves as HTTP/1.1 bytes; a body of unknown length is chunk-framed")
     func writesRequests() throws {
         let node = try Node()
-        node.handler.write(.head(Self.get()))
+        node.handler.writeHead(Self.get())
         node.handler.write(.end(nil))
         node.handler.flush()
-        #expect(try node.written() == "GET /cart HTTP/1.1\r\nHost: shop.example.com\r\n\r\n")
+        #expect(try node.written() == "GET /cart HTTP/1.1\r\nHost: shop.example.com\r\n\(Self.added)\r\n")
 
         // A POST without Content-Length (an HTTP/2 client's, say) goes chunked to the node.
-        node.handler.write(.head(Self.get("/upload", method: .POST)))
+        node.handler.writeHead(Self.get("/upload", method: .POST))
         node.handler.write(.body(.byteBuffer(node.channel.allocator.buffer(string: "hello"))))
         node.handler.write(.end(nil))
         node.handler.flush()
-        #expect(try node.written() == "POST /upload HTTP/1.1\r\nHost: shop.example.com\r\ntransfer-encoding: chunked\r\n\r\n"
+        #expect(try node.written() == "POST /upload HTTP/1.1\r\nHost: shop.example.com\r\nTransfer-Encoding: chunked\r\n\(Self.added)\r\n"
             + "5\r\nhello\r\n0\r\n\r\n")
     }
 
     @Test("a response arrives as head, body and end in one read; the read's end is reported")
     func deliversResponses() throws {
         let node = try Node()
-        node.handler.write(.head(Self.get()))
+        node.handler.writeHead(Self.get())
         node.handler.write(.end(nil))
         try node.send("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
         #expect(node.recorder.parts.count == 3)
@@ -126,7 +133,7 @@ struct UpstreamHandlerTests {
     @Test("a response that is not HTTP fails the exchange as a bad response and closes the connection")
     func garbageFails() throws {
         let node = try Node()
-        node.handler.write(.head(Self.get()))
+        node.handler.writeHead(Self.get())
         node.handler.write(.end(nil))
         try? node.send("SSH-2.0-OpenSSH_9.2\r\n\r\n")
         #expect(!node.channel.isActive)
@@ -149,7 +156,7 @@ struct UpstreamHandlerTests {
     @Test("a silent node fails the exchange with a timeout after upstream_response, without sleeping")
     func watchdogTimesOutASilentNode() throws {
         let node = try Node()
-        node.handler.write(.head(Self.get()))
+        node.handler.writeHead(Self.get())
         node.handler.write(.end(nil))
         node.handler.startWatchdog(interval: .seconds(60))
         // Progress within each interval keeps it alive.
@@ -167,7 +174,7 @@ struct UpstreamHandlerTests {
     @Test("the watchdog blames a client that stops reading, not the node")
     func watchdogBlamesAStalledClient() throws {
         let node = try Node()
-        node.handler.write(.head(Self.get()))
+        node.handler.writeHead(Self.get())
         node.handler.write(.end(nil))
         node.handler.startWatchdog(interval: .seconds(60))
         node.recorder.downstreamWritable = false
@@ -181,7 +188,7 @@ struct UpstreamHandlerTests {
     @Test("a client still sending its body keeps the node's watchdog from firing")
     func watchdogWaitsForTheClientsBody() throws {
         let node = try Node()
-        node.handler.write(.head(Self.get("/up", method: .POST, headers: [("Content-Length", "100")])))
+        node.handler.writeHead(Self.get("/up", method: .POST, headers: [("Content-Length", "100")]))
         node.handler.startWatchdog(interval: .seconds(60))
         node.recorder.awaitingClientBody = true
         node.loop.advanceTime(by: .seconds(300))
