@@ -1,6 +1,8 @@
 /// Everything needed to route a request, built once per loaded config and shared read-only by all
 /// event loops: cluster selection and one route extractor per cluster.
-public struct RoutingTable: Sendable {
+/// A class, not a struct: it holds the whole configuration, and a struct read from a shared runtime for
+/// each request was copied — a retain and release of every array and string in it.
+public final class RoutingTable: Sendable {
     public let config: LatchConfig
     public let selector: ClusterSelector
     public let extractors: [RouteExtractor]
