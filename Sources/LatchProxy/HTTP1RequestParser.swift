@@ -127,7 +127,7 @@ struct HTTP1RequestParser {
             // RFC 9112 §6.3: a request whose final transfer coding is not chunked cannot be framed.
             guard framing.chunkedLast else { throw .unknown }
         }
-        if method == .CONNECT || (framing.upgrade && framing.connectionUpgrade) {
+        if method.isCONNECT || (framing.upgrade && framing.connectionUpgrade) {
             after = .upgraded
         } else {
             after = framing.keepsAlive(version) ? .head : .closed

@@ -137,7 +137,7 @@ struct HTTP1ResponseParser {
         case 204, 304:
             state = .body(HTTP1Body(.length(0)))
         default:
-            if requestMethod == .HEAD {
+            if requestMethod.isHEAD {
                 state = .body(HTTP1Body(.length(0)))
             } else if framing.transferEncoding {
                 state = .body(HTTP1Body(framing.chunkedLast ? .chunked : .untilClose))

@@ -185,3 +185,17 @@ extension UInt8 {
     static let tab: UInt8 = 0x09
     static let colon: UInt8 = 0x3A
 }
+
+extension HTTPMethod {
+    /// Case tests without `==`, which for `HTTPMethod` compares the two methods' raw strings (it is
+    /// `RawRepresentable`): this runs several times per request.
+    var isHEAD: Bool {
+        if case .HEAD = self { return true }
+        return false
+    }
+
+    var isCONNECT: Bool {
+        if case .CONNECT = self { return true }
+        return false
+    }
+}

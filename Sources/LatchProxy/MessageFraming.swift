@@ -13,20 +13,20 @@ enum MessageFraming {
     /// The response's body is delimited by the connection closing (RFC 9112 §6.3 rule 8): such a
     /// connection can never be reused.
     static func isCloseDelimited(_ status: HTTPResponseStatus, _ fields: ResponseFields, requestMethod: HTTPMethod) -> Bool {
-        if requestMethod == .HEAD || !status.mayHaveResponseBody { return false }
+        if requestMethod.isHEAD || !status.mayHaveResponseBody { return false }
         return fields.contentLength == nil && !fields.transferEncoding
     }
 
     /// Whether the client can be told where the response body ends without a close: an HTTP/1.0
     /// client cannot be sent chunks, so a body of unknown length ends with the connection.
     static func clientCanFrame(_ status: HTTPResponseStatus, _ fields: ResponseFields, request: HTTPRequestHead) -> Bool {
-        !request.version.isHTTP10 || fields.contentLength != nil || request.method == .HEAD || !status.mayHaveResponseBody
+        !request.version.isHTTP10 || fields.contentLength != nil || request.method.isHEAD || !status.mayHaveResponseBody
     }
 
     /// A request that asks to switch protocols (RFC 9110 §7.8) or CONNECT: the request parser stops
     /// parsing the connection after it, so the client connection must close after the answer.
     static func asksForUpgrade(_ head: HTTPRequestHead) -> Bool {
-        head.method == .CONNECT || head.headers.contains(name: "upgrade")
+        head.method.isCONNECT || head.headers.contains(name: "upgrade")
     }
 }
 
@@ -92,7 +92,7 @@ struct ResponseFraming {
     /// Adjusts `head`'s framing fields and returns how its body is to be sent. `hasContentLength`:
     /// the head carries `Content-Length` (``ResponseFields``, as ``HeaderRewriter`` keeps it).
     static func frame(_ head: inout HTTPResponseHead, requestMethod: HTTPMethod, hasContentLength: Bool) -> ResponseFraming {
-        var framing = ResponseFraming(suppressBody: requestMethod == .HEAD)
+        var framing = ResponseFraming(suppressBody: requestMethod.isHEAD)
         if !head.status.mayHaveResponseBody {
             head.headers.remove(name: "content-length")
             head.headers.remove(name: "transfer-encoding")

@@ -13,12 +13,14 @@ extension ProxyHandler {
             runtime = current
             pool = current.pool(for: context.eventLoop)
         }
-        let route = runtime.table.routeWithSessionID(
+        // Taken apart at once: each use of a tuple's element copied the whole tuple (a generic
+        // value-witness copy, not a few registers).
+        let (clusterIndex, lookup, sessionID) = runtime.table.routeWithSessionID(
             host: head.headers.first(name: "host")?[...],
             target: head.uri,
             cookieHeaders: head.headers.values(of: "cookie")
         )
-        let cluster = runtime.clusters[route.cluster]
+        let cluster = runtime.clusters[clusterIndex]
         if let rejection = RequestValidator.validate(head, limits: runtime.config.limits) {
             runtime.metrics.requestRefused(rejection.metricReason)
             // A head two parsers may read differently must not be followed by anything Latch parses.
@@ -31,7 +33,7 @@ extension ProxyHandler {
             answerLocally(head, cluster: cluster, node: nil, reason: reason, response, start: start)
             return
         }
-        if head.method == .CONNECT {
+        if head.method.isCONNECT {
             let response = LocalResponse(status: .notImplemented, detail: "CONNECT is not supported", keepAlive: true)
             answerLocally(head, cluster: cluster, node: nil, reason: "rejected", response, start: start)
             return
@@ -39,14 +41,14 @@ extension ProxyHandler {
         // Hop-by-hop, so removed from the node's head; put back for an upgrade Latch can carry as a tunnel.
         var upgrade: String?
         if case .forward(let protocols) = Exchange.upgradeOffer(head) { upgrade = protocols }
-        let stay = StayState(cluster: cluster, lookup: route.lookup, sessionID: route.sessionID, headers: head.headers)
-        let placement = cluster.place(route.lookup, owner: stay.owner, grant: makeGrant(cluster: cluster))
+        let stay = StayState(cluster: cluster, lookup: lookup, sessionID: sessionID, headers: head.headers)
+        let placement = cluster.place(lookup, owner: stay.owner, grant: makeGrant(cluster: cluster))
         let decision: NodeDecision
         switch placement {
         case .unserved(let unserved):
             cluster.countUnserved(unserved.reason)
             let response = LocalResponse(status: .serviceUnavailable, detail: LocalResponse.message(for: .serviceUnavailable), keepAlive: true)
-            answerLocally(head, cluster: cluster, node: route.lookup.node, reason: unserved.reason.rawValue, response, start: start)
+            answerLocally(head, cluster: cluster, node: lookup.node, reason: unserved.reason.rawValue, response, start: start)
             return
         case .queueFull(let full):
             runtime.metrics.requestRefused("queue_full")
@@ -60,13 +62,13 @@ extension ProxyHandler {
             request: head,
             // No Host and no authority in the target (HTTP/1.0): each attempt names its node instead.
             hostFromNode: !head.headers.contains(name: "host") && RequestTarget.splitAbsoluteForm(head.uri) == nil,
-            lookup: route.lookup,
+            lookup: lookup,
             cluster: cluster,
             node: decision.node!,
             reason: decision.reason,
             start: start
         )
-        exchange.sessionID = route.sessionID
+        exchange.sessionID = sessionID
         exchange.upgrade = upgrade
         exchange.owner = stay.owner
         exchange.hadOwnerCookie = stay.hadOwnerCookie
@@ -308,7 +310,7 @@ extension ProxyHandler {
         let status = exchange.machine.responseStatus.map { Int($0.code) }
         exchange.cluster.requestSeries[exchange.node].record(
             shard: pool?.shard ?? 0, reason: RequestSeries.reasonIndex(exchange.reason), status: status,
-            duration: Duration(exchange.start, .now()))
+            duration: .now() - exchange.start)
         runtime.accessLog.record(ExchangeOutcome(exchange).entry(client: clientAddress))
         if let failure, failure.isNodeFault {
             runtime.logger.warning(

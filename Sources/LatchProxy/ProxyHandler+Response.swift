@@ -161,7 +161,7 @@ extension ProxyHandler {
             let keepAlive = exchange.machine.clientKeepAlive
             if !keepAlive { client.closeAfterResponse() }
             finish(exchange, upstreamReusable: false)
-            let response = LocalResponse.replacing(failure, status: status, keepAlive: keepAlive, headRequest: exchange.request.method == .HEAD)
+            let response = LocalResponse.replacing(failure, status: status, keepAlive: keepAlive, headRequest: exchange.request.method.isHEAD)
             respond(response, version: exchange.request.version, requestUnread: !exchange.machine.requestEnded, context: context)
         }
     }
@@ -177,11 +177,11 @@ extension ProxyHandler {
         let hasBody = MessageFraming.requestHasBody(head)
         var response = response
         response.keepAlive = response.keepAlive && head.isKeepAlive && !hasBody && !MessageFraming.asksForUpgrade(head)
-        response.headRequest = head.method == .HEAD
+        response.headRequest = head.method.isHEAD
         let status = Int(response.status.code)
         let series = node.map { cluster.requestSeries[$0] } ?? cluster.unplacedSeries
         let reasonIndex = RequestSeries.reasonIndex(reason) ?? RequestSeries.reasonIndex(.rejected)
-        series.record(shard: pool?.shard ?? 0, reason: reasonIndex, status: status, duration: Duration(start, .now()))
+        series.record(shard: pool?.shard ?? 0, reason: reasonIndex, status: status, duration: .now() - start)
         runtime.accessLog.record(
             ExchangeOutcome(
                 request: head, cluster: cluster.config.name, node: node.map { cluster.config.nodes[$0].name }, reason: reason,

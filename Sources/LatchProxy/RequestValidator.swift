@@ -49,7 +49,7 @@ enum RequestValidator {
     /// and userinfo in an http(s) URI is deprecated and a phishing device (RFC 9110 §4.2.4).
     private static func checkTarget(_ head: HTTPRequestHead) -> RequestRejection? {
         let target = head.uri
-        if head.method == .CONNECT { return nil }
+        if head.method.isCONNECT { return nil }
         if target == "*" {
             return head.method == .OPTIONS ? nil : RequestRejection(status: .badRequest, message: "\"*\" is a target for OPTIONS only")
         }

@@ -1,4 +1,5 @@
 import LatchCore
+import NIOCore
 
 /// The finished requests of one metric series — a cluster's node, or its requests no node took
 /// (`node="-"`) — counted for `latch_requests_total` by reason and status class, and timed for the
@@ -48,7 +49,9 @@ final class RequestSeries: Sendable {
     }
 
     /// Counts one finished request; `shard` is the calling event loop's (see ``UpstreamPool/shard``).
-    func record(shard: Int, reason: Int, status: Int?, duration: Duration) {
+    /// - Parameter duration: a `TimeAmount`, whose nanoseconds are an `Int64` (a `Duration` is two
+    ///   words of attoseconds, and converting it took 128-bit multiplications per request).
+    func record(shard: Int, reason: Int, status: Int?, duration: TimeAmount) {
         let statusClass = status.map { min(max($0 / 100, 1), Self.statusClasses - 1) } ?? 0
         counters.add(1, to: reason * Self.statusClasses + statusClass, shard: shard)
         let nanoseconds = duration.nanoseconds
