@@ -39,8 +39,10 @@ final class UpstreamPool {
     let eventLoop: any EventLoop
     private let config: PoolConfig
     private let connectTimeout: TimeAmount
-    /// Per node, oldest first: a connection is appended when given back and leased from the end.
-    private var idle: [NodeKey: [UpstreamConnection]] = [:]
+    /// Per cluster and node (by their positions in the configuration), oldest first: a connection
+    /// is appended when given back and leased from the end. Arrays, not a dictionary keyed by node:
+    /// a lease and a release each hashed the key.
+    private var idle: [[[UpstreamConnection]]] = []
     private var reaper: Scheduled<Void>?
     private let logger: Logger
     /// Connections opened so far, for tests and status.
@@ -81,9 +83,10 @@ final class UpstreamPool {
 
     /// The newest idle connection to the node that is still open, if any.
     func takeIdle(_ key: NodeKey) -> UpstreamConnection? {
-        eventLoop.preconditionInEventLoop()
-        // `idle[key]?.popLast()` mutates the list in place: no copy of the array per lease.
-        while let connection = idle[key]?.popLast() {
+        eventLoop.assertInEventLoop()
+        guard key.cluster < idle.count, key.node < idle[key.cluster].count else { return nil }
+        // `popLast()` on the list in place: no copy of the array per lease.
+        while let connection = idle[key.cluster][key.node].popLast() {
             if connection.channel.isActive {
                 connection.uses += 1
                 return connection
@@ -95,15 +98,18 @@ final class UpstreamPool {
     /// Gives a connection back after an exchange. Only a connection whose request and response both
     /// ended cleanly, with keep-alive on both sides, may be reused; anything else is closed.
     func release(_ connection: UpstreamConnection, reusable: Bool) {
-        eventLoop.preconditionInEventLoop()
+        eventLoop.assertInEventLoop()
         connection.handler.detach()
-        guard reusable, !retired, connection.channel.isActive, (idle[connection.key]?.count ?? 0) < config.maxIdlePerNode
+        let key = connection.key
+        while idle.count <= key.cluster { idle.append([]) }
+        while idle[key.cluster].count <= key.node { idle[key.cluster].append([]) }
+        guard reusable, !retired, connection.channel.isActive, idle[key.cluster][key.node].count < config.maxIdlePerNode
         else {
             connection.channel.close(promise: nil)
             return
         }
         connection.idleSince = eventLoop.now
-        idle[connection.key, default: []].append(connection)
+        idle[key.cluster][key.node].append(connection)
         if reaper == nil { scheduleReaper(at: connection.idleSince + TimeAmount(config.idleTimeout)) }
     }
 
@@ -119,11 +125,13 @@ final class UpstreamPool {
         let timeout = TimeAmount(config.idleTimeout)
         let now = eventLoop.now
         var next: NIODeadline?
-        for key in idle.keys {
-            let expired = idle[key]!.prefix { $0.idleSince + timeout <= now }
-            idle[key]!.removeFirst(expired.count)
-            for connection in expired { connection.channel.close(promise: nil) }
-            if let oldest = idle[key]!.first { next = min(next ?? oldest.idleSince, oldest.idleSince) }
+        for cluster in idle.indices {
+            for node in idle[cluster].indices {
+                let expired = idle[cluster][node].prefix { $0.idleSince + timeout <= now }
+                idle[cluster][node].removeFirst(expired.count)
+                for connection in expired { connection.channel.close(promise: nil) }
+                if let oldest = idle[cluster][node].first { next = min(next ?? oldest.idleSince, oldest.idleSince) }
+            }
         }
         if let next { scheduleReaper(at: next + timeout) }
     }
@@ -133,22 +141,24 @@ final class UpstreamPool {
         retired = true
         reaper?.cancel()
         reaper = nil
-        let all = idle.values.flatMap { $0 }
-        idle = [:]
+        let all = idle.flatMap { $0.flatMap { $0 } }
+        idle = []
         for connection in all {
             connection.channel.close(promise: nil)
         }
     }
 
-    var idleCount: Int { idle.values.reduce(0) { $0 + $1.count } }
+    var idleCount: Int { idle.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count } } }
 
     /// Forgets a connection that closed while idle (the closed one: a live connection at a reused
     /// address is not it).
     private func remove(_ id: ObjectIdentifier) {
-        for key in idle.keys {
-            if let i = idle[key]!.firstIndex(where: { ObjectIdentifier($0) == id && !$0.channel.isActive }) {
-                idle[key]!.remove(at: i)
-                return
+        for cluster in idle.indices {
+            for node in idle[cluster].indices {
+                if let i = idle[cluster][node].firstIndex(where: { ObjectIdentifier($0) == id && !$0.channel.isActive }) {
+                    idle[cluster][node].remove(at: i)
+                    return
+                }
             }
         }
     }
