@@ -1,12 +1,6 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-/// Release builds of Latch's own modules leave out the runtime exclusivity checks (the Swift 5
-/// default keeps them in release): on the request path they were about 4,500 instructions per
-/// request, a twentieth of all (`Scripts/instructions`). Debug builds — every test run — keep them,
-/// and the compiler still proves what it can statically in both; dependencies are built as they are.
-let releaseSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
-
 let package = Package(
     name: "Latch",
     platforms: [.macOS(.v14)],
@@ -34,8 +28,7 @@ let package = Package(
         /// Pure decisions: config model and loader, route extraction, node choice. No socket I/O.
         .target(
             name: "LatchCore",
-            dependencies: [.product(name: "Yams", package: "Yams")],
-            swiftSettings: releaseSettings
+            dependencies: [.product(name: "Yams", package: "Yams")]
         ),
         /// The SwiftNIO shell that runs LatchCore's decisions on real connections.
         .target(
@@ -55,8 +48,7 @@ let package = Package(
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
-            ],
-            swiftSettings: releaseSettings
+            ]
         ),
         /// The demo application server: issues `JSESSIONID=<id>.<node>` and counts hits per session.
         .target(

@@ -1034,7 +1034,7 @@ def main():
     if args.floor == "none":
         args.floor = None
     elif not os.access(args.floor, os.X_OK):
-        ap.error(f"no floor relay at {args.floor} (swift build -c release --package-path Benchmarks/Floor --product Floor, or --floor none)")
+        ap.error(f"no floor relay at {args.floor} (Scripts/build-release --package-path Benchmarks/Floor --product Floor, or --floor none)")
     else:
         args.floor = os.path.abspath(args.floor)
     os.makedirs(args.out, exist_ok=True)
