@@ -1,8 +1,8 @@
 import NIOCore
 
-/// The client-side deadlines of one connection (or HTTP/2 stream). ``ProxyHandler`` owns it, tells
-/// it when bytes arrive and where the connection is in its request cycle, and hears from it when a
-/// deadline passes.
+/// The client-side deadlines of one connection (or HTTP/2 stream), as a value ``ProxyHandler`` keeps:
+/// it says when bytes arrive and where the connection is in its request cycle, and when the timer
+/// fires it asks which deadline, if any, has passed (``Expiry``) and acts on the answer.
 ///
 /// - The whole request head must arrive within `requestHead` of its first byte (or of the accept, for
 ///   the first request, as HAProxy's `timeout http-request`), however slowly it trickles: a slowloris
@@ -12,7 +12,11 @@ import NIOCore
 ///   the client's reads (the node is slow to take the body) does not count: the upstream watchdog
 ///   bounds that (see ``UpstreamHandler/startWatchdog(interval:)``).
 /// - A keep-alive connection with no request for `idle` is closed quietly.
-final class ClientDeadlines {
+///
+/// The timer is a ``LazyTimer`` on the connection's loop: `loop` and `handler` (the channel handler,
+/// called back when the timer fires) are passed in rather than kept, so an idle connection holds no
+/// object or closure of its own here.
+struct ClientDeadlines {
     private enum Phase {
         /// Waiting for the first byte of the next request (keep-alive idle).
         case idle
@@ -24,68 +28,58 @@ final class ClientDeadlines {
         case awaitingResponse
     }
 
+    /// What a firing of the timer found.
+    enum Expiry: Equatable {
+        /// No deadline passed (none runs, or it was moved): the timer re-armed itself if needed.
+        case none
+        /// The request head did not arrive in time: 408, then close.
+        case head
+        /// The request body went silent for `idle`.
+        case body
+        /// The keep-alive connection had no request for `idle`: close quietly.
+        case idle
+    }
+
     private let requestHeadTimeout: TimeAmount
     private let idleTimeout: TimeAmount
     private var phase = Phase.readingHead
     /// The current phase's limit; no deadline while the response is awaited.
     private var timer = LazyTimer()
-    /// `unowned`: the timer is cancelled when the channel goes inactive or this handler is removed
-    /// (and a weak reference would put every retain of this handler on the slow path).
-    private lazy var fire: () -> Void = { [unowned self] in self.timerFired() }
     private var armedAmount = TimeAmount.zero
     private var bytesSinceArmed = false
-    private var context: ChannelHandlerContext?
-    /// The head deadline passed: the handler answers 408 itself and closes.
-    var onHeadTimeout: (() -> Void)?
-    /// The body went silent for `idle`: the proxy handler decides what the client gets.
-    var onBodyTimeout: (() -> Void)?
-    /// Whether the proxy is holding the client's reads (backpressure): silence is then Latch's doing.
-    var isHoldingReads: () -> Bool = { false }
 
-    /// Whether the connection carries bytes, so its 408 can be written as bytes; an HTTP/2 stream is
-    /// closed instead.
-    private let writesBytes: Bool
-
-    init(requestHead: TimeAmount, idle: TimeAmount, writesBytes: Bool = true) {
+    init(requestHead: TimeAmount, idle: TimeAmount) {
         self.requestHeadTimeout = requestHead
         self.idleTimeout = idle
-        self.writesBytes = writesBytes
     }
 
-    /// The handler is in its pipeline; the first head's deadline runs from the accept (as HAProxy's
-    /// `timeout http-request`), so it starts once the channel is active.
-    func attach(to context: ChannelHandlerContext) {
-        self.context = context
-        if context.channel.isActive { activated() }
-    }
-
-    func activated() {
-        if timer.deadline == nil { startTimer(requestHeadTimeout) }
+    /// The channel is active: the first head's deadline runs from the accept.
+    mutating func activated(on loop: any EventLoop, _ handler: some NIOScheduledCallbackHandler) {
+        if timer.deadline == nil { startTimer(requestHeadTimeout, on: loop, handler) }
     }
 
     /// The channel closed or the handler left it: no deadline fires any more.
-    func stop() {
+    mutating func stop() {
         timer.cancel()
-        context = nil
     }
 
     /// Bytes (or, on an HTTP/2 stream, a request part) arrived.
-    func bytesArrived() {
+    mutating func bytesArrived(on loop: any EventLoop, _ handler: some NIOScheduledCallbackHandler) {
         bytesSinceArmed = true
         if case .idle = phase {
             phase = .readingHead
-            startTimer(requestHeadTimeout)
+            startTimer(requestHeadTimeout, on: loop, handler)
         }
     }
 
-    /// The decoder produced a request head; its body (if any) follows.
-    func requestHeadReceived() {
+    /// A request head was parsed; its body (if any) follows.
+    mutating func requestHeadReceived(on loop: any EventLoop, _ handler: some NIOScheduledCallbackHandler) {
         phase = .readingBody
-        startTimer(idleTimeout)
+        startTimer(idleTimeout, on: loop, handler)
     }
 
     /// The request's end was received.
-    func requestEnded() {
+    mutating func requestEnded() {
         // Only a body being read ends here; after an answer Latch gave itself the idle timer must stay.
         guard case .readingBody = phase else { return }
         phase = .awaitingResponse
@@ -94,52 +88,37 @@ final class ClientDeadlines {
 
     /// The exchange is over and the connection stays open: wait for the next request. Call this
     /// *before* writing the response's end, because writing it can deliver a pipelined request at once.
-    func exchangeFinished() {
+    mutating func exchangeFinished(on loop: any EventLoop, _ handler: some NIOScheduledCallbackHandler) {
         phase = .idle
-        startTimer(idleTimeout)
+        startTimer(idleTimeout, on: loop, handler)
+    }
+
+    /// The timer fired. `holdingReads`: Latch is holding the client's reads (backpressure), so a
+    /// silent body is Latch's doing.
+    mutating func fired(on loop: any EventLoop, _ handler: some NIOScheduledCallbackHandler, holdingReads: Bool) -> Expiry {
+        // No deadline in this phase (awaiting the response), or one still ahead: nothing yet.
+        guard timer.fired(on: loop, handler) else { return .none }
+        switch phase {
+        case .readingHead:
+            return .head
+        case .readingBody:
+            if bytesSinceArmed || holdingReads {
+                startTimer(armedAmount, on: loop, handler)
+                return .none
+            }
+            return .body
+        case .idle:
+            return .idle
+        case .awaitingResponse:
+            return .none
+        }
     }
 
     /// Sets the current phase's deadline (lazily: see ``LazyTimer``, one firing per `request_head` at
     /// most under keep-alive traffic).
-    private func startTimer(_ amount: TimeAmount) {
+    private mutating func startTimer(_ amount: TimeAmount, on loop: any EventLoop, _ handler: some NIOScheduledCallbackHandler) {
         bytesSinceArmed = false
         armedAmount = amount
-        guard let context else { return }
-        timer.set(context.eventLoop.now + amount, on: context.eventLoop, fire)
-    }
-
-    private func timerFired() {
-        // No deadline in this phase (awaiting the response), or one still ahead: nothing yet.
-        guard let context, timer.fired(on: context.eventLoop, fire) else { return }
-        switch phase {
-        case .readingHead:
-            onHeadTimeout?()
-            guard writesBytes else {
-                context.close(promise: nil)
-                return
-            }
-            // The whole response as bytes (RFC 9110 §15.5.9).
-            let buffer = RawResponse.closing(
-                408,
-                "Request Timeout",
-                detail: "the request head did not arrive in time",
-                allocator: context.channel.allocator
-            )
-            // Closed at once, not when the write completes: on a TLS connection whose client never
-            // finished its handshake the write waits for the handshake forever. On a plain or
-            // established one the answer is already in the socket (or the client is not reading).
-            context.writeAndFlush(NIOAny(buffer), promise: nil)
-            context.close(promise: nil)
-        case .readingBody:
-            if bytesSinceArmed || isHoldingReads() {
-                startTimer(armedAmount)
-            } else {
-                onBodyTimeout?()
-            }
-        case .idle:
-            context.close(promise: nil)
-        case .awaitingResponse:
-            break
-        }
+        timer.set(loop.now + amount, on: loop, handler)
     }
 }

@@ -37,7 +37,19 @@ struct HTTP1RequestParser {
     private var scanned = 0
     private var budget: HTTP1Fields.Budget
     /// What follows the request being parsed: the next request, another protocol, or nothing.
-    private var after = State.head
+    private var after = Next.request
+
+    private enum Next {
+        case request, upgraded, closed
+
+        var state: State {
+            switch self {
+            case .request: .head
+            case .upgraded: .upgraded
+            case .closed: .closed
+            }
+        }
+    }
 
     init(limits: Limits) {
         self.limits = limits
@@ -61,7 +73,7 @@ struct HTTP1RequestParser {
             return try head(&buffer)
         case .body(var body):
             state = .upgraded  // a placeholder while `body` is out, so it is not copied on write
-            defer { state = body.isComplete ? after : .body(body) }
+            defer { state = body.isComplete ? after.state : .body(body) }
             switch try body.next(&buffer, budget: &budget) {
             case .bytes(let bytes): return .body(bytes)
             case .end(let trailers): return .end(trailers)
@@ -130,7 +142,7 @@ struct HTTP1RequestParser {
         if method.isCONNECT || (framing.upgrade && framing.connectionUpgrade) {
             after = .upgraded
         } else {
-            after = framing.keepsAlive(version) ? .head : .closed
+            after = framing.keepsAlive(version) ? .request : .closed
         }
         state = .body(HTTP1Body(framing.transferEncoding ? .chunked : .length(framing.contentLength ?? 0)))
         return HTTPRequestHead(version: version, method: method, uri: target, headers: HTTPHeaders(fields))

@@ -81,7 +81,7 @@ extension ProxyHandler {
         let reusable = exchange.machine.responseEnded()
         finish(exchange, upstreamReusable: reusable)
         let keepAlive = exchange.machine.clientKeepAlive
-        if keepAlive { deadlines.exchangeFinished() }
+        if keepAlive { deadlines.exchangeFinished(on: context.eventLoop, self) }
         completed(writer.complete(keepAlive: keepAlive, requestUnread: !exchange.machine.requestEnded, context: context), context: context)
     }
 
@@ -194,7 +194,7 @@ extension ProxyHandler {
 
     /// Writes one of Latch's own answers and completes the response.
     func respond(_ response: LocalResponse, version: HTTPVersion, requestUnread: Bool, context: ChannelHandlerContext) {
-        if response.keepAlive { deadlines.exchangeFinished() }
+        if response.keepAlive { deadlines.exchangeFinished(on: context.eventLoop, self) }
         writer.writeLocal(response, clientVersion: version, context: context)
         completed(writer.complete(keepAlive: response.keepAlive, requestUnread: requestUnread, context: context), context: context)
     }

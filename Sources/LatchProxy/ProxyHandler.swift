@@ -21,7 +21,7 @@ import NIOHTTP1
 ///
 /// Responses leave through a ``ResponseWriter``: bytes on an HTTP/1 connection, `HTTPServerResponsePart`s
 /// on an HTTP/2 stream; the writer declares which. Nothing else writes through this handler.
-final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamDelegate {
+final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamDelegate, NIOScheduledCallbackHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = Never
     typealias OutboundOut = Never
@@ -30,7 +30,10 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// The runtime of the current (or last) exchange; refreshed from `holder` when an exchange starts,
     /// so a reload reaches open keep-alive connections at their next request.
     var runtime: ProxyRuntime
-    let deadlines: ClientDeadlines
+    var deadlines: ClientDeadlines
+    /// Whether the connection carries bytes (HTTP/1), so a 408 can be written as bytes; an HTTP/2
+    /// stream is closed instead.
+    private let writesBytes: Bool
     /// The HTTP/1 request parser; `nil` on an HTTP/2 stream, whose parts come parsed.
     private var parser: HTTP1RequestParser?
     /// The start of a request part that has not all arrived (or, after an upgrade request, what the
@@ -64,8 +67,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         self.writer = writer
         self.runtime = holder.current
         self.parser = limits.map(HTTP1RequestParser.init(limits:))
-        self.deadlines = ClientDeadlines(
-            requestHead: runtime.timeouts.requestHead, idle: runtime.timeouts.idle, writesBytes: limits != nil)
+        self.writesBytes = limits != nil
+        self.deadlines = ClientDeadlines(requestHead: runtime.timeouts.requestHead, idle: runtime.timeouts.idle)
         self.scheme = scheme
         self.redirectToHTTPS = redirectToHTTPS
     }
@@ -77,20 +80,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             clientIP = remote.ipAddress
             clientAddress = SocketAddress.display(remote)
         }
-        // `unowned`, not `weak`: a weak reference gives an object a side table, which makes every
-        // retain and release of it take the slow path — and NIO retains a handler for each event it
-        // delivers. The deadline handler calls these only from its timer, which it cancels when the
-        // channel goes inactive, before the pipeline (and this handler) goes away.
-        deadlines.onHeadTimeout = { [unowned self] in
-            self.runtime.logger.info("request head timeout, closing", metadata: ["client": "\(self.clientAddress)"])
-        }
-        deadlines.onBodyTimeout = { [unowned self] in
-            self.requestBodyTimedOut()
-        }
-        deadlines.isHoldingReads = { [unowned self] in
-            self.client.readPending
-        }
-        deadlines.attach(to: context)
+        // The first head's deadline runs from the accept (as HAProxy's `timeout http-request`).
+        if context.channel.isActive { deadlines.activated(on: context.eventLoop, self) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -99,14 +90,39 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        deadlines.activated()
+        deadlines.activated(on: context.eventLoop, self)
         context.fireChannelActive()
+    }
+
+    /// The deadline timer fired (``ClientDeadlines``).
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        guard let context else { return }
+        switch deadlines.fired(on: context.eventLoop, self, holdingReads: client.readPending) {
+        case .none:
+            break
+        case .head:
+            runtime.logger.info("request head timeout, closing", metadata: ["client": "\(clientAddress)"])
+            if writesBytes {
+                // The whole response as bytes (RFC 9110 §15.5.9). Closed at once, not when the write
+                // completes: on a TLS connection whose client never finished its handshake the write
+                // waits for the handshake forever. On a plain or established one the answer is already
+                // in the socket (or the client is not reading).
+                let buffer = RawResponse.closing(
+                    408, "Request Timeout", detail: "the request head did not arrive in time", allocator: context.channel.allocator)
+                context.writeAndFlush(NIOAny(buffer), promise: nil)
+            }
+            context.close(promise: nil)
+        case .body:
+            requestBodyTimedOut()
+        case .idle:
+            context.close(promise: nil)
+        }
     }
 
     // MARK: - Client → upstream
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        deadlines.bytesArrived()
+        deadlines.bytesArrived(on: context.eventLoop, self)
         var bytes = unwrapInboundIn(data)
         if parseFailed {
             // Nothing after refused bytes is parsed. While lingering they are read and dropped (up
@@ -137,7 +153,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// A request part of an HTTP/2 stream (``HTTP2StreamInput``).
     func received(_ part: HTTPServerRequestPart) {
         guard let context else { return }
-        deadlines.bytesArrived()
+        deadlines.bytesArrived(on: context.eventLoop, self)
         inClientRead = true
         defer { inClientRead = false }
         perform(client.received(part), context: context)
@@ -150,7 +166,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         case .close:
             context.close(promise: nil)
         case .startExchange(var head):
-            deadlines.requestHeadReceived()
+            deadlines.requestHeadReceived(on: context.eventLoop, self)
             if writer.clientSplitsCookies { ClientWire.joinCookies(&head.headers) }
             startExchange(head, context: context)
         case .forward(.body(let buffer)):

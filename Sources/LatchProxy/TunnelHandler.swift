@@ -12,7 +12,7 @@ import NIOHTTP1
 /// only while the client is (``UpstreamHandler/read(context:)`` asks ``downstreamWritable``).
 /// Routing, draining and failover decided where the tunnel goes when it opened; a tunnel already
 /// open stays on its node, whatever happens to the node's state later, until one side closes it.
-final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamDelegate {
+final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamDelegate, NIOScheduledCallbackHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -35,8 +35,6 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
     private var bytesFromClient = 0
     private var bytesFromNode = 0
     private var idle = LazyTimer()
-    /// `unowned`: the timer is cancelled when this handler leaves the pipeline.
-    private lazy var idleFire: () -> Void = { [unowned self] in self.idleTimerFired() }
 
     init(upstream: UpstreamConnection, idleTimeout: TimeAmount, logger: Logger, labels: Labels) {
         self.upstream = upstream
@@ -63,11 +61,12 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
     /// Activity in either direction pushes the idle deadline back.
     private func touch() {
         guard let context else { return }
-        idle.set(context.eventLoop.now + idleTimeout, on: context.eventLoop, idleFire)
+        idle.set(context.eventLoop.now + idleTimeout, on: context.eventLoop, self)
     }
 
-    private func idleTimerFired() {
-        guard let context, idle.fired(on: context.eventLoop, idleFire) else { return }
+    /// The idle timer fired.
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        guard let context, idle.fired(on: context.eventLoop, self) else { return }
         close(reason: "no bytes either way within timeouts.tunnel")
     }
 

@@ -109,7 +109,7 @@ enum UpstreamFailure: Error, Equatable {
 /// to the *next* request — another client's — so the connection is closed, never reused. After a
 /// `101 Switching Protocols` every byte, including those in the same read as the 101's head, goes to
 /// the tunnel as it is.
-final class UpstreamHandler: ChannelDuplexHandler {
+final class UpstreamHandler: ChannelDuplexHandler, NIOScheduledCallbackHandler {
     typealias InboundIn = ByteBuffer
     /// Requests leave as bytes written here (``HTTPWire``), not through NIOHTTP1's request encoder.
     typealias OutboundIn = ByteBuffer
@@ -124,8 +124,6 @@ final class UpstreamHandler: ChannelDuplexHandler {
     private(set) var context: ChannelHandlerContext?
     private var pendingRead = false
     private var watchdog = LazyTimer()
-    /// `unowned`: the watchdog is cancelled when the channel goes inactive or this handler is removed.
-    private lazy var watchdogFire: () -> Void = { [unowned self] in self.watchdogFired() }
     private var watchdogInterval: TimeAmount?
     /// Something moved since the watchdog was armed: the node sent bytes, took request bytes, or the
     /// client took response bytes.
@@ -235,11 +233,12 @@ final class UpstreamHandler: ChannelDuplexHandler {
     private func armWatchdog() {
         progressed = false
         guard let interval = watchdogInterval, let context else { return }
-        watchdog.set(context.eventLoop.now + interval, on: context.eventLoop, watchdogFire)
+        watchdog.set(context.eventLoop.now + interval, on: context.eventLoop, self)
     }
 
-    private func watchdogFired() {
-        guard let context, watchdog.fired(on: context.eventLoop, watchdogFire), let delegate else { return }
+    /// The watchdog's timer fired.
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        guard let context, watchdog.fired(on: context.eventLoop, self), let delegate else { return }
         if progressed || delegate.awaitingClientBody {
             armWatchdog()
         } else if pendingRead {
