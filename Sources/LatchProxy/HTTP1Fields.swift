@@ -107,7 +107,8 @@ enum HTTP1Fields {
         _ cursor: inout HeadCursor, budget: inout Budget, framing: inout Framing?
     ) throws(HTTPParserError) -> [(String, String)] {
         var fields: [(String, String)] = []
-        fields.reserveCapacity(8)
+        // Room for a usual head's fields: growing the array is a reallocation and a copy.
+        fields.reserveCapacity(16)
         while !cursor.takeCRLF() {
             let nameStart = cursor.position
             let nameEnd = cursor.scan(while: HTTPSyntax.isTokenByte)

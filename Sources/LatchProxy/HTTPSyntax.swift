@@ -68,23 +68,13 @@ struct HeadCursor {
 
 /// Byte-level rules of HTTP's syntax that the parsers share (RFC 9110 §5.6).
 enum HTTPSyntax {
-    /// tchar (RFC 9110 §5.6.2).
+    /// tchar (RFC 9110 §5.6.2): a bit per ASCII byte in two literal words, so a check is a shift and
+    /// a mask with no lazily initialised table to guard (`swift_once` on every call).
     @inline(__always)
     static func isTokenByte(_ byte: UInt8) -> Bool {
-        tokenTable[Int(byte)]
-    }
-
-    private static let tokenTable: [Bool] = (0...255).map { byte in
-        switch UInt8(byte) {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            true
-        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
-            UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
-            UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
-            true
-        default:
-            false
-        }
+        if byte < 64 { return (0x03FF_6CFA_0000_0000 as UInt64) >> UInt64(byte) & 1 == 1 }
+        if byte < 128 { return (0x57FF_FFFF_C7FF_FFFE as UInt64) >> UInt64(byte - 64) & 1 == 1 }
+        return false
     }
 
     /// A method Latch takes: upper-case letters, `-` and `_`, as nginx (RFC 9110 §9.1 allows any
