@@ -35,6 +35,7 @@ enum HeaderRewriter {
         forwarding: ForwardingConfig,
         upgrade: String? = nil,
         nodeHost: String? = nil,
+        via viaEntry: ViaPseudonym? = nil,
         allocator: ByteBufferAllocator
     ) -> UpstreamRequest {
         var target = head.uri
@@ -98,7 +99,7 @@ enum HeaderRewriter {
         case .length(let length): HTTPWire.writeField("Content-Length", length, into: &buffer)
         case .chunked: HTTPWire.writeField("Transfer-Encoding", "chunked", into: &buffer)
         }
-        HTTPWire.writeField("Via", via(incomingVia, version: head.version, by: forwarding.via), into: &buffer)
+        HTTPWire.writeField("Via", via(incomingVia, version: head.version, by: viaEntry ?? ViaPseudonym(forwarding.via)), into: &buffer)
         if let clientIP {
             switch forwarding.xForwardedFor {
             case .replace:
@@ -126,7 +127,7 @@ enum HeaderRewriter {
         _ head: HTTPResponseHead,
         clientVersion: HTTPVersion,
         keepAlive: Bool,
-        via: String
+        via: ViaPseudonym
     ) -> HTTPResponseHead {
         var headers: [(String, String)] = []
         headers.reserveCapacity(head.headers.count + 2)
@@ -160,11 +161,28 @@ enum HeaderRewriter {
     }
 
     /// The `Via` value (RFC 9110 §7.6.3): the entries received, then this hop's.
-    private static func via(_ incoming: [String], version: HTTPVersion, by pseudonym: String) -> String {
-        // RFC 9110 §7.6.3: the received protocol's version; HTTP/2's is "2" (RFC 9113 §3).
-        let entry = version == .http1_1 ? "1.1 " + pseudonym
-            : version.major >= 2 ? "\(version.major) \(pseudonym)" : "\(version.major).\(version.minor) \(pseudonym)"
+    private static func via(_ incoming: [String], version: HTTPVersion, by via: ViaPseudonym) -> String {
+        let entry = via.entry(version)
         return incoming.isEmpty ? entry : (incoming + [entry]).joined(separator: ", ")
+    }
+}
+
+/// This hop's `Via` entry (RFC 9110 §7.6.3): the received protocol's version, then the pseudonym
+/// (`forwarding.via`). HTTP/1.1's, on nearly every message, is written once per configuration
+/// instead of concatenated twice per request.
+struct ViaPseudonym: Sendable {
+    let pseudonym: String
+    private let http11: String
+
+    init(_ pseudonym: String) {
+        self.pseudonym = pseudonym
+        self.http11 = "1.1 " + pseudonym
+    }
+
+    func entry(_ version: HTTPVersion) -> String {
+        if version == .http1_1 { return http11 }
+        // HTTP/2's version is "2" (RFC 9113 §3).
+        return version.major >= 2 ? "\(version.major) \(pseudonym)" : "\(version.major).\(version.minor) \(pseudonym)"
     }
 }
 

@@ -156,7 +156,7 @@ extension ProxyHandler {
             exchange.wire = HeaderRewriter.upstreamRequest(
                 exchange.request, clientIP: clientIP, scheme: scheme, forwarding: runtime.config.forwarding,
                 upgrade: exchange.upgrade, nodeHost: exchange.hostFromNode ? exchange.nodeConfig.address.description : nil,
-                allocator: connection.channel.allocator)
+                via: runtime.via, allocator: connection.channel.allocator)
             exchange.wireNode = exchange.node
         }
         connection.handler.writeHead(exchange.wire!)

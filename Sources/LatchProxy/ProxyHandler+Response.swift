@@ -24,7 +24,7 @@ extension ProxyHandler {
             // 100 Continue and friends: forwarded only to clients that can understand them (RFC 9110 §15.2).
             guard !exchange.request.version.isHTTP10 else { return }
             let interim = HeaderRewriter.downstreamResponseHead(
-                head, clientVersion: exchange.request.version, keepAlive: true, via: runtime.config.forwarding.via)
+                head, clientVersion: exchange.request.version, keepAlive: true, via: runtime.via)
             writer.writeHead(interim, context: context)
             writer.flush(context: context)
             return
@@ -50,7 +50,7 @@ extension ProxyHandler {
         )
         if !keepAlive { client.closeAfterResponse() }
         var downstream = HeaderRewriter.downstreamResponseHead(
-            head, clientVersion: exchange.request.version, keepAlive: keepAlive, via: runtime.config.forwarding.via)
+            head, clientVersion: exchange.request.version, keepAlive: keepAlive, via: runtime.via)
         if let name = exchange.cluster.config.failover.nodeHeader {
             downstream.headers.replaceOrAdd(name: name, value: exchange.nodeConfig.name)
         }
@@ -103,7 +103,7 @@ extension ProxyHandler {
     private func openTunnel(_ exchange: Exchange, _ head: HTTPResponseHead, context: ChannelHandlerContext) {
         guard let upstream = exchange.upstream else { return }
         var downstream = HeaderRewriter.downstreamResponseHead(
-            head, clientVersion: exchange.request.version, keepAlive: true, via: runtime.config.forwarding.via)
+            head, clientVersion: exchange.request.version, keepAlive: true, via: runtime.via)
         // Removed as hop-by-hop; a 101 must say what the connection switches to (RFC 9110 §7.8).
         downstream.headers.add(name: "Connection", value: "Upgrade")
         for value in head.headers["upgrade"] { downstream.headers.add(name: "Upgrade", value: value) }

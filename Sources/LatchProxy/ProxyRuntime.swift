@@ -8,6 +8,8 @@ import NIOHTTP1
 /// live state, the per-loop upstream pools and the loggers.
 final class ProxyRuntime: Sendable {
     let config: LatchConfig
+    /// `forwarding.via`, with its HTTP/1.1 entry written once.
+    let via: ViaPseudonym
     let table: RoutingTable
     let clusters: [ClusterRuntime]
     let logger: Logger
@@ -41,6 +43,7 @@ final class ProxyRuntime: Sendable {
     ) {
         self.metrics = metrics
         self.config = config
+        self.via = ViaPseudonym(config.forwarding.via)
         let loops = Array(group.makeIterator())
         self.table = RoutingTable(config: config)
         self.clusters = config.clusters.enumerated().map { index, cluster in

@@ -96,15 +96,15 @@ struct HeaderRewriterTests {
                 ("Via", "1.1 app"), ("Set-Cookie", "a=1"),
             ])
         )
-        let kept = HeaderRewriter.downstreamResponseHead(upstream, clientVersion: .http1_1, keepAlive: true, via: "latch")
+        let kept = HeaderRewriter.downstreamResponseHead(upstream, clientVersion: .http1_1, keepAlive: true, via: ViaPseudonym("latch"))
         #expect(kept.headers["content-length"] == ["5"])
         #expect(kept.headers["connection"].isEmpty && kept.headers["x-hop"].isEmpty && kept.headers["transfer-encoding"].isEmpty)
         #expect(kept.headers["via"] == ["1.1 app, 1.1 latch"])
         #expect(kept.headers["set-cookie"] == ["a=1"])
-        let old = HeaderRewriter.downstreamResponseHead(upstream, clientVersion: .http1_0, keepAlive: true, via: "latch")
+        let old = HeaderRewriter.downstreamResponseHead(upstream, clientVersion: .http1_0, keepAlive: true, via: ViaPseudonym("latch"))
         #expect(old.version == .http1_0)
         #expect(old.headers["connection"] == ["keep-alive"])
-        let closing = HeaderRewriter.downstreamResponseHead(upstream, clientVersion: .http1_1, keepAlive: false, via: "latch")
+        let closing = HeaderRewriter.downstreamResponseHead(upstream, clientVersion: .http1_1, keepAlive: false, via: ViaPseudonym("latch"))
         #expect(closing.headers["connection"] == ["close"])
     }
 }
