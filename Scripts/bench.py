@@ -913,7 +913,7 @@ def bench_idle(ctx):
         *lines,
         "",
         f"Latch/HAProxy: RSS per idle connection {ratio(lat['kib'], hap['kib'])}; "
-        f"Latch: {lat['kib']:.1f} KiB per idle connection (target ≤ 16 KiB)",
+        f"Latch: {lat['kib']:.1f} KiB per idle connection (target ≤ 4 KiB)",
         "",
     ]
 
