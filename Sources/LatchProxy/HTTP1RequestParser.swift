@@ -56,6 +56,12 @@ struct HTTP1RequestParser {
         self.budget = HTTP1Fields.Budget(limits)
     }
 
+    /// Parsing stopped after an upgrade (or CONNECT) request: what follows is another protocol's.
+    var isUpgraded: Bool {
+        if case .upgraded = state { return true }
+        return false
+    }
+
     /// Whether bytes of an unfinished request are buffered or expected: the connection may not end here.
     func isInMessage(buffered: Int) -> Bool {
         switch state {

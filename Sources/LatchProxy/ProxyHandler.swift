@@ -147,7 +147,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             parseError(error, replaying: false, context: context)
             return
         }
-        if bytes.readableBytes > 0 { unparsed = bytes }
+        guard bytes.readableBytes > 0 else { return }
+        // Behind an upgrade request the parser has stopped: what the client sends before the node's
+        // answer waits here for the tunnel, but only as much as a request head may take.
+        if let parser, parser.isUpgraded, bytes.readableBytes > parser.limits.maxRawHead {
+            runtime.logger.info("too many bytes before the upgrade was answered, closing", metadata: ["client": "\(clientAddress)"])
+            context.close(promise: nil)
+            return
+        }
+        unparsed = bytes
     }
 
     /// A request part of an HTTP/2 stream (``HTTP2StreamInput``).

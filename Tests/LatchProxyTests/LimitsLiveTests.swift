@@ -31,6 +31,24 @@ struct LimitsLiveTests {
         }
     }
 
+    @Test("bytes sent behind an upgrade request its node has not answered are held up to a head's room, then the client is closed")
+    func bytesBehindAnUpgradeAreCapped() async throws {
+        try await withLatch(
+            nodes: ["tomcat1"], raw: ["tomcat1"], script: { _, _ in [.hang] },
+            configure: {
+                $0.limits.maxRequestHead = 1024
+                // Without the cap the node's silence would end this exchange with a 504 instead.
+                $0.timeouts.upstreamResponse = .seconds(20)
+            }
+        ) { h in
+            let upgrade = "GET /ws HTTP/1.1\r\nHost: a\r\nCookie: JSESSIONID=S.tomcat1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+            let started = ContinuousClock.now
+            let answer = try await h.untilClosed(upgrade + String(repeating: "x", count: 8192))
+            #expect(answer.isEmpty, "closed without an answer: \(answer.prefix(80))")
+            #expect(ContinuousClock.now - started < .seconds(10))
+        }
+    }
+
     @Test("the limits themselves are allowed: a head, target and body exactly at their limits are served")
     func atTheLimits() async throws {
         try await withLatch(configure: Self.small) { h in
