@@ -9,6 +9,9 @@ struct UpstreamRequest {
     var method: HTTPMethod
     /// The body goes out chunk-framed (``RequestFraming``).
     var chunked: Bool
+    /// The head frames a body at all (a length or chunked): without it, body bytes written after the
+    /// head would be read by the node as the start of another request.
+    var framesBody: Bool
 }
 
 /// Turns a client's request head into the head sent upstream, and an upstream response head into the
@@ -117,7 +120,7 @@ enum HeaderRewriter {
             HTTPWire.writeField("Upgrade", upgrade, into: &buffer)
         }
         buffer.writeStaticString("\r\n")
-        return UpstreamRequest(head: buffer, method: head.method, chunked: framing == .chunked)
+        return UpstreamRequest(head: buffer, method: head.method, chunked: framing == .chunked, framesBody: framing != .none)
     }
 
     /// The upstream's response head as the client gets it: hop-by-hop fields removed, `Content-Length`

@@ -161,6 +161,10 @@ extension ProxyHandler {
         }
         connection.handler.writeHead(exchange.wire!)
         for part in exchange.machine.connected() {
+            if isUnframedBody(part, on: connection) {
+                refuseMidRequest(exchange, Self.unframedBody)
+                return
+            }
             connection.handler.write(part)
         }
         // Within a read of the client's bytes, the rest of the request (a GET's end, a body's first

@@ -148,6 +148,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             return
         }
         guard bytes.readableBytes > 0 else { return }
+        bytes = UpstreamHandler.compacted(bytes, context)
         // Behind an upgrade request the parser has stopped: what the client sends before the node's
         // answer waits here for the tunnel, but only as much as a request head may take.
         if let parser, parser.isUpgraded, bytes.readableBytes > parser.limits.maxRawHead {
@@ -197,8 +198,22 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     private func send(_ part: HTTPClientRequestPart, on exchange: Exchange) {
         guard exchange.machine.requestPart(part), let upstream = exchange.upstream else { return }
+        guard !isUnframedBody(part, on: upstream) else {
+            refuseMidRequest(exchange, Self.unframedBody)
+            return
+        }
         if upstream.handler.write(part) { upstreamNeedsFlush = true }
     }
+
+    /// Body bytes for a request whose head framed none (an HTTP/2 GET with DATA and no
+    /// `content-length`, say): refused, never written — the node would read them as another request.
+    func isUnframedBody(_ part: HTTPClientRequestPart, on upstream: UpstreamConnection) -> Bool {
+        guard case .body(.byteBuffer(let bytes)) = part, bytes.readableBytes > 0 else { return false }
+        return !upstream.handler.framesBody
+    }
+
+    static let unframedBody = RequestRejection(
+        status: .badRequest, message: "a request body without Content-Length, which this request's method does not carry")
 
     func channelReadComplete(context: ChannelHandlerContext) {
         flushUpstreamIfNeeded()

@@ -22,6 +22,11 @@ enum RequestValidator {
         if let rejection = checkTarget(head) { return rejection }
         if let rejection = checkHost(head) { return rejection }
         if let rejection = checkTransferEncoding(head) { return rejection }
+        // RFC 9110 §9.3.8: a client must not send content in a TRACE request; Latch could not frame it
+        // toward the node (TRACE is sent without a length).
+        if case .TRACE = head.method, MessageFraming.requestHasBody(head) {
+            return RequestRejection(status: .badRequest, message: "a TRACE request with a body")
+        }
         if let length = head.headers.first(name: "content-length"), let bytes = Int(length), bytes > limits.maxBody {
             return RequestRejection(status: .payloadTooLarge, message: "the request body is larger than \(limits.maxBody) bytes")
         }

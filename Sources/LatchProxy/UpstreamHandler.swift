@@ -130,6 +130,12 @@ final class UpstreamHandler: ChannelDuplexHandler, NIOScheduledCallbackHandler {
     private var progressed = false
     /// The request body goes out chunked (``RequestFraming``).
     private var requestChunked = false
+    /// The request head framed a body; if not, the exchange must not write body bytes (``write(_:)``
+    /// refuses them).
+    private(set) var framesBody = false
+    /// Bytes came after the current response's end: the connection must not be reused, even by an
+    /// exchange that leases it while that end is being delivered.
+    private(set) var sentExtraBytes = false
     private var parser = HTTP1ResponseParser()
     /// The start of a response part that has not all arrived.
     private var unparsed: ByteBuffer?
@@ -152,6 +158,7 @@ final class UpstreamHandler: ChannelDuplexHandler, NIOScheduledCallbackHandler {
         progressed = true
         guard let context else { return }
         requestChunked = request.chunked
+        framesBody = request.framesBody
         parser.requestSent(method: request.method)
         context.write(wrapOutboundOut(request.head), promise: nil)
     }
@@ -168,7 +175,8 @@ final class UpstreamHandler: ChannelDuplexHandler, NIOScheduledCallbackHandler {
             assertionFailure("a request head goes out through writeHead(_:)")
             return false
         case .body(let data):
-            guard case .byteBuffer(let body) = data, body.readableBytes > 0 else { return false }
+            // Unframed bytes after the head would be a second request to the node: never written.
+            guard framesBody, case .byteBuffer(let body) = data, body.readableBytes > 0 else { return false }
             guard requestChunked else {
                 context.write(wrapOutboundOut(body), promise: nil)
                 return true
@@ -279,6 +287,9 @@ final class UpstreamHandler: ChannelDuplexHandler, NIOScheduledCallbackHandler {
         }
         do {
             while let part = try parser.next(&bytes) {
+                // Known before the end is delivered: delivering it may hand the connection to the
+                // next exchange at once.
+                if case .end = part, bytes.readableBytes > 0 { sentExtraBytes = true }
                 deliver(part)
                 if tunnel {
                     if bytes.readableBytes > 0 { delegate?.upstreamTunnelBytes(bytes) }
@@ -295,7 +306,16 @@ final class UpstreamHandler: ChannelDuplexHandler, NIOScheduledCallbackHandler {
         } catch {
             return badResponse(error, context: context)
         }
-        if bytes.readableBytes > 0 { unparsed = bytes }
+        if bytes.readableBytes > 0 { unparsed = Self.compacted(bytes, context) }
+    }
+
+    /// The unparsed rest of a read, in a buffer of its own: kept as a slice it would keep the whole
+    /// read's storage, and appending the next read to it would copy all of that again.
+    static func compacted(_ bytes: ByteBuffer, _ context: ChannelHandlerContext) -> ByteBuffer {
+        var bytes = bytes
+        var rest = context.channel.allocator.buffer(capacity: bytes.readableBytes)
+        rest.writeBuffer(&bytes)
+        return rest
     }
 
     private func deliver(_ part: HTTPClientResponsePart) {

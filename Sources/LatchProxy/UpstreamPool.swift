@@ -103,7 +103,8 @@ final class UpstreamPool {
         let key = connection.key
         while idle.count <= key.cluster { idle.append([]) }
         while idle[key.cluster].count <= key.node { idle[key.cluster].append([]) }
-        guard reusable, !retired, connection.channel.isActive, idle[key.cluster][key.node].count < config.maxIdlePerNode
+        guard reusable, !retired, connection.channel.isActive, !connection.handler.sentExtraBytes,
+            idle[key.cluster][key.node].count < config.maxIdlePerNode
         else {
             connection.channel.close(promise: nil)
             return

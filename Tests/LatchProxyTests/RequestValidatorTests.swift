@@ -59,6 +59,15 @@ struct RequestValidatorTests {
         #expect(Self.verdict(headers, uri: uri, version: version) == RequestRejection(status: status, message: message))
     }
 
+    @Test("a TRACE with a body is refused (RFC 9110 §9.3.8: it goes to a node without a length)")
+    func traceWithABody() {
+        let limits = LimitsConfig()
+        let withBody = HTTPRequestHead(version: .http1_1, method: .TRACE, uri: "/", headers: ["Host": "a", "Content-Length": "40"])
+        #expect(RequestValidator.validate(withBody, limits: limits) == RequestRejection(status: .badRequest, message: "a TRACE request with a body"))
+        let without = HTTPRequestHead(version: .http1_1, method: .TRACE, uri: "/", headers: ["Host": "a"])
+        #expect(RequestValidator.validate(without, limits: limits) == nil)
+    }
+
     @Test(arguments: [
         ([("Host", "a")], "/"),
         ([("Host", "A.Example:80")], "http://a.example/x"),  // default port and case normalised

@@ -121,6 +121,25 @@ struct UpstreamHandlerTests {
         #expect(node.recorder.failures.isEmpty)
     }
 
+    @Test("body bytes for a head that frames none are not written: the node would read them as a request")
+    func unframedBodyIsNotWritten() throws {
+        let node = try Node()
+        node.handler.writeHead(Self.get())
+        #expect(!node.handler.framesBody)
+        #expect(!node.handler.write(.body(.byteBuffer(node.channel.allocator.buffer(string: "GET /admin HTTP/1.1\r\n\r\n")))))
+        node.handler.flush()
+        #expect(try node.written() == "GET /cart HTTP/1.1\r\nHost: shop.example.com\r\n\(Self.added)\r\n")
+    }
+
+    @Test("bytes after a response's end mark the connection before the end is delivered, so the pool never reuses it")
+    func extraBytesMarkTheConnection() throws {
+        let node = try Node()
+        node.handler.writeHead(Self.get())
+        try node.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok\r\n")
+        #expect(node.handler.sentExtraBytes)
+        #expect(!node.channel.isActive)
+    }
+
     @Test("bytes from the node on a connection no exchange holds close it")
     func unaskedBytesClose() throws {
         let node = try Node()
