@@ -183,6 +183,21 @@ struct HTTP2LiveTests {
         }
     }
 
+    @Test("a GET stream with DATA and no content-length is refused: its body is never written after a head that frames none")
+    func unframedBodyIsRefused() async throws {
+        // The node answers a second late, so the DATA frame comes while the exchange is still on.
+        try await Self.withH2Latch(reply: { _, _ in .delayed(.seconds(1), body: "late") }) { h, _, pki in
+            let client = try await RawHTTP2Client.connect(port: h.port, group: h.group, trusting: pki.authority.caPEM)
+            let head = [(":method", "GET"), (":scheme", "https"), (":authority", "localhost"), (":path", "/a"), ("cookie", "JSESSIONID=U.tomcat1")]
+            let answer = try await client.send(head, body: "GET /smuggled HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            #expect(answer.status == "400", "\(answer)")
+            #expect(answer.body.contains("without Content-Length"), "\(answer.body)")
+            // The node may have seen the head; never the body as a request of its own.
+            #expect(h.backends.allSatisfy { $0.requests.allSatisfy { $0.head.uri != "/smuggled" } })
+            await client.close()
+        }
+    }
+
     static func request(_ h: LatchHarness, cookie: String) -> HTTPClientRequest {
         var request = HTTPClientRequest(url: "https://localhost:\(h.port)/")
         request.headers.add(name: "Cookie", value: cookie)

@@ -50,16 +50,20 @@ final class RawHTTP2Client: Sendable {
         return RawHTTP2Client(channel: channel, multiplexer: multiplexer)
     }
 
-    /// Sends one bodiless request with exactly `headers` and waits (up to 5 s) for its answer or reset.
-    func send(_ headers: [(String, String)]) async throws -> Answer {
+    /// Sends one request with exactly `headers` (and `body` in one DATA frame, if given) and waits (up
+    /// to 5 s) for its answer or reset.
+    func send(_ headers: [(String, String)], body: String? = nil) async throws -> Answer {
         let answer = NIOLockedValueBox(Answer())
         let stream = try await multiplexer.createStreamChannel { stream in
             stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandler(Collector(answer: answer))
             }
         }.get()
-        let block = HTTP2Frame.FramePayload.headers(.init(headers: HPACKHeaders(headers), endStream: true))
+        let block = HTTP2Frame.FramePayload.headers(.init(headers: HPACKHeaders(headers), endStream: body == nil))
         try await stream.writeAndFlush(block)
+        if let body {
+            try await stream.writeAndFlush(HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(ByteBuffer(string: body)), endStream: true)))
+        }
         for _ in 0..<500 {
             let current = answer.withLockedValue { $0 }
             if current.ended || current.reset != nil || current.closed { return current }
