@@ -22,12 +22,12 @@ struct ExchangeStateMachine {
         case done
     }
 
-    enum Response: Equatable {
+    enum Response {
         case awaitingHead
         /// The final head, rewritten for the client, waits to go out with the first body bytes, the
         /// end or the end of the node's read: a node whose body breaks in the same read as its head
         /// still gets the client a 502.
-        case headReady(HTTPResponseHead)
+        case headReady(ClientResponseHead)
         /// The client has the head: from here an error can only cut the connection.
         case streaming
         case ended
@@ -163,12 +163,12 @@ struct ExchangeStateMachine {
         return clientKeepAlive
     }
 
-    mutating func headReady(_ head: HTTPResponseHead) {
+    mutating func headReady(_ head: consuming ClientResponseHead) {
         response = .headReady(head)
     }
 
     /// The head to write now, once.
-    mutating func takeHead() -> HTTPResponseHead? {
+    mutating func takeHead() -> ClientResponseHead? {
         guard case .headReady(let head) = response else { return nil }
         response = .streaming
         responseStarted = true

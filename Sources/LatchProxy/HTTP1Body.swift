@@ -96,12 +96,12 @@ struct HTTP1Body {
                 var none: HTTP1Fields.Framing? = nil
                 let trailers = try HTTP1Fields.section(&buffer, scanned: &scanned, limits: budget.limits) { bytes throws(HTTPParserError) in
                     var cursor = HeadCursor(bytes)
-                    return try HTTP1Fields.read(&cursor, budget: &budget, framing: &none)
+                    return HTTPHeaders(HTTP1Fields.pairs(try HTTP1Fields.read(&cursor, budget: &budget, framing: &none), in: bytes))
                 }
                 guard let trailers else { return nil }
                 state = .ended
                 isComplete = true
-                return .end(HTTPHeaders(trailers))
+                return .end(trailers.0)
             }
         }
     }

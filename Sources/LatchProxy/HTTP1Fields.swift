@@ -51,6 +51,8 @@ enum HTTP1Fields {
         var connectionUpgrade = false
         var connectionClose = false
         var connectionKeepAlive = false
+        /// Not framing, but found in the same pass: the response sets a cookie (a session being issued).
+        var setCookie = false
 
         /// Whether the message leaves the connection open (RFC 9112 §9.3).
         func keepsAlive(_ version: HTTPVersion) -> Bool {
@@ -77,13 +79,14 @@ enum HTTP1Fields {
         return (nil, count)
     }
 
-    /// Waits for a whole section in `buffer` (searching on from `scanned`), then hands its bytes to `parse`.
+    /// Waits for a whole section in `buffer` (searching on from `scanned`), then hands its bytes to
+    /// `parse`; returns what it made of them and the section's bytes, a slice of `buffer`.
     static func section<Result>(
         _ buffer: inout ByteBuffer,
         scanned: inout Int,
         limits: Limits,
         _ parse: (UnsafeRawBufferPointer) throws(HTTPParserError) -> Result
-    ) throws(HTTPParserError) -> Result? {
+    ) throws(HTTPParserError) -> (Result, ByteBuffer)? {
         let search = try buffer.withUnsafeReadableBytes { bytes throws(HTTPParserError) in
             try endOfSection(bytes, from: scanned)
         }
@@ -97,18 +100,18 @@ enum HTTP1Fields {
         let result = try buffer.withUnsafeReadableBytes { bytes throws(HTTPParserError) in
             try parse(UnsafeRawBufferPointer(rebasing: bytes[..<end]))
         }
-        buffer.moveReaderIndex(forwardBy: end)
-        return result
+        return (result, buffer.readSlice(length: end)!)
     }
 
-    /// Field lines up to the blank line that ends them (RFC 9112 §5). `framing`, when given, learns
-    /// what they say about the message's length and connection (trailers frame nothing, RFC 9110 §6.5.1).
+    /// Field lines up to the blank line that ends them (RFC 9112 §5), as offsets into the bytes
+    /// `cursor` reads. `framing`, when given, learns what they say about the message's length and
+    /// connection (trailers frame nothing, RFC 9110 §6.5.1).
     static func read(
         _ cursor: inout HeadCursor, budget: inout Budget, framing: inout Framing?
-    ) throws(HTTPParserError) -> [(String, String)] {
-        var fields: [(String, String)] = []
+    ) throws(HTTPParserError) -> [FieldLines.Line] {
+        var lines: [FieldLines.Line] = []
         // Room for a usual head's fields: growing the array is a reallocation and a copy.
-        fields.reserveCapacity(16)
+        lines.reserveCapacity(16)
         while !cursor.takeCRLF() {
             let nameStart = cursor.position
             let nameEnd = cursor.scan(while: HTTPSyntax.isTokenByte)
@@ -120,35 +123,49 @@ enum HTTP1Fields {
             let valueEnd = try cursor.fieldValueEnd()
             guard cursor.takeCRLF() else { throw .lfExpected }
             try budget.spend(fields: 1, bytes: (nameEnd - nameStart) + (valueEnd - valueStart))
-            let name = cursor.bytes(nameStart..<nameEnd)
-            let value = cursor.bytes(valueStart..<valueEnd)
-            if framing != nil { try note(name: name, value: value, into: &framing!) }
-            fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+            let name = FieldName(cursor.bytes(nameStart..<nameEnd).assumingMemoryBound(to: UInt8.self))
+            if framing != nil { try note(name, value: cursor.bytes(valueStart..<valueEnd), into: &framing!) }
+            lines.append(
+                FieldLines.Line(
+                    start: Int32(nameStart), nameEnd: Int32(nameEnd), valueStart: Int32(valueStart),
+                    valueEnd: Int32(valueEnd), end: Int32(cursor.position), name: name))
         }
-        return fields
+        return lines
     }
 
-    private static func note(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, into framing: inout Framing) throws(HTTPParserError) {
-        switch name.count {
-        case 14 where HTTPSyntax.equalsIgnoringCase(name, "content-length"):
+    /// The lines as name and value strings.
+    static func pairs(_ lines: [FieldLines.Line], in bytes: UnsafeRawBufferPointer) -> [(String, String)] {
+        lines.map { line in
+            (
+                String(decoding: bytes[Int(line.start)..<Int(line.nameEnd)], as: UTF8.self),
+                String(decoding: bytes[Int(line.valueStart)..<Int(line.valueEnd)], as: UTF8.self)
+            )
+        }
+    }
+
+    private static func note(_ name: FieldName, value: UnsafeRawBufferPointer, into framing: inout Framing) throws(HTTPParserError) {
+        switch name {
+        case .contentLength:
             // RFC 9112 §6.3: one length, digits only; a repeated field (even with the same value)
             // is refused, as llhttp does, rather than guessing which one the other side believes.
             guard framing.contentLength == nil, let length = HTTPSyntax.decimal(value) else { throw .invalidContentLength }
             framing.contentLength = length
-        case 17 where HTTPSyntax.equalsIgnoringCase(name, "transfer-encoding"):
+        case .transferEncoding:
             // Several Transfer-Encoding fields are one list (RFC 9110 §5.3); only its last coding counts.
             framing.transferEncoding = true
             if let last = HTTPSyntax.lastListElement(value) {
                 framing.chunkedLast = HTTPSyntax.equalsIgnoringCase(last, "chunked")
             }
-        case 7 where HTTPSyntax.equalsIgnoringCase(name, "upgrade"):
+        case .upgrade:
             framing.upgrade = true
-        case 10 where HTTPSyntax.equalsIgnoringCase(name, "connection"):
+        case .connection:
             HTTPSyntax.forEachListElement(value) { option in
                 if HTTPSyntax.equalsIgnoringCase(option, "upgrade") { framing.connectionUpgrade = true }
                 if HTTPSyntax.equalsIgnoringCase(option, "close") { framing.connectionClose = true }
                 if HTTPSyntax.equalsIgnoringCase(option, "keep-alive") { framing.connectionKeepAlive = true }
             }
+        case .setCookie:
+            framing.setCookie = true
         default:
             break
         }

@@ -120,7 +120,7 @@ struct HTTP1RequestParser {
         let head = try HTTP1Fields.section(&buffer, scanned: &scanned, limits: limits) { bytes throws(HTTPParserError) in
             try parseHead(bytes)
         }
-        return head.map { .head($0) }
+        return head.map { .head($0.0) }
     }
 
     private mutating func parseHead(_ bytes: UnsafeRawBufferPointer) throws(HTTPParserError) -> HTTPRequestHead {
@@ -138,7 +138,7 @@ struct HTTP1RequestParser {
         let target = String(decoding: cursor.bytes(targetStart..<targetEnd), as: UTF8.self)
 
         var read: HTTP1Fields.Framing? = HTTP1Fields.Framing()
-        let fields = try HTTP1Fields.read(&cursor, budget: &budget, framing: &read)
+        let lines = try HTTP1Fields.read(&cursor, budget: &budget, framing: &read)
         let framing = read!
         if framing.transferEncoding {
             if framing.contentLength != nil { throw .unexpectedContentLength }
@@ -151,7 +151,7 @@ struct HTTP1RequestParser {
             after = framing.keepsAlive(version) ? .request : .closed
         }
         state = .body(HTTP1Body(framing.transferEncoding ? .chunked : .length(framing.contentLength ?? 0)))
-        return HTTPRequestHead(version: version, method: method, uri: target, headers: HTTPHeaders(fields))
+        return HTTPRequestHead(version: version, method: method, uri: target, headers: HTTPHeaders(HTTP1Fields.pairs(lines, in: bytes)))
     }
 
     /// The method's bytes as NIOHTTP1's method, without building a `String` for the common ones.

@@ -51,7 +51,7 @@ struct HTTP1ResponseParser {
 
     /// The next part the buffer holds, consuming its bytes; `nil` when more bytes are needed, or
     /// when none are expected (idle, switched) — the caller looks at what is left.
-    mutating func next(_ buffer: inout ByteBuffer) throws(HTTPParserError) -> HTTPClientResponsePart? {
+    mutating func next(_ buffer: inout ByteBuffer) throws(HTTPParserError) -> NodeResponsePart? {
         switch state {
         case .idle, .switched:
             return nil
@@ -76,7 +76,8 @@ struct HTTP1ResponseParser {
             let head = try HTTP1Fields.section(&buffer, scanned: &scanned, limits: Self.limits) { bytes throws(HTTPParserError) in
                 try parseHead(bytes)
             }
-            return head.map { .head($0) }
+            guard let (parsed, bytes) = head else { return nil }
+            return .head(NodeResponseHead(version: parsed.version, status: parsed.status, fields: FieldLines(bytes: bytes, lines: parsed.lines), facts: parsed.facts))
         case .body(var body):
             state = .idle  // a placeholder while `body` is out, so it is not copied on write
             defer { state = body.isComplete ? .idle : .body(body) }
@@ -91,7 +92,7 @@ struct HTTP1ResponseParser {
     /// The node closed its side: the end of a body that runs until then; an error if a response was
     /// cut short. A connection that closes before any byte of a response is no parse error: the
     /// handler sees it close.
-    mutating func inputEnded(buffered: Int) throws(HTTPParserError) -> HTTPClientResponsePart? {
+    mutating func inputEnded(buffered: Int) throws(HTTPParserError) -> NodeResponsePart? {
         switch state {
         case .idle, .switched:
             return nil
@@ -106,7 +107,8 @@ struct HTTP1ResponseParser {
         }
     }
 
-    private mutating func parseHead(_ bytes: UnsafeRawBufferPointer) throws(HTTPParserError) -> HTTPResponseHead {
+    private mutating func parseHead(_ bytes: UnsafeRawBufferPointer) throws(HTTPParserError)
+        -> (version: HTTPVersion, status: HTTPResponseStatus, lines: [FieldLines.Line], facts: ResponseFields) {
         var cursor = HeadCursor(bytes)
         // status-line = HTTP-version SP status-code SP [ reason-phrase ] (RFC 9112 §4)
         guard let version = cursor.version(), cursor.take(.space) else { throw .invalidVersion }
@@ -122,11 +124,9 @@ struct HTTP1ResponseParser {
         guard cursor.takeCRLF() else { throw .invalidStatus }
 
         var read: HTTP1Fields.Framing? = HTTP1Fields.Framing()
-        let fields = try HTTP1Fields.read(&cursor, budget: &budget, framing: &read)
+        let lines = try HTTP1Fields.read(&cursor, budget: &budget, framing: &read)
         let framing = read!
         if framing.transferEncoding, framing.contentLength != nil { throw .unexpectedContentLength }
-        let status = HTTPResponseStatus(statusCode: code)
-        let head = HTTPResponseHead(version: version, status: status, headers: HTTPHeaders(fields))
 
         switch code {
         case 101:
@@ -147,6 +147,6 @@ struct HTTP1ResponseParser {
                 state = .body(HTTP1Body(.untilClose))
             }
         }
-        return head
+        return (version, HTTPResponseStatus(statusCode: code), lines, ResponseFields(framing))
     }
 }

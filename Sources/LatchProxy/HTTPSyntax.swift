@@ -50,18 +50,28 @@ struct HeadCursor {
     /// whitespace. field-value = *( field-vchar / SP / HTAB ), obs-text allowed (RFC 9110 §5.5); any
     /// other control character (NUL, DEL…) is refused.
     mutating func fieldValueEnd() throws(HTTPParserError) -> Int {
-        var end = position
-        while position < base.count {
-            let byte = base[position]
-            if byte == .cr { return end }
-            if byte == .space || byte == .tab {
-                position += 1
+        // Locals, and the usual byte (visible, not DEL) tested first: this loop sees most of a head's bytes.
+        var index = position
+        var end = index
+        let count = base.count
+        while index < count {
+            let byte = base[index]
+            if byte > 0x20, byte != 0x7F {
+                index += 1
+                end = index
                 continue
             }
-            guard byte > 0x20, byte != 0x7F else { throw .invalidHeaderToken }
-            position += 1
-            end = position
+            if byte == .cr {
+                position = index
+                return end
+            }
+            guard byte == .space || byte == .tab else {
+                position = index
+                throw .invalidHeaderToken
+            }
+            index += 1
         }
+        position = index
         throw .lfExpected
     }
 }

@@ -123,44 +123,42 @@ enum HeaderRewriter {
         return UpstreamRequest(head: buffer, method: head.method, chunked: framing == .chunked, framesBody: framing != .none)
     }
 
-    /// The upstream's response head as the client gets it: hop-by-hop fields removed, `Content-Length`
-    /// kept when the upstream sent one (NIOHTTP1 validated it and delivers exactly that many bytes),
-    /// chunking left to the encoder, and the client connection's own persistence stated.
+    /// The node's response head as the client gets it: hop-by-hop fields dropped, `Content-Length`
+    /// kept when the node sent one (the parser validated it and delivers exactly that many bytes), the
+    /// node's `Via` entries followed by this hop's, and the client connection's own persistence
+    /// stated. The kept lines go out as the bytes they came in.
     static func downstreamResponseHead(
-        _ head: HTTPResponseHead,
+        _ head: NodeResponseHead,
         clientVersion: HTTPVersion,
         keepAlive: Bool,
         via: ViaPseudonym
-    ) -> HTTPResponseHead {
-        var headers: [(String, String)] = []
-        headers.reserveCapacity(head.headers.count + 2)
-        let named = ConnectionTokens(head.headers)
+    ) -> ClientResponseHead {
+        // An HTTP/1.0 client cannot read chunked (RFC 9112 §7.1); answering in 1.0 makes the body of
+        // unknown length end with the connection instead.
+        var downstream = ClientResponseHead(
+            version: clientVersion.isHTTP10 ? .http1_0 : .http1_1, status: head.status, relayed: head.fields)
+        let named = ConnectionTokens(head.fields)
         var incomingVia: [String] = []
-        for (name, value) in head.headers {
-            let field = FieldName(name)
-            if field == .contentLength {
-                headers.append((name, value))
-                continue
+        downstream.relayed.drop { line, name, value in
+            switch line.name {
+            case .contentLength:
+                return false
+            case .via:
+                incomingVia.append(String(decoding: value, as: UTF8.self))
+                return true
+            default:
+                return line.name.isHopByHop || named.contains(name)
             }
-            if field.isHopByHop || named.contains(name) { continue }
-            if field == .via {
-                incomingVia.append(value)
-                continue
-            }
-            headers.append((name, value))
         }
-        headers.append(("Via", Self.via(incomingVia, version: head.version, by: via)))
+        downstream.via = Self.via(incomingVia, version: head.version, by: via)
         if !head.status.isInformational {
             if !keepAlive {
-                headers.append(("Connection", "close"))
+                downstream.connection = "close"
             } else if clientVersion.isHTTP10 {
-                headers.append(("Connection", "keep-alive"))
+                downstream.connection = "keep-alive"
             }
         }
-        // An HTTP/1.0 client cannot read chunked (RFC 9112 §7.1); answering in 1.0 makes the encoder
-        // delimit an unknown-length body by closing instead.
-        let version: HTTPVersion = clientVersion.isHTTP10 ? .http1_0 : .http1_1
-        return HTTPResponseHead(version: version, status: head.status, headers: HTTPHeaders(headers))
+        return downstream
     }
 
     /// The `Via` value (RFC 9110 §7.6.3): the entries received, then this hop's.
@@ -201,6 +199,13 @@ struct ConnectionTokens {
         }
     }
 
+    init(_ fields: FieldLines) {
+        guard fields.contains(.connection) else { return }
+        fields.forEachKept { line, _, value in
+            if line.name == .connection { add(tokensIn: value.assumingMemoryBound(to: UInt8.self)) }
+        }
+    }
+
     /// The comma-separated tokens of one value, blanks trimmed, read as bytes: the common
     /// `Connection: keep-alive` or `close` costs no string.
     private mutating func add(tokensIn bytes: UnsafeBufferPointer<UInt8>) {
@@ -218,6 +223,12 @@ struct ConnectionTokens {
             }
             start = end + 1
         }
+    }
+
+    /// Whether `name` is listed (ASCII case-insensitively).
+    func contains(_ name: UnsafeRawBufferPointer) -> Bool {
+        guard !tokens.isEmpty else { return false }
+        return contains(String(decoding: name, as: UTF8.self))
     }
 
     /// Whether `name` is listed (ASCII case-insensitively).

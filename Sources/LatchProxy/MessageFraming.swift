@@ -30,56 +30,6 @@ enum MessageFraming {
     }
 }
 
-/// What the framing and persistence rules need from a node's response head, found in one pass over its
-/// fields (each name compared as bytes, ``FieldName``) instead of a case-insensitive search per rule.
-struct ResponseFields: Equatable {
-    /// The first `Content-Length` value.
-    var contentLength: String?
-    var transferEncoding = false
-    var setCookie = false
-    /// `Connection` tokens (RFC 9112 §9.3, §9.6).
-    var close = false
-    var keepAlive = false
-
-    init(_ headers: HTTPHeaders) {
-        for (name, value) in headers {
-            switch FieldName(name) {
-            case .contentLength: if contentLength == nil { contentLength = value }
-            case .transferEncoding: transferEncoding = true
-            case .setCookie: setCookie = true
-            case .connection:
-                var value = value
-                value.withUTF8 { bytes in
-                    for token in bytes.split(separator: UInt8(ascii: ",")) {
-                        let token = UnsafeBufferPointer(rebasing: token).trimmingBlanks
-                        if equalsIgnoringASCIICase(token, "close") { close = true }
-                        if equalsIgnoringASCIICase(token, "keep-alive") { keepAlive = true }
-                    }
-                }
-            default: break
-            }
-        }
-    }
-
-    /// Whether the node keeps the connection open after this response (RFC 9112 §9.3), as NIOHTTP1
-    /// decides it: `close` wins, then `keep-alive`; without either, HTTP/1.1 does and HTTP/1.0 does not.
-    func isKeepAlive(_ version: HTTPVersion) -> Bool {
-        if close { return false }
-        return keepAlive || (version.major == 1 && version.minor >= 1)
-    }
-}
-
-extension UnsafeBufferPointer<UInt8> {
-    /// Without leading and trailing spaces and tabs (RFC 9110 §5.6.1's optional whitespace).
-    var trimmingBlanks: UnsafeBufferPointer<UInt8> {
-        var first = startIndex
-        var last = endIndex
-        while first < last, self[first] == UInt8(ascii: " ") || self[first] == UInt8(ascii: "\t") { first += 1 }
-        while last > first, self[last - 1] == UInt8(ascii: " ") || self[last - 1] == UInt8(ascii: "\t") { last -= 1 }
-        return UnsafeBufferPointer(rebasing: self[first..<last])
-    }
-}
-
 /// How a response's body goes to the client, decided from its head as NIOHTTP1's encoder did
 /// (RFC 9112 §6.1–§6.3): no body for 1xx, 204 and 304 (their length fields are dropped); the node's
 /// `Content-Length` when it sent one; otherwise chunked for an HTTP/1.1 client, and delimited by closing
@@ -91,16 +41,15 @@ struct ResponseFraming {
 
     /// Adjusts `head`'s framing fields and returns how its body is to be sent. `hasContentLength`:
     /// the head carries `Content-Length` (``ResponseFields``, as ``HeaderRewriter`` keeps it).
-    static func frame(_ head: inout HTTPResponseHead, requestMethod: HTTPMethod, hasContentLength: Bool) -> ResponseFraming {
+    static func frame(_ head: inout ClientResponseHead, requestMethod: HTTPMethod, hasContentLength: Bool) -> ResponseFraming {
         var framing = ResponseFraming(suppressBody: requestMethod.isHEAD)
         if !head.status.mayHaveResponseBody {
-            head.headers.remove(name: "content-length")
-            head.headers.remove(name: "transfer-encoding")
+            head.relayed.drop { line, _, _ in line.name == .contentLength || line.name == .transferEncoding }
             framing.suppressBody = true
         } else if hasContentLength {
             // Nothing to remove: the head comes from ``HeaderRewriter``, which drops Transfer-Encoding.
         } else if head.version.minor >= 1 {
-            head.headers.replaceOrAdd(name: "transfer-encoding", value: "chunked")
+            head.chunked = true
             framing.chunked = !framing.suppressBody
         }
         return framing

@@ -18,8 +18,9 @@ extension ProxyHandler {
         if writable { resumeClientReads() }
     }
 
-    func upstreamResponseHead(_ head: HTTPResponseHead, fields: ResponseFields) {
+    func upstreamResponseHead(_ head: NodeResponseHead) {
         guard let exchange, let context else { return }
+        let fields = head.facts
         if head.status.isInformational {
             // 100 Continue and friends: forwarded only to clients that can understand them (RFC 9110 §15.2).
             guard !exchange.request.version.isHTTP10 else { return }
@@ -52,19 +53,19 @@ extension ProxyHandler {
         var downstream = HeaderRewriter.downstreamResponseHead(
             head, clientVersion: exchange.request.version, keepAlive: keepAlive, via: runtime.via)
         if let name = exchange.cluster.config.failover.nodeHeader {
-            downstream.headers.replaceOrAdd(name: name, value: exchange.nodeConfig.name)
+            downstream.replaceOrAdd(name: name, value: exchange.nodeConfig.name)
         }
         if fields.setCookie {
-            exchange.issuedSessions = exchange.cluster.issuedSessions(in: head.headers["set-cookie"])
+            exchange.issuedSessions = exchange.cluster.issuedSessions(in: head.fields.values(.setCookie))
         }
         if exchange.cluster.config.failover.failback == .stay {
-            StayState.updateOwnerCookie(&downstream.headers, for: exchange, secure: scheme == "https")
+            StayState.updateOwnerCookie(&downstream.added, for: exchange, secure: scheme == "https")
         }
         exchange.framing = ResponseFraming.frame(&downstream, requestMethod: method, hasContentLength: fields.contentLength != nil)
         // The `Transfer-Encoding` an HTTP/2 head gets here goes with the other connection-specific
         // fields, which the stream's codec removes from every head and trailer block.
         if !writer.chunksBodies { exchange.framing.chunked = false }
-        exchange.machine.headReady(downstream)
+        exchange.machine.headReady(consume downstream)
     }
 
     func upstreamResponseBody(_ body: ByteBuffer) {
@@ -100,15 +101,15 @@ extension ProxyHandler {
     /// tunnel (``TunnelHandler``), which replaces the HTTP handlers on the client's side. The exchange
     /// ends here for bookkeeping (one access line, status 101; the node's slot is free again); the
     /// node connection stays with the tunnel and never returns to the pool.
-    private func openTunnel(_ exchange: Exchange, _ head: HTTPResponseHead, context: ChannelHandlerContext) {
+    private func openTunnel(_ exchange: Exchange, _ head: NodeResponseHead, context: ChannelHandlerContext) {
         guard let upstream = exchange.upstream else { return }
         var downstream = HeaderRewriter.downstreamResponseHead(
             head, clientVersion: exchange.request.version, keepAlive: true, via: runtime.via)
         // Removed as hop-by-hop; a 101 must say what the connection switches to (RFC 9110 §7.8).
-        downstream.headers.add(name: "Connection", value: "Upgrade")
-        for value in head.headers["upgrade"] { downstream.headers.add(name: "Upgrade", value: value) }
+        downstream.connection = "Upgrade"
+        for value in head.fields.values(.upgrade) { downstream.added.append(("Upgrade", value)) }
         if let name = exchange.cluster.config.failover.nodeHeader {
-            downstream.headers.replaceOrAdd(name: name, value: exchange.nodeConfig.name)
+            downstream.replaceOrAdd(name: name, value: exchange.nodeConfig.name)
         }
         exchange.machine.switchedProtocols(head.status)
         exchange.upstream = nil

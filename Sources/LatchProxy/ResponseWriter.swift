@@ -21,7 +21,7 @@ protocol ResponseWriter: AnyObject {
     var clientSplitsCookies: Bool { get }
 
     /// A 1xx, a final head or a 101; written, not flushed.
-    func writeHead(_ head: HTTPResponseHead, context: ChannelHandlerContext)
+    func writeHead(_ head: ClientResponseHead, context: ChannelHandlerContext)
     /// A body part as `framing` says; written or gathered, not flushed.
     func writeBody(_ body: ByteBuffer, framing: ResponseFraming, context: ChannelHandlerContext)
     /// The end of the body (the last chunk and trailers when chunked); not flushed.
@@ -76,7 +76,7 @@ final class HTTP1ResponseWriter: ResponseWriter {
         context.write(NIOAny(buffer), promise: nil)
     }
 
-    func writeHead(_ head: HTTPResponseHead, context: ChannelHandlerContext) {
+    func writeHead(_ head: ClientResponseHead, context: ChannelHandlerContext) {
         stage(context) { HTTPWire.write(head, into: &$0) }
     }
 
@@ -137,7 +137,11 @@ final class HTTP2ResponseWriter: ResponseWriter {
 
     init() {}
 
-    func writeHead(_ head: HTTPResponseHead, context: ChannelHandlerContext) {
+    func writeHead(_ head: ClientResponseHead, context: ChannelHandlerContext) {
+        writeHead(HTTPResponseHead(version: head.version, status: head.status, headers: head.headers), context: context)
+    }
+
+    private func writeHead(_ head: HTTPResponseHead, context: ChannelHandlerContext) {
         context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
     }
 

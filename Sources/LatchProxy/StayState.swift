@@ -22,7 +22,7 @@ struct StayState {
     /// On a failed-over response, name the node that now owns the session; once the session is back
     /// on its own node, or the application issued a new session id, drop the cookie. Over TLS the
     /// cookie is `Secure` (RFC 6265 §4.1.2.5), so a plain-HTTP request never carries it.
-    static func updateOwnerCookie(_ headers: inout HTTPHeaders, for exchange: Exchange, secure: Bool) {
+    static func updateOwnerCookie(_ headers: inout [(String, String)], for exchange: Exchange, secure: Bool) {
         let failover = exchange.cluster.config.failover
         // The node set (or deleted) the session cookie: a new id carries its own route.
         let newSession = !exchange.issuedSessions.isEmpty
@@ -35,10 +35,10 @@ struct StayState {
         }
         if failedOver, !newSession, let sessionID = exchange.sessionID {
             let value = OwnerCookie.value(node: exchange.nodeConfig.name, sessionID: sessionID)
-            headers.add(name: "Set-Cookie", value: "\(failover.ownerCookie)=\(value); \(attributes)")
+            headers.append(("Set-Cookie", "\(failover.ownerCookie)=\(value); \(attributes)"))
         } else if exchange.hadOwnerCookie, exchange.reason != .stayed || newSession {
             // Back on its own node, or a new session id that carries its own route: the owner is moot.
-            headers.add(name: "Set-Cookie", value: "\(failover.ownerCookie)=; Max-Age=0; \(attributes)")
+            headers.append(("Set-Cookie", "\(failover.ownerCookie)=; Max-Age=0; \(attributes)"))
         }
     }
 }

@@ -167,7 +167,7 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
     }
 
     // The protocol's HTTP parts never come: the decoder passes raw bytes once the tunnel is open.
-    func upstreamResponseHead(_ head: HTTPResponseHead, fields: ResponseFields) {}
+    func upstreamResponseHead(_ head: NodeResponseHead) {}
     func upstreamResponseBody(_ body: ByteBuffer) {}
     func upstreamResponseEnd(_ trailers: HTTPHeaders?) {}
     func downstreamStalled() {}

@@ -5,7 +5,7 @@ import NIOHTTP1
 /// What an upstream connection tells the client-side exchange that leased it.
 protocol UpstreamDelegate: AnyObject {
     /// A response head (1xx, 101 or final), with what its fields say about framing and persistence.
-    func upstreamResponseHead(_ head: HTTPResponseHead, fields: ResponseFields)
+    func upstreamResponseHead(_ head: NodeResponseHead)
     func upstreamResponseBody(_ body: ByteBuffer)
     func upstreamResponseEnd(_ trailers: HTTPHeaders?)
     /// The connection failed or closed before the response ended.
@@ -318,10 +318,10 @@ final class UpstreamHandler: ChannelDuplexHandler, NIOScheduledCallbackHandler {
         return rest
     }
 
-    private func deliver(_ part: HTTPClientResponsePart) {
+    private func deliver(_ part: NodeResponsePart) {
         switch part {
         case .head(let head):
-            delegate?.upstreamResponseHead(head, fields: ResponseFields(head.headers))
+            delegate?.upstreamResponseHead(head)
         case .body(let buffer):
             delegate?.upstreamResponseBody(buffer)
         case .end(let trailers):

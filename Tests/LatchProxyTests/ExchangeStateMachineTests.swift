@@ -23,7 +23,7 @@ struct ExchangeStateMachineTests {
         }
     }
 
-    static func ok() -> HTTPResponseHead { HTTPResponseHead(version: .http1_1, status: .ok) }
+    static func ok() -> ClientResponseHead { ClientResponseHead(version: .http1_1, status: .ok) }
 
     /// Admitted, connected, a GET sent whole.
     static func connectedGET() -> Machine {

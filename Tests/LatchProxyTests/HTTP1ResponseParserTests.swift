@@ -19,14 +19,14 @@ struct HTTP1ResponseParserTests {
             var buffer = ByteBuffer()
             for chunk in chunks {
                 buffer.writeBytes(chunk)
-                while let part = try parser.next(&buffer) { describe(part, into: &parts) }
+                while let part = try parser.next(&buffer) { describe(part.nio, into: &parts) }
                 // The final response ended: what is left, or comes later, was not asked for.
                 if parser.isIdle, buffer.readableBytes > 0 {
                     parts.append("unsolicited")
                     return parts.joined(separator: " | ")
                 }
             }
-            if endInput, let part = try parser.inputEnded(buffered: buffer.readableBytes) { describe(part, into: &parts) }
+            if endInput, let part = try parser.inputEnded(buffered: buffer.readableBytes) { describe(part.nio, into: &parts) }
         } catch {
             parts.append("! \(error)")
         }

@@ -23,9 +23,9 @@ struct UpstreamHandlerTests {
         /// What each head's fields were found to say.
         var fields: [ResponseFields] = []
 
-        func upstreamResponseHead(_ head: HTTPResponseHead, fields: ResponseFields) {
-            parts.append(.head(head))
-            self.fields.append(fields)
+        func upstreamResponseHead(_ head: NodeResponseHead) {
+            parts.append(.head(head.nio))
+            self.fields.append(head.facts)
         }
         func upstreamResponseBody(_ body: ByteBuffer) { parts.append(.body(body)) }
         func upstreamResponseEnd(_ trailers: HTTPHeaders?) { parts.append(.end(trailers)) }

@@ -1,0 +1,173 @@
+import NIOCore
+import NIOHTTP1
+
+/// A head's field lines as the bytes they came in, with where each name and value lies and which
+/// name it is (``FieldName``), found once by the parser.
+///
+/// Why not `HTTPHeaders`: it holds two `String`s per field, built from the bytes and written back
+/// into bytes for the other side, with a case-insensitive search for each rule that reads a field.
+/// Most lines pass through Latch unchanged, so they are kept as they came and copied out as bytes;
+/// a `String` is made only for a field someone reads as text (a `Set-Cookie` to look at).
+struct FieldLines {
+    /// One field line: offsets into ``bytes``.
+    struct Line {
+        /// The name's first byte.
+        var start: Int32
+        var nameEnd: Int32
+        var valueStart: Int32
+        var valueEnd: Int32
+        /// After the line's CRLF (trailing whitespace of the value is between `valueEnd` and it).
+        var end: Int32
+        var name: FieldName
+        /// Whether a line past the 64th goes on (the first 64 are in ``FieldLines``' mask).
+        var kept = true
+    }
+
+    /// The bytes the lines lie in (a head's, from its first byte): a slice of the read that brought
+    /// them, not a copy.
+    let bytes: ByteBuffer
+    /// As parsed: a head is passed along by value, and changing its lines would copy them, so which
+    /// of the first 64 (nearly every head has fewer) go on is a mask beside them.
+    private(set) var lines: [Line]
+    /// A bit per line of the first 64 that does not go on (``drop(where:)``).
+    private var dropped: UInt64 = 0
+
+    init(bytes: ByteBuffer, lines: [Line]) {
+        self.bytes = bytes
+        self.lines = lines
+    }
+
+    init() {
+        self.init(bytes: ByteBuffer(), lines: [])
+    }
+
+    /// Fields given as pairs (an HTTP/2 head, a test), written out as lines. As on the wire, a name
+    /// that is not a token (RFC 9110 §5.1) or a value holding CR, LF or NUL (§5.5) is left out: nothing
+    /// Latch forwards may split into a second field or message.
+    init(_ headers: HTTPHeaders) {
+        var bytes = ByteBuffer()
+        var lines: [Line] = []
+        for (name, value) in headers {
+            var name = name
+            var value = value
+            name.withUTF8 { name in
+                value.withUTF8 { value in
+                    guard HTTPWire.isValidName(name), HTTPWire.isValidValue(value) else { return }
+                    let start = bytes.writerIndex
+                    bytes.writeBytes(name)
+                    bytes.writeStaticString(": ")
+                    let valueStart = bytes.writerIndex
+                    bytes.writeBytes(value)
+                    let valueEnd = bytes.writerIndex
+                    bytes.writeStaticString("\r\n")
+                    lines.append(
+                        Line(
+                            start: Int32(start), nameEnd: Int32(start + name.count), valueStart: Int32(valueStart),
+                            valueEnd: Int32(valueEnd), end: Int32(bytes.writerIndex), name: FieldName(name)))
+                }
+            }
+        }
+        self.init(bytes: bytes, lines: lines)
+    }
+
+    func isKept(_ index: Int) -> Bool {
+        index < 64 ? dropped >> UInt64(index) & 1 == 0 : lines[index].kept
+    }
+
+    func name(of line: Line) -> String {
+        string(Int(line.start)..<Int(line.nameEnd))
+    }
+
+    func value(of line: Line) -> String {
+        string(Int(line.valueStart)..<Int(line.valueEnd))
+    }
+
+    private func string(_ range: Range<Int>) -> String {
+        bytes.withUnsafeReadableBytes { String(decoding: UnsafeRawBufferPointer(rebasing: $0[range]), as: UTF8.self) }
+    }
+
+    /// The values of the kept fields called `name`, in order.
+    func values(_ name: FieldName) -> [String] {
+        lines.indices.filter { lines[$0].name == name && isKept($0) }.map { value(of: lines[$0]) }
+    }
+
+    func contains(_ name: FieldName) -> Bool {
+        lines.indices.contains { lines[$0].name == name && isKept($0) }
+    }
+
+    /// Each kept line with its name and value bytes.
+    func forEachKept(_ body: (Line, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) {
+        bytes.withUnsafeReadableBytes { bytes in
+            for (index, line) in lines.enumerated() where isKept(index) {
+                body(
+                    line, UnsafeRawBufferPointer(rebasing: bytes[Int(line.start)..<Int(line.nameEnd)]),
+                    UnsafeRawBufferPointer(rebasing: bytes[Int(line.valueStart)..<Int(line.valueEnd)]))
+            }
+        }
+    }
+
+    /// Stops the lines `drop` picks (given each kept line with its name and value bytes) from going on.
+    mutating func drop(where drop: (Line, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool) {
+        var first64: UInt64 = 0
+        var beyond: [Int] = []
+        bytes.withUnsafeReadableBytes { bytes in
+            for (index, line) in lines.enumerated() where isKept(index) {
+                let name = UnsafeRawBufferPointer(rebasing: bytes[Int(line.start)..<Int(line.nameEnd)])
+                let value = UnsafeRawBufferPointer(rebasing: bytes[Int(line.valueStart)..<Int(line.valueEnd)])
+                guard drop(line, name, value) else { continue }
+                if index < 64 { first64 |= 1 << UInt64(index) } else { beyond.append(index) }
+            }
+        }
+        dropped |= first64
+        for index in beyond { lines[index].kept = false }
+    }
+
+    /// Stops the lines named `name` (ASCII case-insensitively; a name from configuration) from going on.
+    mutating func drop(named name: String) {
+        let wanted = Array(name.lowercased().utf8)
+        drop { _, candidate, _ in
+            candidate.count == wanted.count && zip(candidate, wanted).allSatisfy { byte, lower in
+                (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte) == lower
+            }
+        }
+    }
+
+    /// The kept fields as pairs (for an HTTP/2 head and for trailers).
+    var headers: HTTPHeaders {
+        var pairs: [(String, String)] = []
+        pairs.reserveCapacity(lines.count)
+        for (index, line) in lines.enumerated() where isKept(index) { pairs.append((name(of: line), value(of: line))) }
+        return HTTPHeaders(pairs)
+    }
+
+    /// Bytes ``copyKept(to:at:)`` writes.
+    var keptByteCount: Int {
+        var count = 0
+        for (index, line) in lines.enumerated() where isKept(index) { count += Int(line.end - line.start) }
+        return count
+    }
+
+    /// Copies the kept lines as they came (CRLFs included) to `out` from `offset`; returns the offset
+    /// after them. Neighbouring kept lines are one run of bytes in the source, copied at once.
+    func copyKept(to out: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
+        bytes.withUnsafeReadableBytes { source in
+            var at = offset
+            var runStart = -1
+            var runEnd = -1
+            func flush() {
+                guard runStart >= 0, runEnd > runStart else { return }
+                (out.baseAddress! + at).copyMemory(from: source.baseAddress! + runStart, byteCount: runEnd - runStart)
+                at += runEnd - runStart
+            }
+            for (index, line) in lines.enumerated() where isKept(index) {
+                if Int(line.start) != runEnd {
+                    flush()
+                    runStart = Int(line.start)
+                }
+                runEnd = Int(line.end)
+            }
+            flush()
+            return at
+        }
+    }
+}
