@@ -336,12 +336,3 @@ enum AccessLogFormatter {
         }
     }
 }
-
-import NIOHTTP1
-
-extension AccessLogFormatter.ClientHeaders {
-    /// The request's `Referer` and `User-Agent`.
-    init(_ headers: HTTPHeaders) {
-        self.init(referer: headers.first(name: "referer"), userAgent: headers.first(name: "user-agent"))
-    }
-}

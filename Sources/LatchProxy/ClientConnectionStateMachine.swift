@@ -24,15 +24,15 @@ struct ClientConnectionStateMachine {
     /// An inbound event that arrived behind a request whose response is still under way (pipelining,
     /// RFC 9112 §9.3.2), replayed in order when that response has ended.
     enum Held {
-        case part(HTTPServerRequestPart)
+        case part(ClientRequestPart)
         case parseError(any Error)
         case inputClosed
     }
 
     /// What the handler does with a request part.
     enum PartAction {
-        case startExchange(HTTPRequestHead)
-        case forward(HTTPServerRequestPart)
+        case startExchange(ClientRequestHead)
+        case forward(ClientRequestPart)
         /// Held for later or dropped: nothing to do now.
         case none
         case close
@@ -90,7 +90,7 @@ struct ClientConnectionStateMachine {
 
     // MARK: - Events
 
-    mutating func received(_ part: HTTPServerRequestPart) -> PartAction {
+    mutating func received(_ part: ClientRequestPart) -> PartAction {
         switch state {
         case .lingering(let bytes):
             guard case .body(let buffer) = part else { return .none }
@@ -110,7 +110,7 @@ struct ClientConnectionStateMachine {
         }
     }
 
-    private mutating func handle(_ part: HTTPServerRequestPart) -> PartAction {
+    private mutating func handle(_ part: ClientRequestPart) -> PartAction {
         switch (state, part) {
         case (.idle, .head(let head)):
             state = .exchange(closeAfter: false)
@@ -150,7 +150,7 @@ struct ClientConnectionStateMachine {
     }
 
     /// Replays a held part (it is not held again).
-    mutating func replay(_ part: HTTPServerRequestPart) -> PartAction {
+    mutating func replay(_ part: ClientRequestPart) -> PartAction {
         switch state {
         case .idle, .exchange: handle(part)
         default: .none
@@ -258,7 +258,7 @@ struct ClientConnectionStateMachine {
     }
 }
 
-extension HTTPServerRequestPart {
+extension ClientRequestPart {
     var isHead: Bool {
         if case .head = self { return true }
         return false

@@ -5,7 +5,7 @@ import NIOHTTP1
 /// One request/response exchange on a client connection, from the request head to the end of the
 /// response (or the error that replaced it). Owned by the client connection's event loop.
 final class Exchange {
-    let request: HTTPRequestHead
+    let request: ClientRequestHead
     /// The head as the current attempt's node gets it, written once (again only for another node
     /// when it names the node: ``hostFromNode``).
     var wire: UpstreamRequest?
@@ -42,7 +42,7 @@ final class Exchange {
     var responseBytes = 0
 
     init(
-        request: HTTPRequestHead,
+        request: ClientRequestHead,
         hostFromNode: Bool,
         lookup: RouteLookup,
         cluster: ClusterRuntime,
@@ -68,12 +68,12 @@ final class Exchange {
     var key: NodeKey { NodeKey(cluster: cluster.index, node: node) }
 
     /// ``UpgradeOffer``'s verdict on a request head.
-    static func upgradeOffer(_ head: HTTPRequestHead) -> UpgradeOffer.Outcome {
-        guard head.headers.contains(name: "upgrade") else { return .none }
-        let tokens = head.headers["connection"].flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: " \t").lowercased() }
+    static func upgradeOffer(_ head: ClientRequestHead) -> UpgradeOffer.Outcome {
+        guard head.framing.upgrade else { return .none }
+        let tokens = head.values(.connection).flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: " \t").lowercased() }
         return UpgradeOffer.evaluate(
             versionMinor: head.version.minor, versionMajor: head.version.major, method: head.method.rawValue,
-            connectionTokens: tokens, upgradeValues: head.headers["upgrade"], hasBody: MessageFraming.requestHasBody(head))
+            connectionTokens: tokens, upgradeValues: head.values(.upgrade), hasBody: MessageFraming.requestHasBody(head))
     }
 
     /// What ``RetryRule`` needs to know about this exchange's failed attempt.

@@ -5,7 +5,7 @@ import NIOHTTP1
 /// ended (relayed, answered by Latch, refused before it parsed).
 struct ExchangeOutcome {
     /// `nil` for bytes that never became a request (a parse error).
-    var request: HTTPRequestHead?
+    var request: ClientRequestHead?
     var cluster: String?
     var node: String?
     var reason: String
@@ -16,7 +16,7 @@ struct ExchangeOutcome {
     var error: String?
 
     init(
-        request: HTTPRequestHead? = nil, cluster: String? = nil, node: String? = nil, reason: String, status: Int?,
+        request: ClientRequestHead? = nil, cluster: String? = nil, node: String? = nil, reason: String, status: Int?,
         start: NIODeadline? = nil, error: String?
     ) {
         self.request = request
@@ -47,7 +47,7 @@ struct ExchangeOutcome {
         AccessLog.Entry(
             client: client,
             method: request?.method.rawValue ?? "-",
-            target: request?.uri ?? "-",
+            target: request?.target ?? "-",
             cluster: cluster,
             node: node,
             reason: reason,
@@ -56,7 +56,8 @@ struct ExchangeOutcome {
             bytes: bytes,
             duration: start.map { .now() - $0 } ?? .zero,
             error: error,
-            headers: request.map { AccessLogFormatter.ClientHeaders($0.headers) } ?? AccessLogFormatter.ClientHeaders(),
+            headers: request.map { AccessLogFormatter.ClientHeaders(referer: $0.first(.referer), userAgent: $0.first(.userAgent)) }
+                ?? AccessLogFormatter.ClientHeaders(),
             version: request.map { "HTTP/\($0.version.major).\($0.version.minor)" } ?? "-"
         )
     }

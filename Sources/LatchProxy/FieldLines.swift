@@ -8,9 +8,9 @@ import NIOHTTP1
 /// into bytes for the other side, with a case-insensitive search for each rule that reads a field.
 /// Most lines pass through Latch unchanged, so they are kept as they came and copied out as bytes;
 /// a `String` is made only for a field someone reads as text (a `Set-Cookie` to look at).
-struct FieldLines {
+struct FieldLines: Equatable {
     /// One field line: offsets into ``bytes``.
-    struct Line {
+    struct Line: Equatable {
         /// The name's first byte.
         var start: Int32
         var nameEnd: Int32
@@ -88,7 +88,9 @@ struct FieldLines {
 
     /// The values of the kept fields called `name`, in order.
     func values(_ name: FieldName) -> [String] {
-        lines.indices.filter { lines[$0].name == name && isKept($0) }.map { value(of: lines[$0]) }
+        var values: [String] = []
+        for (index, line) in lines.enumerated() where line.name == name && isKept(index) { values.append(value(of: line)) }
+        return values
     }
 
     func contains(_ name: FieldName) -> Bool {

@@ -6,7 +6,7 @@ import NIOHTTP1
 enum FieldName: Equatable {
     case connection, keepAlive, proxyConnection, te, transferEncoding, upgrade, contentLength
     case host, via, expect, forwarded, xRealIP, xForwardedFor, xForwardedProto, xForwardedHost
-    case setCookie
+    case setCookie, cookie, referer, userAgent
     case other
 
     init(_ name: String) {
@@ -34,11 +34,12 @@ enum FieldName: Equatable {
         case 2: return isName("te") ? .te : .other
         case 3: return isName("via") ? .via : .other
         case 4: return isName("host") ? .host : .other
-        case 6: return isName("expect") ? .expect : .other
-        case 7: return isName("upgrade") ? .upgrade : .other
+        case 6: return isName("cookie") ? .cookie : isName("expect") ? .expect : .other
+        case 7: return isName("upgrade") ? .upgrade : isName("referer") ? .referer : .other
         case 9: return isName("forwarded") ? .forwarded : isName("x-real-ip") ? .xRealIP : .other
         case 10:
-            return isName("connection") ? .connection : isName("keep-alive") ? .keepAlive : isName("set-cookie") ? .setCookie : .other
+            return isName("connection") ? .connection : isName("keep-alive") ? .keepAlive : isName("set-cookie") ? .setCookie
+                : isName("user-agent") ? .userAgent : .other
         case 14: return isName("content-length") ? .contentLength : .other
         case 15: return isName("x-forwarded-for") ? .xForwardedFor : .other
         case 16: return isName("proxy-connection") ? .proxyConnection : isName("x-forwarded-host") ? .xForwardedHost : .other

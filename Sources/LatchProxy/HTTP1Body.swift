@@ -94,14 +94,15 @@ struct HTTP1Body {
                     return .end(nil)
                 }
                 var none: HTTP1Fields.Framing? = nil
-                let trailers = try HTTP1Fields.section(&buffer, scanned: &scanned, limits: budget.limits) { bytes throws(HTTPParserError) in
+                let trailers = try HTTP1Fields.section(&buffer, scanned: &scanned, limits: budget.limits) {
+                    bytes, section throws(HTTPParserError) in
                     var cursor = HeadCursor(bytes)
-                    return HTTPHeaders(HTTP1Fields.pairs(try HTTP1Fields.read(&cursor, budget: &budget, framing: &none), in: bytes))
+                    return FieldLines(bytes: section, lines: try HTTP1Fields.read(&cursor, budget: &budget, framing: &none)).headers
                 }
                 guard let trailers else { return nil }
                 state = .ended
                 isComplete = true
-                return .end(trailers.0)
+                return .end(trailers)
             }
         }
     }

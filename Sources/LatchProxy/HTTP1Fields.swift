@@ -42,7 +42,7 @@ enum HTTP1Fields {
     }
 
     /// What a head's fields say about its framing and connection.
-    struct Framing {
+    struct Framing: Equatable {
         var contentLength: Int?
         var transferEncoding = false
         /// `chunked` is the final transfer coding (RFC 9112 §6.3).
@@ -80,13 +80,13 @@ enum HTTP1Fields {
     }
 
     /// Waits for a whole section in `buffer` (searching on from `scanned`), then hands its bytes to
-    /// `parse`; returns what it made of them and the section's bytes, a slice of `buffer`.
+    /// `parse`, both to read and as a slice of `buffer` to keep.
     static func section<Result>(
         _ buffer: inout ByteBuffer,
         scanned: inout Int,
         limits: Limits,
-        _ parse: (UnsafeRawBufferPointer) throws(HTTPParserError) -> Result
-    ) throws(HTTPParserError) -> (Result, ByteBuffer)? {
+        _ parse: (UnsafeRawBufferPointer, ByteBuffer) throws(HTTPParserError) -> Result
+    ) throws(HTTPParserError) -> Result? {
         let search = try buffer.withUnsafeReadableBytes { bytes throws(HTTPParserError) in
             try endOfSection(bytes, from: scanned)
         }
@@ -97,10 +97,8 @@ enum HTTP1Fields {
         }
         if end > limits.maxRawHead { throw .headerOverflow }
         scanned = 0
-        let result = try buffer.withUnsafeReadableBytes { bytes throws(HTTPParserError) in
-            try parse(UnsafeRawBufferPointer(rebasing: bytes[..<end]))
-        }
-        return (result, buffer.readSlice(length: end)!)
+        let section = buffer.readSlice(length: end)!
+        return try section.withUnsafeReadableBytes { bytes throws(HTTPParserError) in try parse(bytes, section) }
     }
 
     /// Field lines up to the blank line that ends them (RFC 9112 §5), as offsets into the bytes
@@ -131,16 +129,6 @@ enum HTTP1Fields {
                     valueEnd: Int32(valueEnd), end: Int32(cursor.position), name: name))
         }
         return lines
-    }
-
-    /// The lines as name and value strings.
-    static func pairs(_ lines: [FieldLines.Line], in bytes: UnsafeRawBufferPointer) -> [(String, String)] {
-        lines.map { line in
-            (
-                String(decoding: bytes[Int(line.start)..<Int(line.nameEnd)], as: UTF8.self),
-                String(decoding: bytes[Int(line.valueStart)..<Int(line.valueEnd)], as: UTF8.self)
-            )
-        }
     }
 
     private static func note(_ name: FieldName, value: UnsafeRawBufferPointer, into framing: inout Framing) throws(HTTPParserError) {

@@ -16,7 +16,7 @@ import NIOHTTP1
 /// Why not llhttp: NIOHTTP1 delivers each name and value through a C callback, copies it into a
 /// buffer and builds a `String` from it; on a small keep-alive request that was more instructions
 /// than routing it. This parser finds a head's end with one scan, checks and cuts it with a second,
-/// and builds each `String` once.
+/// and builds no `String` but the target's: the fields stay bytes (``FieldLines``).
 struct HTTP1RequestParser {
     typealias Limits = HTTP1Fields.Limits
 
@@ -73,7 +73,7 @@ struct HTTP1RequestParser {
 
     /// The next part the buffer holds, consuming its bytes; `nil` when more bytes are needed (or
     /// parsing has stopped after an upgrade request).
-    mutating func next(_ buffer: inout ByteBuffer) throws(HTTPParserError) -> HTTPServerRequestPart? {
+    mutating func next(_ buffer: inout ByteBuffer) throws(HTTPParserError) -> ClientRequestPart? {
         switch state {
         case .head:
             return try head(&buffer)
@@ -97,7 +97,7 @@ struct HTTP1RequestParser {
         }
     }
 
-    private mutating func head(_ buffer: inout ByteBuffer) throws(HTTPParserError) -> HTTPServerRequestPart? {
+    private mutating func head(_ buffer: inout ByteBuffer) throws(HTTPParserError) -> ClientRequestPart? {
         // RFC 9112 §2.2: empty lines before a request line are ignored (a bare LF among them too, as
         // llhttp does: they separate nothing).
         if scanned == 0 {
@@ -117,13 +117,13 @@ struct HTTP1RequestParser {
         budget = HTTP1Fields.Budget(limits)
         var scanned = self.scanned
         defer { self.scanned = scanned }
-        let head = try HTTP1Fields.section(&buffer, scanned: &scanned, limits: limits) { bytes throws(HTTPParserError) in
-            try parseHead(bytes)
+        let head = try HTTP1Fields.section(&buffer, scanned: &scanned, limits: limits) { bytes, section throws(HTTPParserError) in
+            try parseHead(bytes, section)
         }
-        return head.map { .head($0.0) }
+        return head.map { .head($0) }
     }
 
-    private mutating func parseHead(_ bytes: UnsafeRawBufferPointer) throws(HTTPParserError) -> HTTPRequestHead {
+    private mutating func parseHead(_ bytes: UnsafeRawBufferPointer, _ section: ByteBuffer) throws(HTTPParserError) -> ClientRequestHead {
         var cursor = HeadCursor(bytes)
         // request-line = method SP request-target SP HTTP-version (RFC 9112 §3)
         let methodEnd = cursor.scan(while: HTTPSyntax.isMethodByte)
@@ -151,7 +151,8 @@ struct HTTP1RequestParser {
             after = framing.keepsAlive(version) ? .request : .closed
         }
         state = .body(HTTP1Body(framing.transferEncoding ? .chunked : .length(framing.contentLength ?? 0)))
-        return HTTPRequestHead(version: version, method: method, uri: target, headers: HTTPHeaders(HTTP1Fields.pairs(lines, in: bytes)))
+        return ClientRequestHead(
+            version: version, method: method, target: target, fields: FieldLines(bytes: section, lines: lines), framing: framing)
     }
 
     /// The method's bytes as NIOHTTP1's method, without building a `String` for the common ones.

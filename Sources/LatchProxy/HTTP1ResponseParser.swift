@@ -73,11 +73,10 @@ struct HTTP1ResponseParser {
             budget = HTTP1Fields.Budget(Self.limits)
             var scanned = self.scanned
             defer { self.scanned = scanned }
-            let head = try HTTP1Fields.section(&buffer, scanned: &scanned, limits: Self.limits) { bytes throws(HTTPParserError) in
-                try parseHead(bytes)
+            let head = try HTTP1Fields.section(&buffer, scanned: &scanned, limits: Self.limits) { bytes, section throws(HTTPParserError) in
+                try parseHead(bytes, section)
             }
-            guard let (parsed, bytes) = head else { return nil }
-            return .head(NodeResponseHead(version: parsed.version, status: parsed.status, fields: FieldLines(bytes: bytes, lines: parsed.lines), facts: parsed.facts))
+            return head.map { .head($0) }
         case .body(var body):
             state = .idle  // a placeholder while `body` is out, so it is not copied on write
             defer { state = body.isComplete ? .idle : .body(body) }
@@ -107,8 +106,7 @@ struct HTTP1ResponseParser {
         }
     }
 
-    private mutating func parseHead(_ bytes: UnsafeRawBufferPointer) throws(HTTPParserError)
-        -> (version: HTTPVersion, status: HTTPResponseStatus, lines: [FieldLines.Line], facts: ResponseFields) {
+    private mutating func parseHead(_ bytes: UnsafeRawBufferPointer, _ section: ByteBuffer) throws(HTTPParserError) -> NodeResponseHead {
         var cursor = HeadCursor(bytes)
         // status-line = HTTP-version SP status-code SP [ reason-phrase ] (RFC 9112 §4)
         guard let version = cursor.version(), cursor.take(.space) else { throw .invalidVersion }
@@ -147,6 +145,8 @@ struct HTTP1ResponseParser {
                 state = .body(HTTP1Body(.untilClose))
             }
         }
-        return (version, HTTPResponseStatus(statusCode: code), lines, ResponseFields(framing))
+        return NodeResponseHead(
+            version: version, status: HTTPResponseStatus(statusCode: code), fields: FieldLines(bytes: section, lines: lines),
+            facts: ResponseFields(framing))
     }
 }

@@ -43,9 +43,9 @@ enum HTTPWire {
             reason.withUTF8 { wire.write($0) }
             wire.write("\r\n")
             wire.at = head.relayed.copyKept(to: out, at: wire.at)
-            if let via = head.via { wire.writeField("Via", via) }
+            if let via = head.via { wire.writeField("Via", value: via) }
             for (name, value) in head.added { wire.writeField(name, value) }
-            if let connection = head.connection { wire.writeField("Connection", connection) }
+            if let connection = head.connection { wire.writeField("Connection", value: connection) }
             if head.chunked { wire.write("Transfer-Encoding: chunked\r\n") }
             wire.write("\r\n")
             return wire.at
@@ -61,76 +61,16 @@ enum HTTPWire {
         buffer.writeStaticString("\r\n")
     }
 
-    /// `METHOD target HTTP/1.1` and its CRLF: what a node is always sent.
-    static func writeRequestLine(method: HTTPMethod, target: String, into buffer: inout ByteBuffer) {
-        switch method {
-        case .GET: buffer.writeStaticString("GET ")
-        case .POST: buffer.writeStaticString("POST ")
-        default:
-            buffer.writeString(method.rawValue)
-            buffer.writeStaticString(" ")
-        }
-        buffer.writeString(target)
-        buffer.writeStaticString(" HTTP/1.1\r\n")
-    }
-
-    /// One field line, left out (as the whole head writer does) when the name is not a token or the
-    /// value holds CR, LF or NUL.
-    static func writeField(_ name: String, _ value: String, into buffer: inout ByteBuffer) {
-        var name = name
-        var value = value
-        name.withUTF8 { name in
-            value.withUTF8 { value in
-                guard isValidName(name), isValidValue(value) else { return }
-                // One reservation and one write for the line: each `ByteBuffer` write checks its
-                // capacity and uniqueness again.
-                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: name.count + value.count + 4) { out in
-                    var at = copy(name, to: out, at: 0)
-                    out[at] = UInt8(ascii: ":")
-                    out[at + 1] = UInt8(ascii: " ")
-                    at = copy(value, to: out, at: at + 2)
-                    out[at] = UInt8(ascii: "\r")
-                    out[at + 1] = UInt8(ascii: "\n")
-                    return at + 2
-                }
-            }
-        }
-    }
-
-    /// The fields and the blank line that ends the head, copied in one pass into space reserved once
-    /// (each `ByteBuffer` write is an exclusive access of its storage; four per field added up).
+    /// The fields and the blank line that ends the head, copied in one pass into space reserved once.
     static func write(_ headers: HTTPHeaders, into buffer: inout ByteBuffer) {
         var room = 2
         for (name, value) in headers { room += name.utf8.count + value.utf8.count + 4 }
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { out in
-            var at = 0
-            for (name, value) in headers {
-                var name = name
-                var value = value
-                name.withUTF8 { name in
-                    value.withUTF8 { value in
-                        guard isValidName(name), isValidValue(value) else { return }
-                        at = copy(name, to: out, at: at)
-                        out[at] = UInt8(ascii: ":")
-                        out[at + 1] = UInt8(ascii: " ")
-                        at = copy(value, to: out, at: at + 2)
-                        out[at] = UInt8(ascii: "\r")
-                        out[at + 1] = UInt8(ascii: "\n")
-                        at += 2
-                    }
-                }
-            }
-            out[at] = UInt8(ascii: "\r")
-            out[at + 1] = UInt8(ascii: "\n")
-            return at + 2
+            var wire = WireCursor(out)
+            for (name, value) in headers { wire.writeField(name, value) }
+            wire.write("\r\n")
+            return wire.at
         }
-    }
-
-    private static func copy(_ bytes: UnsafeBufferPointer<UInt8>, to out: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
-        if let source = bytes.baseAddress, !bytes.isEmpty {
-            (out.baseAddress! + offset).copyMemory(from: source, byteCount: bytes.count)
-        }
-        return offset + bytes.count
     }
 
     /// One chunk of a chunked body (RFC 9112 §7.1): size in hex, the bytes, CRLF. An empty part writes
@@ -196,24 +136,57 @@ struct WireCursor {
     }
 
     mutating func write(_ string: String) {
-        var string = string
-        string.withUTF8 { write($0) }
+        Self.withBytes(of: string) { write($0) }
+    }
+
+    /// `string`'s UTF-8 in place (native strings, small ones included), or copied when it has none.
+    private static func withBytes(of string: String, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+        if string.utf8.withContiguousStorageIfAvailable(body) == nil { Array(string.utf8).withUnsafeBufferPointer(body) }
+    }
+
+    /// `Content-Length: n` and its CRLF, the digits written without a `String`.
+    mutating func writeContentLength(_ length: Int) {
+        write("Content-Length: ")
+        var digits = 1
+        var rest = length / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        var value = length
+        for index in (0..<digits).reversed() {
+            out[at + index] = UInt8(ascii: "0") + UInt8(value % 10)
+            value /= 10
+        }
+        at += digits
+        write("\r\n")
     }
 
     /// `name: value` and its CRLF; left out when the name is not a token or the value holds CR, LF or
     /// NUL (RFC 9110 §5.1, §5.5), as ``HTTPWire`` leaves such fields out everywhere.
     mutating func writeField(_ name: String, _ value: String) {
-        var name = name
-        var value = value
-        name.withUTF8 { name in
-            value.withUTF8 { value in
-                guard HTTPWire.isValidName(name), HTTPWire.isValidValue(value) else { return }
-                write(name)
-                write(": ")
-                write(value)
-                write("\r\n")
-            }
-        }
+        var valid = false
+        Self.withBytes(of: name) { valid = HTTPWire.isValidName($0) }
+        guard valid, Self.isValidValue(value) else { return }
+        write(name)
+        write(": ")
+        write(value)
+        write("\r\n")
+    }
+
+    /// A field Latch names itself (a token by construction): only the value is checked.
+    mutating func writeField(_ name: StaticString, value: String) {
+        guard Self.isValidValue(value) else { return }
+        write(name)
+        write(": ")
+        write(value)
+        write("\r\n")
+    }
+
+    private static func isValidValue(_ value: String) -> Bool {
+        var valid = false
+        withBytes(of: value) { valid = HTTPWire.isValidValue($0) }
+        return valid
     }
 }
 

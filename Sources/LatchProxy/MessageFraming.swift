@@ -5,9 +5,8 @@ import NIOHTTP1
 enum MessageFraming {
     /// The head says a body follows — `Transfer-Encoding`, or a `Content-Length` other than 0 — which
     /// is known before the body has been read (RFC 9112 §6.3).
-    static func requestHasBody(_ head: HTTPRequestHead) -> Bool {
-        head.headers.contains(name: "transfer-encoding")
-            || (head.headers.first(name: "content-length").map { $0 != "0" } ?? false)
+    static func requestHasBody(_ head: ClientRequestHead) -> Bool {
+        head.framing.transferEncoding || (head.framing.contentLength ?? 0) != 0
     }
 
     /// The response's body is delimited by the connection closing (RFC 9112 §6.3 rule 8): such a
@@ -19,14 +18,14 @@ enum MessageFraming {
 
     /// Whether the client can be told where the response body ends without a close: an HTTP/1.0
     /// client cannot be sent chunks, so a body of unknown length ends with the connection.
-    static func clientCanFrame(_ status: HTTPResponseStatus, _ fields: ResponseFields, request: HTTPRequestHead) -> Bool {
+    static func clientCanFrame(_ status: HTTPResponseStatus, _ fields: ResponseFields, request: ClientRequestHead) -> Bool {
         !request.version.isHTTP10 || fields.contentLength != nil || request.method.isHEAD || !status.mayHaveResponseBody
     }
 
     /// A request that asks to switch protocols (RFC 9110 §7.8) or CONNECT: the request parser stops
     /// parsing the connection after it, so the client connection must close after the answer.
-    static func asksForUpgrade(_ head: HTTPRequestHead) -> Bool {
-        head.method.isCONNECT || head.headers.contains(name: "upgrade")
+    static func asksForUpgrade(_ head: ClientRequestHead) -> Bool {
+        head.method.isCONNECT || head.framing.upgrade
     }
 }
 
@@ -62,13 +61,13 @@ struct ResponseFraming {
 /// chunk). Pure.
 enum RequestFraming: Equatable {
     case none
-    case length(String)
+    case length(Int)
     case chunked
 
     /// - Parameters:
     ///   - chunked: the client's body came chunked.
     ///   - contentLength: the client's `Content-Length`, as the parser validated it.
-    static func framing(method: HTTPMethod, chunked: Bool, contentLength: String?) -> RequestFraming {
+    static func framing(method: HTTPMethod, chunked: Bool, contentLength: Int?) -> RequestFraming {
         switch method {
         case .TRACE:
             return .none

@@ -6,7 +6,7 @@ import NIOHTTP1
 /// An exchange's way to a node: routing and refusals, the node's queue, leasing a connection,
 /// retries, and the bookkeeping when it ends.
 extension ProxyHandler {
-    func startExchange(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+    func startExchange(_ head: ClientRequestHead, context: ChannelHandlerContext) {
         let start = NIODeadline.now()
         let current = holder.current
         if current !== runtime {
@@ -15,10 +15,11 @@ extension ProxyHandler {
         }
         // Taken apart at once: each use of a tuple's element copied the whole tuple (a generic
         // value-witness copy, not a few registers).
+        let cookies = head.values(.cookie)
         let (clusterIndex, lookup, sessionID) = runtime.table.routeWithSessionID(
-            host: head.headers.first(name: "host")?[...],
-            target: head.uri,
-            cookieHeaders: head.headers.values(of: "cookie")
+            host: head.first(.host)?[...],
+            target: head.target,
+            cookieHeaders: cookies
         )
         let cluster = runtime.clusters[clusterIndex]
         if let rejection = RequestValidator.validate(head, limits: runtime.config.limits) {
@@ -41,7 +42,7 @@ extension ProxyHandler {
         // Hop-by-hop, so removed from the node's head; put back for an upgrade Latch can carry as a tunnel.
         var upgrade: String?
         if case .forward(let protocols) = Exchange.upgradeOffer(head) { upgrade = protocols }
-        let stay = StayState(cluster: cluster, lookup: lookup, sessionID: sessionID, headers: head.headers)
+        let stay = StayState(cluster: cluster, lookup: lookup, sessionID: sessionID, cookies: cookies)
         let placement = cluster.place(lookup, owner: stay.owner, grant: makeGrant(cluster: cluster))
         let decision: NodeDecision
         switch placement {
@@ -61,7 +62,7 @@ extension ProxyHandler {
         let exchange = Exchange(
             request: head,
             // No Host and no authority in the target (HTTP/1.0): each attempt names its node instead.
-            hostFromNode: !head.headers.contains(name: "host") && RequestTarget.splitAbsoluteForm(head.uri) == nil,
+            hostFromNode: !head.contains(.host) && RequestTarget.splitAbsoluteForm(head.target) == nil,
             lookup: lookup,
             cluster: cluster,
             node: decision.node!,

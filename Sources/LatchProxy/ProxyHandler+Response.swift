@@ -171,7 +171,7 @@ extension ProxyHandler {
     /// then answered. Whatever body follows the head is not read, so the connection stays open only
     /// when the request visibly has none.
     func answerLocally(
-        _ head: HTTPRequestHead, cluster: ClusterRuntime, node: Int?, reason: String, _ response: LocalResponse,
+        _ head: ClientRequestHead, cluster: ClusterRuntime, node: Int?, reason: String, _ response: LocalResponse,
         start: NIODeadline
     ) {
         guard let context else { return }

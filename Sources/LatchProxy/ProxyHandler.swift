@@ -159,13 +159,26 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         unparsed = bytes
     }
 
-    /// A request part of an HTTP/2 stream (``HTTP2StreamInput``).
+    /// A request part of an HTTP/2 stream (``HTTP2StreamInput``): its head read as an HTTP/1 head's
+    /// fields would be (``ClientRequestHead/init(_:)``).
     func received(_ part: HTTPServerRequestPart) {
         guard let context else { return }
         deadlines.bytesArrived(on: context.eventLoop, self)
         inClientRead = true
         defer { inClientRead = false }
-        perform(client.received(part), context: context)
+        switch part {
+        case .head(var head):
+            ClientWire.joinCookies(&head.headers)
+            do {
+                perform(client.received(.head(try ClientRequestHead(head))), context: context)
+            } catch {
+                parseError(error, replaying: false, context: context)
+            }
+        case .body(let bytes):
+            perform(client.received(.body(bytes)), context: context)
+        case .end(let trailers):
+            perform(client.received(.end(trailers)), context: context)
+        }
     }
 
     private func perform(_ action: ClientConnectionStateMachine.PartAction, context: ChannelHandlerContext) {
@@ -174,9 +187,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             break
         case .close:
             context.close(promise: nil)
-        case .startExchange(var head):
+        case .startExchange(let head):
             deadlines.requestHeadReceived(on: context.eventLoop, self)
-            if writer.clientSplitsCookies { ClientWire.joinCookies(&head.headers) }
             startExchange(head, context: context)
         case .forward(.body(let buffer)):
             guard let exchange else { return }

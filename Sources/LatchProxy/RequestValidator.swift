@@ -14,8 +14,8 @@ struct RequestRejection: Error, Equatable {
 /// request it did not read to the end), so a request that two parsers could read differently is
 /// answered once and nothing after it is parsed.
 enum RequestValidator {
-    static func validate(_ head: HTTPRequestHead, limits: LimitsConfig) -> RequestRejection? {
-        if head.uri.utf8.count > limits.maxURILength {
+    static func validate(_ head: ClientRequestHead, limits: LimitsConfig) -> RequestRejection? {
+        if head.target.utf8.count > limits.maxURILength {
             return RequestRejection(status: .uriTooLong, message: "the request target is longer than \(limits.maxURILength) bytes")
         }
         if let rejection = checkRequestLine(head) { return rejection }
@@ -27,7 +27,7 @@ enum RequestValidator {
         if case .TRACE = head.method, MessageFraming.requestHasBody(head) {
             return RequestRejection(status: .badRequest, message: "a TRACE request with a body")
         }
-        if let length = head.headers.first(name: "content-length"), let bytes = Int(length), bytes > limits.maxBody {
+        if let length = head.framing.contentLength, length > limits.maxBody {
             return RequestRejection(status: .payloadTooLarge, message: "the request body is larger than \(limits.maxBody) bytes")
         }
         return nil
@@ -38,12 +38,12 @@ enum RequestValidator {
     /// start another. ``HTTP1RequestParser`` never lets such an HTTP/1 request through; an HTTP/2 request's `:method`
     /// and `:path` are only what the client put there — the HTTP/2-to-HTTP/1 smuggling of
     /// GHSA-4px2-pw77-vc85 — so they are checked here, whatever the HTTP/2 library already refused.
-    private static func checkRequestLine(_ head: HTTPRequestHead) -> RequestRejection? {
+    private static func checkRequestLine(_ head: ClientRequestHead) -> RequestRejection? {
         var method = head.method.rawValue
         if !method.withUTF8(HTTPWire.isValidName) {
             return RequestRejection(status: .badRequest, message: "the method is not a token")
         }
-        if head.uri.isEmpty || !head.uri.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
+        if head.target.isEmpty || !head.target.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
             return RequestRejection(status: .badRequest, message: "the request target holds a space, a control character or non-ASCII bytes")
         }
         return nil
@@ -52,8 +52,8 @@ enum RequestValidator {
     /// RFC 9112 §3.2: origin-form, absolute-form (http/https), or `*` for OPTIONS; authority-form is
     /// CONNECT's and answered 501 elsewhere. A fragment is never part of a request target (RFC 9110 §4.2.5),
     /// and userinfo in an http(s) URI is deprecated and a phishing device (RFC 9110 §4.2.4).
-    private static func checkTarget(_ head: HTTPRequestHead) -> RequestRejection? {
-        let target = head.uri
+    private static func checkTarget(_ head: ClientRequestHead) -> RequestRejection? {
+        let target = head.target
         if head.method.isCONNECT { return nil }
         if target == "*" {
             return head.method == .OPTIONS ? nil : RequestRejection(status: .badRequest, message: "\"*\" is a target for OPTIONS only")
@@ -78,13 +78,10 @@ enum RequestValidator {
     /// (a `Host: a/b` or `Host: a@b` would reach logs, cluster matching and the node as something else).
     /// With an absolute-form target both name the same authority, or the request is refused — as
     /// HAProxy does — rather than letting the node and Latch disagree on which site was asked for.
-    private static func checkHost(_ head: HTTPRequestHead) -> RequestRejection? {
-        var hostCount = 0
-        var firstHost: String?
-        for value in head.headers.values(of: "host") {
-            hostCount += 1
-            if firstHost == nil { firstHost = value }
-        }
+    private static func checkHost(_ head: ClientRequestHead) -> RequestRejection? {
+        let hosts = head.values(.host)
+        let hostCount = hosts.count
+        let firstHost = hosts.first
         if !head.version.isHTTP10, hostCount == 0 {
             return RequestRejection(status: .badRequest, message: "missing Host header")
         }
@@ -95,8 +92,8 @@ enum RequestValidator {
         if !host.isEmpty, !isValidAuthority(host) {
             return RequestRejection(status: .badRequest, message: "an invalid Host header")
         }
-        if let (authority, _) = RequestTarget.splitAbsoluteForm(head.uri) {
-            let scheme = head.uri.utf8.count > 5 && head.uri.prefix(5).lowercased() == "https" ? "https" : "http"
+        if let (authority, _) = RequestTarget.splitAbsoluteForm(head.target) {
+            let scheme = head.target.utf8.count > 5 && head.target.prefix(5).lowercased() == "https" ? "https" : "http"
             if normalized(authority, scheme: scheme) != normalized(host, scheme: scheme) {
                 return RequestRejection(status: .badRequest, message: "the Host header differs from the target's authority")
             }
@@ -107,9 +104,9 @@ enum RequestValidator {
     /// RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means faulty framing (400); `chunked` must be the
     /// final coding (400); any other coding Latch does not decode, so it cannot forward the body
     /// faithfully re-framed (501). Empty list elements are tolerated (RFC 9110 §5.6.1).
-    private static func checkTransferEncoding(_ head: HTTPRequestHead) -> RequestRejection? {
-        let values = head.headers["transfer-encoding"]
-        guard !values.isEmpty else { return nil }
+    private static func checkTransferEncoding(_ head: ClientRequestHead) -> RequestRejection? {
+        guard head.framing.transferEncoding else { return nil }
+        let values = head.values(.transferEncoding)
         if head.version.major == 1, head.version.minor == 0 {
             return RequestRejection(status: .badRequest, message: "Transfer-Encoding in an HTTP/1.0 request")
         }

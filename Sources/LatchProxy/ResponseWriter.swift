@@ -17,8 +17,6 @@ protocol ResponseWriter: AnyObject {
     /// Whether bodies of unknown length are chunk-framed (HTTP/1.1). On HTTP/2, DATA frames and
     /// END_STREAM delimit the body and there is no chunking (RFC 9113 §8.2.2).
     var chunksBodies: Bool { get }
-    /// Whether the client may split `Cookie` into one field per cookie (HTTP/2, RFC 9113 §8.2.3).
-    var clientSplitsCookies: Bool { get }
 
     /// A 1xx, a final head or a 101; written, not flushed.
     func writeHead(_ head: ClientResponseHead, context: ChannelHandlerContext)
@@ -57,7 +55,6 @@ enum ResponseCompletion {
 final class HTTP1ResponseWriter: ResponseWriter {
     typealias OutboundOut = ByteBuffer
     let chunksBodies = true
-    let clientSplitsCookies = false
     /// Body parts up to this size are copied into the gathered bytes; larger ones go as they are.
     static let coalesceLimit = 16 * 1024
 
@@ -133,7 +130,6 @@ final class HTTP1ResponseWriter: ResponseWriter {
 final class HTTP2ResponseWriter: ResponseWriter {
     typealias OutboundOut = HTTPServerResponsePart
     let chunksBodies = false
-    let clientSplitsCookies = true
 
     init() {}
 

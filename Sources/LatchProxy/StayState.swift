@@ -7,10 +7,10 @@ struct StayState {
     var owner: Int?
     var hadOwnerCookie = false
 
-    init(cluster: ClusterRuntime, lookup: RouteLookup, sessionID: Substring?, headers: HTTPHeaders) {
+    init(cluster: ClusterRuntime, lookup: RouteLookup, sessionID: Substring?, cookies: [String]) {
         let failover = cluster.config.failover
         guard failover.failback == .stay, case .known = lookup else { return }
-        guard let value = OwnerCookie.find(failover.ownerCookie, in: headers["cookie"]),
+        guard let value = OwnerCookie.find(failover.ownerCookie, in: cookies),
             let sessionID, let name = OwnerCookie.owner(in: value, sessionID: sessionID)
         else { return }
         // Only a cookie bound to this session is ours to replace or drop: another cluster's (same name,

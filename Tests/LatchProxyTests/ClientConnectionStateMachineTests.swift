@@ -9,16 +9,16 @@ import Testing
 struct ClientConnectionStateMachineTests {
     typealias Machine = ClientConnectionStateMachine
 
-    static func head(_ uri: String = "/") -> HTTPServerRequestPart {
-        .head(HTTPRequestHead(version: .http1_1, method: .GET, uri: uri))
+    static func head(_ uri: String = "/") -> ClientRequestPart {
+        .head(.test(.GET, uri))
     }
 
-    static let body = HTTPServerRequestPart.body(ByteBuffer(string: "abc"))
-    static let end = HTTPServerRequestPart.end(nil)
+    static let body = ClientRequestPart.body(ByteBuffer(string: "abc"))
+    static let end = ClientRequestPart.end(nil)
 
     /// The URI of a `.startExchange` action, `nil` for anything else.
     static func started(_ action: Machine.PartAction) -> String? {
-        if case .startExchange(let head) = action { return head.uri }
+        if case .startExchange(let head) = action { return head.target }
         return nil
     }
 
@@ -206,7 +206,7 @@ struct ClientConnectionStateMachineTests {
         #expect(machine.isLingering)
         let r34 = machine.readRequested(requestStreaming: false, upstreamReady: false)
         #expect(r34)
-        let chunk = HTTPServerRequestPart.body(ByteBuffer(repeating: 0, count: Machine.lingerLimit.bytes / 2))
+        let chunk = ClientRequestPart.body(ByteBuffer(repeating: 0, count: Machine.lingerLimit.bytes / 2))
         let r35 = machine.received(chunk)
         #expect(Self.isNone(r35))
         let r36 = machine.droppedAfterParseError(100)

@@ -14,7 +14,7 @@ struct HeaderRewriterTests {
         mode: ForwardedForMode = .replace
     ) -> HTTPRequestHead {
         let request = HeaderRewriter.upstreamRequest(
-            HTTPRequestHead(version: version, method: .POST, uri: uri, headers: HTTPHeaders(raw)),
+            .test(.POST, uri, version: version, headers: HTTPHeaders(raw)),
             clientIP: "192.0.2.7",
             scheme: "http",
             forwarding: ForwardingConfig(xForwardedFor: mode, via: "latch"),
@@ -32,7 +32,7 @@ struct HeaderRewriterTests {
             return HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
         }
         #expect(bytes.readableBytes == 0, "the head ends with its blank line")
-        return head
+        return head.nio
     }
 
     @Test func hopByHopAndFramingAreRebuilt() throws {

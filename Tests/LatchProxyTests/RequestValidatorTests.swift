@@ -14,10 +14,12 @@ struct RequestValidatorTests {
         version: HTTPVersion = .http1_1,
         limits: LimitsConfig = .init()
     ) -> RequestRejection? {
-        RequestValidator.validate(
-            HTTPRequestHead(version: version, method: method, uri: uri, headers: HTTPHeaders(headers)),
-            limits: limits
-        )
+        do {
+            let head = try ClientRequestHead(HTTPRequestHead(version: version, method: method, uri: uri, headers: HTTPHeaders(headers)))
+            return RequestValidator.validate(head, limits: limits)
+        } catch {
+            return RequestRejection(status: .badRequest, message: "the fields were not read: \(error)")
+        }
     }
 
     @Test(arguments: [
@@ -62,9 +64,9 @@ struct RequestValidatorTests {
     @Test("a TRACE with a body is refused (RFC 9110 §9.3.8: it goes to a node without a length)")
     func traceWithABody() {
         let limits = LimitsConfig()
-        let withBody = HTTPRequestHead(version: .http1_1, method: .TRACE, uri: "/", headers: ["Host": "a", "Content-Length": "40"])
+        let withBody = ClientRequestHead.test(.TRACE, "/", headers: ["Host": "a", "Content-Length": "40"])
         #expect(RequestValidator.validate(withBody, limits: limits) == RequestRejection(status: .badRequest, message: "a TRACE request with a body"))
-        let without = HTTPRequestHead(version: .http1_1, method: .TRACE, uri: "/", headers: ["Host": "a"])
+        let without = ClientRequestHead.test(.TRACE, "/", headers: ["Host": "a"])
         #expect(RequestValidator.validate(without, limits: limits) == nil)
     }
 

@@ -82,7 +82,7 @@ struct UpstreamHandlerTests {
         var fields = HTTPHeaders([("Host", "shop.example.com")])
         fields.add(contentsOf: headers)
         return HeaderRewriter.upstreamRequest(
-            HTTPRequestHead(version: .http1_1, method: method, uri: uri, headers: fields),
+            .test(method, uri, headers: fields),
             clientIP: nil, scheme: "http", forwarding: ForwardingConfig(), allocator: ByteBufferAllocator())
     }
 

@@ -33,3 +33,32 @@ extension NodeResponsePart {
         }
     }
 }
+
+extension ClientRequestHead {
+    /// A request head as the HTTP/1 parser would hand it over, from NIOHTTP1's form.
+    static func test(
+        _ method: HTTPMethod = .GET, _ uri: String = "/", version: HTTPVersion = .http1_1, headers: HTTPHeaders = [:]
+    ) -> ClientRequestHead {
+        do {
+            return try ClientRequestHead(HTTPRequestHead(version: version, method: method, uri: uri, headers: headers))
+        } catch {
+            fatalError("a test head its own reader refused: \(error)")
+        }
+    }
+
+    /// The head in NIOHTTP1's form (compared with llhttp, read with `HTTPHeaders`).
+    var nio: HTTPRequestHead {
+        HTTPRequestHead(version: version, method: method, uri: target, headers: fields.headers)
+    }
+}
+
+extension ClientRequestPart {
+    /// The part as NIOHTTP1 would have delivered it.
+    var nio: HTTPServerRequestPart {
+        switch self {
+        case .head(let head): .head(head.nio)
+        case .body(let bytes): .body(bytes)
+        case .end(let trailers): .end(trailers)
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import NIOCore
+import NIOHTTP1
+
+/// A client's request head as Latch reads it: the request line, the field lines kept as the bytes
+/// they came in (``FieldLines``), and what they say about framing and the connection, noted by the
+/// parser in the same pass. Validation, routing and the node's head (``HeaderRewriter``) read it
+/// without a `String` per field; the lines that pass through are copied to the node as bytes.
+///
+/// A class, never changed once read: the head goes from the parser through the connection's state
+/// machine to the exchange, the node's head and the access log, and a struct of this many references
+/// cost a retain and a release of each at every hand-over.
+final class ClientRequestHead: Equatable, Sendable {
+    let version: HTTPVersion
+    let method: HTTPMethod
+    let target: String
+    let fields: FieldLines
+    let framing: HTTP1Fields.Framing
+
+    init(version: HTTPVersion, method: HTTPMethod, target: String, fields: FieldLines, framing: HTTP1Fields.Framing) {
+        self.version = version
+        self.method = method
+        self.target = target
+        self.fields = fields
+        self.framing = framing
+    }
+
+    /// A head given as NIOHTTP1's: an HTTP/2 stream's, or a test's. Its fields are written out as
+    /// lines and read by the code that reads an HTTP/1 head, so the same facts come of the same
+    /// fields whichever protocol brought them, and a field HTTP/1 would refuse (a control character
+    /// in a value, a second `Content-Length`) is refused here too. A name that is not a token, or a
+    /// value with CR, LF or NUL, is left out as it would be on the wire (``FieldLines/init(_:)``).
+    convenience init(_ head: HTTPRequestHead) throws(HTTPParserError) {
+        var bytes = FieldLines(head.headers).bytes
+        bytes.writeStaticString("\r\n")
+        var framing: HTTP1Fields.Framing? = HTTP1Fields.Framing()
+        var budget = HTTP1Fields.Budget(HTTP1Fields.Limits(maxHead: .max, maxFields: .max))
+        let lines = try bytes.withUnsafeReadableBytes { raw throws(HTTPParserError) in
+            var cursor = HeadCursor(raw)
+            return try HTTP1Fields.read(&cursor, budget: &budget, framing: &framing)
+        }
+        self.init(
+            version: head.version, method: head.method, target: head.uri, fields: FieldLines(bytes: bytes, lines: lines),
+            framing: framing!)
+    }
+
+    /// Whether the connection stays open after this request (RFC 9112 §9.3).
+    var isKeepAlive: Bool { framing.keepsAlive(version) }
+
+    /// The first value of `name`.
+    func first(_ name: FieldName) -> String? {
+        guard let line = fields.lines.first(where: { $0.name == name }) else { return nil }
+        return fields.value(of: line)
+    }
+
+    func values(_ name: FieldName) -> [String] { fields.values(name) }
+
+    func contains(_ name: FieldName) -> Bool { fields.contains(name) }
+}
+
+extension ClientRequestHead {
+    static func == (lhs: ClientRequestHead, rhs: ClientRequestHead) -> Bool {
+        lhs.version == rhs.version && lhs.method == rhs.method && lhs.target == rhs.target && lhs.fields == rhs.fields
+            && lhs.framing == rhs.framing
+    }
+}
+
+/// What ``HTTP1RequestParser`` makes of a client's bytes (and ``HTTP2StreamInput`` of a stream's
+/// parts). Not NIOHTTP1's generic `HTTPPart`: copies of a generic enum went through runtime
+/// metadata on every hand-over.
+enum ClientRequestPart: Equatable {
+    case head(ClientRequestHead)
+    case body(ByteBuffer)
+    case end(HTTPHeaders?)
+}
