@@ -15,13 +15,20 @@ final class ClientRequestHead: Equatable, Sendable {
     let target: String
     let fields: FieldLines
     let framing: HTTP1Fields.Framing
+    /// The method and target came through ``HTTP1RequestParser``, which takes only a token method and
+    /// a target of visible ASCII: ``RequestValidator`` need not look at them again.
+    let requestLineChecked: Bool
 
-    init(version: HTTPVersion, method: HTTPMethod, target: String, fields: FieldLines, framing: HTTP1Fields.Framing) {
+    init(
+        version: HTTPVersion, method: HTTPMethod, target: String, fields: FieldLines, framing: HTTP1Fields.Framing,
+        requestLineChecked: Bool = false
+    ) {
         self.version = version
         self.method = method
         self.target = target
         self.fields = fields
         self.framing = framing
+        self.requestLineChecked = requestLineChecked
     }
 
     /// A head given as NIOHTTP1's: an HTTP/2 stream's, or a test's. Its fields are written out as

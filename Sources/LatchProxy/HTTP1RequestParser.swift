@@ -152,7 +152,8 @@ struct HTTP1RequestParser {
         }
         state = .body(HTTP1Body(framing.transferEncoding ? .chunked : .length(framing.contentLength ?? 0)))
         return ClientRequestHead(
-            version: version, method: method, target: target, fields: FieldLines(bytes: section, lines: lines), framing: framing)
+            version: version, method: method, target: target, fields: FieldLines(bytes: section, lines: lines), framing: framing,
+            requestLineChecked: true)
     }
 
     /// The method's bytes as NIOHTTP1's method, without building a `String` for the common ones.

@@ -39,6 +39,7 @@ enum RequestValidator {
     /// and `:path` are only what the client put there — the HTTP/2-to-HTTP/1 smuggling of
     /// GHSA-4px2-pw77-vc85 — so they are checked here, whatever the HTTP/2 library already refused.
     private static func checkRequestLine(_ head: ClientRequestHead) -> RequestRejection? {
+        if head.requestLineChecked { return nil }
         var method = head.method.rawValue
         if !method.withUTF8(HTTPWire.isValidName) {
             return RequestRejection(status: .badRequest, message: "the method is not a token")
@@ -79,20 +80,28 @@ enum RequestValidator {
     /// With an absolute-form target both name the same authority, or the request is refused — as
     /// HAProxy does — rather than letting the node and Latch disagree on which site was asked for.
     private static func checkHost(_ head: ClientRequestHead) -> RequestRejection? {
-        let hosts = head.values(.host)
-        let hostCount = hosts.count
-        let firstHost = hosts.first
+        // Counted and checked as bytes: a `String` is made only to compare with an absolute target.
+        var hostCount = 0
+        var firstHost: FieldLines.Line?
+        for line in head.fields.lines where line.name == .host {
+            hostCount += 1
+            if firstHost == nil { firstHost = line }
+        }
         if !head.version.isHTTP10, hostCount == 0 {
             return RequestRejection(status: .badRequest, message: "missing Host header")
         }
         guard hostCount <= 1 else {
             return RequestRejection(status: .badRequest, message: "more than one Host header")
         }
-        guard let host = firstHost else { return nil }
-        if !host.isEmpty, !isValidAuthority(host) {
+        guard let hostLine = firstHost else { return nil }
+        let valid = head.fields.bytes.withUnsafeReadableBytes { bytes in
+            isValidAuthority(bytes: bytes[Int(hostLine.valueStart)..<Int(hostLine.valueEnd)])
+        }
+        if !valid {
             return RequestRejection(status: .badRequest, message: "an invalid Host header")
         }
-        if let (authority, _) = RequestTarget.splitAbsoluteForm(head.target) {
+        if head.target.utf8.first != UInt8(ascii: "/"), let (authority, _) = RequestTarget.splitAbsoluteForm(head.target) {
+            let host = head.fields.value(of: hostLine)
             let scheme = head.target.utf8.count > 5 && head.target.prefix(5).lowercased() == "https" ? "https" : "http"
             if normalized(authority, scheme: scheme) != normalized(host, scheme: scheme) {
                 return RequestRejection(status: .badRequest, message: "the Host header differs from the target's authority")
@@ -126,11 +135,16 @@ enum RequestValidator {
         return nil
     }
 
-    /// `host`, `host:port`, `[v6]:port`: RFC 3986 reg-name / IPv4 / IP-literal characters only.
+    /// `host`, `host:port`, `[v6]:port`, not empty: RFC 3986 reg-name / IPv4 / IP-literal characters only.
     static func isValidAuthority(_ value: String) -> Bool {
+        !value.isEmpty && isValidAuthority(bytes: value.utf8)
+    }
+
+    /// ``isValidAuthority(_:)`` of bytes, where empty is valid (an empty `Host`, RFC 9112 §3.2).
+    private static func isValidAuthority<Bytes: Sequence<UInt8>>(bytes: Bytes) -> Bool {
         var sawColonAfterLiteral = false
         var inLiteral = false
-        for byte in value.utf8 {
+        for byte in bytes {
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
                 UInt8(ascii: "0")...UInt8(ascii: "9"):

@@ -2,12 +2,20 @@ import NIOCore
 import NIOHTTP1
 
 /// A node's response head as ``HTTP1ResponseParser`` read it: its field lines kept as bytes, and what
-/// they say about framing and persistence.
-struct NodeResponseHead {
-    var version: HTTPVersion
-    var status: HTTPResponseStatus
-    var fields: FieldLines
-    var facts: ResponseFields
+/// they say about framing and persistence. A class, never changed, for the reason
+/// ``ClientRequestHead`` is one: it is handed over several times, each a single retain.
+final class NodeResponseHead: Sendable {
+    let version: HTTPVersion
+    let status: HTTPResponseStatus
+    let fields: FieldLines
+    let facts: ResponseFields
+
+    init(version: HTTPVersion, status: HTTPResponseStatus, fields: FieldLines, facts: ResponseFields) {
+        self.version = version
+        self.status = status
+        self.fields = fields
+        self.facts = facts
+    }
 }
 
 /// What ``HTTP1ResponseParser`` makes of a node's bytes.
