@@ -27,7 +27,7 @@ struct ExchangeStateMachine {
         /// The final head, rewritten for the client, waits to go out with the first body bytes, the
         /// end or the end of the node's read: a node whose body breaks in the same read as its head
         /// still gets the client a 502.
-        case headReady(ClientResponseHead)
+        case headReady
         /// The client has the head: from here an error can only cut the connection.
         case streaming
         case ended
@@ -49,6 +49,9 @@ struct ExchangeStateMachine {
 
     private(set) var phase = Phase.placing
     private(set) var response = Response.awaitingHead
+    /// The head of ``Response/headReady``, apart from the enum so that taking it moves it rather
+    /// than copying it (a head holds several references).
+    private var readyHead: ClientResponseHead?
     /// The final head went to the client (not just arrived: a failure before it is written replaces it).
     private(set) var responseStarted = false
     private(set) var requestEnded = false
@@ -163,16 +166,17 @@ struct ExchangeStateMachine {
         return clientKeepAlive
     }
 
-    mutating func headReady(_ head: consuming ClientResponseHead) {
-        response = .headReady(head)
+    mutating func headReady(_ head: ClientResponseHead) {
+        readyHead = head
+        response = .headReady
     }
 
     /// The head to write now, once.
     mutating func takeHead() -> ClientResponseHead? {
-        guard case .headReady(let head) = response else { return nil }
+        guard case .headReady = response else { return nil }
         response = .streaming
         responseStarted = true
-        return head
+        return readyHead.take()
     }
 
     /// The node's response ended; returns whether its connection can go back to the pool.
@@ -235,6 +239,7 @@ struct ExchangeStateMachine {
         let started = responseStarted
         self.failure = started && failure == .closedBeforeResponse ? .closedMidResponse : failure
         response = .ended
+        readyHead = nil
         if started { return .cut }
         let status = LocalResponse.status(for: failure)
         responseStatus = status
@@ -246,6 +251,7 @@ struct ExchangeStateMachine {
     mutating func abandoned(_ failure: UpstreamFailure) {
         self.failure = failure
         response = .ended
+        readyHead = nil
     }
 
     /// At the end, whatever the ending: whether a slot is to be released, and a queue ticket still to

@@ -135,7 +135,7 @@ enum HeaderRewriter {
     ) -> ClientResponseHead {
         // An HTTP/1.0 client cannot read chunked (RFC 9112 §7.1); answering in 1.0 makes the body of
         // unknown length end with the connection instead.
-        var downstream = ClientResponseHead(
+        let downstream = ClientResponseHead(
             version: clientVersion.isHTTP10 ? .http1_0 : .http1_1, status: head.status, relayed: head.fields)
         let named = ConnectionTokens(head.fields)
         var incomingVia: [String] = []

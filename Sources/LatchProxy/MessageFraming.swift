@@ -40,7 +40,7 @@ struct ResponseFraming {
 
     /// Adjusts `head`'s framing fields and returns how its body is to be sent. `hasContentLength`:
     /// the head carries `Content-Length` (``ResponseFields``, as ``HeaderRewriter`` keeps it).
-    static func frame(_ head: inout ClientResponseHead, requestMethod: HTTPMethod, hasContentLength: Bool) -> ResponseFraming {
+    static func frame(_ head: ClientResponseHead, requestMethod: HTTPMethod, hasContentLength: Bool) -> ResponseFraming {
         var framing = ResponseFraming(suppressBody: requestMethod.isHEAD)
         if !head.status.mayHaveResponseBody {
             head.relayed.drop { line, _, _ in line.name == .contentLength || line.name == .transferEncoding }

@@ -50,7 +50,7 @@ extension ProxyHandler {
             connectionCloses: client.closesAfterResponse
         )
         if !keepAlive { client.closeAfterResponse() }
-        var downstream = HeaderRewriter.downstreamResponseHead(
+        let downstream = HeaderRewriter.downstreamResponseHead(
             head, clientVersion: exchange.request.version, keepAlive: keepAlive, via: runtime.via)
         if let name = exchange.cluster.config.failover.nodeHeader {
             downstream.replaceOrAdd(name: name, value: exchange.nodeConfig.name)
@@ -61,11 +61,11 @@ extension ProxyHandler {
         if exchange.cluster.config.failover.failback == .stay {
             StayState.updateOwnerCookie(&downstream.added, for: exchange, secure: scheme == "https")
         }
-        exchange.framing = ResponseFraming.frame(&downstream, requestMethod: method, hasContentLength: fields.contentLength != nil)
+        exchange.framing = ResponseFraming.frame(downstream, requestMethod: method, hasContentLength: fields.contentLength != nil)
         // The `Transfer-Encoding` an HTTP/2 head gets here goes with the other connection-specific
         // fields, which the stream's codec removes from every head and trailer block.
         if !writer.chunksBodies { exchange.framing.chunked = false }
-        exchange.machine.headReady(consume downstream)
+        exchange.machine.headReady(downstream)
     }
 
     func upstreamResponseBody(_ body: ByteBuffer) {
@@ -103,7 +103,7 @@ extension ProxyHandler {
     /// node connection stays with the tunnel and never returns to the pool.
     private func openTunnel(_ exchange: Exchange, _ head: NodeResponseHead, context: ChannelHandlerContext) {
         guard let upstream = exchange.upstream else { return }
-        var downstream = HeaderRewriter.downstreamResponseHead(
+        let downstream = HeaderRewriter.downstreamResponseHead(
             head, clientVersion: exchange.request.version, keepAlive: true, via: runtime.via)
         // Removed as hop-by-hop; a 101 must say what the connection switches to (RFC 9110 §7.8).
         downstream.connection = "Upgrade"

@@ -55,8 +55,9 @@ struct ResponseFields: Equatable {
 
 /// A response head on its way to the client: the node's field lines that go on (copied as the bytes
 /// they came in), then the fields Latch adds. ``HTTPWire`` writes it as HTTP/1.1 bytes; an HTTP/2
-/// stream gets it as `HTTPHeaders` (``headers``).
-struct ClientResponseHead {
+/// stream gets it as `HTTPHeaders` (``headers``). A class with one owner at a time (the rewriter, then
+/// the exchange until it is written): as a struct of this many references, each hand-over copied it.
+final class ClientResponseHead {
     var version: HTTPVersion
     var status: HTTPResponseStatus
     /// The node's fields, hop-by-hop ones dropped.
@@ -78,7 +79,7 @@ struct ClientResponseHead {
     }
 
     /// Sets `name` to `value` alone, whether the node sent it or not.
-    mutating func replaceOrAdd(name: String, value: String) {
+    func replaceOrAdd(name: String, value: String) {
         relayed.drop(named: name)
         added.removeAll { $0.0.lowercased() == name.lowercased() }
         added.append((name, value))

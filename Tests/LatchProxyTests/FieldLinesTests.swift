@@ -45,7 +45,7 @@ struct FieldLinesTests {
         var fields = try Self.parsed("HTTP/1.1 204 No Content\r\nX-Node: a\r\nx-node: b\r\nX-Nodes: c\r\n\r\n").fields
         fields.drop(named: "X-NODE")
         #expect(fields.headers.map(\.name) == ["X-Nodes"])
-        var out = ClientResponseHead(version: .http1_1, status: .noContent, relayed: fields)
+        let out = ClientResponseHead(version: .http1_1, status: .noContent, relayed: fields)
         out.replaceOrAdd(name: "X-Nodes", value: "tomcat1")
         #expect(Self.written(out) == "HTTP/1.1 204 No Content\r\nX-Nodes: tomcat1\r\n\r\n")
     }
@@ -73,10 +73,10 @@ struct FieldLinesTests {
 
     @Test func latchsOwnFieldsFollowTheNodes() throws {
         let head = try Self.parsed("HTTP/1.1 200 OK\r\nSet-Cookie: s=1\r\nTransfer-Encoding: chunked\r\n\r\n")
-        var out = HeaderRewriter.downstreamResponseHead(head, clientVersion: .http1_1, keepAlive: false, via: ViaPseudonym("latch"))
+        let out = HeaderRewriter.downstreamResponseHead(head, clientVersion: .http1_1, keepAlive: false, via: ViaPseudonym("latch"))
         out.added.append(("Set-Cookie", "owner=; Max-Age=0"))
         out.added.append(("Bad Name", "left out"))
-        let framing = ResponseFraming.frame(&out, requestMethod: .GET, hasContentLength: false)
+        let framing = ResponseFraming.frame(out, requestMethod: .GET, hasContentLength: false)
         #expect(framing.chunked)
         #expect(
             Self.written(out)

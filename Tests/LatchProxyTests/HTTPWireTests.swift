@@ -82,9 +82,9 @@ struct HTTPWireTests {
         FramingCase(status: .continue, chunked: false, suppressBody: true, framingFields: []),
     ])
     func responseFraming(_ row: FramingCase) {
-        var head = ClientResponseHead(version: row.version, status: row.status, relayed: FieldLines(row.headers))
+        let head = ClientResponseHead(version: row.version, status: row.status, relayed: FieldLines(row.headers))
         let framing = ResponseFraming.frame(
-            &head, requestMethod: row.method, hasContentLength: row.headers.contains(name: "content-length"))
+            head, requestMethod: row.method, hasContentLength: row.headers.contains(name: "content-length"))
         #expect(framing.chunked == row.chunked)
         #expect(framing.suppressBody == row.suppressBody)
         #expect(head.headers.map { "\($0.name): \($0.value)" } == row.framingFields)
