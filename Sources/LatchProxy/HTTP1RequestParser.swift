@@ -152,8 +152,21 @@ struct HTTP1RequestParser {
         }
         state = .body(HTTP1Body(framing.transferEncoding ? .chunked : .length(framing.contentLength ?? 0)))
         return ClientRequestHead(
-            version: version, method: method, target: target, fields: FieldLines(bytes: section, lines: lines), framing: framing,
-            requestLineChecked: true)
+            version: version, method: method, target: target, fields: FieldLines(bytes: Self.kept(section), lines: lines),
+            framing: framing, requestLineChecked: true)
+    }
+
+    /// Read buffers larger than this are not kept for a head's fields (see ``kept(_:)``).
+    static let largestSharedRead = 4096
+
+    /// The head's bytes to keep for the exchange: the read's own storage when it is small, a copy when
+    /// it is large. A head is kept until its response ends; sharing a large read (an upload's, which
+    /// the receive allocator grows to 64 KiB) would hold all of it that long for a few hundred bytes.
+    private static func kept(_ section: ByteBuffer) -> ByteBuffer {
+        guard section.storageCapacity > largestSharedRead else { return section }
+        var copy = ByteBufferAllocator().buffer(capacity: section.readableBytes)
+        copy.writeImmutableBuffer(section)
+        return copy
     }
 
     /// The method's bytes as NIOHTTP1's method, without building a `String` for the common ones.

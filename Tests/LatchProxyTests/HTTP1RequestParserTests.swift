@@ -195,6 +195,28 @@ struct HTTP1RequestParserTests {
         }
     }
 
+    @Test("a head keeps a small read's bytes, and copies its own out of a large one")
+    func headBytesOfLargeReadsAreCopied() throws {
+        let raw = "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+        for capacity in [512, 64 * 1024] {
+            var buffer = ByteBufferAllocator().buffer(capacity: capacity)
+            buffer.writeString(raw)
+            var parser = HTTP1RequestParser(limits: Self.limits)
+            guard case .head(let head) = try parser.next(&buffer) else {
+                Issue.record("no head")
+                return
+            }
+            let kept = head.fields.bytes.storageCapacity
+            if capacity > HTTP1RequestParser.largestSharedRead {
+                #expect(kept < 1024, "a copy of the head alone")
+            } else {
+                #expect(kept == buffer.storageCapacity, "the read's own storage")
+            }
+            #expect(head.first(.host) == "x" && head.framing.contentLength == 3)
+            #expect(head.fields.headers.map(\.name) == ["Host", "Content-Length"])
+        }
+    }
+
     @Test("parses", arguments: rows)
     func parses(_ row: Row) {
         let bytes = Array(row.raw.utf8)
