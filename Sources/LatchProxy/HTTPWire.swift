@@ -167,26 +167,30 @@ struct WireCursor {
     mutating func writeField(_ name: String, _ value: String) {
         var valid = false
         Self.withBytes(of: name) { valid = HTTPWire.isValidName($0) }
-        guard valid, Self.isValidValue(value) else { return }
-        write(name)
-        write(": ")
-        write(value)
-        write("\r\n")
+        guard valid else { return }
+        Self.withBytes(of: name) { name in
+            Self.withBytes(of: value) { value in writeLine(name, value) }
+        }
     }
 
     /// A field Latch names itself (a token by construction): only the value is checked.
     mutating func writeField(_ name: StaticString, value: String) {
-        guard Self.isValidValue(value) else { return }
-        write(name)
-        write(": ")
-        write(value)
-        write("\r\n")
+        Self.withBytes(of: value) { value in
+            writeLine(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount), value)
+        }
     }
 
-    private static func isValidValue(_ value: String) -> Bool {
-        var valid = false
-        withBytes(of: value) { valid = HTTPWire.isValidValue($0) }
-        return valid
+    /// One field line, unless the value could end it early; its separators stored byte by byte.
+    private mutating func writeLine(_ name: UnsafeBufferPointer<UInt8>, _ value: UnsafeBufferPointer<UInt8>) {
+        guard HTTPWire.isValidValue(value) else { return }
+        write(name)
+        out[at] = UInt8(ascii: ":")
+        out[at + 1] = UInt8(ascii: " ")
+        at += 2
+        write(value)
+        out[at] = UInt8(ascii: "\r")
+        out[at + 1] = UInt8(ascii: "\n")
+        at += 2
     }
 }
 
