@@ -11,6 +11,8 @@ peak RSS (VmHWM). No proxy writes an access log. Every workload starts its own f
 
 Workloads (--workloads, comma-separated; default all):
   sticky        the main table and chart: sticky keep-alive GET, `return 200` answers
+  priority      the sticky workload at 10 connections with every proxy at nice -10: the latency a
+                proxy adds, without queueing or the load generator preempting it on shared cores
   new-sessions  the same without a cookie: every request is balanced
   1k, 64k       sticky GETs of a static body of exactly 1024 / 65536 bytes
   upload        one 100 MiB POST per connection, streamed, to an upstream that reads and discards it
@@ -41,7 +43,7 @@ import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 NODES = ["node1", "node2", "node3"]
-WORKLOADS = ["sticky", "new-sessions", "1k", "64k", "upload", "idle", "threads", "h2"]
+WORKLOADS = ["sticky", "priority", "new-sessions", "1k", "64k", "upload", "idle", "threads", "h2"]
 SIZES = {"1k": 1024, "64k": 65536}
 MIB = 1 << 20
 
@@ -552,6 +554,50 @@ def bench_sticky(ctx):
     return md
 
 
+# ------------------------------------------------------------------------------------------- priority
+
+PRIORITY_NICE = -10
+PRIORITY_CONNECTIONS = 10
+
+
+def renice(target, nice):
+    """Every thread of the target's processes (nice is per thread on Linux)."""
+    for pid in target.pids():
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                os.setpriority(os.PRIO_PROCESS, int(tid), nice)
+            except (PermissionError, ProcessLookupError) as error:
+                raise RuntimeError(f"cannot renice {target.name} (thread {tid}) to {nice}: {error}") from error
+
+
+def bench_priority(ctx):
+    args, tmp = ctx["args"], ctx["tmp"]
+    lua = wrk_script(tmp, "sticky")
+    targets = start_proxies(tmp, ctx["ports"], args.latch, floor=args.floor)
+    try:
+        for t in targets:
+            renice(t, PRIORITY_NICE)
+        rows = compare("priority", targets, argparse.Namespace(**{**vars(args), "connections": PRIORITY_CONNECTIONS}), lua)
+    finally:
+        stop([t.process for t in targets])
+    return [
+        f"## Sticky keep-alive GET at {PRIORITY_CONNECTIONS} connections, each proxy at nice {PRIORITY_NICE}",
+        "",
+        f"The sticky workload with wrk -c{PRIORITY_CONNECTIONS} (a load every proxy serves without a queue "
+        f"of its own) and every thread of each proxy (HAProxy, nginx, Latch and the floor alike) at nice "
+        f"{PRIORITY_NICE}, so the load generator and the upstreams, which share the same cores, wait for the "
+        "proxy rather than preempt it in the middle of its work. Above, at saturation on shared cores, a "
+        "proxy's p99 is how long requests queue behind it (which follows its requests/s) and how often the "
+        "scheduler sets it aside (which grows with its CPU per request); this table shows the latency the "
+        "proxy itself adds.",
+        "",
+        *wrk_table(rows),
+        "",
+        wrk_ratios(rows, targets=False),
+        "",
+    ]
+
+
 # --------------------------------------------------------------------------------------------- HTTP/2
 
 def make_certificate(tmp):
@@ -1051,7 +1097,7 @@ def main():
         ports, upstream = start_upstreams(tmp)
         ctx = {"args": args, "tmp": tmp, "ports": ports, "direct": Target("direct", ports[0], upstream, upstream.pid),
                "nofile": nofile, "idle_connections": idle_connections}
-        run = {"sticky": bench_sticky, "new-sessions": bench_new_sessions, "1k": lambda c: bench_body(c, "1k"),
+        run = {"sticky": bench_sticky, "priority": bench_priority, "new-sessions": bench_new_sessions, "1k": lambda c: bench_body(c, "1k"),
                "64k": lambda c: bench_body(c, "64k"), "upload": bench_upload, "idle": bench_idle,
                "threads": bench_threads, "h2": bench_h2}
         for w in WORKLOADS:
