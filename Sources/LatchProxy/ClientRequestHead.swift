@@ -32,15 +32,19 @@ final class ClientRequestHead: Equatable, Sendable {
     }
 
     /// A head given as NIOHTTP1's: an HTTP/2 stream's, or a test's. Its fields are written out as
-    /// lines and read by the code that reads an HTTP/1 head, so the same facts come of the same
-    /// fields whichever protocol brought them, and a field HTTP/1 would refuse (a control character
-    /// in a value, a second `Content-Length`) is refused here too. A name that is not a token, or a
-    /// value with CR, LF or NUL, is left out as it would be on the wire (``FieldLines/init(_:)``).
+    /// lines and read by the code that reads an HTTP/1 head's fields, so the same facts come of the
+    /// same fields whichever protocol brought them, and a field line HTTP/1 would refuse (a control
+    /// character in a value, a second `Content-Length`) is refused here too. A name that is not a
+    /// token, or a value with CR, LF or NUL, is left out as it would be on the wire
+    /// (``FieldLines/init(_:)``). The rules on the head as a whole (`Transfer-Encoding` beside
+    /// `Content-Length`, a final coding other than `chunked`) are ``HTTP1RequestParser``'s for HTTP/1;
+    /// for HTTP/2, swift-nio-http2 refuses `transfer-encoding` and ``RequestValidator`` checks the rest.
     convenience init(_ head: HTTPRequestHead) throws(HTTPParserError) {
         var bytes = FieldLines(head.headers).bytes
         bytes.writeStaticString("\r\n")
         var framing: HTTP1Fields.Framing? = HTTP1Fields.Framing()
-        var budget = HTTP1Fields.Budget(HTTP1Fields.Limits(maxHead: .max, maxFields: .max))
+        // swift-nio-http2 bounds the header list (`max_request_head`); this budget only has to not overflow.
+        var budget = HTTP1Fields.Budget(HTTP1Fields.Limits(maxHead: Int(Int32.max), maxFields: Int(Int32.max)))
         let lines = try bytes.withUnsafeReadableBytes { raw throws(HTTPParserError) in
             var cursor = HeadCursor(raw)
             return try HTTP1Fields.read(&cursor, budget: &budget, framing: &framing)

@@ -24,7 +24,8 @@ struct FieldLines: Equatable {
     }
 
     /// The bytes the lines lie in (a head's, from its first byte): a slice of the read that brought
-    /// them, not a copy.
+    /// them (a copy when that read is large: ``HTTP1RequestParser``), or lines written out from pairs.
+    /// Only a parser or ``init(_:)`` makes them, which is what lets kept lines be copied out unchecked.
     let bytes: ByteBuffer
     /// As parsed: a head is passed along by value, and changing its lines would copy them, so which
     /// of the first 64 (nearly every head has fewer) go on is a mask beside them.

@@ -9,11 +9,6 @@ enum FieldName: Equatable {
     case setCookie, cookie, referer, userAgent
     case other
 
-    init(_ name: String) {
-        var name = name
-        self = name.withUTF8 { FieldName.classify($0) }
-    }
-
     init(_ name: UnsafeBufferPointer<UInt8>) {
         self = FieldName.classify(name)
     }
@@ -61,20 +56,4 @@ func equalsIgnoringASCIICase(_ bytes: UnsafeBufferPointer<UInt8>, _ lowercase: S
         if byte != expected[i] { return false }
     }
     return true
-}
-
-extension String {
-    /// Whether this string spells `lowercase` (lower-case ASCII) in any ASCII case, without allocating.
-    func equalsIgnoringASCIICase(_ lowercase: StaticString) -> Bool {
-        guard utf8.count == lowercase.utf8CodeUnitCount else { return false }
-        var copy = self
-        return copy.withUTF8 { LatchProxy.equalsIgnoringASCIICase($0, lowercase) }
-    }
-}
-
-extension HTTPHeaders {
-    /// The values of the fields named `lowercaseName`, lazily: no array is built.
-    func values(of lowercaseName: StaticString) -> some Sequence<String> {
-        lazy.filter { $0.name.equalsIgnoringASCIICase(lowercaseName) }.map(\.value)
-    }
 }

@@ -51,7 +51,7 @@ enum HTTP1Fields {
         var connectionUpgrade = false
         var connectionClose = false
         var connectionKeepAlive = false
-        /// Not framing, but found in the same pass: the response sets a cookie (a session being issued).
+        /// Not framing, but found in the same pass: a `Set-Cookie` (in a response, a session being issued).
         var setCookie = false
 
         /// Whether the message leaves the connection open (RFC 9112 §9.3).

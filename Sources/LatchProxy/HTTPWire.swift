@@ -10,8 +10,8 @@ import NIOHTTP1
 ///
 /// A field whose name is not a token (RFC 9110 §5.1) or whose value holds CR, LF or NUL (§5.5) is left
 /// out, as NIOHTTP1's validator refused it: nothing Latch forwards may split into a second field or
-/// message. A node's fields were parsed by ``HTTP1ResponseParser``, which takes no such bytes, so in
-/// practice only a bad value from configuration could be caught here.
+/// message. The lines relayed from a head (``FieldLines``) are copied without a second look: only the
+/// parsers, which take no such bytes, and ``FieldLines/init(_:)``, which leaves them out, make them.
 enum HTTPWire {
     static func write(_ head: HTTPResponseHead, into buffer: inout ByteBuffer) {
         writeStatusLine(head.version, head.status, into: &buffer)

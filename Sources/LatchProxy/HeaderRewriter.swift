@@ -143,11 +143,13 @@ enum HeaderRewriter {
             switch line.name {
             case .contentLength:
                 return false
+            case _ where line.name.isHopByHop || named.contains(name):
+                return true  // a `Via` the node listed in `Connection` is hop-by-hop too (RFC 9110 §7.6.1)
             case .via:
                 incomingVia.append(String(decoding: value, as: UTF8.self))
                 return true
             default:
-                return line.name.isHopByHop || named.contains(name)
+                return false
             }
         }
         downstream.via = Self.via(incomingVia, version: head.version, by: via)
@@ -191,13 +193,6 @@ struct ViaPseudonym: Sendable {
 /// ones Latch drops anyway; usually none, so usually nothing is allocated.
 struct ConnectionTokens {
     private(set) var tokens: [String] = []
-
-    init(_ headers: HTTPHeaders) {
-        for (name, value) in headers where name.utf8.count == 10 && FieldName(name) == .connection {
-            var value = value
-            value.withUTF8 { add(tokensIn: $0) }
-        }
-    }
 
     init(_ fields: FieldLines) {
         guard fields.contains(.connection) else { return }

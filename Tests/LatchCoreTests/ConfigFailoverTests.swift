@@ -451,6 +451,12 @@ struct ConfigFailoverTests {
         Broken(name: "node header with a colon", yaml: file(cluster: "    node_header: \"X-Node:\"\n"),
                expected: "lb.yaml:5:18: clusters[0].node_header: \"X-Node:\" contains \":\", "
                    + "which a header name cannot contain"),
+        Broken(name: "node header that frames the response", yaml: file(cluster: "    node_header: Content-Length\n"),
+               expected: "lb.yaml:5:18: clusters[0].node_header: \"Content-Length\" is a header Latch or the "
+                   + "application must set itself; choose another name, such as X-Latch-Node"),
+        Broken(name: "node header that is Via", yaml: file(cluster: "    node_header: via\n"),
+               expected: "lb.yaml:5:18: clusters[0].node_header: \"via\" is a header Latch or the "
+                   + "application must set itself; choose another name, such as X-Latch-Node"),
     ]
 
     @Test(arguments: errors)

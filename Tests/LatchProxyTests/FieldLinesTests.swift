@@ -41,6 +41,12 @@ struct FieldLinesTests {
         #expect(buffer == expected)
     }
 
+    @Test func aViaTheNodeListsInConnectionIsHopByHop() throws {
+        let head = try Self.parsed("HTTP/1.1 204 No Content\r\nConnection: via\r\nVia: 1.1 app\r\nX-A: 1\r\n\r\n")
+        let out = HeaderRewriter.downstreamResponseHead(head, clientVersion: .http1_1, keepAlive: true, via: ViaPseudonym("latch"))
+        #expect(Self.written(out) == "HTTP/1.1 204 No Content\r\nX-A: 1\r\nVia: 1.1 latch\r\n\r\n")
+    }
+
     @Test func droppedByNameInAnyCase() throws {
         var fields = try Self.parsed("HTTP/1.1 204 No Content\r\nX-Node: a\r\nx-node: b\r\nX-Nodes: c\r\n\r\n").fields
         fields.drop(named: "X-NODE")

@@ -236,8 +236,21 @@ enum FailoverDecoder {
             if let bad = NameRules.firstNonTokenCharacter(in: header) {
                 throw value.error("\"\(header)\" contains \"\(bad)\", which a header name cannot contain")
             }
+            // The header replaces any the node sent: one that frames the response, says what the
+            // connection does, carries `Via` or sets cookies would break the response or the session.
+            if Self.reservedResponseHeaders.contains(header.lowercased()) {
+                throw value.error(
+                    "\"\(header)\" is a header Latch or the application must set itself; choose another name, "
+                        + "such as X-Latch-Node")
+            }
             failover.nodeHeader = header.isEmpty ? nil : header
         }
         return failover
     }
+
+    /// Response headers `node_header` may not name (lower-case).
+    static let reservedResponseHeaders: Set<String> = [
+        "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection", "te", "trailer",
+        "upgrade", "via", "set-cookie", "date", "content-type",
+    ]
 }
