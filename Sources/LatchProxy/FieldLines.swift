@@ -94,6 +94,23 @@ struct FieldLines: Equatable {
         return values
     }
 
+    /// The values of the kept fields called `name` as bytes, valid for the duration of `body`: no
+    /// `String` and no array on the heap.
+    func withValueBytes<Result>(_ name: FieldName, _ body: (UnsafeBufferPointer<UnsafeRawBufferPointer>) -> Result) -> Result {
+        var count = 0
+        for (index, line) in lines.enumerated() where line.name == name && isKept(index) { count += 1 }
+        return bytes.withUnsafeReadableBytes { raw in
+            withUnsafeTemporaryAllocation(of: UnsafeRawBufferPointer.self, capacity: max(count, 1)) { values in
+                var filled = 0
+                for (index, line) in lines.enumerated() where line.name == name && isKept(index) {
+                    values[filled] = UnsafeRawBufferPointer(rebasing: raw[Int(line.valueStart)..<Int(line.valueEnd)])
+                    filled += 1
+                }
+                return body(UnsafeBufferPointer(rebasing: values[0..<filled]))
+            }
+        }
+    }
+
     func contains(_ name: FieldName) -> Bool {
         lines.indices.contains { lines[$0].name == name && isKept($0) }
     }

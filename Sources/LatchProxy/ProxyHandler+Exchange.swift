@@ -15,12 +15,19 @@ extension ProxyHandler {
         }
         // Taken apart at once: each use of a tuple's element copied the whole tuple (a generic
         // value-witness copy, not a few registers).
-        let cookies = head.values(.cookie)
-        let (clusterIndex, lookup, sessionID) = runtime.table.routeWithSessionID(
-            host: head.first(.host)?[...],
-            target: head.target,
-            cookieHeaders: cookies
-        )
+        let table = runtime.table
+        let host = head.first(.host)?[...]
+        let (clusterIndex, lookup, sessionID) = head.fields.withValueBytes(.cookie) { cookies -> (Int, RouteLookup, Substring?) in
+            let routed = table.routeWithSessionID(host: host, target: head.target, cookieBytes: cookies)
+            // The id outlives the head's bytes in the exchange: a string of its own, only when there is one.
+            let id: Substring? =
+                switch routed.sessionID {
+                case .target(let slice): slice
+                case .cookie(let line, let range): String(decoding: UnsafeRawBufferPointer(rebasing: cookies[line][range]), as: UTF8.self)[...]
+                case nil: nil
+                }
+            return (routed.cluster, routed.lookup, id)
+        }
         let cluster = runtime.clusters[clusterIndex]
         if let rejection = RequestValidator.validate(head, limits: runtime.config.limits) {
             runtime.metrics.requestRefused(rejection.metricReason)
@@ -42,7 +49,7 @@ extension ProxyHandler {
         // Hop-by-hop, so removed from the node's head; put back for an upgrade Latch can carry as a tunnel.
         var upgrade: String?
         if case .forward(let protocols) = Exchange.upgradeOffer(head) { upgrade = protocols }
-        let stay = StayState(cluster: cluster, lookup: lookup, sessionID: sessionID, cookies: cookies)
+        let stay = StayState(cluster: cluster, lookup: lookup, sessionID: sessionID, cookies: head.values(.cookie))
         let placement = cluster.place(lookup, owner: stay.owner, grant: makeGrant(cluster: cluster))
         let decision: NodeDecision
         switch placement {

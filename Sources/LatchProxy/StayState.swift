@@ -7,10 +7,10 @@ struct StayState {
     var owner: Int?
     var hadOwnerCookie = false
 
-    init(cluster: ClusterRuntime, lookup: RouteLookup, sessionID: Substring?, cookies: [String]) {
+    init(cluster: ClusterRuntime, lookup: RouteLookup, sessionID: Substring?, cookies: @autoclosure () -> [String]) {
         let failover = cluster.config.failover
         guard failover.failback == .stay, case .known = lookup else { return }
-        guard let value = OwnerCookie.find(failover.ownerCookie, in: cookies),
+        guard let value = OwnerCookie.find(failover.ownerCookie, in: cookies()),
             let sessionID, let name = OwnerCookie.owner(in: value, sessionID: sessionID)
         else { return }
         // Only a cookie bound to this session is ours to replace or drop: another cluster's (same name,

@@ -403,6 +403,34 @@ struct RouteExtractorTests {
 
     // MARK: - Other properties
 
+    /// The entry point over cookie bytes (a proxy's parsed head) reads every row as the string one
+    /// does, and places the session id where the string one slices it.
+    @Test(arguments: cookieCases + separatorCases + urlCases + precedenceCases + hostileCases)
+    func cookieBytesReadAsCookieStrings(_ row: Case) {
+        let extractor = RouteExtractor(session: row.session, nodeNames: row.nodes)
+        let fromStrings = extractor.lookupWithSessionID(target: row.target, cookieHeaders: row.cookies)
+        let lines = row.cookies.map { Array($0.utf8) }
+        let joined = lines.flatMap { $0 }
+        let (lookup, id): (RouteLookup, String?) = joined.withUnsafeBytes { all in
+            var start = 0
+            let pointers = lines.map { line in
+                defer { start += line.count }
+                return UnsafeRawBufferPointer(rebasing: all[start..<start + line.count])
+            }
+            return pointers.withUnsafeBufferPointer { cookieLines in
+                let found = extractor.lookupWithSessionID(target: row.target, cookieLines: cookieLines)
+                switch found.sessionID {
+                case .target(let slice): return (found.lookup, String(slice))
+                case .cookie(let line, let range): return (found.lookup, String(decoding: lines[line][range], as: UTF8.self))
+                case nil: return (found.lookup, nil)
+                }
+            }
+        }
+        #expect(lookup == fromStrings.lookup)
+        #expect(lookup == row.expected)
+        #expect(id.map { Array($0.utf8) } == fromStrings.sessionID.map { Array($0.utf8) })
+    }
+
     @Test func lookupAcceptsAnySequenceOfHeaders() {
         let extractor = RouteExtractor(session: SessionConfig(), nodeNames: Self.defaultNodes)
         let headers = ["a=1", "JSESSIONID=x.tomcat2"].lazy.map { $0 }

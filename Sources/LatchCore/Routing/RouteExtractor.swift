@@ -51,6 +51,25 @@ public struct RouteExtractor: Sendable {
     ) -> (lookup: RouteLookup, sessionID: Substring?) where Cookies.Element == String {
         scanner.lookup(target: target, cookieHeaders: cookieHeaders, capturingSessionID: true)
     }
+
+    /// ``lookupWithSessionID(target:cookieHeaders:)`` over `Cookie` values given as bytes — a proxy's
+    /// parsed head, whose fields are not strings — saying where the session id lies instead of
+    /// slicing a string: no `String` is made for a cookie line.
+    public func lookupWithSessionID(
+        target: String,
+        cookieLines: UnsafeBufferPointer<UnsafeRawBufferPointer>
+    ) -> (lookup: RouteLookup, sessionID: SessionIDPlace?) {
+        scanner.lookup(target: target, cookieLines: cookieLines)
+    }
+}
+
+/// Where ``RouteExtractor/lookupWithSessionID(target:cookieLines:)`` found the session id behind a
+/// known route.
+public enum SessionIDPlace: Equatable, Sendable {
+    /// A slice of the target (a path or query parameter).
+    case target(Substring)
+    /// `range` of the bytes of the `line`th cookie line given.
+    case cookie(line: Int, range: Range<Int>)
 }
 
 extension RouteExtractor {
@@ -102,6 +121,22 @@ extension RouteExtractor {
                 for header in cookieHeaders {
                     if let found = scan(header, inTarget: false, parameterName: [], state: &state) { return found }
                 }
+            }
+            return (state.finish(), nil)
+        }
+
+        func lookup(
+            target: String,
+            cookieLines: UnsafeBufferPointer<UnsafeRawBufferPointer>
+        ) -> (lookup: RouteLookup, sessionID: SessionIDPlace?) {
+            var state = LookupState()
+            state.capturesSessionID = true
+            if let parameterName, let found = scan(target, inTarget: true, parameterName: parameterName, state: &state) {
+                return (found.0, found.1.map { .target($0) })
+            }
+            for (index, line) in cookieLines.enumerated() {
+                scanCookieHeader(line.assumingMemoryBound(to: UInt8.self), state: &state)
+                if let result = state.result { return (result, state.sessionIDRange.map { .cookie(line: index, range: $0) }) }
             }
             return (state.finish(), nil)
         }

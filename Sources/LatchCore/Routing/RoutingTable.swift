@@ -46,6 +46,18 @@ public final class RoutingTable: Sendable {
         }
     }
 
+    /// ``routeWithSessionID(host:target:cookieHeaders:)`` over `Cookie` values given as bytes (a
+    /// proxy's parsed head): see ``RouteExtractor/lookupWithSessionID(target:cookieLines:)``.
+    public func routeWithSessionID(
+        host: Substring?,
+        target: String,
+        cookieBytes: UnsafeBufferPointer<UnsafeRawBufferPointer>
+    ) -> (cluster: Int, lookup: RouteLookup, sessionID: SessionIDPlace?) {
+        let cluster = selectCluster(host: host, target: target)
+        let found = extractors[cluster].lookupWithSessionID(target: target, cookieLines: cookieBytes)
+        return (cluster, found.lookup, found.sessionID)
+    }
+
     /// The work of ``routeWithSessionID(host:target:cookieHeaders:)``, on the `Cookie` lines as a buffer:
     /// the generic entry point is inlined into its caller, so an array of lines is never iterated
     /// through unspecialised generic code (which allocates per element and costs a witness call each).
