@@ -19,7 +19,7 @@ extension ClusterRuntime {
     /// was no longer in it (an operator changed it meanwhile: their change wins).
     @discardableResult
     public func setState(node: Int, _ newState: NodeState, ifCurrently expected: NodeState? = nil) -> NodeState? {
-        let now = ContinuousClock.now
+        let now = MonotonicInstant.now
         return state.withLockedValue { state in
             let old = state.states[node]
             if let expected, old != expected { return nil }
@@ -49,7 +49,7 @@ extension ClusterRuntime {
 
     /// Whether each node may take requests now, in node order.
     public func usableNodes() -> [Bool] {
-        let now = ContinuousClock.now
+        let now = MonotonicInstant.now
         let count = config.nodes.count
         return state.withLockedValue { state in (0..<count).map { state.isUsable($0, at: now) } }
     }
@@ -66,7 +66,7 @@ extension ClusterRuntime {
     /// Records an active check's result and, when the check got a response and the node has a
     /// `state_header`, what the node announced in it.
     func recordCheck(node: Int, passed: Bool, detail: String, announcement: StateAnnouncement? = nil) -> CheckOutcome {
-        let now = ContinuousClock.now
+        let now = MonotonicInstant.now
         return state.withLockedValue { state in
             var outcome = CheckOutcome()
             state.lastCheck[node] = detail
@@ -108,7 +108,7 @@ extension ClusterRuntime {
     /// Per node: the share of its weight slow start gives it now (per mille), or `nil` when it is
     /// not ramping up.
     public func slowStartShares() -> [Int?] {
-        let now = ContinuousClock.now
+        let now = MonotonicInstant.now
         return state.withLockedValue { state in
             state.observeSlowStart(at: now)
             return state.slowStart.map { $0.isRamping(at: now) ? $0.share(at: now) : nil }
@@ -118,7 +118,7 @@ extension ClusterRuntime {
     /// Per node: distinct sessions seen within `drain.session_idle`, and the time of the last request
     /// of an existing session.
     public func sessionReport() -> [(count: Int?, lastSeen: Date?)] {
-        let now = ContinuousClock.now
+        let now = MonotonicInstant.now
         return sessions.map { ($0.distinctSessions(at: now), $0.lastSeen) }
     }
 

@@ -69,13 +69,13 @@ public final class ClusterRuntime: Sendable {
         /// `nil` for a node without active checks.
         var health: [HealthHysteresis?]
         var lastCheck: [String?]
-        var passive: [PassiveEjection<ContinuousClock.Instant>]
+        var passive: [PassiveEjection<MonotonicInstant>]
         var states: [NodeState]
         /// When each draining node began draining.
-        var drainingSince: [ContinuousClock.Instant?]
+        var drainingSince: [MonotonicInstant?]
         /// When each node's session counter began counting: an empty count means "no session left"
         /// only once it has watched for a whole `session_idle` (after a start or a reload it has not).
-        var countingSince: [ContinuousClock.Instant]
+        var countingSince: [MonotonicInstant]
         var stats: ClusterStats
         /// The cluster that replaced this one at a reload, and where each node of this one went.
         /// What exchanges still running here report under the lock (retries, ejections, sessions the
@@ -88,20 +88,20 @@ public final class ClusterRuntime: Sendable {
         /// The last unrecognised announcement logged per node, so each is logged once.
         var unrecognised: [String?]
         /// Per node: how far its slow start is (``SlowStart``).
-        var slowStart: [SlowStart<ContinuousClock.Instant>]
+        var slowStart: [SlowStart<MonotonicInstant>]
 
         /// The state a node is treated by: the more restrictive of the operator's and the node's own.
         func effectiveState(_ node: Int) -> NodeState {
             NodeState.mostRestrictive(states[node], announced[node])
         }
 
-        func isUsable(_ node: Int, at now: ContinuousClock.Instant) -> Bool {
+        func isUsable(_ node: Int, at now: MonotonicInstant) -> Bool {
             effectiveState(node) != .maintenance && (health[node]?.isUp ?? true) && !passive[node].isEjected(at: now)
         }
 
         /// Tells every node's slow start whether the node is usable now; a node whose checks have not
         /// decided yet is left out (its first verdict is not a return).
-        mutating func observeSlowStart(at now: ContinuousClock.Instant) {
+        mutating func observeSlowStart(at now: MonotonicInstant) {
             for node in slowStart.indices where slowStart[node].duration != nil && health[node]?.isUndecided != true {
                 slowStart[node].observe(usable: isUsable(node, at: now), at: now)
             }
@@ -152,8 +152,8 @@ public final class ClusterRuntime: Sendable {
                 lastCheck: Array(repeating: nil, count: config.nodes.count),
                 passive: config.nodes.map { PassiveEjection(config: config.passive, activelyChecked: $0.health != nil) },
                 states: config.nodes.map(\.state),
-                drainingSince: config.nodes.map { $0.state == .draining ? ContinuousClock.now : nil },
-                countingSince: Array(repeating: ContinuousClock.now, count: config.nodes.count),
+                drainingSince: config.nodes.map { $0.state == .draining ? MonotonicInstant.now : nil },
+                countingSince: Array(repeating: MonotonicInstant.now, count: config.nodes.count),
                 stats: ClusterStats(nodes: Array(repeating: NodeStats(), count: config.nodes.count), unserved: [:]),
                 successor: nil,
                 announced: Array(repeating: .active, count: config.nodes.count),
@@ -236,7 +236,7 @@ public final class ClusterRuntime: Sendable {
         excluding excluded: [Int] = [],
         grant: @autoclosure () -> @Sendable (_ node: Int, _ ticket: UInt64) -> Void
     ) -> Placement {
-        let now = ContinuousClock.now
+        let now = MonotonicInstant.now
         let replicas = replicaIndices
         let tallies = self.tallies
         let policy = config.failover.onUnavailable
@@ -352,8 +352,8 @@ public final class ClusterRuntime: Sendable {
     }
 
     /// Records a failure seen on real traffic; returns true when it ejected the node.
-    func recordTrafficFailure(node: Int, _ failure: PassiveEjection<ContinuousClock.Instant>.Failure) -> Bool {
-        let now = ContinuousClock.now
+    func recordTrafficFailure(node: Int, _ failure: PassiveEjection<MonotonicInstant>.Failure) -> Bool {
+        let now = MonotonicInstant.now
         return withNodeState(node) { state, node in
             let ejected = state.passive[node].record(failure, at: now)
             if ejected {
@@ -374,7 +374,7 @@ public final class ClusterRuntime: Sendable {
                 issued, servedBy: servedBy.flatMap { successor.nodes[$0] }, requestSessionID: requestSessionID, shard: shard)
             return
         }
-        let now = ContinuousClock.now
+        let now = MonotonicInstant.now
         for session in issued {
             let owner = session.id.isEmpty ? nil : extractor.node(ofSessionID: session.id)
             if session.deleted {
@@ -395,7 +395,7 @@ public final class ClusterRuntime: Sendable {
 
     /// Draining nodes that `drain:` says are done: no session left (with `maintenance_when_empty`),
     /// or past the `deadline`. Pure over the state; the caller moves them to maintenance.
-    func finishedDraining(at now: ContinuousClock.Instant = .now) -> [(node: Int, why: String)] {
+    func finishedDraining(at now: MonotonicInstant = .now) -> [(node: Int, why: String)] {
         let drain = config.drain
         let sessions = self.sessions
         let draining = state.withLockedValue { state in

@@ -10,7 +10,7 @@ import NIOConcurrencyHelpers
 /// Shared, like ``NodeTally``, by the cluster a reload builds when the node stays the same and
 /// `drain.session_idle` does not change.
 final class NodeSessions: Sendable {
-    typealias Counter = SessionCounter<ContinuousClock.Instant>
+    typealias Counter = SessionCounter<MonotonicInstant>
 
     private struct Shard {
         var counter: Counter
@@ -31,7 +31,7 @@ final class NodeSessions: Sendable {
 
     /// A request of an existing session went well on the node (`sessionID`: the id it carried, when
     /// known). `shard` is the calling event loop's.
-    func sighted(sessionID: Substring?, at now: ContinuousClock.Instant, date: Date, shard: Int) {
+    func sighted(sessionID: Substring?, at now: MonotonicInstant, date: Date, shard: Int) {
         shards[shard % shards.count].withLockedValue { shard in
             shard.lastSeen = date
             if let sessionID { shard.counter.record(sessionID: sessionID, at: now) }
@@ -39,7 +39,7 @@ final class NodeSessions: Sendable {
     }
 
     /// The node issued the session `sessionID` (a `Set-Cookie`): it counts from now.
-    func issued(sessionID: Substring, at now: ContinuousClock.Instant, shard: Int) {
+    func issued(sessionID: Substring, at now: MonotonicInstant, shard: Int) {
         shards[shard % shards.count].withLockedValue { $0.counter.record(sessionID: sessionID, at: now) }
     }
 
@@ -49,7 +49,7 @@ final class NodeSessions: Sendable {
     }
 
     /// Distinct sessions within the window, over every loop's counter.
-    func distinctSessions(at now: ContinuousClock.Instant) -> Int {
+    func distinctSessions(at now: MonotonicInstant) -> Int {
         Counter.distinctSessions(across: shards.map { $0.withLockedValue(\.counter) }, at: now)
     }
 

@@ -218,7 +218,7 @@ extension ProxyHandler {
         default:
             break
         }
-        let kind: PassiveEjection<ContinuousClock.Instant>.Failure = failure.isRefused ? .refused : .counted
+        let kind: PassiveEjection<MonotonicInstant>.Failure = failure.isRefused ? .refused : .counted
         if exchange.cluster.recordTrafficFailure(node: exchange.node, kind) {
             runtime.logger.warning(
                 "node ejected by passive detection",

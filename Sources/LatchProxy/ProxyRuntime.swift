@@ -18,7 +18,7 @@ final class ProxyRuntime: Sendable {
     let metrics: LatchMetrics
     let timeouts: Timeouts
     /// When a refused connection was last logged: a flood of them logs one line per ten seconds.
-    private let lastRefusalLogged = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
+    private let lastRefusalLogged = NIOLockedValueBox<MonotonicInstant?>(nil)
     /// One pool per event loop, each touched only from its own loop.
     private let pools: [ObjectIdentifier: NIOLoopBoundBox<UpstreamPool>]
 
@@ -84,7 +84,7 @@ final class ProxyRuntime: Sendable {
     /// once per ten seconds so a connection flood does not also flood the log.
     func noteRefusedConnection() {
         metrics.clientConnectionRefused()
-        let now = ContinuousClock.now
+        let now = MonotonicInstant.now
         let shouldLog = lastRefusalLogged.withLockedValue { last in
             guard last.map({ $0.duration(to: now) >= .seconds(10) }) ?? true else { return false }
             last = now

@@ -70,7 +70,7 @@ public struct SessionCounter<Instant: InstantProtocol>: Sendable where Instant.D
     /// Records a sticky request of session `sessionID` (hashed over its UTF-8 bytes). Pre-specialized
     /// for the proxy's clock and id type: it runs for every sticky request, and the generic version
     /// looks up `Optional<Instant>`'s metadata at run time.
-    @_specialize(exported: true, where ID == Substring, Instant == ContinuousClock.Instant)
+    @_specialize(exported: true, where ID == Substring, Instant == MonotonicInstant)
     public mutating func record<ID: StringProtocol>(sessionID: ID, at now: Instant) {
         record(hash: SessionHash.hash(sessionID.utf8), at: now)
     }
