@@ -19,7 +19,7 @@ struct MonotonicInstantTests {
         #expect(start.advanced(by: .seconds(Int64.max)).nanoseconds == .max)
         #expect(MonotonicInstant(nanoseconds: -5).advanced(by: .seconds(Int64.min)).nanoseconds == .min)
         #expect(MonotonicInstant(nanoseconds: .min).duration(to: MonotonicInstant(nanoseconds: .max)) == .nanoseconds(Int64.max))
-        #expect(MonotonicInstant.nanoseconds(in: .seconds(3) + .nanoseconds(7)) == 3_000_000_007)
+        #expect((Duration.seconds(3) + .nanoseconds(7)).wholeNanoseconds == 3_000_000_007)
     }
 
     @Test func nowMovesForward() {

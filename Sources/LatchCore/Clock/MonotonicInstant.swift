@@ -29,7 +29,7 @@ public struct MonotonicInstant: InstantProtocol, Sendable {
     }
 
     public func advanced(by duration: Duration) -> MonotonicInstant {
-        let (sum, overflow) = nanoseconds.addingReportingOverflow(Self.nanoseconds(in: duration))
+        let (sum, overflow) = nanoseconds.addingReportingOverflow(duration.wholeNanoseconds)
         return MonotonicInstant(nanoseconds: overflow ? (duration < .zero ? .min : .max) : sum)
     }
 
@@ -41,10 +41,12 @@ public struct MonotonicInstant: InstantProtocol, Sendable {
     public static func < (lhs: MonotonicInstant, rhs: MonotonicInstant) -> Bool {
         lhs.nanoseconds < rhs.nanoseconds
     }
+}
 
-    /// Whole nanoseconds in `duration`, saturating at the bounds of `Int64` (±292 years).
-    public static func nanoseconds(in duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
+extension Duration {
+    /// Whole nanoseconds, saturating at the bounds of `Int64` (±292 years) instead of trapping.
+    public var wholeNanoseconds: Int64 {
+        let (seconds, attoseconds) = components
         let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         if overflow { return seconds < 0 ? .min : .max }
         let (total, overflow2) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)

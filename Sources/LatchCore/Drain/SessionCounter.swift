@@ -58,7 +58,7 @@ public struct SessionCounter<Instant: InstantProtocol>: Sendable where Instant.D
         precondition(buckets >= 1, "SessionCounter: at least one bucket")
         self.window = window
         self.buckets = buckets
-        let nanoseconds = Self.nanoseconds(window)
+        let nanoseconds = window.wholeNanoseconds
         let count = Int64(buckets)
         width = max(1, nanoseconds / count + (nanoseconds % count == 0 ? 0 : 1))
         ring = Array(repeating: Bucket(), count: buckets + 1)
@@ -188,17 +188,7 @@ public struct SessionCounter<Instant: InstantProtocol>: Sendable where Instant.D
     }
 
     private func epoch(of instant: Instant, from origin: Instant) -> Int64 {
-        Self.nanoseconds(origin.duration(to: instant)).flooredDivision(by: width)
-    }
-
-    /// Whole nanoseconds in `duration`, saturating at the bounds of `Int64` (±292 years).
-    private static func nanoseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        if overflow { return seconds < 0 ? .min : .max }
-        let (total, overflow2) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
-        if overflow2 { return seconds < 0 ? .min : .max }
-        return total
+        origin.duration(to: instant).wholeNanoseconds.flooredDivision(by: width)
     }
 
     /// One time bucket: an exact set of hashes while small, a HyperLogLog sketch beyond.

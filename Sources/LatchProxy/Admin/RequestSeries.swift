@@ -21,7 +21,7 @@ final class RequestSeries: Sendable {
         .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5),
         .seconds(10), .seconds(30), .seconds(60),
     ]
-    private static let boundNanoseconds = bucketBounds.map(\.nanoseconds)
+    private static let boundNanoseconds = bucketBounds.map(\.wholeNanoseconds)
 
     /// The slots: the counts by (reason, status class), the buckets and one past the last bound, the
     /// sum in microseconds (an `Int` of them lasts 292 000 request-years, even for long polls). The
@@ -138,7 +138,7 @@ extension RequestSeries {
     }
 
     private static func seconds(_ duration: Duration) -> String {
-        let value = Double(duration.nanoseconds) / 1e9
+        let value = Double(duration.wholeNanoseconds) / 1e9
         return value == value.rounded() ? String(Int(value)) + ".0" : String(value)
     }
 }
