@@ -217,13 +217,14 @@ def main():
     ap.add_argument("--write", action="store_true", help="store this count as the baseline")
     ap.add_argument("--profile", help="keep the callgrind dump of the measured requests here")
     ap.add_argument("--floor", help="also count the bare SwiftNIO relay (Benchmarks/Floor) on the same requests")
+    ap.add_argument("--floor-profile", help="keep the floor's callgrind dump here")
     args = ap.parse_args()
 
     per_request = measure(args.latch, args.requests, args.warm_up, keep=args.profile)
     print(f"instructions: {per_request:,.0f} instructions per sticky keep-alive GET "
           f"({args.requests} requests after {args.warm_up} to warm up, one event-loop thread)")
     if args.floor:
-        floor = measure(args.floor, args.requests, args.warm_up, floor=True)
+        floor = measure(args.floor, args.requests, args.warm_up, keep=args.floor_profile, floor=True)
         print(f"instructions: the floor (a bare SwiftNIO relay) {floor:,.0f} per request; "
               f"Latch {per_request - floor:,.0f} above it (×{per_request / floor:.2f})")
     if args.write:

@@ -18,7 +18,7 @@ enum ClientPipeline {
         try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
         try channel.pipeline.syncOperations.addHandler(
             ProxyHandler(
-                holder: holder, parsing: runtime.config.limits.parserLimits, writer: HTTP1ResponseWriter(), scheme: scheme,
+                holder: holder, parsing: runtime.config.limits.parserLimits, writer: HTTP1ResponseWriter(buffers: runtime.pool(for: channel.eventLoop).buffers), scheme: scheme,
                 redirectToHTTPS: redirectToHTTPS))
     }
 

@@ -1,4 +1,5 @@
 import LatchCore
+import NIOCore
 import NIOHTTP1
 
 /// The phase of one request/response exchange and the rules that move it: waiting for a slot on its
@@ -67,9 +68,12 @@ struct ExchangeStateMachine {
     /// Request parts that arrived while no connection was ready. Bounded: the client side stops
     /// reading until the node is connected, so at most one read's worth waits.
     private var buffered: [HTTPClientRequestPart] = []
-    /// Every body part and the end, kept while they fit in `retryBodyLimit`, so an idempotent request
-    /// can be sent again after bytes were written; `nil` once the body outgrew the limit.
-    private var kept: [HTTPClientRequestPart]? = []
+    /// The body's bytes, kept while they fit in `retryBodyLimit`, so an idempotent request can be sent
+    /// again after bytes were written; `nil` once the body outgrew the limit. The end is not kept as
+    /// a part (`requestEnded` says it came, with its trailers beside): a bodiless request, nearly
+    /// every one, keeps nothing and allocates nothing.
+    private var keptBody: [ByteBuffer]? = []
+    private var keptTrailers: HTTPHeaders?
     private var keptBytes = 0
     private let retryBodyLimit: Int
 
@@ -137,15 +141,22 @@ struct ExchangeStateMachine {
     }
 
     private mutating func keep(_ part: HTTPClientRequestPart) {
-        guard kept != nil else { return }
-        if case .body(.byteBuffer(let buffer)) = part {
+        switch part {
+        case .body(.byteBuffer(let buffer)):
+            guard keptBody != nil else { return }
             keptBytes += buffer.readableBytes
             if keptBytes > retryBodyLimit {
-                kept = nil
+                keptBody = nil
                 return
             }
+            keptBody?.append(buffer)
+        case .body(.fileRegion):
+            keptBody = nil  // not bytes Latch holds: such a request is not sent again
+        case .end(let trailers):
+            keptTrailers = trailers
+        case .head:
+            break
         }
-        kept?.append(part)
     }
 
     // MARK: - Response
@@ -208,7 +219,7 @@ struct ExchangeStateMachine {
         attempt.wroteRequest = wroteRequest
         attempt.idempotent = idempotent
         attempt.hasNoBody = hasNoBody
-        attempt.bodyKept = kept != nil
+        attempt.bodyKept = keptBody != nil
         attempt.nodesTried = nodesTried
         attempt.elapsed = elapsed
         return attempt
@@ -228,7 +239,10 @@ struct ExchangeStateMachine {
         let held = holdsSlot
         holdsSlot = false
         phase = .placing
-        if wroteRequest, let kept { buffered = kept }
+        if wroteRequest, let keptBody {
+            buffered = keptBody.map { .body(.byteBuffer($0)) }
+            if requestEnded { buffered.append(.end(keptTrailers)) }
+        }
         wroteRequest = false
         return held
     }

@@ -40,7 +40,7 @@ enum HeaderRewriter {
         upgrade: String? = nil,
         nodeHost: String? = nil,
         via viaEntry: ViaPseudonym? = nil,
-        allocator: ByteBufferAllocator
+        into buffer: consuming ByteBuffer = ByteBuffer()
     ) -> UpstreamRequest {
         var target = head.target
         var host = head.first(.host)
@@ -95,7 +95,7 @@ enum HeaderRewriter {
         // The fixed names and line ends of Latch's fields, then every value's bytes.
         var room = 200 + method.utf8.count + target.utf8.count + passing.keptByteCount + via.utf8.count + scheme.utf8.count
         room += (hostLine?.utf8.count ?? 0) + (forwardedFor?.utf8.count ?? 0) + (host?.utf8.count ?? 0) + 2 * (upgrade?.utf8.count ?? 0)
-        var buffer = allocator.buffer(capacity: max(1024, room))
+        // `buffer` is consumed, not copied: a copy would share its storage and make the writes copy it.
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { out in
             var wire = WireCursor(out)
             method.withUTF8 { wire.write($0) }

@@ -152,6 +152,11 @@ extension ProxyHandler {
         }
     }
 
+    /// A buffer for the node's request head: one of the loop's spare ones when there is one.
+    private func writeBuffer(_ allocator: ByteBufferAllocator) -> ByteBuffer {
+        pool?.buffers.take(capacity: 1024, allocator: allocator) ?? allocator.buffer(capacity: 1024)
+    }
+
     private func connected(_ connection: UpstreamConnection, for exchange: Exchange) {
         guard self.exchange === exchange, context != nil else {
             // The client went away while we were connecting: the fresh connection is still clean.
@@ -164,7 +169,7 @@ extension ProxyHandler {
             exchange.wire = HeaderRewriter.upstreamRequest(
                 exchange.request, clientIP: clientIP, scheme: scheme, forwarding: runtime.config.forwarding,
                 upgrade: exchange.upgrade, nodeHost: exchange.hostFromNode ? exchange.nodeConfig.address.description : nil,
-                via: runtime.via, allocator: connection.channel.allocator)
+                via: runtime.via, into: writeBuffer(connection.channel.allocator))
             exchange.wireNode = exchange.node
         }
         connection.handler.writeHead(exchange.wire!)
@@ -319,6 +324,8 @@ extension ProxyHandler {
             exchange.upstream = nil
             pool?.release(upstream, reusable: upstreamReusable)
         }
+        // Written long since (a retry would have sent it again): the buffer serves the next exchange.
+        if let wire = exchange.wire.take() { pool?.buffers.giveBack(wire.head) }
         let status = exchange.machine.responseStatus.map { Int($0.code) }
         exchange.cluster.requestSeries[exchange.node].record(
             shard: pool?.shard ?? 0, reason: RequestSeries.reasonIndex(exchange.reason), status: status,

@@ -59,18 +59,26 @@ final class HTTP1ResponseWriter: ResponseWriter {
     static let coalesceLimit = 16 * 1024
 
     private var staged: ByteBuffer?
+    /// The loop's buffers (``WriteBuffers``); gathered bytes are written into one and it goes back after the flush.
+    private let buffers: WriteBuffers?
+    /// Written since the last flush, to go back to `buffers` after it.
+    private var sent: ByteBuffer?
 
-    init() {}
+    init(buffers: WriteBuffers? = nil) {
+        self.buffers = buffers
+    }
 
     private func stage(_ context: ChannelHandlerContext, _ write: (inout ByteBuffer) -> Void) {
-        if staged == nil { staged = context.channel.allocator.buffer(capacity: 1024) }
+        if staged == nil {
+            staged = buffers?.take(capacity: 1024, allocator: context.channel.allocator) ?? context.channel.allocator.buffer(capacity: 1024)
+        }
         write(&staged!)
     }
 
     private func sendStaged(_ context: ChannelHandlerContext) {
-        guard let buffer = staged else { return }
-        staged = nil
+        guard let buffer = staged.take() else { return }
         context.write(NIOAny(buffer), promise: nil)
+        if buffers != nil { sent = buffer }
     }
 
     func writeHead(_ head: ClientResponseHead, context: ChannelHandlerContext) {
@@ -107,6 +115,7 @@ final class HTTP1ResponseWriter: ResponseWriter {
     func flush(context: ChannelHandlerContext) {
         sendStaged(context)
         context.flush()
+        if let buffer = sent.take() { buffers?.giveBack(buffer) }
     }
 
     func discard() {

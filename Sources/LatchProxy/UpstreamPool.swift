@@ -54,6 +54,8 @@ final class UpstreamPool {
 
     /// This loop's position among the group's loops: the shard of every ``RequestSeries`` it counts in.
     let shard: Int
+    /// The loop's write buffers, for request and response heads.
+    let buffers = WriteBuffers()
 
     init(eventLoop: any EventLoop, shard: Int = 0, config: PoolConfig, connectTimeout: TimeAmount, logger: Logger) {
         self.eventLoop = eventLoop

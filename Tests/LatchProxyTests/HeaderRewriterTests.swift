@@ -18,9 +18,19 @@ struct HeaderRewriterTests {
             clientIP: "192.0.2.7",
             scheme: "http",
             forwarding: ForwardingConfig(xForwardedFor: mode, via: "latch"),
-            allocator: ByteBufferAllocator()
+            // A used buffer: what was in it before must not reach the node.
+            into: Self.usedBuffer()
         )
         return Self.parsed(request.head)
+    }
+
+    /// A buffer as ``WriteBuffers`` hands one out: written and read before, then cleared.
+    static func usedBuffer() -> ByteBuffer {
+        let buffers = WriteBuffers()
+        var old = ByteBuffer(string: "GET /stale HTTP/1.1\r\nX-Stale: yes\r\n\r\n")
+        old.moveReaderIndex(forwardBy: 4)
+        buffers.giveBack(old)
+        return buffers.take(capacity: 16, allocator: ByteBufferAllocator())
     }
 
     /// The head as a node reads the bytes Latch wrote.
