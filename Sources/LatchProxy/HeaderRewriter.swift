@@ -27,6 +27,7 @@ enum HeaderRewriter {
     /// more than the copying.
     ///
     /// - Parameters:
+    ///   - forwarded: the connection's `Via` and `X-Forwarded-*` (``ForwardedFields``).
     ///   - upgrade: the protocols to ask the node for (``UpgradeOffer``): `Connection: Upgrade` and
     ///     `Upgrade` are put back for them, having been removed as hop-by-hop.
     ///   - nodeHost: `Host` for a request that came without one (HTTP/1.0): the node gets HTTP/1.1,
@@ -34,12 +35,9 @@ enum HeaderRewriter {
     ///     `proxy_set_header Host $proxy_host` does.
     static func upstreamRequest(
         _ head: ClientRequestHead,
-        clientIP: String?,
-        scheme: String,
-        forwarding: ForwardingConfig,
+        forwarded: ForwardedFields,
         upgrade: String? = nil,
         nodeHost: String? = nil,
-        via viaEntry: ViaPseudonym? = nil,
         into buffer: consuming ByteBuffer = ByteBuffer()
     ) -> UpstreamRequest {
         var target = head.target
@@ -68,7 +66,7 @@ enum HeaderRewriter {
                 return true  // replaced below: only Latch knows the client's scheme and host
             case .forwarded, .xRealIP:
                 // Other spellings of the client address: not trusted either with `replace` (RFC 7239 §8).
-                return forwarding.xForwardedFor != .append
+                return forwarded.mode != .append
             case .via:
                 incomingVia.append(String(decoding: value, as: UTF8.self))
                 return true
@@ -82,18 +80,14 @@ enum HeaderRewriter {
         // decodes chunking; only the framing the node gets is said here.
         let framing = RequestFraming.framing(
             method: head.method, chunked: head.framing.transferEncoding, contentLength: head.framing.contentLength)
-        let via = via(incomingVia, version: head.version, by: viaEntry ?? ViaPseudonym(forwarding.via))
-        var forwardedFor: String?
-        if let clientIP {
-            switch forwarding.xForwardedFor {
-            case .replace: forwardedFor = clientIP
-            case .append: forwardedFor = (incomingForwardedFor + [clientIP]).joined(separator: ", ")
-            }
-        }
+        // Nearly always the connection's usual lines, written once; otherwise this request's own.
+        let usual = forwarded.isUsual(version: head.version, incomingVia: incomingVia, incomingForwardedFor: incomingForwardedFor)
+        let (via, forwardedFor) =
+            usual ? ("", nil) : forwarded.values(version: head.version, incomingVia: incomingVia, incomingForwardedFor: incomingForwardedFor)
         let hostLine = host ?? nodeHost
         var method = head.method.rawValue
         // The fixed names and line ends of Latch's fields, then every value's bytes.
-        var room = 200 + method.utf8.count + target.utf8.count + passing.keptByteCount + via.utf8.count + scheme.utf8.count
+        var room = 200 + method.utf8.count + target.utf8.count + passing.keptByteCount + forwarded.usual.count + via.utf8.count
         room += (hostLine?.utf8.count ?? 0) + (forwardedFor?.utf8.count ?? 0) + (host?.utf8.count ?? 0) + 2 * (upgrade?.utf8.count ?? 0)
         // `buffer` is consumed, not copied: a copy would share its storage and make the writes copy it.
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { out in
@@ -109,9 +103,11 @@ enum HeaderRewriter {
             case .length(let length): wire.writeContentLength(length)
             case .chunked: wire.write("Transfer-Encoding: chunked\r\n")
             }
-            wire.writeField("Via", value: via)
-            if let forwardedFor { wire.writeField("X-Forwarded-For", value: forwardedFor) }
-            wire.writeField("X-Forwarded-Proto", value: scheme)
+            if usual {
+                forwarded.usual.withUnsafeBufferPointer { wire.write($0) }
+            } else {
+                ForwardedFields.write(via: via, forwardedFor: forwardedFor, scheme: forwarded.scheme, into: &wire)
+            }
             if let host { wire.writeField("X-Forwarded-Host", value: host) }
             if let upgrade {
                 wire.write("Connection: Upgrade\r\n")
@@ -164,7 +160,7 @@ enum HeaderRewriter {
     }
 
     /// The `Via` value (RFC 9110 §7.6.3): the entries received, then this hop's.
-    private static func via(_ incoming: [String], version: HTTPVersion, by via: ViaPseudonym) -> String {
+    static func via(_ incoming: [String], version: HTTPVersion, by via: ViaPseudonym) -> String {
         let entry = via.entry(version)
         return incoming.isEmpty ? entry : (incoming + [entry]).joined(separator: ", ")
     }

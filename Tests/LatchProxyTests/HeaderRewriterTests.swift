@@ -15,9 +15,7 @@ struct HeaderRewriterTests {
     ) -> HTTPRequestHead {
         let request = HeaderRewriter.upstreamRequest(
             .test(.POST, uri, version: version, headers: HTTPHeaders(raw)),
-            clientIP: "192.0.2.7",
-            scheme: "http",
-            forwarding: ForwardingConfig(xForwardedFor: mode, via: "latch"),
+            forwarded: ForwardedFields(clientIP: "192.0.2.7", scheme: "http", forwarding: ForwardingConfig(xForwardedFor: mode, via: "latch")),
             // A used buffer: what was in it before must not reach the node.
             into: Self.usedBuffer()
         )
@@ -82,6 +80,18 @@ struct HeaderRewriterTests {
         #expect(head.headers["x-real-ip"] == (mode == .replace ? [] : ["10.9.9.9"]))
         #expect(head.headers["x-forwarded-proto"] == ["http"])
         #expect(head.headers["x-forwarded-host"] == ["a"])
+    }
+
+    @Test func theUsualLinesAndAReceivedVia() throws {
+        let forwarded = ForwardedFields(clientIP: "192.0.2.7", scheme: "https", forwarding: ForwardingConfig(via: "edge"))
+        #expect(String(decoding: forwarded.usual, as: UTF8.self) == "Via: 1.1 edge\r\nX-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n")
+        let anonymous = ForwardedFields(clientIP: nil, scheme: "http", forwarding: ForwardingConfig())
+        #expect(String(decoding: anonymous.usual, as: UTF8.self) == "Via: 1.1 latch\r\nX-Forwarded-Proto: http\r\n")
+        // A request with a Via of its own is not usual: its entries come first.
+        let head = Self.upstream([("Host", "a"), ("Via", "1.1 cdn")])
+        #expect(head.headers["via"] == ["1.1 cdn, 1.1 latch"])
+        #expect(head.headers["x-forwarded-for"] == ["192.0.2.7"])
+        #expect(head.headers["x-forwarded-proto"] == ["http"])
     }
 
     @Test func absoluteFormBecomesOriginFormWithItsAuthority() throws {

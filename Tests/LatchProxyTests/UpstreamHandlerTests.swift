@@ -83,7 +83,7 @@ struct UpstreamHandlerTests {
         fields.add(contentsOf: headers)
         return HeaderRewriter.upstreamRequest(
             .test(method, uri, headers: fields),
-            clientIP: nil, scheme: "http", forwarding: ForwardingConfig())
+            forwarded: ForwardedFields(clientIP: nil, scheme: "http", forwarding: ForwardingConfig()))
     }
 
     /// What the rewriter adds to every head in these tests.
