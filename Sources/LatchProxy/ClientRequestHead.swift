@@ -18,6 +18,8 @@ final class ClientRequestHead: Equatable, Sendable {
     /// The method and target came through ``HTTP1RequestParser``, which takes only a token method and
     /// a target of visible ASCII: ``RequestValidator`` need not look at them again.
     let requestLineChecked: Bool
+    /// The first `Host` value: routing, validation and the node's head each read it, made a string once.
+    let host: String?
 
     init(
         version: HTTPVersion, method: HTTPMethod, target: String, fields: FieldLines, framing: HTTP1Fields.Framing,
@@ -29,6 +31,7 @@ final class ClientRequestHead: Equatable, Sendable {
         self.fields = fields
         self.framing = framing
         self.requestLineChecked = requestLineChecked
+        self.host = fields.lines.first(where: { $0.name == .host }).map(fields.value(of:))
     }
 
     /// A head given as NIOHTTP1's: an HTTP/2 stream's, or a test's. Its fields are written out as

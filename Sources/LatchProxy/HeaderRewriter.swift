@@ -41,7 +41,7 @@ enum HeaderRewriter {
         into buffer: consuming ByteBuffer = ByteBuffer()
     ) -> UpstreamRequest {
         var target = head.target
-        var host = head.first(.host)
+        var host = head.host
         // Absolute-form (RFC 9112 §3.2.2): the validator saw that it names Host's authority; nodes get origin-form.
         if let (authority, originForm) = RequestTarget.splitAbsoluteForm(target) {
             target = originForm

@@ -67,7 +67,7 @@ struct LocalResponse {
     /// `308 Permanent Redirect` to the same host and target on https: 308 rather than 301 so a POST
     /// stays a POST (RFC 9110 §15.4.9). Without a Host there is nowhere to send the client: 400.
     static func redirect(_ head: ClientRequestHead, toHTTPSPort port: Int) -> (response: LocalResponse, reason: String) {
-        guard let location = HTTPSRedirect.location(host: head.first(.host), target: head.target, port: port) else {
+        guard let location = HTTPSRedirect.location(host: head.host, target: head.target, port: port) else {
             return (LocalResponse(status: .badRequest, detail: "a redirect to https needs the Host header", keepAlive: false), "rejected")
         }
         return (

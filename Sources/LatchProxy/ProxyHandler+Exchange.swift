@@ -17,7 +17,7 @@ extension ProxyHandler {
         // Taken apart at once: each use of a tuple's element copied the whole tuple (a generic
         // value-witness copy, not a few registers).
         let table = runtime.table
-        let host = head.first(.host)?[...]
+        let host = head.host?[...]
         let (clusterIndex, lookup, sessionID) = head.fields.withValueBytes(.cookie) { cookies -> (Int, RouteLookup, Substring?) in
             let routed = table.routeWithSessionID(host: host, target: head.target, cookieBytes: cookies)
             // The id outlives the head's bytes in the exchange: a string of its own, only when there is one.

@@ -163,6 +163,13 @@ struct HTTP1RequestParserTests {
         Row(name: "obs-fold", raw: "GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", parts: [], error: .invalidHeaderToken),
         Row(name: "space before the colon", raw: "GET / HTTP/1.1\r\nHost : x\r\n\r\n", parts: [], error: .invalidHeaderToken),
         Row(name: "NUL in a value", raw: "GET / HTTP/1.1\r\nHost: x\u{0}y\r\n\r\n", parts: [], error: .invalidHeaderToken),
+        Row(name: "DEL after two visible words of a value", raw: "GET / HTTP/1.1\r\nHost: x\r\nX-A: abcdefghijklmnop\u{7F}q\r\n\r\n",
+            parts: [], error: .invalidHeaderToken),
+        Row(name: "a control character in the last bytes of a value", raw: "GET / HTTP/1.1\r\nHost: x\r\nX-A: abcdefghij\u{1}\r\n\r\n",
+            parts: [], error: .invalidHeaderToken),
+        Row(name: "long values with blanks between visible runs",
+            raw: "GET / HTTP/1.1\r\nHost: x\r\nX-A: abcdefghij klmnopqrs\tuvwxyz0123456789ABCDEFGH  \r\nX-B: 12345678\r\n\r\n",
+            parts: ["head GET / HTTP/1.1 [Host=x,X-A=abcdefghij klmnopqrs\tuvwxyz0123456789ABCDEFGH,X-B=12345678]", "end"]),
         Row(name: "HTTP/1.2", raw: "GET / HTTP/1.2\r\nHost: x\r\n\r\n", parts: [], error: .invalidVersion),
         Row(name: "two spaces in the request line", raw: "GET  / HTTP/1.1\r\nHost: x\r\n\r\n", parts: [], error: .invalidURL),
         Row(name: "CL and TE", raw: "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
@@ -186,6 +193,31 @@ struct HTTP1RequestParserTests {
         Row(name: "the connection ends mid-body", raw: "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhel",
             parts: ["head POST / HTTP/1.1 [Host=x,Content-Length=5]", "body hel"], error: .invalidEOFState),
     ]
+
+    @Test("eight bytes at a time: a word passes exactly when each of its bytes is visible or obs-text")
+    func wordsOfVisibleBytes() {
+        func reference(_ word: UInt64) -> Bool {
+            (0..<8).allSatisfy { index in
+                let byte = UInt8(truncatingIfNeeded: word >> (8 * UInt64(index)))
+                return byte > 0x20 && byte != 0x7F
+            }
+        }
+        // Every byte value at every position among visible neighbours, and among obs-text ones.
+        for filler in [UInt8(ascii: "a"), 0x21, 0x7E, 0x80, 0xFF] {
+            for position in 0..<8 {
+                for byte in UInt8.min...UInt8.max {
+                    var word: UInt64 = 0
+                    for index in 0..<8 { word |= UInt64(index == position ? byte : filler) << (8 * UInt64(index)) }
+                    #expect(HeadCursor.allVisible(word) == reference(word), "byte \(byte) at \(position) among \(filler)")
+                }
+            }
+        }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            let word = UInt64.random(in: .min ... .max, using: &generator)
+            #expect(HeadCursor.allVisible(word) == reference(word), "word \(String(word, radix: 16))")
+        }
+    }
 
     @Test("tchar is exactly RFC 9110's list")
     func tokenBytes() {
