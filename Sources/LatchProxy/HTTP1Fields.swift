@@ -110,9 +110,11 @@ enum HTTP1Fields {
         var lines: [FieldLines.Line] = []
         // Room for a usual head's fields: growing the array is a reallocation and a copy.
         lines.reserveCapacity(16)
+        // Offsets are stored as Int32: checked once here rather than five times per line.
+        guard cursor.count <= Int(Int32.max) else { throw .headerOverflow }
         while !cursor.takeCRLF() {
             let nameStart = cursor.position
-            let nameEnd = cursor.scan(while: HTTPSyntax.isTokenByte)
+            let nameEnd = cursor.scanToken()
             // An empty name is obs-fold (a line starting with whitespace) or a stray byte; a name
             // followed by anything but a colon (whitespace before it, RFC 9112 §5.1) is refused too.
             guard nameEnd > nameStart, cursor.take(.colon) else { throw .invalidHeaderToken }
@@ -125,8 +127,9 @@ enum HTTP1Fields {
             if framing != nil { try note(name, value: cursor.bytes(valueStart..<valueEnd), into: &framing!) }
             lines.append(
                 FieldLines.Line(
-                    start: Int32(nameStart), nameEnd: Int32(nameEnd), valueStart: Int32(valueStart),
-                    valueEnd: Int32(valueEnd), end: Int32(cursor.position), name: name))
+                    start: Int32(truncatingIfNeeded: nameStart), nameEnd: Int32(truncatingIfNeeded: nameEnd),
+                    valueStart: Int32(truncatingIfNeeded: valueStart), valueEnd: Int32(truncatingIfNeeded: valueEnd),
+                    end: Int32(truncatingIfNeeded: cursor.position), name: name))
         }
         return lines
     }
