@@ -102,14 +102,13 @@ enum HTTP1Fields {
     }
 
     /// Field lines up to the blank line that ends them (RFC 9112 §5), as offsets into the bytes
-    /// `cursor` reads. `framing`, when given, learns what they say about the message's length and
-    /// connection (trailers frame nothing, RFC 9110 §6.5.1).
+    /// `cursor` reads, appended to `lines` (an empty table, from ``LoopBuffers`` when there is one).
+    /// `framing`, when given, learns what they say about the message's length and connection
+    /// (trailers frame nothing, RFC 9110 §6.5.1).
     static func read(
-        _ cursor: inout HeadCursor, budget: inout Budget, framing: inout Framing?
+        _ cursor: inout HeadCursor, budget: inout Budget, framing: inout Framing?,
+        into lines: consuming [FieldLines.Line] = LoopBuffers.newTable()
     ) throws(HTTPParserError) -> [FieldLines.Line] {
-        var lines: [FieldLines.Line] = []
-        // Room for a usual head's fields: growing the array is a reallocation and a copy.
-        lines.reserveCapacity(16)
         // Offsets are stored as Int32: checked once here rather than five times per line.
         guard cursor.count <= Int(Int32.max) else { throw .headerOverflow }
         while !cursor.takeCRLF() {

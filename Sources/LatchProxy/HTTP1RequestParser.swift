@@ -38,6 +38,8 @@ struct HTTP1RequestParser {
     private var budget: HTTP1Fields.Budget
     /// What follows the request being parsed: the next request, another protocol, or nothing.
     private var after = Next.request
+    /// Where a head's line table comes from: the loop's spare ones (``LoopBuffers``), or a new one.
+    var tables: LoopBuffers?
 
     private enum Next {
         case request, upgraded, closed
@@ -138,7 +140,7 @@ struct HTTP1RequestParser {
         let target = String(decoding: cursor.bytes(targetStart..<targetEnd), as: UTF8.self)
 
         var read: HTTP1Fields.Framing? = HTTP1Fields.Framing()
-        let lines = try HTTP1Fields.read(&cursor, budget: &budget, framing: &read)
+        let lines = try HTTP1Fields.read(&cursor, budget: &budget, framing: &read, into: tables?.takeTable() ?? LoopBuffers.newTable())
         let framing = read!
         if framing.transferEncoding {
             if framing.contentLength != nil { throw .unexpectedContentLength }

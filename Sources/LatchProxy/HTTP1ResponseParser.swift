@@ -30,6 +30,8 @@ struct HTTP1ResponseParser {
     private var requestMethod = HTTPMethod.GET
     private var scanned = 0
     private var budget = HTTP1Fields.Budget(limits)
+    /// Where a head's line table comes from: the loop's spare ones (``LoopBuffers``), or a new one.
+    var tables: LoopBuffers?
 
     /// Whether the response awaited has ended, so that any further byte is unsolicited.
     var isIdle: Bool {
@@ -122,7 +124,7 @@ struct HTTP1ResponseParser {
         guard cursor.takeCRLF() else { throw .invalidStatus }
 
         var read: HTTP1Fields.Framing? = HTTP1Fields.Framing()
-        let lines = try HTTP1Fields.read(&cursor, budget: &budget, framing: &read)
+        let lines = try HTTP1Fields.read(&cursor, budget: &budget, framing: &read, into: tables?.takeTable() ?? LoopBuffers.newTable())
         let framing = read!
         if framing.transferEncoding, framing.contentLength != nil { throw .unexpectedContentLength }
 

@@ -335,6 +335,7 @@ extension ProxyHandler {
         }
         // Written long since (a retry would have sent it again): the buffer serves the next exchange.
         if let wire = exchange.wire.take() { pool?.buffers.giveBack(wire.head) }
+        pool?.buffers.giveBack(table: exchange.request.fields.lines)
         let status = exchange.machine.responseStatus.map { Int($0.code) }
         exchange.cluster.requestSeries[exchange.node].record(
             shard: pool?.shard ?? 0, reason: RequestSeries.reasonIndex(exchange.reason), status: status,

@@ -94,7 +94,10 @@ extension ProxyHandler {
 
     /// From here the client has the response head: an error can only cut the connection.
     private func writePendingHead(_ exchange: Exchange, context: ChannelHandlerContext) {
-        if let head = exchange.machine.takeHead() { writer.writeHead(head, context: context) }
+        guard let head = exchange.machine.takeHead() else { return }
+        writer.writeHead(head, context: context)
+        // Written: the node's line table serves the next head parsed on this loop.
+        pool?.buffers.giveBack(table: head.relayed.lines)
     }
 
     /// The node switched protocols: the client gets the 101, then both connections become one byte

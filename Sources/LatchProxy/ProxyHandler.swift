@@ -78,6 +78,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         self.pool = runtime.pool(for: context.eventLoop)
+        parser?.tables = pool?.buffers
         if let remote = context.channel.remoteAddress {
             clientIP = remote.ipAddress
             clientAddress = SocketAddress.display(remote)

@@ -59,12 +59,12 @@ final class HTTP1ResponseWriter: ResponseWriter {
     static let coalesceLimit = 16 * 1024
 
     private var staged: ByteBuffer?
-    /// The loop's buffers (``WriteBuffers``); gathered bytes are written into one and it goes back after the flush.
-    private let buffers: WriteBuffers?
+    /// The loop's buffers (``LoopBuffers``); gathered bytes are written into one and it goes back after the flush.
+    private let buffers: LoopBuffers?
     /// Written since the last flush, to go back to `buffers` after it.
     private var sent: ByteBuffer?
 
-    init(buffers: WriteBuffers? = nil) {
+    init(buffers: LoopBuffers? = nil) {
         self.buffers = buffers
     }
 

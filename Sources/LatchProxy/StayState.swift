@@ -8,8 +8,9 @@ struct StayState {
     var hadOwnerCookie = false
 
     init(cluster: ClusterRuntime, lookup: RouteLookup, sessionID: Substring?, cookies: @autoclosure () -> [String]) {
+        // The policy first: reading the whole failover section copies its strings.
+        guard cluster.config.failover.failback == .stay, case .known = lookup else { return }
         let failover = cluster.config.failover
-        guard failover.failback == .stay, case .known = lookup else { return }
         guard let value = OwnerCookie.find(failover.ownerCookie, in: cookies()),
             let sessionID, let name = OwnerCookie.owner(in: value, sessionID: sessionID)
         else { return }

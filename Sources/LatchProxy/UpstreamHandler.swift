@@ -137,6 +137,11 @@ final class UpstreamHandler: ChannelDuplexHandler, NIOScheduledCallbackHandler {
     /// exchange that leases it while that end is being delivered.
     private(set) var sentExtraBytes = false
     private var parser = HTTP1ResponseParser()
+    /// The loop's spare line tables, for the response heads parsed here.
+    var tables: LoopBuffers? {
+        get { parser.tables }
+        set { parser.tables = newValue }
+    }
     /// The start of a response part that has not all arrived.
     private var unparsed: ByteBuffer?
     /// A tunnel owns the connection: bytes are relayed, not parsed.

@@ -55,7 +55,7 @@ final class UpstreamPool {
     /// This loop's position among the group's loops: the shard of every ``RequestSeries`` it counts in.
     let shard: Int
     /// The loop's write buffers, for request and response heads.
-    let buffers = WriteBuffers()
+    let buffers = LoopBuffers()
 
     init(eventLoop: any EventLoop, shard: Int = 0, config: PoolConfig, connectTimeout: TimeAmount, logger: Logger) {
         self.eventLoop = eventLoop
@@ -200,6 +200,7 @@ final class UpstreamPool {
             case .success(let channel):
                 do {
                     let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
+                    handler.tables = self?.buffers
                     let connection = UpstreamConnection(channel: channel, handler: handler, key: key)
                     // Identified, not referenced weakly: a weak reference would put every retain of
                     // the connection on the slow path.

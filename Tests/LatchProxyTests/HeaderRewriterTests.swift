@@ -22,9 +22,9 @@ struct HeaderRewriterTests {
         return Self.parsed(request.head)
     }
 
-    /// A buffer as ``WriteBuffers`` hands one out: written and read before, then cleared.
+    /// A buffer as ``LoopBuffers`` hands one out: written and read before, then cleared.
     static func usedBuffer() -> ByteBuffer {
-        let buffers = WriteBuffers()
+        let buffers = LoopBuffers()
         var old = ByteBuffer(string: "GET /stale HTTP/1.1\r\nX-Stale: yes\r\n\r\n")
         old.moveReaderIndex(forwardBy: 4)
         buffers.giveBack(old)
