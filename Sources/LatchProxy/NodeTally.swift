@@ -27,8 +27,9 @@ struct QueueGrant {
 /// old configuration count in the same place, their end brings the in-flight count down where the new
 /// configuration reads it, and requests queued under either configuration wait in the same line.
 final class NodeTally: Sendable {
-    /// Requests in flight on the node: raised at admission (under the queue's lock when the node has a
-    /// limit), lowered without a lock by whichever thread ends the exchange.
+    /// Requests in flight on the node: raised at admission — below a limit only by a compare-and-exchange
+    /// that keeps it at most the limit (``takeSlot(below:)``) — and lowered without a lock by whichever
+    /// thread ends the exchange.
     let inFlight = Synchronization.Atomic<Int>(0)
     /// Requests in ``queue``. A release that lowers ``inFlight`` then sees a waiter here takes the
     /// queue's lock to hand the slot over; an admission that queues looks at ``inFlight`` again after
@@ -72,16 +73,30 @@ final class NodeTally: Sendable {
 
     /// Admits, queues or refuses a request (`waiter` is built only when it must wait); the grants are
     /// to run once the caller holds no lock.
+    ///
+    /// The common case — nobody waits and a slot is free — takes no lock: the slot is taken with a
+    /// compare-and-exchange on ``inFlight``. Only a node at its limit (or with a line) takes the
+    /// queue's lock.
     func admit(waiter: @autoclosure () -> QueueWaiter) -> (NodeQueue<QueueWaiter>.Admission, [QueueGrant]) {
-        guard limit.load(ordering: .relaxed) > 0 else {
+        let limit = limit.load(ordering: .relaxed)
+        guard limit > 0 else {
             inFlight.add(1, ordering: .sequentiallyConsistent)
             return (.admitted, [])
         }
+        if waiting.load(ordering: .sequentiallyConsistent) == 0, takeSlot(below: limit) { return (.admitted, []) }
         return queue.withLockedValue { queue in
-            let admission = queue.admit(active: active, waiter: waiter())
+            var admission = queue.admit(active: active, waiter: waiter())
+            if admission == .admitted {
+                if queue.limit == 0 {
+                    inFlight.add(1, ordering: .sequentiallyConsistent)
+                    return (admission, [])
+                }
+                if takeSlot(below: queue.limit) { return (admission, []) }
+                // The free slot went to a request on the lock-free path meanwhile: wait in line.
+                admission = queue.admit(active: queue.limit, waiter: waiter())
+            }
             switch admission {
             case .admitted:
-                inFlight.add(1, ordering: .sequentiallyConsistent)
                 return (admission, [])
             case .queued:
                 waiting.add(1, ordering: .sequentiallyConsistent)
@@ -116,12 +131,30 @@ final class NodeTally: Sendable {
     /// the line (``NodeQueue``).
     private func handOver(_ queue: inout NodeQueue<QueueWaiter>) -> [QueueGrant] {
         var grants: [QueueGrant] = []
-        while queue.limit == 0 || active < queue.limit, let next = queue.release() {
+        while queue.count > 0 {
+            if queue.limit == 0 {
+                inFlight.add(1, ordering: .sequentiallyConsistent)
+            } else if !takeSlot(below: queue.limit) {
+                break
+            }
+            guard let next = queue.release() else { break }
             waiting.subtract(1, ordering: .sequentiallyConsistent)
-            inFlight.add(1, ordering: .sequentiallyConsistent)
             grants.append(QueueGrant(ticket: next.ticket, waiter: next.waiter))
         }
         return grants
+    }
+
+    /// Counts one more request in flight if that keeps the count below `limit`: the only way the
+    /// count rises toward a limit, so concurrent admissions (lock-free or not) never pass it.
+    private func takeSlot(below limit: Int) -> Bool {
+        var current = inFlight.load(ordering: .sequentiallyConsistent)
+        while current < limit {
+            let (exchanged, original) = inFlight.compareExchange(
+                expected: current, desired: current + 1, ordering: .sequentiallyConsistent)
+            if exchanged { return true }
+            current = original
+        }
+        return false
     }
 
     /// An exchange on this node ended; `shard` is the calling event loop's.

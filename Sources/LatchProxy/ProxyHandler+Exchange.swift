@@ -8,11 +8,15 @@ import NIOHTTP1
 extension ProxyHandler {
     func startExchange(_ head: ClientRequestHead, context: ChannelHandlerContext) {
         let start = NIODeadline.now()
-        let current = holder.current
-        if current !== runtime {
-            runtime = current
-            pool = current.pool(for: context.eventLoop)
-            forwarded = nil
+        let generation = holder.generation
+        if generation != runtimeGeneration {
+            runtimeGeneration = generation
+            let current = holder.current
+            if current !== runtime {
+                runtime = current
+                pool = current.pool(for: context.eventLoop)
+                forwarded = nil
+            }
         }
         // Taken apart at once: each use of a tuple's element copied the whole tuple (a generic
         // value-witness copy, not a few registers).

@@ -30,6 +30,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// The runtime of the current (or last) exchange; refreshed from `holder` when an exchange starts,
     /// so a reload reaches open keep-alive connections at their next request.
     var runtime: ProxyRuntime
+    /// ``RuntimeHolder/generation`` when ``runtime`` was last looked up.
+    var runtimeGeneration: Int
     var deadlines: ClientDeadlines
     /// Whether the connection carries bytes (HTTP/1), so a 408 can be written as bytes; an HTTP/2
     /// stream is closed instead.
@@ -67,6 +69,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     ) {
         self.holder = holder
         self.writer = writer
+        self.runtimeGeneration = holder.generation
         self.runtime = holder.current
         self.parser = limits.map(HTTP1RequestParser.init(limits:))
         self.writesBytes = limits != nil
