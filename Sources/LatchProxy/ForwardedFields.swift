@@ -2,45 +2,47 @@ import LatchCore
 import NIOHTTP1
 
 /// The fields Latch adds toward the node about the client and the way it came — `Via` (RFC 9110
-/// §7.6.3), `X-Forwarded-For` and `X-Forwarded-Proto` — for one client connection under one
-/// configuration.
+/// §7.6.3), `X-Forwarded-For` and `X-Forwarded-Proto` — under one configuration (``ProxyRuntime``
+/// holds it).
 ///
-/// They are the same for every request of the connection unless a request brings its own `Via` or
-/// (with `x_forwarded_for: append`) its own `X-Forwarded-For`, or is not HTTP/1.1; so those usual
-/// lines are written as bytes once, when the connection's first request goes out, and each request
-/// copies them (three fields written and checked per request cost about 600 instructions).
-final class ForwardedFields {
-    let clientIP: String?
-    let scheme: String
+/// This hop's `Via` line and the `X-Forwarded-Proto` line of each scheme are the same for every
+/// request that brings no `Via` of its own and is HTTP/1.1, nearly all of them: they are written as
+/// bytes once per configuration and copied. Only the client's address is written per request (kept
+/// per connection, it would cost each idle keep-alive connection a few hundred bytes).
+final class ForwardedFields: Sendable {
     let mode: ForwardedForMode
     let via: ViaPseudonym
-    /// The lines of a usual request (``isUsual(version:incomingVia:incomingForwardedFor:)``), CRLFs
-    /// included, written and checked as ``WireCursor`` writes any field.
-    let usual: [UInt8]
+    /// `Via: 1.1 <pseudonym>` and its CRLF, written and checked as ``WireCursor`` writes any field.
+    let usualVia: [UInt8]
+    private let httpProto: [UInt8]
+    private let httpsProto: [UInt8]
 
-    init(clientIP: String?, scheme: String, forwarding: ForwardingConfig, via: ViaPseudonym? = nil) {
-        self.clientIP = clientIP
-        self.scheme = scheme
-        self.mode = forwarding.xForwardedFor
+    init(forwarding: ForwardingConfig, via: ViaPseudonym? = nil) {
+        mode = forwarding.xForwardedFor
         let via = via ?? ViaPseudonym(forwarding.via)
         self.via = via
-        let entry = via.entry(.http1_1)
-        let room = 64 + entry.utf8.count + (clientIP?.utf8.count ?? 0) + scheme.utf8.count
-        usual = [UInt8](unsafeUninitializedCapacity: room) { out, count in
+        usualVia = Self.line("Via", via.entry(.http1_1))
+        httpProto = Self.line("X-Forwarded-Proto", "http")
+        httpsProto = Self.line("X-Forwarded-Proto", "https")
+    }
+
+    private static func line(_ name: StaticString, _ value: String) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: name.utf8CodeUnitCount + value.utf8.count + 4) { out, count in
             var wire = WireCursor(UnsafeMutableRawBufferPointer(out))
-            Self.write(via: entry, forwardedFor: clientIP, scheme: scheme, into: &wire)
+            wire.writeField(name, value: value)
             count = wire.at
         }
     }
 
-    /// Whether a request's lines are the usual ones.
+    /// Whether this hop's `Via` line is the usual one: an HTTP/1.1 request that brought none (and, with
+    /// `append`, no `X-Forwarded-For` either, whose value would then be built per request).
     func isUsual(version: HTTPVersion, incomingVia: [String], incomingForwardedFor: [String]) -> Bool {
         version == .http1_1 && incomingVia.isEmpty && (incomingForwardedFor.isEmpty || mode == .replace)
     }
 
     /// The `Via` value (the entries received, then this hop's) and the `X-Forwarded-For` value
-    /// (`replace`: the client alone; `append`: what came, then the client) of a request that is not usual.
-    func values(version: HTTPVersion, incomingVia: [String], incomingForwardedFor: [String]) -> (via: String, forwardedFor: String?) {
+    /// (`replace`: the client alone; `append`: what came, then the client).
+    func values(clientIP: String?, version: HTTPVersion, incomingVia: [String], incomingForwardedFor: [String]) -> (via: String, forwardedFor: String?) {
         let viaValue = HeaderRewriter.via(incomingVia, version: version, by: via)
         guard let clientIP else { return (viaValue, nil) }
         switch mode {
@@ -49,9 +51,22 @@ final class ForwardedFields {
         }
     }
 
-    static func write(via: String, forwardedFor: String?, scheme: String, into wire: inout WireCursor) {
-        wire.writeField("Via", value: via)
+    /// Room the lines need beyond the values given.
+    static let room = 64
+
+    /// `Via` (the usual line, or `via`), `X-Forwarded-For` when the client's address is known, then
+    /// `X-Forwarded-Proto`.
+    func write(usual: Bool, via: String, forwardedFor: String?, scheme: String, into wire: inout WireCursor) {
+        if usual {
+            usualVia.withUnsafeBufferPointer { wire.write($0) }
+        } else {
+            wire.writeField("Via", value: via)
+        }
         if let forwardedFor { wire.writeField("X-Forwarded-For", value: forwardedFor) }
-        wire.writeField("X-Forwarded-Proto", value: scheme)
+        switch scheme {
+        case "http": httpProto.withUnsafeBufferPointer { wire.write($0) }
+        case "https": httpsProto.withUnsafeBufferPointer { wire.write($0) }
+        default: wire.writeField("X-Forwarded-Proto", value: scheme)
+        }
     }
 }

@@ -27,7 +27,9 @@ enum HeaderRewriter {
     /// more than the copying.
     ///
     /// - Parameters:
-    ///   - forwarded: the connection's `Via` and `X-Forwarded-*` (``ForwardedFields``).
+    ///   - forwarded: `Via` and `X-Forwarded-*` as the configuration says (``ForwardedFields``).
+    ///   - clientIP: the client's address, for `X-Forwarded-For` (none when unknown).
+    ///   - scheme: how the client came, for `X-Forwarded-Proto`.
     ///   - upgrade: the protocols to ask the node for (``UpgradeOffer``): `Connection: Upgrade` and
     ///     `Upgrade` are put back for them, having been removed as hop-by-hop.
     ///   - nodeHost: `Host` for a request that came without one (HTTP/1.0): the node gets HTTP/1.1,
@@ -36,6 +38,8 @@ enum HeaderRewriter {
     static func upstreamRequest(
         _ head: ClientRequestHead,
         forwarded: ForwardedFields,
+        clientIP: String?,
+        scheme: String,
         upgrade: String? = nil,
         nodeHost: String? = nil,
         into buffer: consuming ByteBuffer = ByteBuffer()
@@ -80,14 +84,16 @@ enum HeaderRewriter {
         // decodes chunking; only the framing the node gets is said here.
         let framing = RequestFraming.framing(
             method: head.method, chunked: head.framing.transferEncoding, contentLength: head.framing.contentLength)
-        // Nearly always the connection's usual lines, written once; otherwise this request's own.
+        // Nearly always the usual Via line, written once per configuration; otherwise this request's own.
         let usual = forwarded.isUsual(version: head.version, incomingVia: incomingVia, incomingForwardedFor: incomingForwardedFor)
         let (via, forwardedFor) =
-            usual ? ("", nil) : forwarded.values(version: head.version, incomingVia: incomingVia, incomingForwardedFor: incomingForwardedFor)
+            usual
+            ? ("", clientIP)
+            : forwarded.values(clientIP: clientIP, version: head.version, incomingVia: incomingVia, incomingForwardedFor: incomingForwardedFor)
         let hostLine = host ?? nodeHost
         var method = head.method.rawValue
         // The fixed names and line ends of Latch's fields, then every value's bytes.
-        var room = 200 + method.utf8.count + target.utf8.count + passing.keptByteCount + forwarded.usual.count + via.utf8.count
+        var room = 200 + method.utf8.count + target.utf8.count + passing.keptByteCount + ForwardedFields.room + forwarded.usualVia.count + via.utf8.count + scheme.utf8.count
         room += (hostLine?.utf8.count ?? 0) + (forwardedFor?.utf8.count ?? 0) + (host?.utf8.count ?? 0) + 2 * (upgrade?.utf8.count ?? 0)
         // `buffer` is consumed, not copied: a copy would share its storage and make the writes copy it.
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { out in
@@ -103,11 +109,7 @@ enum HeaderRewriter {
             case .length(let length): wire.writeContentLength(length)
             case .chunked: wire.write("Transfer-Encoding: chunked\r\n")
             }
-            if usual {
-                forwarded.usual.withUnsafeBufferPointer { wire.write($0) }
-            } else {
-                ForwardedFields.write(via: via, forwardedFor: forwardedFor, scheme: forwarded.scheme, into: &wire)
-            }
+            forwarded.write(usual: usual, via: via, forwardedFor: forwardedFor, scheme: scheme, into: &wire)
             if let host { wire.writeField("X-Forwarded-Host", value: host) }
             if let upgrade {
                 wire.write("Connection: Upgrade\r\n")

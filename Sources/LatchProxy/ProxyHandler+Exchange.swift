@@ -15,7 +15,6 @@ extension ProxyHandler {
             if current !== runtime {
                 runtime = current
                 pool = current.pool(for: context.eventLoop)
-                forwarded = nil
             }
         }
         // Taken apart at once: each use of a tuple's element copied the whole tuple (a generic
@@ -157,14 +156,6 @@ extension ProxyHandler {
         }
     }
 
-    /// The connection's `Via` and `X-Forwarded-*` under the current configuration, made at its first request.
-    private func forwardedFields() -> ForwardedFields {
-        if let forwarded { return forwarded }
-        let made = ForwardedFields(clientIP: clientIP, scheme: scheme, forwarding: runtime.config.forwarding, via: runtime.via)
-        forwarded = made
-        return made
-    }
-
     /// A buffer for the node's request head: one of the loop's spare ones when there is one.
     private func writeBuffer(_ allocator: ByteBufferAllocator) -> ByteBuffer {
         pool?.buffers.take(capacity: 1024, allocator: allocator) ?? allocator.buffer(capacity: 1024)
@@ -180,7 +171,7 @@ extension ProxyHandler {
         connection.handler.delegate = self
         if exchange.wire == nil || (exchange.hostFromNode && exchange.wireNode != exchange.node) {
             exchange.wire = HeaderRewriter.upstreamRequest(
-                exchange.request, forwarded: forwardedFields(),
+                exchange.request, forwarded: runtime.forwarded, clientIP: clientIP, scheme: scheme,
                 upgrade: exchange.upgrade, nodeHost: exchange.hostFromNode ? exchange.nodeConfig.address.description : nil,
                 into: writeBuffer(connection.channel.allocator))
             exchange.wireNode = exchange.node

@@ -50,8 +50,6 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     var pool: UpstreamPool?
     var clientAddress = "-"
     var clientIP: String?
-    /// What ``HeaderRewriter`` adds about the client, for ``runtime``; made at the first request.
-    var forwarded: ForwardedFields?
 
     var client = ClientConnectionStateMachine()
     var exchange: Exchange?

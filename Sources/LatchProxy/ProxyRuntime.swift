@@ -10,6 +10,8 @@ final class ProxyRuntime: Sendable {
     let config: LatchConfig
     /// `forwarding.via`, with its HTTP/1.1 entry written once.
     let via: ViaPseudonym
+    /// `Via` and `X-Forwarded-*` toward the nodes, their usual lines written once.
+    let forwarded: ForwardedFields
     let table: RoutingTable
     let clusters: [ClusterRuntime]
     let logger: Logger
@@ -44,6 +46,7 @@ final class ProxyRuntime: Sendable {
         self.metrics = metrics
         self.config = config
         self.via = ViaPseudonym(config.forwarding.via)
+        self.forwarded = ForwardedFields(forwarding: config.forwarding, via: via)
         let loops = Array(group.makeIterator())
         self.table = RoutingTable(config: config)
         self.clusters = config.clusters.enumerated().map { index, cluster in

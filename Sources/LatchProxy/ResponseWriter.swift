@@ -59,10 +59,11 @@ final class HTTP1ResponseWriter: ResponseWriter {
     static let coalesceLimit = 16 * 1024
 
     private var staged: ByteBuffer?
-    /// The loop's buffers (``LoopBuffers``); gathered bytes are written into one and it goes back after the flush.
+    /// The loop's buffers (``LoopBuffers``): gathered bytes are written into one, which goes back as
+    /// soon as it is handed to the channel. The flush that follows normally writes it out at once,
+    /// before anything takes a buffer again; one still queued (a client reading slowly) is not
+    /// overwritten but replaced when taken (copy-on-write).
     private let buffers: LoopBuffers?
-    /// Written since the last flush, to go back to `buffers` after it.
-    private var sent: ByteBuffer?
 
     init(buffers: LoopBuffers? = nil) {
         self.buffers = buffers
@@ -78,7 +79,7 @@ final class HTTP1ResponseWriter: ResponseWriter {
     private func sendStaged(_ context: ChannelHandlerContext) {
         guard let buffer = staged.take() else { return }
         context.write(NIOAny(buffer), promise: nil)
-        if buffers != nil { sent = buffer }
+        buffers?.giveBack(buffer)
     }
 
     func writeHead(_ head: ClientResponseHead, context: ChannelHandlerContext) {
@@ -115,7 +116,6 @@ final class HTTP1ResponseWriter: ResponseWriter {
     func flush(context: ChannelHandlerContext) {
         sendStaged(context)
         context.flush()
-        if let buffer = sent.take() { buffers?.giveBack(buffer) }
     }
 
     func discard() {

@@ -15,7 +15,7 @@ struct HeaderRewriterTests {
     ) -> HTTPRequestHead {
         let request = HeaderRewriter.upstreamRequest(
             .test(.POST, uri, version: version, headers: HTTPHeaders(raw)),
-            forwarded: ForwardedFields(clientIP: "192.0.2.7", scheme: "http", forwarding: ForwardingConfig(xForwardedFor: mode, via: "latch")),
+            forwarded: ForwardedFields(forwarding: ForwardingConfig(xForwardedFor: mode, via: "latch")), clientIP: "192.0.2.7", scheme: "http",
             // A used buffer: what was in it before must not reach the node.
             into: Self.usedBuffer()
         )
@@ -83,10 +83,17 @@ struct HeaderRewriterTests {
     }
 
     @Test func theUsualLinesAndAReceivedVia() throws {
-        let forwarded = ForwardedFields(clientIP: "192.0.2.7", scheme: "https", forwarding: ForwardingConfig(via: "edge"))
-        #expect(String(decoding: forwarded.usual, as: UTF8.self) == "Via: 1.1 edge\r\nX-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n")
-        let anonymous = ForwardedFields(clientIP: nil, scheme: "http", forwarding: ForwardingConfig())
-        #expect(String(decoding: anonymous.usual, as: UTF8.self) == "Via: 1.1 latch\r\nX-Forwarded-Proto: http\r\n")
+        let forwarded = ForwardedFields(forwarding: ForwardingConfig(via: "edge"))
+        #expect(String(decoding: forwarded.usualVia, as: UTF8.self) == "Via: 1.1 edge\r\n")
+        var bytes = [UInt8](repeating: 0, count: 200)
+        let written = bytes.withUnsafeMutableBytes { out in
+            var wire = WireCursor(out)
+            forwarded.write(usual: true, via: "", forwardedFor: "192.0.2.7", scheme: "https", into: &wire)
+            forwarded.write(usual: false, via: "1.0 edge", forwardedFor: nil, scheme: "wss", into: &wire)
+            return wire.at
+        }
+        #expect(String(decoding: bytes[..<written], as: UTF8.self)
+            == "Via: 1.1 edge\r\nX-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\nVia: 1.0 edge\r\nX-Forwarded-Proto: wss\r\n")
         // A request with a Via of its own is not usual: its entries come first.
         let head = Self.upstream([("Host", "a"), ("Via", "1.1 cdn")])
         #expect(head.headers["via"] == ["1.1 cdn, 1.1 latch"])

@@ -83,7 +83,7 @@ struct UpstreamHandlerTests {
         fields.add(contentsOf: headers)
         return HeaderRewriter.upstreamRequest(
             .test(method, uri, headers: fields),
-            forwarded: ForwardedFields(clientIP: nil, scheme: "http", forwarding: ForwardingConfig()))
+            forwarded: ForwardedFields(forwarding: ForwardingConfig()), clientIP: nil, scheme: "http")
     }
 
     /// What the rewriter adds to every head in these tests.
