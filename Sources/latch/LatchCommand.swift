@@ -8,6 +8,7 @@ struct LatchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "latch",
         abstract: "Latch: a sticky-session HTTP load balancer for application servers that mark session ids with their node name.",
+        version: "latch \(LatchVersion.current)",
         subcommands: [RunCommand.self, CheckCommand.self, RouteCommand.self, ReloadCommand.self, DemoCommand.self]
     )
 }

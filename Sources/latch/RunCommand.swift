@@ -24,7 +24,12 @@ struct RunCommand: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let server = ProxyServer(config: config, group: group, logger: logger, accessLogger: Logger(label: "latch.access"))
         let service = ProxyService(server: server) { addresses in
-            logger.info("latch running", metadata: ["listeners": "\(addresses.map(SocketAddress.display).joined(separator: ", "))", "threads": "\(threads)"])
+            logger.info(
+                "latch running",
+                metadata: [
+                    "version": "\(LatchVersion.current)",
+                    "listeners": "\(addresses.map(SocketAddress.display).joined(separator: ", "))", "threads": "\(threads)",
+                ])
         }
         let reloader = Reloader(server: server, path: options.path, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [

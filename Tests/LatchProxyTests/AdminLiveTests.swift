@@ -84,6 +84,7 @@ struct AdminLiveTests {
             let (status, body) = try await request(h, admin + "/api/status")
             #expect(status == .ok)
             let json = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
+            #expect(json["version"] as? String == LatchVersion.current)
             let cluster = try #require((json["clusters"] as? [[String: Any]])?.first)
             #expect(cluster["name"] as? String == "shop")
             let nodes = try #require(cluster["nodes"] as? [[String: Any]])
@@ -214,6 +215,7 @@ struct AdminLiveTests {
             func value(_ name: String, _ labels: [String: String]) -> Double? {
                 samples.first { sample in sample.name == name && labels.allSatisfy { sample.labels[$0.key] == $0.value } }?.value
             }
+            #expect(value("latch_build_info", ["version": LatchVersion.current]) == 1)
             #expect(value("latch_requests_total", ["cluster": "shop", "node": "tomcat1", "reason": "sticky", "status_class": "2xx"]) == 3)
             #expect(value("latch_upstream_connect_errors_total", ["cluster": "shop", "node": "tomcat2"]) == 1)
             func sum(_ name: String, _ labels: [String: String] = [:]) -> Double {

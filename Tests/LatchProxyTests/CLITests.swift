@@ -1,4 +1,5 @@
 import Foundation
+import LatchCore
 import NIOCore
 import NIOPosix
 import Testing
@@ -48,6 +49,49 @@ struct CLITests {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("latch-cli-\(UUID().uuidString).yaml").path
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
+    }
+
+    @Test("latch --version prints the name and the version, and exits 0")
+    func version() throws {
+        let outcome = try Self.latch(["--version"])
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.stdout == "latch \(LatchVersion.current)\n")
+        #expect(LatchVersion.current.split(separator: ".").count == 3, "semantic versioning: major.minor.patch")
+    }
+
+    @Test("latch run names its version in the line that says it is running, and stops on SIGTERM")
+    func runLogsVersion() async throws {
+        let path = try Self.temporaryFile(
+            """
+            listen:
+              - address: 127.0.0.1:0
+            clusters:
+              - name: shop
+                nodes:
+                  - { name: tomcat1, address: 127.0.0.1:9 }
+            """
+        )
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let process = Process()
+        process.executableURL = Self.latchBinary
+        process.arguments = ["run", "--config", path]
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        var log = ""
+        let deadline = Date().addingTimeInterval(20)
+        while !log.contains("latch running"), Date() < deadline {
+            let chunk = err.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            log += String(decoding: chunk, as: UTF8.self)
+        }
+        let running = try #require(log.split(separator: "\n").first { $0.contains("latch running") }, "\(log)")
+        #expect(running.contains("version=\(LatchVersion.current)"), "\(running)")
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
     }
 
     @Test("latch check passes on the example lb.yaml and prints the summary")

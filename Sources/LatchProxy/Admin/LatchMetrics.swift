@@ -7,6 +7,7 @@ import Prometheus
 /// Prometheus metrics, recorded through swift-metrics into Latch's own registry and served by the admin
 /// listener at `GET /metrics`. Names follow Prometheus conventions (`_total`, `_seconds`):
 ///
+/// - `latch_build_info{version}`: always 1, labelled with the running version (``LatchVersion``);
 /// - `latch_requests_total{cluster,node,reason,status_class}`: finished requests by decision reason and
 ///   status class (`2xx`…, or `none` when the client got no status);
 /// - `latch_request_duration_seconds{cluster,node}`: histogram from request head to end of exchange;
@@ -73,6 +74,10 @@ final class LatchMetrics: Sendable {
     /// The Prometheus text exposition, with the gauges and stats-fed counters brought up to date.
     /// - Parameter certificates: the certificates in force, by listener address and first DNS name.
     func exposition(clusters: [ClusterRuntime], certificates: [(listener: String, name: String, notAfter: Date)] = []) -> String {
+        registry.makeGauge(
+            descriptor: Self.descriptor("latch_build_info", help: "Always 1; the running Latch's version is its label"),
+            labels: [("version", LatchVersion.current)]
+        ).set(to: 1)
         for certificate in certificates {
             registry.makeGauge(
                 descriptor: Self.descriptor("latch_tls_certificate_expiry_timestamp_seconds", help: "When the certificate expires (notAfter, Unix time)"),

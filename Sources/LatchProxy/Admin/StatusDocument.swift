@@ -3,6 +3,8 @@ import LatchCore
 
 /// The JSON of `GET /api/status`: every cluster and node with state, health, load and counters.
 struct StatusDocument: Encodable {
+    /// The running Latch's (``LatchVersion``).
+    var version = LatchVersion.current
     var clusters: [Cluster]
 
     struct Cluster: Encodable {
