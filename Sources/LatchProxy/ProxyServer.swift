@@ -361,8 +361,10 @@ public struct ProxyService: Service {
     public func run() async throws {
         let addresses = try await server.start()
         onStarted(addresses)
+        SystemdNotify.send("READY=1\nSTATUS=serving")
         // Sleep until SIGTERM/SIGINT (or the group's shutdown), then drain.
         try? await gracefulShutdown()
+        SystemdNotify.send("STOPPING=1\nSTATUS=finishing the exchanges in flight")
         await server.shutdown(grace: server.config.shutdownGrace)
     }
 }

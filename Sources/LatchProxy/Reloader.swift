@@ -22,6 +22,9 @@ public struct Reloader: Sendable {
     }
 
     public func reload() async -> Outcome {
+        SystemdNotify.send("RELOADING=1\nSTATUS=reloading \(path)")
+        // Whatever the outcome, Latch serves again (on the new configuration or the one it kept).
+        defer { SystemdNotify.send("READY=1\nSTATUS=serving") }
         let config: LatchConfig
         do {
             config = try ConfigLoader.load(path: path)
