@@ -7,6 +7,10 @@ import NIOCore
 /// closes at once, a busy one closes after its response (with `Connection: close`). This is the same
 /// protocol NIOExtras' `ServerQuiescingHelper` drives, kept here so several listeners share one registry
 /// and nothing outlives the event loops.
+/// Sent to a connection still open when shutdown's grace runs out, just before it is closed: the
+/// exchange that close ends was cut by Latch stopping, and its access line says so.
+struct ShutdownGraceOverEvent {}
+
 final class ConnectionRegistry: Sendable {
     private let state = NIOLockedValueBox<State>(State())
 
@@ -48,7 +52,9 @@ final class ConnectionRegistry: Sendable {
 
     /// Asks every connection to close after its current exchange, and waits until all have closed or
     /// `grace` has passed; then closes what is left.
-    func quiesce(grace: Duration) async {
+    /// Returns how many connections were still open when the grace ran out (and were closed).
+    @discardableResult
+    func quiesce(grace: Duration) async -> Int {
         let channels = state.withLockedValue { state in
             state.quiescing = true
             return Array(state.channels.values)
@@ -61,8 +67,12 @@ final class ConnectionRegistry: Sendable {
         while clock.now < deadline, count > 0 {
             try? await Task.sleep(for: .milliseconds(20))
         }
-        for channel in state.withLockedValue({ Array($0.channels.values) }) {
+        let left = state.withLockedValue { Array($0.channels.values) }
+        for channel in left {
+            // Ordered before the close on the channel's loop: its handler logs the exchange it cuts as cut.
+            channel.pipeline.fireUserInboundEventTriggered(ShutdownGraceOverEvent())
             try? await channel.close()
         }
+        return left.count
     }
 }

@@ -50,6 +50,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     var pool: UpstreamPool?
     var clientAddress = "-"
     var clientIP: String?
+    /// Shutdown's grace ran out while this connection was busy (``ShutdownGraceOverEvent``).
+    private var cutByShutdown = false
 
     var client = ClientConnectionStateMachine()
     var exchange: Exchange?
@@ -301,6 +303,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             inputClosed(replaying: false, context: context)
         case is ChannelShouldQuiesceEvent:
             perform(client.quiesce(), context: context)
+        case is ShutdownGraceOverEvent:
+            // The close that follows ends the exchange in flight: Latch's doing, not the client's.
+            cutByShutdown = true
         default:
             context.fireUserInboundEventTriggered(event)
         }
@@ -310,7 +315,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         deadlines.stop()
         _ = client.closed()
         if let exchange {
-            exchange.machine.abandoned(.clientClosed)
+            exchange.machine.abandoned(cutByShutdown ? .cutByShutdown : .clientClosed)
             finish(exchange, upstreamReusable: false)
         }
         context.fireChannelInactive()

@@ -115,6 +115,10 @@ public final class ProxyServer: Sendable {
     /// Stops accepting, lets in-flight exchanges finish for up to `grace` (keep-alive connections close
     /// after their current response), then closes what is left and the idle upstream connections.
     public func shutdown(grace: Duration = .seconds(30)) async {
+        let inFlight = runtime.clusters.reduce(0) { $0 + $1.activeRequests().reduce(0, +) }
+        logger.notice(
+            "stopping: no new connections; exchanges in flight may finish within shutdown_grace",
+            metadata: ["exchanges_in_flight": "\(inFlight)", "client_connections": "\(connections.count)", "grace": "\(grace)"])
         lifecycle.withLockedValue { $0.shuttingDown = true }
         healthChecker.withLockedValue { $0 }.stop()
         drainWatcher.stop()
@@ -126,8 +130,9 @@ public final class ProxyServer: Sendable {
             listener.slot.stop()
             try? await listener.channel.close()
         }
-        await connections.quiesce(grace: grace)
+        let cut = await connections.quiesce(grace: grace)
         await runtime.closeIdleUpstreams()
+        logger.notice("stopped", metadata: ["connections_cut_at_grace": "\(cut)"])
     }
 
     /// Requests in flight per node of cluster `cluster`.

@@ -42,6 +42,8 @@ enum UpstreamFailure: Error, Equatable {
     case clientStalled
     /// Not the node's fault: the client closed its connection before the exchange ended.
     case clientClosed
+    /// Not the node's fault: Latch was stopping and the exchange outlasted `shutdown_grace`.
+    case cutByShutdown
     /// Not the node's fault: the client's request broke a rule or a limit after it had been sent on
     /// (a chunked body over `max_body`, a malformed chunk); the client gets `status`.
     case clientRejected(HTTPResponseStatus, String)
@@ -66,6 +68,7 @@ enum UpstreamFailure: Error, Equatable {
         case .clientTimedOut: "client stopped sending the request body"
         case .clientStalled: "client stopped reading the response"
         case .clientClosed: "client closed the connection"
+        case .cutByShutdown: "cut by shutdown at the end of shutdown_grace"
         case .clientRejected(_, let why): "request refused: \(why)"
         case .queueTimedOut: "no free connection to the node within queue_timeout"
         case .closedBeforeResponse: "connection closed before the response"
@@ -79,7 +82,7 @@ enum UpstreamFailure: Error, Equatable {
     var isNodeFault: Bool {
         switch self {
         // `rejectedAfterFailure` is the node's failure with `on_unavailable: reject` deciding the answer.
-        case .clientTimedOut, .clientStalled, .clientClosed, .clientRejected, .queueTimedOut: false
+        case .clientTimedOut, .clientStalled, .clientClosed, .cutByShutdown, .clientRejected, .queueTimedOut: false
         default: true
         }
     }
@@ -93,7 +96,9 @@ enum UpstreamFailure: Error, Equatable {
         case .closedBeforeResponse, .badResponse: .connectionLost
         case .closedMidResponse: .lostMidResponse
         case .timeout: .timeout
-        case .clientTimedOut, .clientStalled, .clientClosed, .clientRejected, .queueTimedOut, .serverError, .rejectedAfterFailure: .other
+        case .clientTimedOut, .clientStalled, .clientClosed, .cutByShutdown, .clientRejected, .queueTimedOut, .serverError,
+            .rejectedAfterFailure:
+            .other
         }
     }
 

@@ -58,8 +58,15 @@ struct DemoCommand: AsyncParsableCommand {
     )
     var failback: FailbackMode = .immediate
 
+    /// A port is 0 to 65535; a larger number must not wrap around to some other port (70000 → 4464).
+    func validate() throws {
+        for (option, value) in [("--port", port), ("--admin-port", adminPort), ("--tls-port", tlsPort)] where !(0...65535).contains(value) {
+            throw ValidationError("\(option) \(value) is not a port: ports are 0 to 65535")
+        }
+    }
+
     func run() async throws {
-        LatchLogging.bootstrap()
+        try LatchLogging.bootstrap()
         let logger = Logger(label: "latch")
         let group = MultiThreadedEventLoopGroup(numberOfThreads: min(System.coreCount, 4))
         let names = ["tomcat1", "tomcat2", "tomcat3"]
@@ -146,13 +153,17 @@ struct DemoCommand: AsyncParsableCommand {
                 logger: logger
             )
         )
+        var failed = false
         do {
             try await serviceGroup.run()
         } catch {
             printError("error: \(error)")
+            failed = true
         }
         for node in nodes { try? await node.close() }
         try await group.shutdownGracefully()
+        // A balancer that could not listen is a failed start, whatever the demo nodes did.
+        if failed { throw ExitCode.failure }
     }
 }
 

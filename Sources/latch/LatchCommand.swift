@@ -15,14 +15,21 @@ struct LatchCommand: AsyncParsableCommand {
 
 /// `--config`, shared by the commands that read lb.yaml.
 struct ConfigOption: ParsableArguments {
-    @Option(name: [.short, .long], help: "Path of the configuration file.")
-    var config: String = "lb.yaml"
+    @Option(name: [.short, .long], help: "Path of the configuration file. (default: lb.yaml)")
+    var config: String?
 
     @Argument(help: "Path of the configuration file, as an alternative to --config.")
     var file: String?
 
     /// `latch check lb.yaml` and `latch check --config lb.yaml` mean the same.
-    var path: String { file ?? config }
+    var path: String { file ?? config ?? "lb.yaml" }
+
+    /// Two files would silently be one of them: refused.
+    func validate() throws {
+        if let file, let config {
+            throw ValidationError("the configuration file is given twice ('\(file)' and --config '\(config)'): give one")
+        }
+    }
 
     /// Loads the file and the TLS certificates it names, or prints the one-line error and exits
     /// non-zero: never a stack trace. Warnings (a certificate about to expire) go to stderr.

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Logging
 
@@ -5,8 +6,18 @@ enum LatchLogging {
     /// Access lines (`latch.access`) go to standard output, everything else to standard error, so
     /// `latch run > access.log` separates them. `LOG_LEVEL` (trace, debug, info, notice, warning,
     /// error, critical) sets the level; the default is `info`.
-    static func bootstrap() {
-        let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
+    /// A `LOG_LEVEL` that names no level is refused (exit 2), not taken as `info`: the operator who set
+    /// it wants something else than what they would silently get.
+    static func bootstrap() throws {
+        var level = Logger.Level.info
+        if let name = ProcessInfo.processInfo.environment["LOG_LEVEL"], !name.isEmpty {
+            guard let named = Logger.Level(rawValue: name.lowercased()) else {
+                let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+                printError("error: LOG_LEVEL=\(name) is not a log level; use one of \(levels)")
+                throw ExitCode(2)
+            }
+            level = named
+        }
         LoggingSystem.bootstrap { label in
             var handler = label == "latch.access"
                 ? StreamLogHandler.standardOutput(label: label)

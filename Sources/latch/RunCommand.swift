@@ -18,7 +18,7 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         let config = try options.load()
         SignalActions.ignoreSIGPIPE()
-        LatchLogging.bootstrap()
+        try LatchLogging.bootstrap()
         let logger = Logger(label: "latch")
         let threads = ThreadCount.resolve(config: config)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)

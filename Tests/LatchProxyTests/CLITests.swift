@@ -26,10 +26,11 @@ struct CLITests {
         var stderr: String
     }
 
-    static func latch(_ arguments: [String]) throws -> Outcome {
+    static func latch(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
         let process = Process()
         process.executableURL = latchBinary
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out
@@ -59,7 +60,7 @@ struct CLITests {
         #expect(LatchVersion.current.split(separator: ".").count == 3, "semantic versioning: major.minor.patch")
     }
 
-    @Test("latch run names its version in the line that says it is running, and stops on SIGTERM")
+    @Test("latch run names its version when it is running, and says when stopping begins and ends on SIGTERM")
     func runLogsVersion() async throws {
         let path = try Self.temporaryFile(
             """
@@ -92,6 +93,45 @@ struct CLITests {
         process.terminate()
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
+        // Stopping is said when it begins (with what is in flight and the grace) and when it ends.
+        log += String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stopping = try #require(log.split(separator: "\n").first { $0.contains("stopping:") }, "\(log)")
+        #expect(stopping.contains("exchanges_in_flight=0") && stopping.contains("grace=30.0 seconds"), "\(stopping)")
+        #expect(log.split(separator: "\n").contains { $0.contains("stopped") && $0.contains("connections_cut_at_grace=0") }, "\(log)")
+    }
+
+    @Test("a LOG_LEVEL that names no level is refused by name, not taken as info")
+    func badLogLevel() throws {
+        let outcome = try Self.latch(["run", "--config", Self.exampleConfig], environment: ["LOG_LEVEL": "bogus"])
+        #expect(outcome.status == 2)
+        #expect(outcome.stderr.contains("LOG_LEVEL=bogus is not a log level; use one of trace, debug, info, notice, warning, error, critical"), "\(outcome.stderr)")
+    }
+
+    @Test("a configuration file given twice is refused, not one of them silently checked")
+    func twoConfigurationFiles() throws {
+        let outcome = try Self.latch(["check", Self.exampleConfig, "-c", "/nonexistent.yaml"])
+        #expect(outcome.status != 0)
+        #expect(outcome.stderr.contains("the configuration file is given twice ('\(Self.exampleConfig)' and --config '/nonexistent.yaml'): give one"), "\(outcome.stderr)")
+        #expect(try Self.latch(["check", "-c", Self.exampleConfig]).status == 0)
+    }
+
+    @Test("latch demo refuses a port beyond 65535 instead of wrapping it around", arguments: ["--port", "--admin-port", "--tls-port"])
+    func demoPortOutOfRange(option: String) throws {
+        let outcome = try Self.latch(["demo", option, "70000"])
+        #expect(outcome.status != 0)
+        #expect(outcome.stderr.contains("\(option) 70000 is not a port: ports are 0 to 65535"), "\(outcome.stderr)")
+    }
+
+    @Test("latch demo exits non-zero when the balancer cannot listen")
+    func demoCannotListen() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let holder = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
+        let port = holder.localAddress!.port!
+        let outcome = try Self.latch(["demo", "--port", "\(port)", "--admin-port", "0"])
+        #expect(outcome.status != 0)
+        #expect(outcome.stderr.contains("error:"), "\(outcome.stderr)")
+        try await holder.close()
+        try await group.shutdownGracefully()
     }
 
     @Test("latch check passes on the example lb.yaml and prints the summary")

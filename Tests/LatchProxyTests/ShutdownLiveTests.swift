@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Foundation
 import LatchCore
 import NIOCore
 import Testing
@@ -34,9 +35,11 @@ struct ShutdownLiveTests {
         }
     }
 
-    @Test("the grace period bounds the wait: a request still running then is cut")
+    @Test("the grace period bounds the wait: a request still running then is cut, and logged as cut by shutdown")
     func graceBounds() async throws {
-        try await withLatch(reply: { _, _ in .hang }) { h in
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("latch-shutdown-\(UUID().uuidString).log").path
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        try await withLatch(configure: { $0.accessLog.path = log }, reply: { _, _ in .hang }) { h in
             let busy = try await RawClient.connect(port: h.port, group: h.group)
             try await busy.send("GET /forever HTTP/1.1\r\nHost: x\r\n\r\n")
             _ = try await eventually { h.backends.contains { !$0.requests.isEmpty } }
@@ -46,6 +49,15 @@ struct ShutdownLiveTests {
             #expect(clock.now - start < .seconds(3))
             _ = try await busy.wait { _, closed in closed }
             #expect(busy.isClosed)
+            var first: Substring?
+            _ = try await eventually {
+                first = (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").first
+                return first != nil
+            }
+            let line = try #require(first, "the cut exchange has its access line")
+            #expect(line.contains("target=/forever"), "\(line)")
+            #expect(line.contains("cut by shutdown at the end of shutdown_grace"), "\(line)")
+            #expect(!line.contains("client closed"), "\(line)")
         }
     }
 }
