@@ -10,7 +10,7 @@ import NIOPosix
 
 /// `Connection refused`, `connect timed out`, `host name did not resolve`… — what an operator wants in
 /// a log line or an error, rather than a Swift error dump with syscall names.
-func describeNetworkError(_ error: any Error) -> String {
+public func describeNetworkError(_ error: any Error) -> String {
     if let io = error as? IOError {
         return "\(String(cString: strerror(io.errnoCode))) (errno \(io.errnoCode))"
     }
@@ -26,7 +26,7 @@ func describeNetworkError(_ error: any Error) -> String {
 }
 
 /// ECONNREFUSED, directly or inside NIO's multi-address connect error: nothing listens there.
-func isConnectionRefused(_ error: any Error) -> Bool {
+public func isConnectionRefused(_ error: any Error) -> Bool {
     if let io = error as? IOError { return io.errnoCode == ECONNREFUSED }
     if let multi = error as? NIOConnectionError {
         return !multi.connectionErrors.isEmpty && multi.connectionErrors.allSatisfy { isConnectionRefused($0.error) }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LatchCore
+import LatchProxy
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -31,16 +32,40 @@ struct ReloadCommand: AsyncParsableCommand {
         // A wildcard listen address is reached through loopback.
         var host = admin.address.host
         if host == "0.0.0.0" { host = "127.0.0.1" } else if host == "::" { host = "::1" }
+        let status: HTTPResponseStatus
+        let body: String
         do {
-            let (status, body) = try await AdminClient.post(host: host, port: admin.address.port, path: "/api/reload", token: token)
-            print(body.trimmingCharacters(in: .whitespacesAndNewlines))
-            guard status == .ok else { throw ExitCode.failure }
-        } catch let exit as ExitCode {
-            throw exit
+            (status, body) = try await AdminClient.post(host: host, port: admin.address.port, path: "/api/reload", token: token)
         } catch {
-            printError("error: cannot reach the admin API at \(admin.address): \(error)")
+            if isConnectionRefused(error) {
+                printError("error: no Latch is listening at \(admin.address), the admin address \(options.path) names (connection refused); is it running, with this file?")
+            } else {
+                printError("error: cannot reach the admin API at \(admin.address): \(describeNetworkError(error))")
+            }
             throw ExitCode.failure
         }
+        let said = Self.said(in: body)
+        switch status.code {
+        case 200:
+            print("reloaded: \(said)")
+        case 401:
+            let hint = admin.tokenFile.map { "\($0) does not hold the running Latch's token" } ?? "\(options.path) names no admin.token_file"
+            printError("error: the running Latch refused the request (401 Unauthorized): \(hint)")
+            throw ExitCode.failure
+        case 422:
+            printError("error: the running Latch rejected the file and keeps its configuration: \(said)")
+            throw ExitCode.failure
+        default:
+            printError("error: the admin API at \(admin.address) answered \(status.code) \(status.reasonPhrase): \(said)")
+            throw ExitCode.failure
+        }
+    }
+
+    /// What an admin answer says in words: its `message` or `error`, else the body as it came.
+    static func said(in body: String) -> String {
+        let object = try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
+        let text = object?["message"] as? String ?? object?["error"] as? String ?? body
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
 

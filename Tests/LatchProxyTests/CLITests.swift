@@ -134,6 +134,70 @@ struct CLITests {
         try await group.shutdownGracefully()
     }
 
+    /// A port nothing listens on now.
+    static func freePort() async throws -> Int {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let probe = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
+        let port = probe.localAddress!.port!
+        try await probe.close()
+        try await group.shutdownGracefully()
+        return port
+    }
+
+    static func adminConfig(adminPort: Int, tokenFile: String) throws -> String {
+        try temporaryFile(
+            """
+            listen:
+              - address: 127.0.0.1:0
+            admin:
+              address: 127.0.0.1:\(adminPort)
+              token_file: \(tokenFile)
+            clusters:
+              - name: shop
+                nodes:
+                  - { name: tomcat1, address: 127.0.0.1:9 }
+            """
+        )
+    }
+
+    @Test("latch reload says in words that no Latch listens, that the token is wrong, or that it reloaded")
+    func reloadInWords() async throws {
+        let adminPort = try await Self.freePort()
+        let right = try Self.temporaryFile("right-token\n")
+        let wrong = try Self.temporaryFile("wrong-token\n")
+        let running = try Self.adminConfig(adminPort: adminPort, tokenFile: right)
+        let mistaken = try Self.adminConfig(adminPort: adminPort, tokenFile: wrong)
+        defer { for path in [right, wrong, running, mistaken] { try? FileManager.default.removeItem(atPath: path) } }
+
+        let nobody = try Self.latch(["reload", "--config", running])
+        #expect(nobody.status == 1)
+        #expect(nobody.stderr.contains("error: no Latch is listening at 127.0.0.1:\(adminPort), the admin address \(running) names (connection refused)"), "\(nobody.stderr)")
+        #expect(!nobody.stderr.contains("SingleConnectionFailure"))
+
+        let process = Process()
+        process.executableURL = Self.latchBinary
+        process.arguments = ["run", "--config", running]
+        process.standardError = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        var reloaded = try Self.latch(["reload", "--config", running])
+        for _ in 0..<100 where reloaded.stderr.contains("connection refused") {
+            try await Task.sleep(for: .milliseconds(50))  // until the admin listener is bound
+            reloaded = try Self.latch(["reload", "--config", running])
+        }
+        #expect(reloaded.status == 0, "\(reloaded.stderr)")
+        #expect(reloaded.stdout == "reloaded: configuration reloaded from \(running)\n", "\(reloaded.stdout)")
+
+        let refused = try Self.latch(["reload", "--config", mistaken])
+        #expect(refused.status == 1)
+        #expect(refused.stderr == "error: the running Latch refused the request (401 Unauthorized): \(wrong) does not hold the running Latch's token\n", "\(refused.stderr)")
+        #expect(!refused.stdout.contains("{"), "no raw JSON")
+    }
+
     @Test("latch check passes on the example lb.yaml and prints the summary")
     func checkExample() throws {
         let outcome = try Self.latch(["check", "--config", Self.exampleConfig])
