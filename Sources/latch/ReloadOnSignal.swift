@@ -10,11 +10,19 @@ import UnixSignals
 
 /// The signals operators expect from nginx and HAProxy: SIGHUP re-reads lb.yaml, SIGUSR1 reopens the
 /// access log file after logrotate moved it. (SIGTERM and SIGINT belong to the ServiceGroup.)
+///
+/// The signals are trapped when this is made, before the balancer starts: systemd may send SIGHUP as
+/// soon as Latch says READY=1, and an untrapped SIGHUP would end the process.
 struct SignalActions: Service {
     let reloader: Reloader
+    let signals: UnixSignalsSequence
+
+    init(reloader: Reloader) async {
+        self.reloader = reloader
+        signals = await UnixSignalsSequence(trapping: .sighup, .sigusr1)
+    }
 
     func run() async throws {
-        let signals = await UnixSignalsSequence(trapping: .sighup, .sigusr1)
         for await signal in signals.cancelOnGracefulShutdown() {
             switch signal {
             case .sighup:

@@ -34,7 +34,7 @@ struct RunCommand: AsyncParsableCommand {
         let reloader = Reloader(server: server, path: options.path, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: service),
-            .init(service: SignalActions(reloader: reloader)),
+            .init(service: await SignalActions(reloader: reloader)),
         ]
         if let adminConfig = config.admin {
             do {
