@@ -12,6 +12,6 @@ struct CheckCommand: ParsableCommand {
     func run() throws {
         let config = try options.load()
         print(ConfigSummary.render(config))
-        print("\(options.path): OK")
+        print("\(options.path == "-" || options.path == "/dev/stdin" ? "<stdin>" : options.path): OK")
     }
 }

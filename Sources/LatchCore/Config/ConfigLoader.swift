@@ -8,8 +8,22 @@ import Yams
 /// misspelt, what type was expected, and which node name a `replicas` entry failed to find.
 public enum ConfigLoader {
     /// Reads and validates the file. Throws `ConfigError`.
+    /// `-` and `/dev/stdin` read standard input (`latch check - < lb.yaml`), named `<stdin>` in errors.
     public static func load(path: String) throws(ConfigError) -> LatchConfig {
-        try parse(yaml: readText(path: path), file: path)
+        if path == "-" || path == "/dev/stdin" {
+            return try parse(yaml: readStandardInput(), file: "<stdin>")
+        }
+        return try parse(yaml: readText(path: path), file: path)
+    }
+
+    /// Standard input read from the descriptor Latch already holds. Opening `/dev/stdin` again fails
+    /// where the descriptor cannot be reopened (a socket, a terminal of another user: "Permission denied").
+    private static func readStandardInput() throws(ConfigError) -> String {
+        let data = FileHandle.standardInput.readDataToEndOfFile()
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(file: "<stdin>", message: "standard input is not valid UTF-8 text")
+        }
+        return text
     }
 
     /// Parses text; `file` is only used in error messages.
