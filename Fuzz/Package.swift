@@ -2,7 +2,7 @@
 import PackageDescription
 
 /// libFuzzer targets for LatchCore's parsers of hostile input (request targets, Cookie headers,
-/// lb.yaml). A package of its own so the main package's debug builds and tests never see the fuzzer
+/// lb.yaml, PROXY protocol headers). A package of its own so the main package's debug builds and tests never see the fuzzer
 /// flags; only LatchCore and Yams are compiled here. Build and run with `Scripts/fuzz`.
 ///
 /// `FuzzHarness` is `Sources/FuzzHarness`, a symlink to `Tests/LatchCoreTests/FuzzHarness`: the byte
@@ -23,6 +23,7 @@ let package = Package(
         .target(name: "FuzzDriver", dependencies: ["CFuzzerDriver"]),
         .executableTarget(name: "FuzzRouteExtractor", dependencies: ["FuzzHarness", "FuzzDriver"]),
         .executableTarget(name: "FuzzConfigLoader", dependencies: ["FuzzHarness", "FuzzDriver"]),
+        .executableTarget(name: "FuzzProxyHeader", dependencies: ["FuzzHarness", "FuzzDriver"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -10,6 +10,7 @@ struct FuzzCorpusTests {
     static let testsDirectory = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath().deletingLastPathComponent()
     static let routeCorpus = testsDirectory.appendingPathComponent("Corpus/route-extractor")
     static let configCorpus = testsDirectory.appendingPathComponent("Corpus/config-loader")
+    static let proxyHeaderCorpus = testsDirectory.appendingPathComponent("Corpus/proxy-header")
     static let crashers = testsDirectory.appendingPathComponent("../../Fuzz/crashers").standardizedFileURL
 
     static func files(in directory: URL, prefix: String = "") -> [String] {
@@ -24,6 +25,13 @@ struct FuzzCorpusTests {
     @Test func corporaArePresent() {
         #expect(Self.files(in: Self.routeCorpus).count >= 30)
         #expect(Self.files(in: Self.configCorpus).count >= 30)
+        #expect(Self.files(in: Self.proxyHeaderCorpus).count >= 10)
+    }
+
+    @Test(arguments: files(in: proxyHeaderCorpus))
+    func proxyHeaderCorpusFile(_ name: String) throws {
+        let problems = ProxyHeaderFuzzHarness.violations(bytes: try Self.bytes(Self.proxyHeaderCorpus, name))
+        #expect(problems.isEmpty, "\(problems)")
     }
 
     @Test(arguments: files(in: routeCorpus))
@@ -48,6 +56,10 @@ struct FuzzCorpusTests {
         }
         for name in Self.files(in: Self.crashers, prefix: "config-loader-crash-") {
             let problems = ConfigFuzzHarness.violations(bytes: try Self.bytes(Self.crashers, name))
+            #expect(problems.isEmpty, "\(name): \(problems)")
+        }
+        for name in Self.files(in: Self.crashers, prefix: "proxy-header-crash-") {
+            let problems = ProxyHeaderFuzzHarness.violations(bytes: try Self.bytes(Self.crashers, name))
             #expect(problems.isEmpty, "\(name): \(problems)")
         }
     }
