@@ -46,6 +46,20 @@ struct CLITests {
         )
     }
 
+    /// A file `latch run` can start on: a listener on a free port and one node that is never reached.
+    static func minimalConfig() throws -> String {
+        try temporaryFile(
+            """
+            listen:
+              - address: 127.0.0.1:0
+            clusters:
+              - name: shop
+                nodes:
+                  - { name: tomcat1, address: 127.0.0.1:9 }
+            """
+        )
+    }
+
     static func temporaryFile(_ text: String) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("latch-cli-\(UUID().uuidString).yaml").path
         try text.write(toFile: path, atomically: true, encoding: .utf8)
@@ -62,16 +76,7 @@ struct CLITests {
 
     @Test("latch run names its version when it is running, and says when stopping begins and ends on SIGTERM")
     func runLogsVersion() async throws {
-        let path = try Self.temporaryFile(
-            """
-            listen:
-              - address: 127.0.0.1:0
-            clusters:
-              - name: shop
-                nodes:
-                  - { name: tomcat1, address: 127.0.0.1:9 }
-            """
-        )
+        let path = try Self.minimalConfig()
         defer { try? FileManager.default.removeItem(atPath: path) }
         let process = Process()
         process.executableURL = Self.latchBinary

@@ -59,16 +59,7 @@ struct SystemdNotifyTests {
     @Test("latch run says READY=1 once listening, RELOADING=1 then READY=1 around a SIGHUP reload, STOPPING=1 on SIGTERM")
     func lifecycle() throws {
         let socket = try NotifySocket()
-        let path = try CLITests.temporaryFile(
-            """
-            listen:
-              - address: 127.0.0.1:0
-            clusters:
-              - name: shop
-                nodes:
-                  - { name: tomcat1, address: 127.0.0.1:9 }
-            """
-        )
+        let path = try CLITests.minimalConfig()
         defer { try? FileManager.default.removeItem(atPath: path) }
         let process = Process()
         process.executableURL = CLITests.latchBinary
