@@ -5,21 +5,22 @@ import NIOSSL
 import NIOTLS
 
 /// The handlers of an accepted client connection: HTTP/1 on a plain listener; on a TLS listener, the
-/// TLS handshake, then HTTP/2 or HTTP/1 as the client's ALPN choice says.
+/// TLS handshake, then HTTP/2 or HTTP/1 as the client's ALPN choice says. Each takes `client`, the
+/// address a PROXY protocol header gave (``ProxyHeaderReader``), `nil` for the peer's own.
 enum ClientPipeline {
     /// `ProxyHandler` on the connection's bytes, alone: it parses requests, keeps the deadlines,
     /// answers parse errors itself (it knows whether a response is under way and whether the bytes
     /// came after a `Connection: close`), orders pipelined requests itself (NIOHTTP1's pipelining
     /// handler stops reading during every response: two epoll_ctl calls per keep-alive request), and
     /// writes responses as bytes (``HTTPWire``).
-    static func http1(_ channel: any Channel, holder: RuntimeHolder, scheme: String, redirectToHTTPS: Int? = nil) throws {
+    static func http1(_ channel: any Channel, holder: RuntimeHolder, scheme: String, redirectToHTTPS: Int? = nil, client: SocketAddress? = nil) throws {
         let runtime = holder.current
         // A client's half-close is an event, not a close: its request is still answered.
         try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
         try channel.pipeline.syncOperations.addHandler(
             ProxyHandler(
                 holder: holder, parsing: runtime.config.limits.parserLimits, writer: HTTP1ResponseWriter(buffers: runtime.pool(for: channel.eventLoop).buffers), scheme: scheme,
-                redirectToHTTPS: redirectToHTTPS))
+                redirectToHTTPS: redirectToHTTPS, client: client))
     }
 
     /// TLS first; the rest once the handshake has said which protocol the client speaks.
@@ -28,6 +29,7 @@ enum ClientPipeline {
         _ channel: any Channel,
         context: NIOSSLContext,
         holder: RuntimeHolder,
+        client: SocketAddress? = nil,
         handshakeFailed: @escaping @Sendable () -> Void = {}
     ) throws {
         let runtime = holder.current
@@ -42,9 +44,9 @@ enum ClientPipeline {
             ApplicationProtocolNegotiationHandler { result, channel in
                 channel.eventLoop.makeCompletedFuture {
                     if case .negotiated("h2") = result {
-                        try http2(channel, holder: holder)
+                        try http2(channel, holder: holder, client: client)
                     } else {
-                        try http1(channel, holder: holder, scheme: "https")
+                        try http1(channel, holder: holder, scheme: "https", client: client)
                     }
                 }
             }
@@ -57,7 +59,7 @@ enum ClientPipeline {
     /// header blocks (pseudo-header fields, forbidden connection-specific fields, lower-case names)
     /// and content lengths, and its flow control bounds what a stream may buffer: a stream is read only
     /// while its node connection can take more, and the client's window is opened as Latch reads.
-    static func http2(_ channel: any Channel, holder: RuntimeHolder) throws {
+    static func http2(_ channel: any Channel, holder: RuntimeHolder, client: SocketAddress? = nil) throws {
         let runtime = holder.current
         let limits = runtime.config.limits
         // Idle connections (no open stream for `idle`) and shutdown (GOAWAY, then close when the
@@ -81,7 +83,7 @@ enum ClientPipeline {
                 // Connection, Keep-Alive, Transfer-Encoding…) from every head and trailer block Latch
                 // writes, which were made for HTTP/1 clients.
                 try sync.addHandler(HTTP2FramePayloadToHTTP1ServerCodec(normalizeHTTPHeaders: true))
-                let proxy = ProxyHandler(holder: holder, parsing: nil, writer: HTTP2ResponseWriter(), scheme: "https")
+                let proxy = ProxyHandler(holder: holder, parsing: nil, writer: HTTP2ResponseWriter(), scheme: "https", client: client)
                 try sync.addHandler(HTTP2StreamInput(proxy))
                 try sync.addHandler(proxy)
             }

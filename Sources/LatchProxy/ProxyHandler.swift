@@ -62,11 +62,17 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// (`channelReadComplete`) and leave in one flush.
     var inClientRead = false
 
-    /// - Parameter parsing: the limits of HTTP/1 requests parsed from bytes; `nil` for an HTTP/2 stream.
+    /// The address a PROXY protocol header gave; `nil`: the peer's own.
+    private let proxiedClient: SocketAddress?
+
+    /// - Parameters:
+    ///   - parsing: the limits of HTTP/1 requests parsed from bytes; `nil` for an HTTP/2 stream.
+    ///   - client: the client's address as a PROXY protocol header gave it; `nil`: the peer's.
     init(
         holder: RuntimeHolder, parsing limits: HTTP1RequestParser.Limits?, writer: any ResponseWriter, scheme: String = "http",
-        redirectToHTTPS: Int? = nil
+        redirectToHTTPS: Int? = nil, client: SocketAddress? = nil
     ) {
+        self.proxiedClient = client
         self.holder = holder
         self.writer = writer
         self.runtimeGeneration = holder.generation
@@ -82,7 +88,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         self.context = context
         self.pool = runtime.pool(for: context.eventLoop)
         parser?.tables = pool?.buffers
-        if let remote = context.channel.remoteAddress {
+        if let remote = proxiedClient ?? context.channel.remoteAddress {
             clientIP = remote.ipAddress
             clientAddress = SocketAddress.display(remote)
         }

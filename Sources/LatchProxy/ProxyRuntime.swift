@@ -19,8 +19,10 @@ final class ProxyRuntime: Sendable {
     /// Shared across reloads, like the access log.
     let metrics: LatchMetrics
     let timeouts: Timeouts
-    /// When a refused connection was last logged: a flood of them logs one line per ten seconds.
-    private let lastRefusalLogged = NIOLockedValueBox<MonotonicInstant?>(nil)
+    /// A flood of refused connections logs one line per ten seconds.
+    private let refusalLog = LogThrottle()
+    /// Likewise for connections closed for their PROXY protocol header.
+    private let proxyHeaderLog = LogThrottle()
     /// One pool per event loop, each touched only from its own loop.
     private let pools: [ObjectIdentifier: NIOLoopBoundBox<UpstreamPool>]
 
@@ -87,16 +89,22 @@ final class ProxyRuntime: Sendable {
     /// once per ten seconds so a connection flood does not also flood the log.
     func noteRefusedConnection() {
         metrics.clientConnectionRefused()
-        let now = MonotonicInstant.now
-        let shouldLog = lastRefusalLogged.withLockedValue { last in
-            guard last.map({ $0.duration(to: now) >= .seconds(10) }) ?? true else { return false }
-            last = now
-            return true
-        }
-        if shouldLog {
+        if refusalLog.allows() {
             logger.warning(
                 "client connection refused: max_client_connections reached (answered 503)",
                 metadata: ["max_client_connections": "\(config.limits.maxClientConnections)"]
+            )
+        }
+    }
+
+    /// A connection on a `proxy_protocol` listener was closed for its header: counted by listener and
+    /// reason, and logged at most once per ten seconds (a port scan must not flood the log).
+    func noteProxyHeaderRefused(listener: String, client: String, reason: ProxyHeaderReader.Refusal, detail: String) {
+        metrics.proxyProtocolRefused(listener: listener, reason: reason.rawValue)
+        if proxyHeaderLog.allows() {
+            logger.warning(
+                "connection closed: \(detail) (further ones within 10s are only counted, in latch_proxy_protocol_refusals_total)",
+                metadata: ["listener": "\(listener)", "client": "\(client)", "reason": "\(reason.rawValue)"]
             )
         }
     }

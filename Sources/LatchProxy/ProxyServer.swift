@@ -301,7 +301,7 @@ public final class ProxyServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let runtime = holder.current
                     let sync = channel.pipeline.syncOperations
-                    let mode = slot.mode
+                    let (mode, proxyProtocol) = slot.setting
                     switch connections.add(channel, limit: runtime.config.limits.maxClientConnections) {
                     case .shuttingDown:
                         return
@@ -318,15 +318,27 @@ public final class ProxyServer: Sendable {
                     case .accepted:
                         break
                     }
-                    switch mode {
-                    case .tls(let context):
-                        let listener = slot.address.description
-                        try ClientPipeline.tls(channel, context: context, holder: holder) {
-                            metrics.tlsHandshakeFailed(listener: listener)
+                    let listener = slot.address.description
+                    let serve: ProxyHeaderReader.Proceed = { channel, client in
+                        switch mode {
+                        case .tls(let context):
+                            try ClientPipeline.tls(channel, context: context, holder: holder, client: client) {
+                                metrics.tlsHandshakeFailed(listener: listener)
+                            }
+                        case .plain(let redirect):
+                            try ClientPipeline.http1(channel, holder: holder, scheme: "http", redirectToHTTPS: redirect, client: client)
                         }
-                    case .plain(let redirect):
-                        try ClientPipeline.http1(channel, holder: holder, scheme: "http", redirectToHTTPS: redirect)
                     }
+                    let peer = channel.remoteAddress
+                    guard let proxyProtocol, proxyProtocol.expectsHeader(from: peer?.ipAddress) else {
+                        return try serve(channel, nil)
+                    }
+                    // The header comes before anything else, TLS included (proxy-protocol.txt §2).
+                    try sync.addHandler(
+                        ProxyHeaderReader(timeout: runtime.timeouts.requestHead, proceed: serve) { reason, detail in
+                            holder.current.noteProxyHeaderRefused(
+                                listener: listener, client: peer.map(SocketAddress.display) ?? "-", reason: reason, detail: detail)
+                        })
                 }
             }
         return try await bootstrap.bind(host: slot.address.host, port: slot.address.port).get()

@@ -9,7 +9,7 @@ enum LatchLogging {
     /// A `LOG_LEVEL` that names no level is refused (exit 2), not taken as `info`: the operator who set
     /// it wants something else than what they would silently get.
     static func bootstrap() throws {
-        var level = Logger.Level.info
+        let level: Logger.Level
         if let name = ProcessInfo.processInfo.environment["LOG_LEVEL"], !name.isEmpty {
             guard let named = Logger.Level(rawValue: name.lowercased()) else {
                 let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
@@ -17,6 +17,8 @@ enum LatchLogging {
                 throw ExitCode(2)
             }
             level = named
+        } else {
+            level = .info
         }
         LoggingSystem.bootstrap { label in
             var handler = label == "latch.access"

@@ -7,7 +7,8 @@
 enum ConfigDecoder {
     static let topKeys = ["listen", "clusters", "timeouts", "pool", "forwarding", "threads", "limits"]
         + OperationsDecoder.topKeys
-    static let listenerKeys = ["address", "tls", "redirect_to_https"]
+    static let listenerKeys = ["address", "tls", "redirect_to_https", "proxy_protocol"]
+    static let proxyProtocolKeys = ["from"]
     static let timeoutKeys = ["connect", "request_head", "idle", "upstream_response", "tunnel"]
     static let poolKeys = ["max_idle_per_node", "idle_timeout"]
     static let forwardingKeys = ["x_forwarded_for", "via"]
@@ -63,9 +64,35 @@ enum ConfigDecoder {
                 }
                 listener.redirectToHTTPS = try node.int(in: 1...65535, what: "https port")
             }
+            if let node = mapping.value("proxy_protocol") { listener.proxyProtocol = try proxyProtocol(node) }
             listeners.append(listener)
         }
         return listeners
+    }
+
+    /// `true`, `false`, or `{ from: [CIDR, ...] }`.
+    private static func proxyProtocol(_ node: ConfigNode) throws(ConfigError) -> ProxyProtocolPolicy? {
+        guard case .mapping = node.node else {
+            guard (try? node.bool()) != nil else {
+                throw node.error("expected true, false or a mapping `{ from: [10.0.0.0/8, ...] }`, found \(node.kind)")
+            }
+            return try node.bool() ? .everyone : nil
+        }
+        let mapping = try node.mapping(allowedKeys: proxyProtocolKeys)
+        let fromNode = try mapping.required("from")
+        var blocks: [AddressBlock] = []
+        for item in try fromNode.list() {
+            let text = try item.string()
+            do throws(AddressBlock.Invalid) {
+                blocks.append(try AddressBlock(parsing: text))
+            } catch {
+                throw item.error(error.description)
+            }
+        }
+        guard !blocks.isEmpty else {
+            throw fromNode.error("no address blocks; list the balancers in front, e.g. `from: [10.0.0.0/8]`, or write `proxy_protocol: true` for every peer")
+        }
+        return .from(blocks)
     }
 
     private static func timeouts(_ node: ConfigNode) throws(ConfigError) -> TimeoutsConfig {

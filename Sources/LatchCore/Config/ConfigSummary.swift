@@ -37,6 +37,14 @@ public enum ConfigSummary {
 
     /// `0.0.0.0:8443 (TLS: TLSv1.2, TLSv1.3, 2 certificates, files checked every 10s)`.
     private static func describe(_ listener: ListenerConfig) -> String {
+        switch listener.proxyProtocol {
+        case nil: return describeProtocol(listener)
+        case .everyone: return describeProtocol(listener) + ", PROXY protocol header from every peer"
+        case .from(let blocks): return describeProtocol(listener) + ", PROXY protocol header from \(blocks.map(\.description).joined(separator: ", "))"
+        }
+    }
+
+    private static func describeProtocol(_ listener: ListenerConfig) -> String {
         if let tls = listener.tls {
             let count = tls.certificates.count == 1 ? "1 certificate" : "\(tls.certificates.count) certificates by SNI"
             let watch = tls.watchInterval.map { "files checked every \(format($0))" } ?? "files read on reload only"

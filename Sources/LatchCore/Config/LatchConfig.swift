@@ -69,11 +69,14 @@ public struct ListenerConfig: Sendable, Equatable {
     /// A plain listener that answers every request with a redirect to `https://<host>:<port>` (the
     /// port left out when it is 443) instead of proxying; `nil`: proxies.
     public var redirectToHTTPS: Int?
+    /// Which peers start their connections with a PROXY protocol header; `nil`: none do.
+    public var proxyProtocol: ProxyProtocolPolicy?
 
-    public init(address: HostPort, tls: TLSListenerConfig? = nil, redirectToHTTPS: Int? = nil) {
+    public init(address: HostPort, tls: TLSListenerConfig? = nil, redirectToHTTPS: Int? = nil, proxyProtocol: ProxyProtocolPolicy? = nil) {
         self.address = address
         self.tls = tls
         self.redirectToHTTPS = redirectToHTTPS
+        self.proxyProtocol = proxyProtocol
     }
 }
 

@@ -20,7 +20,9 @@ import Prometheus
 /// - TLS: `latch_tls_handshake_failures_total{listener}` (client connections that ended without a
 ///   completed handshake: a refused version or cipher, a client not speaking TLS, a timeout) and
 ///   `latch_tls_certificate_expiry_timestamp_seconds{listener,certificate}` (each certificate in force:
-///   its notAfter as a Unix time, to alert on `- time() < 14 * 86400`).
+///   its notAfter as a Unix time, to alert on `- time() < 14 * 86400`);
+/// - PROXY protocol: `latch_proxy_protocol_refusals_total{listener,reason}` (connections closed for
+///   their header: `malformed` — none, or not one —, `timeout`, `closed` mid-header).
 ///
 /// The two per-request metrics are ``RequestSeries``: counted per event loop without a lock, summed at
 /// each scrape. The rest go through swift-metrics, their handlers cached per label set.
@@ -69,6 +71,11 @@ final class LatchMetrics: Sendable {
     /// A client's TLS handshake failed or did not complete within `request_head`.
     func tlsHandshakeFailed(listener: String) {
         counter("latch_tls_handshake_failures_total", ["listener", listener]).increment()
+    }
+
+    /// A connection on a `proxy_protocol` listener closed for its header: `malformed`, `timeout`, `closed`.
+    func proxyProtocolRefused(listener: String, reason: String) {
+        counter("latch_proxy_protocol_refusals_total", ["listener", listener, "reason", reason]).increment()
     }
 
     /// The Prometheus text exposition, with the gauges and stats-fed counters brought up to date.

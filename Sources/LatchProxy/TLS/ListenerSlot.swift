@@ -44,10 +44,12 @@ final class ListenerSlot: Sendable {
         }
     }
 
-    var mode: Mode {
+    /// What a new connection gets, and which peers must start it with a PROXY protocol header.
+    var setting: (mode: Mode, proxyProtocol: ProxyProtocolPolicy?) {
         state.withLockedValue { state in
-            if let tls = state.tls { return .tls(tls.context) }
-            return .plain(redirectToHTTPS: state.config.redirectToHTTPS)
+            let proxyProtocol = state.config.proxyProtocol
+            if let tls = state.tls { return (.tls(tls.context), proxyProtocol) }
+            return (.plain(redirectToHTTPS: state.config.redirectToHTTPS), proxyProtocol)
         }
     }
 

@@ -13,17 +13,20 @@ final class RawClient: Sendable {
     ///   reads only once it has sent everything does (then `closed` means "the server closed its side").
     /// - Parameter tls: speak TLS with this client context, sending `serverName` as SNI (and verifying
     ///   the server's certificate against it, when the context verifies).
+    /// - Parameter preface: bytes sent as the connection opens, before TLS (a PROXY protocol header).
     static func connect(
         port: Int,
         group: any EventLoopGroup,
         halfClosure: Bool = false,
-        tls: (context: NIOSSLContext, serverName: String?)? = nil
+        tls: (context: NIOSSLContext, serverName: String?)? = nil,
+        preface: [UInt8]? = nil
     ) async throws -> RawClient {
         let received = NIOLockedValueBox((bytes: [UInt8](), closed: false, error: String?.none))
         let channel = try await ClientBootstrap(group: group)
             .channelOption(.allowRemoteHalfClosure, value: halfClosure)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let preface { try channel.pipeline.syncOperations.addHandler(PrefaceWriter(preface)) }
                     if let tls {
                         try channel.pipeline.syncOperations.addHandler(
                             try NIOSSLClientHandler(context: tls.context, serverHostname: tls.serverName))
@@ -100,6 +103,22 @@ final class RawClient: Sendable {
             if case .inputClosed = event as? ChannelEvent { received.withLockedValue { $0.closed = true } }
             context.fireUserInboundEventTriggered(event)
         }
+    }
+}
+
+/// Writes its bytes when the connection opens, below every other handler: they reach the wire
+/// before a TLS handshake, as a balancer's PROXY protocol header does.
+final class PrefaceWriter: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private let bytes: [UInt8]
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: nil)
+        context.fireChannelActive()
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }
 

@@ -25,7 +25,8 @@ final class RawHTTP2Client: Sendable {
         self.multiplexer = multiplexer
     }
 
-    static func connect(port: Int, group: any EventLoopGroup, trusting caPEM: String) async throws -> RawHTTP2Client {
+    /// - Parameter preface: bytes sent before TLS (a PROXY protocol header).
+    static func connect(port: Int, group: any EventLoopGroup, trusting caPEM: String, preface: [UInt8]? = nil) async throws -> RawHTTP2Client {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(caPEM.utf8)))
         tls.applicationProtocols = ["h2"]
@@ -38,6 +39,7 @@ final class RawHTTP2Client: Sendable {
         let channel = try await ClientBootstrap(group: group)
             .channelInitializer { [connection] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let preface { try channel.pipeline.syncOperations.addHandler(PrefaceWriter(preface)) }
                     try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: "localhost"))
                     let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
                         mode: .client, connectionConfiguration: connection, streamConfiguration: .init()
