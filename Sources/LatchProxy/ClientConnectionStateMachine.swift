@@ -1,3 +1,4 @@
+import NIOCore
 import NIOHTTP1
 
 /// Where one client connection (or HTTP/2 stream) is in its life, and what each inbound event means
@@ -44,6 +45,8 @@ struct ClientConnectionStateMachine {
         case close
         /// The exchange in progress ends the connection: its response must say `Connection: close`.
         case closeAfterResponse
+        /// Between requests at shutdown: close unless a request starts within ``quietWindow``.
+        case closeIfQuiet
     }
 
     /// What a parse error means here.
@@ -62,6 +65,14 @@ struct ClientConnectionStateMachine {
 
     private(set) var state: State = .idle
     private var held: [Held] = []
+    /// Shutdown (or a take-over) began while this connection was open: its next request is its last.
+    private(set) var quiescing = false
+
+    /// How long a connection between requests is kept at shutdown for a request that may be on its
+    /// way: closing it at once could cross a request the client is sending (it would get a reset, not
+    /// an answer), as HAProxy's `idle-close-on-response` avoids. A client that is really idle is closed
+    /// after this, without holding shutdown for the whole grace.
+    static let quietWindow = TimeAmount.seconds(1)
     /// A read was asked for while it could not be served (held events, backpressure).
     private(set) var readPending = false
 
@@ -113,7 +124,7 @@ struct ClientConnectionStateMachine {
     private mutating func handle(_ part: ClientRequestPart) -> PartAction {
         switch (state, part) {
         case (.idle, .head(let head)):
-            state = .exchange(closeAfter: false)
+            state = .exchange(closeAfter: quiescing)
             return .startExchange(head)
         case (.exchange, .body), (.exchange, .end):
             return .forward(part)
@@ -178,10 +189,14 @@ struct ClientConnectionStateMachine {
         }
     }
 
-    /// Shutdown: an idle connection closes now, a busy one after its current response, which says
-    /// `Connection: close` if its head has not gone out yet.
-    mutating func quiesce() -> CloseAction {
+    /// Shutdown: a busy connection closes after its current response, which says `Connection: close`
+    /// if its head has not gone out yet; one between requests serves one more request, with
+    /// `Connection: close`, if it starts within ``quietWindow`` (`headUnderway`: some of its head has
+    /// arrived, and the head deadline bounds the rest). Pipelined requests not yet started are dropped.
+    mutating func quiesce(headUnderway: Bool) -> CloseAction {
         held.removeAll()
+        quiescing = true
+        if case .idle = state { return headUnderway ? .none : .closeIfQuiet }
         return inputClosed(replaying: true)
     }
 

@@ -93,6 +93,15 @@ struct ClientDeadlines {
         startTimer(idleTimeout, on: loop, handler)
     }
 
+    /// Shutdown, between requests: the connection closes (as ``Expiry/idle``) unless a request starts
+    /// within `window`, or its idle deadline comes first.
+    mutating func closeIfQuiet(within window: TimeAmount, on loop: any EventLoop, _ handler: some NIOScheduledCallbackHandler) {
+        let deadline = loop.now + window
+        if case .idle = phase, let current = timer.deadline, current <= deadline { return }
+        phase = .idle
+        startTimer(window, on: loop, handler)
+    }
+
     /// The timer fired. `holdingReads`: Latch is holding the client's reads (backpressure), so a
     /// silent body is Latch's doing.
     mutating func fired(on loop: any EventLoop, _ handler: some NIOScheduledCallbackHandler, holdingReads: Bool) -> Expiry {

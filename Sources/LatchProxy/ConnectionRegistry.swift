@@ -3,8 +3,9 @@ import NIOCore
 
 /// The open client connections, so shutdown can ask each to finish its current exchange and close.
 ///
-/// ``ProxyHandler`` understands `ChannelShouldQuiesceEvent`: an idle keep-alive connection
-/// closes at once, a busy one closes after its response (with `Connection: close`). This is the same
+/// ``ProxyHandler`` understands `ChannelShouldQuiesceEvent`: a busy connection closes after its
+/// current response (with `Connection: close`), one between requests after one more request or a
+/// second without one (``ClientConnectionStateMachine/quiesce(headUnderway:)``). This is the same
 /// protocol NIOExtras' `ServerQuiescingHelper` drives, kept here so several listeners share one registry
 /// and nothing outlives the event loops.
 /// Sent to a connection still open when shutdown's grace runs out, just before it is closed: the
@@ -16,31 +17,25 @@ final class ConnectionRegistry: Sendable {
 
     private struct State {
         var channels: [ObjectIdentifier: any Channel] = [:]
-        var quiescing = false
     }
 
     enum Admission {
         case accepted
-        /// Shutdown has begun: the connection was closed.
-        case shuttingDown
         /// `limit` connections are open already: the caller answers 503.
         case overLimit
     }
 
     /// Registers a new client connection if fewer than `limit` are open (`limits.max_client_connections`).
+    /// One accepted just as shutdown began (the listener was closing) is registered all the same: its
+    /// client sent a request expecting an answer, and its handler serves it as the last one
+    /// (``RuntimeHolder/isQuiescing``); closing it would fail that request.
     func add(_ channel: any Channel, limit: Int) -> Admission {
         let admission = state.withLockedValue { state -> Admission in
-            guard !state.quiescing else { return .shuttingDown }
             guard state.channels.count < limit else { return .overLimit }
             state.channels[ObjectIdentifier(channel)] = channel
             return .accepted
         }
-        switch admission {
-        case .shuttingDown:
-            channel.close(promise: nil)
-        case .overLimit:
-            break
-        case .accepted:
+        if case .accepted = admission {
             channel.closeFuture.whenComplete { [self] _ in
                 _ = state.withLockedValue { $0.channels.removeValue(forKey: ObjectIdentifier(channel)) }
             }
@@ -55,10 +50,7 @@ final class ConnectionRegistry: Sendable {
     /// Returns how many connections were still open when the grace ran out (and were closed).
     @discardableResult
     func quiesce(grace: Duration) async -> Int {
-        let channels = state.withLockedValue { state in
-            state.quiescing = true
-            return Array(state.channels.values)
-        }
+        let channels = state.withLockedValue { Array($0.channels.values) }
         for channel in channels {
             channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
         }

@@ -180,7 +180,9 @@ extension ProxyHandler {
         guard let context else { return }
         let hasBody = MessageFraming.requestHasBody(head)
         var response = response
+        // `closesAfterResponse`: the client half-closed, or shutdown made this request the last.
         response.keepAlive = response.keepAlive && head.isKeepAlive && !hasBody && !MessageFraming.asksForUpgrade(head)
+            && !client.closesAfterResponse
         response.headRequest = head.method.isHEAD
         let status = Int(response.status.code)
         let series = node.map { cluster.requestSeries[$0] } ?? cluster.unplacedSeries

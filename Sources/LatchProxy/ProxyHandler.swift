@@ -94,6 +94,8 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         }
         // The first head's deadline runs from the accept (as HAProxy's `timeout http-request`).
         if context.channel.isActive { deadlines.activated(on: context.eventLoop, self) }
+        // Accepted as shutdown began (after the registry told the open connections): the same rule.
+        if holder.isQuiescing { quiesce(context: context) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -295,6 +297,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         case .none: break
         case .close: context.close(promise: nil)
         case .closeAfterResponse: exchange?.machine.closeAfterResponse()
+        case .closeIfQuiet: deadlines.closeIfQuiet(within: ClientConnectionStateMachine.quietWindow, on: context.eventLoop, self)
         }
     }
 
@@ -308,13 +311,20 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             }
             inputClosed(replaying: false, context: context)
         case is ChannelShouldQuiesceEvent:
-            perform(client.quiesce(), context: context)
+            quiesce(context: context)
         case is ShutdownGraceOverEvent:
             // The close that follows ends the exchange in flight: Latch's doing, not the client's.
             cutByShutdown = true
         default:
             context.fireUserInboundEventTriggered(event)
         }
+    }
+
+    /// Shutdown or a take-over: see ``ClientConnectionStateMachine/quiesce(headUnderway:)``.
+    private func quiesce(context: ChannelHandlerContext) {
+        guard !client.quiescing else { return }
+        let headUnderway = !parseFailed && parser?.isInMessage(buffered: unparsed?.readableBytes ?? 0) == true
+        perform(client.quiesce(headUnderway: headUnderway), context: context)
     }
 
     func channelInactive(context: ChannelHandlerContext) {

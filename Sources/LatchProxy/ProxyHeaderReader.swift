@@ -28,6 +28,8 @@ final class ProxyHeaderReader: ChannelInboundHandler, RemovableChannelHandler {
     private var received: ByteBuffer?
     private var timer: Scheduled<Void>?
     private var finished = false
+    /// Shutdown began before the header came (the handlers set up after it see that themselves).
+    private var quiescing = false
 
     /// - Parameter refused: the reason and, in words, what was wrong; called at most once.
     init(timeout: TimeAmount, proceed: @escaping Proceed, refused: @escaping (Refusal, String) -> Void) {
@@ -50,10 +52,16 @@ final class ProxyHeaderReader: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelActive()
     }
 
-    private func startTimer(_ context: ChannelHandlerContext) {
+    private func startTimer(_ context: ChannelHandlerContext, in amount: TimeAmount? = nil) {
         guard timer == nil, !finished else { return }
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: amount ?? timeout) { [weak self] in
             guard let self, !self.finished else { return }
+            if self.quiescing, self.received == nil {
+                // Shut down while nothing came: closed as an idle connection is, not refused.
+                self.finished = true
+                context.close(promise: nil)
+                return
+            }
             self.refuse(context, .timeout, "no whole PROXY protocol header within timeouts.request_head")
         }
     }
@@ -110,12 +118,17 @@ final class ProxyHeaderReader: ChannelInboundHandler, RemovableChannelHandler {
             context.fireUserInboundEventTriggered(event)
             return
         }
-        // No request can be under way yet: at shutdown, or once the peer stops sending, the
-        // connection has nothing left to give.
         if event is ChannelShouldQuiesceEvent {
-            finished = true
-            context.close(promise: nil)
+            // At shutdown a header on its way is still read (its request is served as the last one);
+            // a connection that has sent nothing gets the quiet window a connection between requests gets.
+            quiescing = true
+            if received == nil, timeout > ClientConnectionStateMachine.quietWindow {
+                timer?.cancel()
+                timer = nil
+                startTimer(context, in: ClientConnectionStateMachine.quietWindow)
+            }
         } else if case .inputClosed = event as? ChannelEvent {
+            // Once the peer stops sending, the connection has nothing left to give.
             endedEarly()
             context.close(promise: nil)
         } else {

@@ -130,6 +130,7 @@ public final class ProxyServer: Sendable {
             listener.slot.stop()
             try? await listener.channel.close()
         }
+        holder.beginQuiescing()
         let cut = await connections.quiesce(grace: grace)
         await runtime.closeIdleUpstreams()
         logger.notice("stopped", metadata: ["connections_cut_at_grace": "\(cut)"])
@@ -303,8 +304,6 @@ public final class ProxyServer: Sendable {
                     let sync = channel.pipeline.syncOperations
                     let (mode, proxyProtocol) = slot.setting
                     switch connections.add(channel, limit: runtime.config.limits.maxClientConnections) {
-                    case .shuttingDown:
-                        return
                     case .overLimit:
                         runtime.noteRefusedConnection()
                         // A TLS client cannot read a 503 before a handshake, and a handshake is work an

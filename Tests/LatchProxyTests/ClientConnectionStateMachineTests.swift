@@ -150,14 +150,36 @@ struct ClientConnectionStateMachineTests {
     }
 
     @Test func quiesce() {
+        // Between requests: one more request may come, and it is the last.
         var idle = Machine()
-        let r26 = idle.quiesce()
-        #expect(r26 == .close)
+        let r26 = idle.quiesce(headUnderway: false)
+        #expect(r26 == .closeIfQuiet)
+        #expect(idle.state == .idle)
+        guard case .startExchange = idle.received(Self.head("/last")) else {
+            Issue.record("the request after a quiesce is served")
+            return
+        }
+        #expect(idle.state == .exchange(closeAfter: true))
+        #expect(idle.closesAfterResponse)
+        idle.exchangeEnded(keepAlive: true)
+        #expect(idle.state == .closing)
+
+        // Part of a head already in: no quiet window, the head deadline bounds it.
+        var reading = Machine()
+        let r26b = reading.quiesce(headUnderway: true)
+        #expect(r26b == Machine.CloseAction.none)
+        _ = reading.received(Self.head("/slow"))
+        #expect(reading.state == .exchange(closeAfter: true))
+
+        // Between requests, the client half-closes: nothing more comes.
+        var quietThenClosed = Machine()
+        _ = quietThenClosed.quiesce(headUnderway: false)
+        #expect(quietThenClosed.inputClosed() == .close)
 
         var busy = Machine()
         _ = busy.received(Self.head("/a"))
         _ = busy.received(Self.head("/b"))
-        let r27 = busy.quiesce()
+        let r27 = busy.quiesce(headUnderway: false)
         #expect(r27 == .closeAfterResponse)
         #expect(!busy.hasHeld)
         busy.exchangeEnded(keepAlive: true)
@@ -165,7 +187,7 @@ struct ClientConnectionStateMachineTests {
 
         var lingering = Machine()
         lingering.lingerStarted()
-        let r28 = lingering.quiesce()
+        let r28 = lingering.quiesce(headUnderway: false)
         #expect(r28 == .close)
     }
 

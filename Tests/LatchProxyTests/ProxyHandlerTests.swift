@@ -36,7 +36,8 @@ struct ProxyHandlerTests {
 
         var loop: EmbeddedEventLoop { channel.embeddedEventLoop }
 
-        init(configure: (inout LatchConfig) -> Void = { _ in }) throws {
+        /// - Parameter quiescing: the connection is accepted after shutdown began.
+        init(quiescing: Bool = false, configure: (inout LatchConfig) -> Void = { _ in }) throws {
             var config = LatchConfig(
                 listeners: [ListenerConfig(address: HostPort(host: "127.0.0.1", port: 0))],
                 clusters: [
@@ -61,6 +62,7 @@ struct ProxyHandlerTests {
                 metrics: LatchMetrics()
             )
             server = RuntimeHolder(runtime)
+            if quiescing { server.beginQuiescing() }
             try channel.pipeline.syncOperations.addHandler(halfClose)
             try ClientPipeline.http1(channel, holder: server, scheme: "http")
             try channel.connect(to: SocketAddress(ipAddress: "10.1.2.3", port: 40000)).wait()
@@ -166,14 +168,47 @@ struct ProxyHandlerTests {
         #expect(!client.channel.isActive)
     }
 
-    @Test("shutdown closes an idle keep-alive connection")
+    @Test("shutdown closes a keep-alive connection between requests after a quiet second, not under a request on its way")
     func quiesceWhenIdle() throws {
         let client = try Client()
         try client.send("GET / HTTP/1.1\r\nHost: shop\r\n\r\n")
         _ = try client.answer()
         #expect(client.channel.isActive)
         client.channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        client.loop.advanceTime(by: .milliseconds(999))
+        #expect(client.channel.isActive)
+        client.loop.advanceTime(by: .milliseconds(1))
         #expect(!client.channel.isActive)
+    }
+
+    @Test("at shutdown, the request that comes within the quiet second is answered, with Connection: close, and ends the connection")
+    func quiesceServesTheNextRequest() throws {
+        let client = try Client()
+        try client.send("GET /a HTTP/1.1\r\nHost: shop\r\n\r\n")
+        #expect(!(try client.answer().lowercased().contains("connection: close")))
+        client.channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        client.loop.advanceTime(by: .milliseconds(500))
+        try client.send("GET /b HTTP/1.1\r\nHost: shop\r\n\r\n")
+        let last = try client.answer()
+        #expect(last.hasPrefix("HTTP/1.1 503 Service Unavailable\r\n"), "\(last)")
+        #expect(last.lowercased().contains("connection: close"), "\(last)")
+        #expect(!client.channel.isActive)
+    }
+
+    @Test("a connection accepted as shutdown began serves its first request, with Connection: close")
+    func acceptedWhileQuiescing() throws {
+        let client = try Client(quiescing: true)
+        #expect(client.channel.isActive)
+        try client.send("GET / HTTP/1.1\r\nHost: shop\r\n\r\n")
+        let text = try client.answer()
+        #expect(text.hasPrefix("HTTP/1.1 503 Service Unavailable\r\n"), "\(text)")
+        #expect(text.lowercased().contains("connection: close"), "\(text)")
+        #expect(!client.channel.isActive)
+
+        // One that sends nothing is closed after the quiet second.
+        let silent = try Client(quiescing: true)
+        silent.loop.advanceTime(by: .seconds(1))
+        #expect(!silent.channel.isActive)
     }
 
     @Test("Connection: close ends the line: the pipelined request behind it is not answered")
