@@ -25,8 +25,15 @@ public final class ProxyServer: Sendable {
     /// One reload at a time, and none once shutdown began: two interleaved reloads could leave the
     /// health checker watching a runtime that is no longer in force.
     private let lifecycle = NIOLockedValueBox<(reloading: Bool, shuttingDown: Bool)>((false, false))
-    /// The bound listeners, each with its slot (what a new connection on it gets).
-    private let channels: NIOLockedValueBox<[(slot: ListenerSlot, channel: any Channel)]>
+    /// The bound listeners, each with its slot (what a new connection on it gets) and its socket's
+    /// descriptor (what a take-over hands on).
+    private let channels: NIOLockedValueBox<[Listener]>
+
+    private struct Listener {
+        var slot: ListenerSlot
+        var channel: any Channel
+        var descriptor: NIOBSDSocket.Handle
+    }
 
     /// - Parameters:
     ///   - logger: operational messages (`latch`).
@@ -72,17 +79,21 @@ public final class ProxyServer: Sendable {
 
     /// Binds every listener. Returns the bound addresses in `listen` order (port 0 gets a real port).
     /// Throws a located ``ConfigError`` when a listener's certificates do not load, before binding any.
+    /// - Parameter inherited: per `listen` entry, a listening socket received from the Latch this one
+    ///   takes over (``TakeOverAssignment``), served as it is instead of binding the address again.
+    ///   Those are not accepted on until ``resumeAccepting()``: the old process still is.
     @discardableResult
-    public func start() async throws -> [SocketAddress] {
+    public func start(inheriting inherited: [NIOBSDSocket.Handle?] = []) async throws -> [SocketAddress] {
         if let startupError { throw startupError }
         let materials = try config.listeners.map(TLSMaterial.load)
         for warning in materials.compactMap({ $0 }).flatMap({ $0.expiryWarnings() }) { logger.warning("\(warning)") }
         var bound: [SocketAddress] = []
-        for (listener, tls) in zip(config.listeners, materials) {
+        for (index, (listener, tls)) in zip(config.listeners, materials).enumerated() {
             let slot = ListenerSlot(config: listener, tls: tls, logger: logger)
             let channel: any Channel
+            let descriptor: NIOBSDSocket.Handle
             do {
-                channel = try await bind(slot)
+                (channel, descriptor) = try await bind(slot, inherited: index < inherited.count ? inherited[index] : nil)
             } catch {
                 // Close what was already bound so a failed start leaves nothing listening.
                 slot.stop()
@@ -92,9 +103,10 @@ public final class ProxyServer: Sendable {
                 }
                 throw ListenError(address: listener.address, reason: describeNetworkError(error))
             }
-            channels.withLockedValue { $0.append((slot, channel)) }
+            channels.withLockedValue { $0.append(Listener(slot: slot, channel: channel, descriptor: descriptor)) }
             if let address = channel.localAddress { bound.append(address) }
-            logger.info("listening", metadata: ["address": "\(channel.localAddress.map(SocketAddress.display) ?? "?")"])
+            let taken = index < inherited.count && inherited[index] != nil
+            logger.info(taken ? "listening (socket taken over)" : "listening", metadata: ["address": "\(channel.localAddress.map(SocketAddress.display) ?? "?")"])
         }
         healthChecker.withLockedValue { $0 }.start()
         drainWatcher.start(server: self, on: group.next())
@@ -112,6 +124,32 @@ public final class ProxyServer: Sendable {
         channels.withLockedValue { $0.compactMap { $0.channel.localAddress } }
     }
 
+    /// The listening sockets, by the address their `listen` entry gives, for a take-over. Valid while
+    /// the listeners are open: a take-over asks for them and stops accepting on them in turn.
+    func listeningSockets() -> [(address: HostPort, descriptor: NIOBSDSocket.Handle)] {
+        channels.withLockedValue { $0.map { ($0.slot.address, $0.descriptor) } }
+    }
+
+    /// Accepts on the sockets taken over (the old process has stopped accepting on them).
+    public func resumeAccepting() async {
+        for listener in channels.withLockedValue({ $0 }) {
+            try? await listener.channel.setOption(.autoRead, value: true)
+        }
+    }
+
+    /// Stops accepting: the listeners close here (the sockets stay open in the process that took
+    /// them over, whose accept queue they are). Connections already accepted carry on.
+    func stopAccepting() async {
+        let listeners = channels.withLockedValue { channels in
+            defer { channels = [] }
+            return channels
+        }
+        for listener in listeners {
+            listener.slot.stop()
+            try? await listener.channel.close()
+        }
+    }
+
     /// Stops accepting, lets in-flight exchanges finish for up to `grace` (keep-alive connections close
     /// after their current response), then closes what is left and the idle upstream connections.
     public func shutdown(grace: Duration = .seconds(30)) async {
@@ -122,14 +160,7 @@ public final class ProxyServer: Sendable {
         lifecycle.withLockedValue { $0.shuttingDown = true }
         healthChecker.withLockedValue { $0 }.stop()
         drainWatcher.stop()
-        let listeners = channels.withLockedValue { channels in
-            defer { channels = [] }
-            return channels
-        }
-        for listener in listeners {
-            listener.slot.stop()
-            try? await listener.channel.close()
-        }
+        await stopAccepting()
         holder.beginQuiescing()
         let cut = await connections.quiesce(grace: grace)
         await runtime.closeIdleUpstreams()
@@ -234,12 +265,12 @@ public final class ProxyServer: Sendable {
         for warning in materials.compactMap({ $0 }).flatMap({ $0.expiryWarnings() }) { warnings.append(warning) }
         let wanted = Set(newConfig.listeners.map(\.address))
         let kept = channels.withLockedValue { $0.map(\.slot) }
-        var added: [(slot: ListenerSlot, channel: any Channel)] = []
+        var added: [Listener] = []
         for (listener, tls) in zip(newConfig.listeners, materials) where !kept.contains(where: { $0.address == listener.address }) {
             let slot = ListenerSlot(config: listener, tls: tls, logger: logger)
             do {
-                let channel = try await bind(slot)
-                added.append((slot, channel))
+                let (channel, descriptor) = try await bind(slot, inherited: nil)
+                added.append(Listener(slot: slot, channel: channel, descriptor: descriptor))
                 logger.info("listening", metadata: ["address": "\(channel.localAddress.map(SocketAddress.display) ?? "?")"])
             } catch {
                 slot.stop()
@@ -284,13 +315,15 @@ public final class ProxyServer: Sendable {
         return warnings
     }
 
-    private func bind(_ slot: ListenerSlot) async throws -> any Channel {
+    /// Serves `slot` on `inherited`, or on a socket bound now (``ListeningSocket``).
+    private func bind(_ slot: ListenerSlot, inherited: NIOBSDSocket.Handle?) async throws -> (any Channel, NIOBSDSocket.Handle) {
         let metrics = self.metrics
         let holder = self.holder
         let connections = self.connections
         let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // Two processes accepting on one socket is a race SwiftNIO's debug builds assert against
+            // (a readable listener whose accept finds nothing): a socket taken over waits.
+            .serverChannelOption(.autoRead, value: inherited == nil)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
@@ -340,7 +373,8 @@ public final class ProxyServer: Sendable {
                         })
                 }
             }
-        return try await bootstrap.bind(host: slot.address.host, port: slot.address.port).get()
+        let descriptor = try inherited ?? ListeningSocket.open(slot.address)
+        return (try await ListeningSocket.serve(bootstrap, on: descriptor), descriptor)
     }
 }
 
@@ -367,15 +401,18 @@ public struct ListenError: Error, CustomStringConvertible {
 /// Runs a ``ProxyServer`` under swift-service-lifecycle: binds on start, drains on graceful shutdown.
 public struct ProxyService: Service {
     public let server: ProxyServer
+    private let inherited: [NIOBSDSocket.Handle?]
     private let onStarted: @Sendable ([SocketAddress]) -> Void
 
-    public init(server: ProxyServer, onStarted: @escaping @Sendable ([SocketAddress]) -> Void = { _ in }) {
+    /// - Parameter inheriting: per `listen` entry, the socket taken over from the Latch this one replaces.
+    public init(server: ProxyServer, inheriting inherited: [NIOBSDSocket.Handle?] = [], onStarted: @escaping @Sendable ([SocketAddress]) -> Void = { _ in }) {
         self.server = server
+        self.inherited = inherited
         self.onStarted = onStarted
     }
 
     public func run() async throws {
-        let addresses = try await server.start()
+        let addresses = try await server.start(inheriting: inherited)
         onStarted(addresses)
         SystemdNotify.send("READY=1\nSTATUS=serving")
         // Sleep until SIGTERM/SIGINT (or the group's shutdown), then drain.

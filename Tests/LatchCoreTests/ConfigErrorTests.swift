@@ -78,7 +78,7 @@ struct ConfigErrorTests {
         Broken(name: "unknown key without suggestion", yaml: head + "    nodes:\n" + oneNode + "logging: debug\n",
                expected: "lb.yaml:7:1: logging: unknown key `logging`; "
                    + "expected one of: listen, clusters, timeouts, pool, forwarding, threads, limits, admin, state_file, "
-                   + "shutdown_grace, access_log"),
+                   + "shutdown_grace, access_log, control_socket"),
 
         // Wrong types.
         Broken(name: "mapping instead of list", yaml: "listen:\n  - address: 0.0.0.0:8080\nclusters:\n  shop:\n    nodes: []\n",

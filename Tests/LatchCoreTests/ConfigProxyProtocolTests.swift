@@ -38,14 +38,7 @@ struct ConfigProxyProtocolTests {
             ("{ }", "lb.yaml:3:21: listen[0].proxy_protocol: missing required key `from`"),
             ("{ from: 10.0.0.0/8 }", "lb.yaml:3:29: listen[0].proxy_protocol.from: expected a list, found a string (\"10.0.0.0/8\")"),
         ]
-        for (value, expected) in cases {
-            #expect(throws: ConfigError.self) { try Self.parse(Self.file(value)) }
-            do {
-                _ = try Self.parse(Self.file(value))
-            } catch {
-                #expect("\(error)" == expected)
-            }
-        }
+        expectConfigErrors(cases.map { (Self.file($0.0), $0.1) })
     }
 
     @Test func summaryShowsIt() throws {
@@ -53,5 +46,39 @@ struct ConfigProxyProtocolTests {
             "Listeners:  0.0.0.0:8080, PROXY protocol header from every peer\n"))
         #expect(ConfigSummary.render(try Self.parse(Self.file("{ from: [10.0.0.0/8, \"::1\"] }"))).hasPrefix(
             "Listeners:  0.0.0.0:8080, PROXY protocol header from 10.0.0.0/8, ::1/128\n"))
+    }
+}
+
+/// `control_socket` as the loader reads it.
+struct ConfigControlSocketTests {
+    static func file(_ line: String) -> String {
+        "listen:\n  - address: 0.0.0.0:8080\n" + line + "clusters:\n  - name: shop\n    nodes:\n      - { name: tomcat1, address: 10.0.0.11:8080 }\n"
+    }
+
+    static func parse(_ yaml: String) throws -> LatchConfig {
+        try ConfigLoader.parse(yaml: yaml, file: "lb.yaml")
+    }
+
+    @Test func values() throws {
+        #expect(try Self.parse(Self.file("")).controlSocket == .standard)
+        #expect(try Self.parse(Self.file("control_socket: false\n")).controlSocket == .off)
+        #expect(try Self.parse(Self.file("control_socket: /tmp/latch.sock\n")).controlSocket == .path("/tmp/latch.sock"))
+        #expect(ControlSocketConfig.standard.path { _ in true } == "/run/latch/latch.sock")
+        #expect(ControlSocketConfig.standard.path { _ in false } == nil)
+        #expect(ControlSocketConfig.off.path { _ in true } == nil)
+    }
+
+    @Test func errorsNamePlaceAndKey() throws {
+        let long = "/tmp/" + String(repeating: "d", count: 100) + ".sock"
+        let cases: [(String, String)] = [
+            ("control_socket: true\n", "lb.yaml:3:17: control_socket: expected a socket path or false, found true"),
+            ("control_socket: \"\"\n", "lb.yaml:3:17: control_socket: must not be empty; write `false` for no control socket"),
+            ("control_socket: \(long)\n", "lb.yaml:3:17: control_socket: a unix socket path holds at most 107 bytes; this one has 110"),
+            ("control_socket: /nonexistent-dir/latch.sock\n",
+             "lb.yaml:3:17: control_socket: cannot use directory \"/nonexistent-dir\" for the control socket: No such file or directory"),
+            ("control_socket: /tmp/\n", "lb.yaml:3:17: control_socket: \"/tmp/\" names a directory; give a file name, e.g. \"/tmp/latch.sock\""),
+            ("control_socket: [a]\n", "lb.yaml:3:17: control_socket: expected a string, found a list"),
+        ]
+        expectConfigErrors(cases.map { (Self.file($0.0), $0.1) })
     }
 }

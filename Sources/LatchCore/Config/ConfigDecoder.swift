@@ -37,6 +37,7 @@ enum ConfigDecoder {
             config.admin = try OperationsDecoder.admin(node, listeners: config.listeners)
         }
         if let node = top.value("state_file") { config.stateFile = try OperationsDecoder.stateFile(node) }
+        if let node = top.value("control_socket") { config.controlSocket = try OperationsDecoder.controlSocket(node) }
         if let node = top.value("shutdown_grace") { config.shutdownGrace = try node.duration() }
         if let node = top.block("access_log") { config.accessLog = try OperationsDecoder.accessLog(node) }
         return config

@@ -19,6 +19,8 @@ public struct LatchConfig: Sendable, Equatable {
     public var shutdownGrace: Duration
     public var accessLog: AccessLogConfig
     public var limits: LimitsConfig
+    /// Where a new Latch process asks this one for its listening sockets (`latch run --take-over`).
+    public var controlSocket: ControlSocketConfig = .standard
 
     public init(
         listeners: [ListenerConfig],
@@ -44,6 +46,30 @@ public struct LatchConfig: Sendable, Equatable {
         self.shutdownGrace = shutdownGrace
         self.accessLog = accessLog
         self.limits = limits
+    }
+}
+
+/// `control_socket`: the unix socket on which a new Latch process (`latch run --take-over`, same
+/// lb.yaml) asks the running one for its listening sockets.
+public enum ControlSocketConfig: Sendable, Equatable {
+    /// Not in the file: ``standardPath`` when its directory exists (the packaged unit's
+    /// `RuntimeDirectory=latch`), none otherwise.
+    case standard
+    case path(String)
+    /// `control_socket: false`.
+    case off
+
+    public static let standardPath = "/run/latch/latch.sock"
+    /// `sun_path` holds 108 bytes with the terminating NUL (unix(7)).
+    public static let longestPath = 107
+
+    /// The path to use, if any; `directoryExists` answers for ``standard``.
+    public func path(directoryExists: (String) -> Bool) -> String? {
+        switch self {
+        case .standard: directoryExists("/run/latch") ? Self.standardPath : nil
+        case .path(let path): path
+        case .off: nil
+        }
     }
 }
 

@@ -10,7 +10,7 @@ import Foundation
 /// is often run by another user than the service.
 enum OperationsDecoder {
     /// The keys read here that live in the top-level mapping.
-    static let topKeys = ["admin", "state_file", "shutdown_grace", "access_log"]
+    static let topKeys = ["admin", "state_file", "shutdown_grace", "access_log", "control_socket"]
     static let adminKeys = ["address", "token_file", "hosts"]
     static let accessLogKeys = ["format", "path"]
     static let drainKeys = ["session_idle", "maintenance_when_empty", "deadline"]
@@ -82,6 +82,21 @@ enum OperationsDecoder {
         if path.isEmpty { throw node.error("must not be empty; leave `state_file` out to keep no state") }
         try checkFileToWrite(path, at: node, what: "the state file", example: "state.json")
         return path
+    }
+
+    /// `control_socket:` a path, or `false` for none.
+    static func controlSocket(_ node: ConfigNode) throws(ConfigError) -> ControlSocketConfig {
+        if case .scalar = node.node, let off = try? node.bool() {
+            guard !off else { throw node.error("expected a socket path or false, found true") }
+            return .off
+        }
+        let path = try node.string()
+        if path.isEmpty { throw node.error("must not be empty; write `false` for no control socket") }
+        guard path.utf8.count <= ControlSocketConfig.longestPath else {
+            throw node.error("a unix socket path holds at most \(ControlSocketConfig.longestPath) bytes; this one has \(path.utf8.count)")
+        }
+        try checkFileToWrite(path, at: node, what: "the control socket", example: "latch.sock")
+        return .path(path)
     }
 
     static func accessLog(_ node: ConfigNode) throws(ConfigError) -> AccessLogConfig {

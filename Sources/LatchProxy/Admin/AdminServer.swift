@@ -15,6 +15,7 @@ public final class AdminServer: Sendable {
     private let token: String?
     private let logger: Logger
     private let channel: NIOLockedValueBoxChannel
+    private let boundSocket = NIOLockedValueBox<(address: HostPort, descriptor: NIOBSDSocket.Handle)?>(nil)
     private let reloader: Reloader?
 
     /// - Parameter reloader: serves `POST /api/reload` (what `latch reload` calls); `nil` answers 404.
@@ -42,14 +43,17 @@ public final class AdminServer: Sendable {
         }
     }
 
-    /// Binds the admin address; returns it (port 0 gets a real port).
+    /// Binds the admin address, or serves `inherited` (the socket of the Latch this one takes
+    /// over); returns the address (port 0 gets a real port).
     @discardableResult
-    public func start(group: any EventLoopGroup) async throws -> SocketAddress {
+    public func start(group: any EventLoopGroup, inheriting inherited: NIOBSDSocket.Handle? = nil) async throws -> SocketAddress {
         let router = AdminRouter(server: server, token: token, logger: logger, reloader: reloader, admin: config)
         let bound: any Channel
+        let descriptor: NIOBSDSocket.Handle
         do {
-            bound = try await ServerBootstrap(group: group)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            descriptor = try inherited ?? ListeningSocket.open(config.address)
+            let bootstrap = ServerBootstrap(group: group)
+                .serverChannelOption(.autoRead, value: inherited == nil)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
@@ -58,17 +62,29 @@ public final class AdminServer: Sendable {
                         try sync.addHandler(AdminHandler(router: router))
                     }
                 }
-                .bind(host: config.address.host, port: config.address.port).get()
+            bound = try await ListeningSocket.serve(bootstrap, on: descriptor)
         } catch {
             throw ListenError(address: config.address, reason: describeNetworkError(error))
         }
         channel.set(bound)
-        logger.info("admin listening", metadata: ["address": "\(bound.localAddress.map(SocketAddress.display) ?? "?")"])
+        boundSocket.withLockedValue { $0 = (config.address, descriptor) }
+        logger.info(inherited == nil ? "admin listening" : "admin listening (socket taken over)", metadata: ["address": "\(bound.localAddress.map(SocketAddress.display) ?? "?")"])
         return bound.localAddress!
     }
 
     public func stop() async {
+        boundSocket.withLockedValue { $0 = nil }
         if let bound = channel.take() { try? await bound.close() }
+    }
+
+    /// Accepts on a socket taken over (see ``ProxyServer/resumeAccepting()``).
+    public func resumeAccepting() async {
+        try? await channel.current()?.setOption(.autoRead, value: true)
+    }
+
+    /// The listening socket, while open, for a take-over.
+    func listeningSocket() -> (address: HostPort, descriptor: NIOBSDSocket.Handle)? {
+        boundSocket.withLockedValue { $0 }
     }
 }
 
@@ -76,6 +92,7 @@ public final class AdminServer: Sendable {
 final class NIOLockedValueBoxChannel: Sendable {
     private let box = NIOLockedValueBox<(any Channel)?>(nil)
     func set(_ channel: any Channel) { box.withLockedValue { $0 = channel } }
+    func current() -> (any Channel)? { box.withLockedValue { $0 } }
     func take() -> (any Channel)? {
         box.withLockedValue { value in
             defer { value = nil }

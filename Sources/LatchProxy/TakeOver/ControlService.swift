@@ -1,0 +1,178 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import LatchCore
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// The control socket (`control_socket`), run beside the proxy: a new Latch process started with
+/// `--take-over` and the same lb.yaml asks here for the listening sockets, sets up on them, and says
+/// so; this process then stops accepting, answers (the new one accepts from then on), and its
+/// `run()` returns, which shuts the group
+/// down gracefully (run it with `successTerminationBehavior: .gracefullyShutdownGroup`): exchanges
+/// in flight finish within `shutdown_grace`, and the process exits 0.
+///
+/// In the new process it first completes the take-over it began (``TakeOverClient``), once the
+/// proxy and admin listeners are set up (not yet accepting on the sockets taken over), starts
+/// accepting, then listens on the path the old process gave up.
+///
+/// Only a peer running as the same user or as root is answered (`SO_PEERCRED`); the socket file is
+/// the user's alone (mode 0600).
+public struct ControlService: Service {
+    let path: String
+    let configPath: String
+    let server: ProxyServer
+    let admin: AdminServer?
+    let handover: TakeOverClient?
+    let started: StartupBarrier
+    let logger: Logger
+
+    /// - Parameters:
+    ///   - configPath: this process's lb.yaml, resolved (``resolvedConfigPath(_:)``).
+    ///   - handover: a take-over this process began; completed once `started` opens.
+    ///   - started: opens when the proxy's and admin's listeners serve.
+    public init(
+        path: String, configPath: String, server: ProxyServer, admin: AdminServer?, handover: TakeOverClient?,
+        started: StartupBarrier, logger: Logger
+    ) {
+        self.path = path
+        self.configPath = configPath
+        self.server = server
+        self.admin = admin
+        self.handover = handover
+        self.started = started
+        self.logger = logger
+    }
+
+    /// `path` made absolute with symbolic links resolved: two processes started from different
+    /// directories, or through a link, name the same file alike.
+    public static func resolvedConfigPath(_ path: String) -> String {
+        URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path
+    }
+
+    public func run() async throws {
+        if let handover {
+            await started.wait()
+            let released = await handover.ready()
+            await server.resumeAccepting()
+            await admin?.resumeAccepting()
+            if released {
+                logger.notice(
+                    "took over the listening sockets; the previous Latch stopped accepting and finishes its exchanges in flight",
+                    metadata: ["previous_pid": "\(handover.oldPID)"])
+            } else {
+                logger.warning(
+                    "the previous Latch did not confirm it stopped accepting; both may accept until it exits",
+                    metadata: ["previous_pid": "\(handover.oldPID)"])
+            }
+        }
+        let listener: CInt
+        do {
+            listener = try UnixSocket.listen(path)
+        } catch {
+            logger.warning(
+                "no control socket, so `latch run --take-over` cannot take this Latch over: cannot listen on \(path): \(describeNetworkError(error))")
+            try? await gracefulShutdown()
+            return
+        }
+        logger.info("control socket listening", metadata: ["path": "\(path)"])
+        var handedOver = false
+        while !Task.isShuttingDownGracefully, !Task.isCancelled, !handedOver {
+            let accepted = try? await NIOThreadPool.singleton.runIfActive { try UnixSocket.accept(listener, milliseconds: 250) }
+            guard let peer = accepted ?? nil else { continue }
+            handedOver = await serve(ControlConnection(descriptor: peer), listener: listener)
+        }
+        if !handedOver {
+            close(listener)
+            unlink(path)
+        }
+    }
+
+    /// One peer: a take-over request, answered with the sockets; true once this process handed over.
+    private func serve(_ connection: ControlConnection, listener: CInt) async -> Bool {
+        defer { connection.close() }
+        let credentials = UnixSocket.peerCredentials(connection.descriptor)
+        guard let credentials, credentials.uid == geteuid() || credentials.uid == 0 else {
+            logger.warning("control socket: refused a peer that is neither root nor this Latch's user", metadata: ["uid": "\(credentials.map { "\($0.uid)" } ?? "?")"])
+            try? await connection.send(.refused("only root or uid \(geteuid()) may take this Latch over"))
+            return false
+        }
+        let request: TakeOverMessage
+        do {
+            guard let (message, stray) = try await connection.receive(milliseconds: 5_000) else { return false }
+            stray.forEach { _ = close($0) }
+            request = message
+        } catch {
+            logger.warning("control socket: \(error)")
+            try? await connection.send(.refused("\(error)"))
+            return false
+        }
+        guard case .request(let theirConfig) = request else {
+            try? await connection.send(.refused("expected a take-over request"))
+            return false
+        }
+        guard theirConfig == configPath else {
+            logger.warning("control socket: refused a take-over by a Latch running another configuration", metadata: ["theirs": "\(theirConfig)", "ours": "\(configPath)"])
+            try? await connection.send(.refused("this Latch runs \(configPath), not \(theirConfig)"))
+            return false
+        }
+        var sockets = server.listeningSockets().map { (TakeOverMessage.Socket(.listen, $0.address), $0.descriptor) }
+        if let admin = admin?.listeningSocket() { sockets.append((TakeOverMessage.Socket(.admin, admin.address), admin.descriptor)) }
+        logger.notice("take-over requested: handing the listening sockets to a new Latch", metadata: ["pid": "\(credentials.pid)"])
+        do {
+            try await connection.send(.listeners(pid: getpid(), sockets.map(\.0)), descriptors: sockets.map(\.1))
+            guard case .ready? = try await connection.receive(milliseconds: 60_000)?.0 else {
+                logger.warning("take-over abandoned: the new Latch went away before serving; this one serves on", metadata: ["pid": "\(credentials.pid)"])
+                return false
+            }
+        } catch {
+            logger.warning("take-over abandoned: \(describeNetworkError(error)); this one serves on", metadata: ["pid": "\(credentials.pid)"])
+            return false
+        }
+        // The new process accepts on the same sockets now: stop accepting here, and give up the
+        // control socket's path before saying so, for the new process to listen on it.
+        await server.stopAccepting()
+        await admin?.stop()
+        close(listener)
+        unlink(path)
+        try? await connection.send(.released)
+        logger.notice("handed over to the new Latch; finishing the exchanges in flight, then exiting", metadata: ["pid": "\(credentials.pid)"])
+        return true
+    }
+}
+
+/// Opens once every one of `count` parties has arrived (the proxy's and the admin's listeners serve).
+public final class StartupBarrier: Sendable {
+    private let state: NIOLockedValueBox<(left: Int, waiting: [CheckedContinuation<Void, Never>])>
+
+    public init(count: Int) {
+        state = NIOLockedValueBox((count, []))
+    }
+
+    public func arrive() {
+        let resumed = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+            state.left -= 1
+            guard state.left <= 0 else { return [] }
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        resumed.forEach { $0.resume() }
+    }
+
+    public func wait() async {
+        await withCheckedContinuation { continuation in
+            let open = state.withLockedValue { state -> Bool in
+                if state.left <= 0 { return true }
+                state.waiting.append(continuation)
+                return false
+            }
+            if open { continuation.resume() }
+        }
+    }
+}
