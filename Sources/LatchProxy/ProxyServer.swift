@@ -24,7 +24,7 @@ public final class ProxyServer: Sendable {
     private let drainWatcher = DrainWatcher()
     /// One reload at a time, and none once shutdown began: two interleaved reloads could leave the
     /// health checker watching a runtime that is no longer in force.
-    private let lifecycle = NIOLockedValueBox<(reloading: Bool, shuttingDown: Bool)>((false, false))
+    private let lifecycle = NIOLockedValueBox<(reloading: Bool, shuttingDown: Bool, handedOver: Bool)>((false, false, false))
     /// The bound listeners, each with its slot (what a new connection on it gets) and its socket's
     /// descriptor (what a take-over hands on).
     private let channels: NIOLockedValueBox<[Listener]>
@@ -136,6 +136,14 @@ public final class ProxyServer: Sendable {
             try? await listener.channel.setOption(.autoRead, value: true)
         }
     }
+
+    /// This process has handed its sockets to a new Latch: its shutdown is not the service's, so it
+    /// does not tell systemd it is stopping (the new process is the main one from now on).
+    func handOver() {
+        lifecycle.withLockedValue { $0.handedOver = true }
+    }
+
+    var isHandedOver: Bool { lifecycle.withLockedValue { $0.handedOver } }
 
     /// Stops accepting: the listeners close here (the sockets stay open in the process that took
     /// them over, whose accept queue they are). Connections already accepted carry on.
@@ -414,10 +422,11 @@ public struct ProxyService: Service {
     public func run() async throws {
         let addresses = try await server.start(inheriting: inherited)
         onStarted(addresses)
-        SystemdNotify.send("READY=1\nSTATUS=serving")
+        // A process taking over says READY=1 once the old one has let go (``ControlService``).
+        if inherited.isEmpty { SystemdNotify.send("READY=1\nSTATUS=serving") }
         // Sleep until SIGTERM/SIGINT (or the group's shutdown), then drain.
         try? await gracefulShutdown()
-        SystemdNotify.send("STOPPING=1\nSTATUS=finishing the exchanges in flight")
+        if !server.isHandedOver { SystemdNotify.send("STOPPING=1\nSTATUS=finishing the exchanges in flight") }
         await server.shutdown(grace: server.config.shutdownGrace)
     }
 }

@@ -27,6 +27,7 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
+        let executable = Upgrade.currentExecutable()
         SignalActions.ignoreSIGPIPE()
         try LatchLogging.bootstrap()
         let logger = Logger(label: "latch")
@@ -52,7 +53,7 @@ struct RunCommand: AsyncParsableCommand {
         let reloader = Reloader(server: server, path: options.path, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: service),
-            .init(service: await SignalActions(reloader: reloader)),
+            .init(service: await SignalActions(reloader: reloader, upgrade: controlPath.map { _ in Upgrade(executable: executable, configPath: configPath) })),
         ]
         var admin: AdminServer?
         if let adminConfig = config.admin {

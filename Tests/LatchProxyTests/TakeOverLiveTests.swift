@@ -326,4 +326,57 @@ struct TakeOverLiveTests {
         running.process.terminate()
         #expect(await running.waitForExit() == 0)
     }
+
+    @Test("SIGUSR2 under systemd: the binary on disk takes over, names itself the main process, and the old one never says STOPPING")
+    func upgradeOnSIGUSR2() async throws {
+        let (directory, config, port) = try await Self.configDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let notify = try SystemdNotifyTests.NotifySocket()
+        let log = directory + "/latch.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let old = Process()
+        old.executableURL = CLITests.latchBinary
+        old.arguments = ["run", "--config", config]
+        old.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify.path]) { $1 }
+        old.standardOutput = FileHandle.nullDevice
+        old.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        try old.run()
+        defer { if old.isRunning { old.terminate() } }
+        let ready = try #require(notify.next())
+        #expect(ready.split(separator: "\n").contains("READY=1"), "\(ready)")
+
+        kill(old.processIdentifier, SIGUSR2)
+        // What the service manager hears until the new process names itself: never STOPPING=1.
+        var heard: [String] = []
+        while let datagram = notify.next() {
+            heard.append(datagram)
+            if datagram.contains("MAINPID=") { break }
+        }
+        let named = try #require(heard.last { $0.contains("MAINPID=") }, "\(heard)")
+        let newPID = try #require(named.split(separator: "\n").first { $0.hasPrefix("MAINPID=") }.flatMap { Int32($0.dropFirst("MAINPID=".count)) })
+        defer { kill(newPID, SIGKILL) }
+        #expect(newPID != old.processIdentifier)
+        #expect(named.split(separator: "\n").contains("READY=1"), "\(named)")
+        #expect(!heard.contains { $0.contains("STOPPING=1") }, "\(heard)")
+
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(20)
+        while old.isRunning, clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(!old.isRunning)
+        #expect(old.terminationStatus == 0)
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(text.contains("SIGUSR2: started a new Latch to take this one over"), "\(text)")
+
+        // The new process serves the port, and stops as the service's main process does.
+        let client = try await RawClient.connect(port: port, group: MultiThreadedEventLoopGroup.singleton)
+        try await client.send("GET / HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n")
+        #expect(try await client.wait { _, closed in closed }.hasPrefix("HTTP/1.1 50"), "the new Latch answers")
+        kill(newPID, SIGTERM)
+        var afterwards: [String] = []
+        while let datagram = notify.next() {
+            afterwards.append(datagram)
+            if datagram.contains("STOPPING=1") { break }
+        }
+        #expect(afterwards.last?.split(separator: "\n").contains("STOPPING=1") == true, "\(afterwards)")
+    }
 }

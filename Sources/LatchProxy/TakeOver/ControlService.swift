@@ -62,6 +62,9 @@ public struct ControlService: Service {
             let released = await handover.ready()
             await server.resumeAccepting()
             await admin?.resumeAccepting()
+            // Under systemd (`NotifyAccess=all`): this process is the service's main one now, and ready
+            // (``ProxyService`` does not say READY=1 for a process that takes over).
+            SystemdNotify.send("MAINPID=\(getpid())\nREADY=1\nSTATUS=serving (took over from pid \(handover.oldPID))")
             if released {
                 logger.notice(
                     "took over the listening sockets; the previous Latch stopped accepting and finishes its exchanges in flight",
@@ -137,6 +140,7 @@ public struct ControlService: Service {
         }
         // The new process accepts on the same sockets now: stop accepting here, and give up the
         // control socket's path before saying so, for the new process to listen on it.
+        server.handOver()
         await server.stopAccepting()
         await admin?.stop()
         close(listener)

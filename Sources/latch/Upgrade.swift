@@ -1,0 +1,42 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import Logging
+
+/// SIGUSR2: start the `latch` binary now at this one's path — a new version unpacked over it — as
+/// `latch run --config <the same file> --take-over`, with this process's environment, so it takes the
+/// listening sockets over (``RunCommand``). Under systemd the new process is in the service's own
+/// cgroup and, once it has taken over, names itself the main process (`MAINPID=`, which the unit's
+/// `NotifyAccess=all` allows): `systemctl kill -s USR2 --kill-whom=main latch` upgrades in place.
+struct Upgrade: Sendable {
+    /// This binary's path as started (`/proc/self/exe` would name the replaced file, "(deleted)").
+    let executable: String
+    let configPath: String
+
+    /// The running binary's path, read at start, before an upgrade can replace the file.
+    static func currentExecutable() -> String {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard count > 0 else { return CommandLine.arguments[0] }
+        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    func start(logger: Logger) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["run", "--config", configPath, "--take-over"]
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.standardOutput
+        process.standardError = FileHandle.standardError
+        do {
+            try process.run()
+            logger.notice(
+                "SIGUSR2: started a new Latch to take this one over", metadata: ["executable": "\(executable)", "pid": "\(process.processIdentifier)"])
+        } catch {
+            logger.error("SIGUSR2: cannot start \(executable): \(error)")
+        }
+    }
+}
