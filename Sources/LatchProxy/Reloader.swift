@@ -29,8 +29,8 @@ public struct Reloader: Sendable {
         do {
             config = try ConfigLoader.load(path: path)
         } catch {
-            logger.error("reload rejected, running configuration kept: \(error.description)")
-            return Outcome(applied: false, message: "rejected: \(error.description)")
+            logger.error("reload rejected, running configuration kept: \(error.everyError)")
+            return Outcome(applied: false, message: "rejected: \(error.everyError)")
         }
         do {
             let warnings = try await server.reload(config)
@@ -38,8 +38,8 @@ public struct Reloader: Sendable {
             return Outcome(applied: true, message: (["configuration reloaded from \(path)"] + warnings).joined(separator: "; "))
         } catch let error as ConfigError {
             // A certificate or key named by the file does not load: as much the file's fault as a typo.
-            logger.error("reload rejected, running configuration kept: \(error.description)")
-            return Outcome(applied: false, message: "rejected: \(error.description)")
+            logger.error("reload rejected, running configuration kept: \(error.everyError)")
+            return Outcome(applied: false, message: "rejected: \(error.everyError)")
         } catch {
             logger.error("reload failed, running configuration kept: \(error)")
             return Outcome(applied: false, message: "failed: \(error)")

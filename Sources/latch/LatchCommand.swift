@@ -39,7 +39,9 @@ struct ConfigOption: ParsableArguments {
             for warning in try TLSCheck.verify(config) { printError("warning: \(warning)") }
             return config
         } catch {
-            printError("error: \(error.description)")
+            // Every error found, one per line, so one run of `latch check` shows all there is to fix.
+            for each in error.all { printError("error: \(each.description)") }
+            if !error.more.isEmpty { printError("\(error.all.count) errors in \(error.file)") }
             throw ExitCode(2)
         }
     }

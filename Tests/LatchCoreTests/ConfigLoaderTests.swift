@@ -189,8 +189,11 @@ struct ConfigLoaderTests {
     @Test func loadReadsAFileAndNamesItInErrors() throws {
         let path = try Self.temporaryFile(contents: Data("listen: []\nclusters: []\n".utf8))
         defer { try? FileManager.default.removeItem(atPath: path) }
-        #expect(throws: ConfigError(file: path, line: 1, column: 9, keyPath: "listen",
-                                    message: "no listeners; add at least one, e.g. `- address: 0.0.0.0:8080`")) {
+        var expected = ConfigError(file: path, line: 1, column: 9, keyPath: "listen",
+                                   message: "no listeners; add at least one, e.g. `- address: 0.0.0.0:8080`")
+        // Both errors of the file, not only the first.
+        expected.more = [ConfigError(file: path, line: 2, column: 11, keyPath: "clusters", message: "no clusters; add at least one with a `name` and `nodes`")]
+        #expect(throws: expected) {
             try ConfigLoader.load(path: path)
         }
     }

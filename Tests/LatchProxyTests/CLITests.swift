@@ -264,6 +264,31 @@ struct CLITests {
         #expect(!outcome.stderr.contains("DecodingError") && !outcome.stderr.contains("Fatal"))
     }
 
+    @Test("latch check lists every error in the file, one per line, and how many")
+    func checkEveryError() throws {
+        let path = try Self.temporaryFile(
+            """
+            listen:
+              - address: 0.0.0.0:8080
+            threads: 0
+            clusters:
+              - name: shop
+                balance: fastest
+                nodes:
+                  - { name: tomcat1, address: 10.0.0.11:8080, replicas: [tomcat9] }
+            """
+        )
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let outcome = try Self.latch(["check", path])
+        #expect(outcome.status == 2)
+        let lines = outcome.stderr.split(separator: "\n")
+        #expect(lines.count == 4, "\(outcome.stderr)")
+        #expect(lines.first?.hasPrefix("error: \(path):6:14: clusters[0].balance: unknown balance algorithm") == true, "\(outcome.stderr)")
+        #expect(lines.contains { $0.hasPrefix("error: \(path):8:") && $0.contains("unknown node \"tomcat9\"") }, "\(outcome.stderr)")
+        #expect(lines.contains { $0.hasPrefix("error: \(path):3:10: threads: must be at least 1") }, "\(outcome.stderr)")
+        #expect(lines.last == "3 errors in \(path)")
+    }
+
     @Test("latch check on a missing file names the file and the reason")
     func checkMissing() throws {
         let outcome = try Self.latch(["check", "--config", "/nonexistent/lb.yaml"])

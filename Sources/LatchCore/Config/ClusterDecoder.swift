@@ -22,35 +22,43 @@ enum ClusterDecoder {
         var clusters: [ClusterConfig] = []
         var firstUses: [String: String] = [:]
         for item in items {
-            let mapping = try item.mapping(allowedKeys: clusterKeys)
-            let nameNode = try mapping.required("name")
-            let name = try nameNode.string()
-            guard !name.isEmpty else { throw nameNode.error("cluster name must not be empty") }
-            if let first = firstUses[name] {
-                throw nameNode.error("duplicate cluster name \"\(name)\" (already used by \(first))")
+            // Each cluster is read on its own: an error in one does not hide those of the next.
+            let read = item.recovering { () throws(ConfigError) -> ClusterConfig in
+                let mapping = try item.mapping(allowedKeys: clusterKeys)
+                let nameNode = try mapping.required("name")
+                let name = try nameNode.string()
+                guard !name.isEmpty else { throw nameNode.error("cluster name must not be empty") }
+                if let first = firstUses[name] {
+                    throw nameNode.error("duplicate cluster name \"\(name)\" (already used by \(first))")
+                }
+                firstUses[name] = firstUse(item, nameNode)
+                return try cluster(mapping, name: name)
             }
-            firstUses[name] = firstUse(item, nameNode)
-            clusters.append(try cluster(mapping, name: name))
+            if let read { clusters.append(read) }
         }
         return clusters
     }
 
+    /// Each block is read on its own (``ConfigNode/recovering(_:)``); one that fails keeps its default.
     private static func cluster(_ mapping: ConfigMapping, name: String) throws(ConfigError) -> ClusterConfig {
         var cluster = ClusterConfig(name: name, nodes: [])
-        if let node = mapping.block("match") { cluster.match = try match(node) }
-        if let node = mapping.block("session") { cluster.session = try session(node) }
-        if let node = mapping.value("balance") {
-            cluster.balance = try node.oneOf(BalanceAlgorithm.self, what: "balance algorithm")
+        let owner = mapping.owner
+        func read(_ key: String, block: Bool = false, _ apply: (ConfigNode) throws(ConfigError) -> Void) {
+            guard let node = block ? mapping.block(key) : mapping.value(key) else { return }
+            _ = node.recovering { () throws(ConfigError) in try apply(node) }
         }
-        if let node = mapping.value("health") {
-            cluster.health = try FailoverDecoder.health(node, over: HealthCheckConfig())
+        read("match", block: true) { node throws(ConfigError) in cluster.match = try match(node) }
+        read("session", block: true) { node throws(ConfigError) in cluster.session = try session(node) }
+        read("balance") { node throws(ConfigError) in cluster.balance = try node.oneOf(BalanceAlgorithm.self, what: "balance algorithm") }
+        read("health") { node throws(ConfigError) in cluster.health = try FailoverDecoder.health(node, over: HealthCheckConfig()) }
+        read("passive", block: true) { node throws(ConfigError) in cluster.passive = try FailoverDecoder.passive(node) }
+        if let failover = owner.recovering({ () throws(ConfigError) in try FailoverDecoder.failover(mapping, session: cluster.session) }) {
+            cluster.failover = failover
         }
-        if let node = mapping.block("passive") { cluster.passive = try FailoverDecoder.passive(node) }
-        cluster.failover = try FailoverDecoder.failover(mapping, session: cluster.session)
-        if let node = mapping.block("drain") { cluster.drain = try OperationsDecoder.drain(node) }
-        if let node = mapping.block("limits") { cluster.limits = try LimitsDecoder.nodeLimits(node) }
-        if let node = mapping.value("tls") { cluster.tls = try TLSDecoder.upstream(node) }
-        if let node = mapping.value("slow_start") { cluster.slowStart = try slowStart(node) }
+        read("drain", block: true) { node throws(ConfigError) in cluster.drain = try OperationsDecoder.drain(node) }
+        read("limits", block: true) { node throws(ConfigError) in cluster.limits = try LimitsDecoder.nodeLimits(node) }
+        read("tls") { node throws(ConfigError) in cluster.tls = try TLSDecoder.upstream(node) }
+        read("slow_start") { node throws(ConfigError) in cluster.slowStart = try slowStart(node) }
         cluster.nodes = try nodes(mapping.required("nodes"), cluster: cluster)
         return cluster
     }
@@ -129,18 +137,25 @@ enum ClusterDecoder {
         }
         var parsed: [ParsedNode] = []
         var firstUses: [String: String] = [:]
+        var allRead = true
         for item in items {
-            let (nameNode, node) = try self.node(item, cluster: clusterConfig)
-            if let first = firstUses[node.config.name] {
-                throw nameNode.error("duplicate node name \"\(node.config.name)\" in cluster \"\(cluster)\" "
-                    + "(already used by \(first))")
+            let read = item.recovering { () throws(ConfigError) -> ParsedNode in
+                let (nameNode, node) = try self.node(item, cluster: clusterConfig)
+                if let first = firstUses[node.config.name] {
+                    throw nameNode.error("duplicate node name \"\(node.config.name)\" in cluster \"\(cluster)\" "
+                        + "(already used by \(first))")
+                }
+                firstUses[node.config.name] = firstUse(item, nameNode)
+                return node
             }
-            firstUses[node.config.name] = firstUse(item, nameNode)
-            parsed.append(node)
+            if let read { parsed.append(read) } else { allRead = false }
         }
-        let names = parsed.map(\.config.name)
-        for node in parsed {
-            try checkReplicas(of: node, names: names, cluster: cluster)
+        // With a node unread, a replica naming it would look unknown: replicas are checked when all are.
+        if allRead {
+            let names = parsed.map(\.config.name)
+            for node in parsed {
+                _ = node.replicaNodes.first?.recovering { () throws(ConfigError) in try checkReplicas(of: node, names: names, cluster: cluster) }
+            }
         }
         return parsed.map(\.config)
     }

@@ -13,33 +13,49 @@ enum ConfigDecoder {
     static let poolKeys = ["max_idle_per_node", "idle_timeout"]
     static let forwardingKeys = ["x_forwarded_for", "via"]
 
+    /// Every error the file has that can be found is reported (``ConfigError/more``): each top-level
+    /// block, listener, cluster and node is read on its own (``ConfigNode/recovering(_:)``), and unknown
+    /// keys are noted and skipped.
     static func decode(_ root: ConfigNode) throws(ConfigError) -> LatchConfig {
+        let config: LatchConfig
+        do {
+            config = try decodeRecovering(root)
+        } catch {
+            throw root.problems.combined(with: error)!
+        }
+        if let problems = root.problems.combined() { throw problems }
+        return config
+    }
+
+    private static func decodeRecovering(_ root: ConfigNode) throws(ConfigError) -> LatchConfig {
         guard case .mapping = root.node else {
             throw root.error("expected a mapping with `listen` and `clusters` at the top level, found \(root.kind)")
         }
         let top = try root.mapping(allowedKeys: topKeys)
         var config = LatchConfig(
-            listeners: try listeners(top.required("listen")),
-            clusters: try ClusterDecoder.clusters(top.required("clusters"))
+            listeners: root.recovering { () throws(ConfigError) in try listeners(top.required("listen")) } ?? [],
+            clusters: root.recovering { () throws(ConfigError) in try ClusterDecoder.clusters(top.required("clusters")) } ?? []
         )
-        if let node = top.block("timeouts") { config.timeouts = try timeouts(node) }
-        if let node = top.block("pool") { config.pool = try pool(node) }
-        if let node = top.block("forwarding") { config.forwarding = try forwarding(node) }
-        if let node = top.block("limits") { config.limits = try LimitsDecoder.limits(node) }
-        if let node = top.value("threads") {
+        func read(_ key: String, block: Bool = false, _ apply: (ConfigNode) throws(ConfigError) -> Void) {
+            guard let node = block ? top.block(key) : top.value(key) else { return }
+            _ = node.recovering { () throws(ConfigError) in try apply(node) }
+        }
+        read("timeouts", block: true) { node throws(ConfigError) in config.timeouts = try timeouts(node) }
+        read("pool", block: true) { node throws(ConfigError) in config.pool = try pool(node) }
+        read("forwarding", block: true) { node throws(ConfigError) in config.forwarding = try forwarding(node) }
+        read("limits", block: true) { node throws(ConfigError) in config.limits = try LimitsDecoder.limits(node) }
+        read("threads") { node throws(ConfigError) in
             let threads = try node.int()
             guard threads >= 1 else {
                 throw node.error("must be at least 1, found \(threads); leave it out for one thread per core")
             }
             config.threads = threads
         }
-        if let node = top.value("admin") {
-            config.admin = try OperationsDecoder.admin(node, listeners: config.listeners)
-        }
-        if let node = top.value("state_file") { config.stateFile = try OperationsDecoder.stateFile(node) }
-        if let node = top.value("control_socket") { config.controlSocket = try OperationsDecoder.controlSocket(node) }
-        if let node = top.value("shutdown_grace") { config.shutdownGrace = try node.duration() }
-        if let node = top.block("access_log") { config.accessLog = try OperationsDecoder.accessLog(node) }
+        read("admin") { node throws(ConfigError) in config.admin = try OperationsDecoder.admin(node, listeners: config.listeners) }
+        read("state_file") { node throws(ConfigError) in config.stateFile = try OperationsDecoder.stateFile(node) }
+        read("control_socket") { node throws(ConfigError) in config.controlSocket = try OperationsDecoder.controlSocket(node) }
+        read("shutdown_grace") { node throws(ConfigError) in config.shutdownGrace = try node.duration() }
+        read("access_log", block: true) { node throws(ConfigError) in config.accessLog = try OperationsDecoder.accessLog(node) }
         return config
     }
 
@@ -48,27 +64,34 @@ enum ConfigDecoder {
         guard !items.isEmpty else {
             throw node.error("no listeners; add at least one, e.g. `- address: 0.0.0.0:8080`")
         }
-        var listeners: [ListenerConfig] = []
-        for item in items {
-            let mapping = try item.mapping(allowedKeys: listenerKeys)
-            let addressNode = try mapping.required("address")
-            let address = try addressNode.hostPort()
-            // Two port-0 listeners are two different ephemeral ports, not a clash.
-            if address.port != 0, let index = listeners.firstIndex(where: { $0.address == address }) {
-                throw addressNode.error("address \(address) is already used by listen[\(index)]")
+        var listeners: [(position: Int, config: ListenerConfig)] = []
+        for (position, item) in items.enumerated() {
+            if let listener = item.recovering({ () throws(ConfigError) in try self.listener(item, after: listeners) }) {
+                listeners.append((position, listener))
             }
-            var listener = ListenerConfig(address: address)
-            if let node = mapping.block("tls") { listener.tls = try TLSDecoder.tls(node) }
-            if let node = mapping.value("redirect_to_https") {
-                guard listener.tls == nil else {
-                    throw node.error("this listener already speaks TLS; `redirect_to_https` belongs on a plain listener")
-                }
-                listener.redirectToHTTPS = try node.int(in: 1...65535, what: "https port")
-            }
-            if let node = mapping.value("proxy_protocol") { listener.proxyProtocol = try proxyProtocol(node) }
-            listeners.append(listener)
         }
-        return listeners
+        return listeners.map(\.config)
+    }
+
+    private static func listener(_ item: ConfigNode, after listeners: [(position: Int, config: ListenerConfig)]) throws(ConfigError)
+        -> ListenerConfig {
+        let mapping = try item.mapping(allowedKeys: listenerKeys)
+        let addressNode = try mapping.required("address")
+        let address = try addressNode.hostPort()
+        // Two port-0 listeners are two different ephemeral ports, not a clash.
+        if address.port != 0, let earlier = listeners.first(where: { $0.config.address == address }) {
+            throw addressNode.error("address \(address) is already used by listen[\(earlier.position)]")
+        }
+        var listener = ListenerConfig(address: address)
+        if let node = mapping.block("tls") { listener.tls = try TLSDecoder.tls(node) }
+        if let node = mapping.value("redirect_to_https") {
+            guard listener.tls == nil else {
+                throw node.error("this listener already speaks TLS; `redirect_to_https` belongs on a plain listener")
+            }
+            listener.redirectToHTTPS = try node.int(in: 1...65535, what: "https port")
+        }
+        if let node = mapping.value("proxy_protocol") { listener.proxyProtocol = try proxyProtocol(node) }
+        return listener
     }
 
     /// `true`, `false`, or `{ from: [CIDR, ...] }`.

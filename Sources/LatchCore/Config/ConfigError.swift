@@ -14,6 +14,20 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
     public var keyPath: String
     /// What is wrong and, where it helps, what would be right.
     public var message: String
+    /// Further errors found in the same file, in its order (``all``); the description is this one's.
+    public var more: [ConfigError] = []
+
+    /// This error and every further one found, for `latch check` to list them all.
+    public var all: [ConfigError] {
+        var first = self
+        first.more = []
+        return [first] + more
+    }
+
+    /// Every error on one line, `; `-separated, for a log line or an API answer.
+    public var everyError: String {
+        all.map(\.description).joined(separator: "; ")
+    }
 
     public init(file: String, line: Int? = nil, column: Int? = nil, keyPath: String = "", message: String) {
         self.file = file

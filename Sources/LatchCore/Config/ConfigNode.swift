@@ -9,13 +9,27 @@ struct ConfigNode {
     /// `clusters[0].nodes[1]`; `""` for the document root.
     let path: String
     let file: String
+    /// The errors found so far in the whole file (shared by every node of it).
+    var problems = ConfigProblems()
 
     func error(_ message: String) -> ConfigError {
         ConfigError(file: file, line: node.mark?.line, column: node.mark?.column, keyPath: path, message: message)
     }
 
     func child(_ key: String, _ node: Yams.Node) -> ConfigNode {
-        ConfigNode(node: node, path: path.isEmpty ? key : "\(path).\(key)", file: file)
+        ConfigNode(node: node, path: path.isEmpty ? key : "\(path).\(key)", file: file, problems: problems)
+    }
+
+    /// Runs `body`, a part of the file that stands on its own (a top-level block, a listener, a
+    /// cluster, a node…); an error it throws is noted and `nil` returned, so the rest is still read
+    /// and `latch check` reports every error it can find, not only the first.
+    func recovering<T>(_ body: () throws(ConfigError) -> T) -> T? {
+        do {
+            return try body()
+        } catch {
+            problems.note(error)
+            return nil
+        }
     }
 
     /// The resolved YAML type (`str`, `int`, `null`, …); quoting makes any scalar a `str`.
@@ -84,7 +98,7 @@ struct ConfigNode {
             throw error("expected a list, found \(kind)")
         }
         return sequence.enumerated().map { index, element in
-            ConfigNode(node: element, path: "\(path)[\(index)]", file: file)
+            ConfigNode(node: element, path: "\(path)[\(index)]", file: file, problems: problems)
         }
     }
 
@@ -169,6 +183,9 @@ struct ConfigNode {
 struct ConfigMapping {
     let owner: ConfigNode
     private let values: [String: ConfigNode]
+    /// The first key not in the schema, already noted: a required key that is missing is most likely
+    /// that one misspelt, so its absence is not reported again.
+    private var unknownKey: ConfigError?
 
     init(_ owner: ConfigNode, allowedKeys: [String]) throws(ConfigError) {
         self.owner = owner
@@ -182,16 +199,21 @@ struct ConfigMapping {
         var values: [String: ConfigNode] = [:]
         for (keyNode, value) in mapping {
             guard case .scalar(let scalar) = keyNode else {
-                let key = ConfigNode(node: keyNode, path: owner.path, file: owner.file)
+                let key = ConfigNode(node: keyNode, path: owner.path, file: owner.file, problems: owner.problems)
                 throw key.error("expected a key name, found \(key.kind)")
             }
             let name = scalar.string
+            // Reported, and the mapping's other keys still read.
             guard allowedKeys.contains(name) else {
-                throw owner.child(name, keyNode).error(Self.unknownKeyMessage(name, allowedKeys: allowedKeys))
+                let unknown = owner.child(name, keyNode).error(Self.unknownKeyMessage(name, allowedKeys: allowedKeys))
+                owner.problems.note(unknown)
+                if unknownKey == nil { unknownKey = unknown }
+                continue
             }
             // Yams already rejects repeats of the same text; this also catches e.g. `1` and `"1"`.
             guard values[name] == nil else {
-                throw owner.child(name, keyNode).error("duplicate key `\(name)`")
+                owner.problems.note(owner.child(name, keyNode).error("duplicate key `\(name)`"))
+                continue
             }
             values[name] = owner.child(name, value)
         }
@@ -212,7 +234,7 @@ struct ConfigMapping {
 
     func required(_ key: String) throws(ConfigError) -> ConfigNode {
         guard let node = values[key] else {
-            throw owner.error("missing required key `\(key)`")
+            throw unknownKey ?? owner.error("missing required key `\(key)`")
         }
         return node
     }
@@ -222,5 +244,23 @@ struct ConfigMapping {
             return "unknown key `\(key)`; did you mean `\(guess)`?"
         }
         return "unknown key `\(key)`; expected one of: \(allowedKeys.joined(separator: ", "))"
+    }
+}
+
+/// The errors found in one file. Only the decoding of that file touches it.
+final class ConfigProblems {
+    private(set) var found: [ConfigError] = []
+
+    func note(_ error: ConfigError) {
+        if !found.contains(error) { found.append(error) }
+    }
+
+    /// Every error found, in the order the decoder read them (the schema's order, a mapping's
+    /// unknown keys before what is in it): the first one, with the others in ``ConfigError/more``.
+    func combined(with last: ConfigError? = nil) -> ConfigError? {
+        if let last { note(last) }
+        guard var first = found.first else { return nil }
+        first.more = Array(found.dropFirst())
+        return first
     }
 }
