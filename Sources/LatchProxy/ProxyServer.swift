@@ -124,16 +124,34 @@ public final class ProxyServer: Sendable {
         channels.withLockedValue { $0.compactMap { $0.channel.localAddress } }
     }
 
-    /// The listening sockets, by the address their `listen` entry gives, for a take-over. Valid while
-    /// the listeners are open: a take-over asks for them and stops accepting on them in turn.
-    func listeningSockets() -> [(address: HostPort, descriptor: NIOBSDSocket.Handle)] {
-        channels.withLockedValue { $0.map { ($0.slot.address, $0.descriptor) } }
+    /// Copies of the listening sockets (`dup`, the caller closes them), by the address their
+    /// `listen` entry gives, for a take-over; `nil` once shutdown has begun. Copied under the lock
+    /// that closing a listener takes, so each is the listener it claims to be.
+    func listeningSocketCopies() -> [(address: HostPort, descriptor: NIOBSDSocket.Handle, kind: TakeOverMessage.Socket.Kind)]? {
+        guard !lifecycle.withLockedValue({ $0.shuttingDown }) else { return nil }
+        return channels.withLockedValue { listeners in
+            listeners.compactMap { listener in
+                let copy = fcntl(listener.descriptor, F_DUPFD_CLOEXEC, 0)
+                return copy < 0 ? nil : (listener.slot.address, copy, .listen)
+            }
+        }
     }
 
-    /// Accepts on the sockets taken over (the old process has stopped accepting on them).
+    /// Accepts on the sockets taken over (the old process has paused accepting on them), or again
+    /// after a take-over was abandoned.
     public func resumeAccepting() async {
+        await setAccepting(true)
+    }
+
+    /// Stops taking connections from the sockets without closing them: they queue in the kernel
+    /// while a new process gets ready to accept them (or this one resumes).
+    func pauseAccepting() async {
+        await setAccepting(false)
+    }
+
+    private func setAccepting(_ accepting: Bool) async {
         for listener in channels.withLockedValue({ $0 }) {
-            try? await listener.channel.setOption(.autoRead, value: true)
+            try? await listener.channel.setOption(.autoRead, value: accepting)
         }
     }
 

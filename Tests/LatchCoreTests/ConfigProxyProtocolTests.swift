@@ -78,6 +78,7 @@ struct ConfigControlSocketTests {
              "lb.yaml:3:17: control_socket: cannot use directory \"/nonexistent-dir\" for the control socket: No such file or directory"),
             ("control_socket: /tmp/\n", "lb.yaml:3:17: control_socket: \"/tmp/\" names a directory; give a file name, e.g. \"/tmp/latch.sock\""),
             ("control_socket: [a]\n", "lb.yaml:3:17: control_socket: expected a string, found a list"),
+            ("control_socket: run/latch.sock\n", "lb.yaml:3:17: control_socket: \"run/latch.sock\" is relative; give an absolute path, e.g. /run/latch/latch.sock"),
         ]
         expectConfigErrors(cases.map { (Self.file($0.0), $0.1) })
     }

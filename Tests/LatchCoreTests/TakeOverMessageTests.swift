@@ -16,6 +16,7 @@ struct TakeOverMessageTests {
         .listeners(pid: 1, []),
         .ready,
         .released,
+        .accepting,
         .refused("this Latch runs /etc/latch/lb.yaml, not /tmp/lb.yaml"),
     ])
     func roundTrip(message: TakeOverMessage) throws {

@@ -6,6 +6,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import LatchCore
 import Testing
 
 @testable import LatchProxy
@@ -259,6 +260,13 @@ struct TakeOverLiveTests {
         try await group.shutdownGracefully()
     }
 
+    /// What a latch on `port` answers a GET with (its only node is never reached: a 50x).
+    static func answer(port: Int) async throws -> String {
+        let client = try await RawClient.connect(port: port, group: MultiThreadedEventLoopGroup.singleton)
+        try await client.send("GET / HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n")
+        return try await client.wait { _, closed in closed }
+    }
+
     /// A directory with an lb.yaml on a free port whose control socket is in the directory.
     static func configDirectory(extra: String = "") async throws -> (directory: String, config: String, port: Int) {
         let port = try await CLITests.freePort()
@@ -320,11 +328,26 @@ struct TakeOverLiveTests {
             "error: --take-over: the Latch on \(directory)/latch.sock refused the take-over: this Latch runs \(ControlService.resolvedConfigPath(config)), not \(ControlService.resolvedConfigPath(other)); the running Latch carries on"),
             "\(attempt.stderr)")
         #expect(running.process.isRunning)
-        let client = try await RawClient.connect(port: port, group: MultiThreadedEventLoopGroup.singleton)
-        try await client.send("GET / HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n")
-        #expect(try await client.wait { _, closed in closed }.hasPrefix("HTTP/1.1 50"), "still answering")
+        #expect(try await Self.answer(port: port).hasPrefix("HTTP/1.1 50"), "still answering")
         running.process.terminate()
         #expect(await running.waitForExit() == 0)
+    }
+
+    /// The datagrams the service manager would hear until one satisfies `last`, waiting up to 30 s in
+    /// all for each (three reads of 10 s: a loaded machine starts a debug build slowly).
+    static func datagrams(from notify: SystemdNotifyTests.NotifySocket, until last: (String) -> Bool) -> [String] {
+        var heard: [String] = []
+        var misses = 0
+        while misses < 3 {
+            guard let datagram = notify.next() else {
+                misses += 1
+                continue
+            }
+            misses = 0
+            heard.append(datagram)
+            if last(datagram) { break }
+        }
+        return heard
     }
 
     @Test("SIGUSR2 under systemd: the binary on disk takes over, names itself the main process, and the old one never says STOPPING")
@@ -342,17 +365,15 @@ struct TakeOverLiveTests {
         old.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         try old.run()
         defer { if old.isRunning { old.terminate() } }
-        let ready = try #require(notify.next())
+        var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+        // Up to 30 s: with the whole suite running, a debug build can take long to start.
+        let ready = try #require(notify.next() ?? notify.next() ?? notify.next(), "no READY=1: \(logText)")
         #expect(ready.split(separator: "\n").contains("READY=1"), "\(ready)")
 
         kill(old.processIdentifier, SIGUSR2)
         // What the service manager hears until the new process names itself: never STOPPING=1.
-        var heard: [String] = []
-        while let datagram = notify.next() {
-            heard.append(datagram)
-            if datagram.contains("MAINPID=") { break }
-        }
-        let named = try #require(heard.last { $0.contains("MAINPID=") }, "\(heard)")
+        let heard = Self.datagrams(from: notify) { $0.contains("MAINPID=") }
+        let named = try #require(heard.last { $0.contains("MAINPID=") }, "\(heard): \(logText)")
         let newPID = try #require(named.split(separator: "\n").first { $0.hasPrefix("MAINPID=") }.flatMap { Int32($0.dropFirst("MAINPID=".count)) })
         defer { kill(newPID, SIGKILL) }
         #expect(newPID != old.processIdentifier)
@@ -364,19 +385,43 @@ struct TakeOverLiveTests {
         while old.isRunning, clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         #expect(!old.isRunning)
         #expect(old.terminationStatus == 0)
-        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        #expect(text.contains("SIGUSR2: started a new Latch to take this one over"), "\(text)")
+        #expect(logText.contains("SIGUSR2: started a new Latch to take this one over"), "\(logText)")
 
         // The new process serves the port, and stops as the service's main process does.
-        let client = try await RawClient.connect(port: port, group: MultiThreadedEventLoopGroup.singleton)
-        try await client.send("GET / HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n")
-        #expect(try await client.wait { _, closed in closed }.hasPrefix("HTTP/1.1 50"), "the new Latch answers")
+        #expect(try await Self.answer(port: port).hasPrefix("HTTP/1.1 50"), "the new Latch answers")
         kill(newPID, SIGTERM)
-        var afterwards: [String] = []
-        while let datagram = notify.next() {
-            afterwards.append(datagram)
-            if datagram.contains("STOPPING=1") { break }
-        }
+        let afterwards = Self.datagrams(from: notify) { $0.contains("STOPPING=1") }
         #expect(afterwards.last?.split(separator: "\n").contains("STOPPING=1") == true, "\(afterwards)")
+    }
+
+    @Test("a new Latch that goes away after the old one paused: the old one accepts again and serves on")
+    func abandonedAfterRelease() async throws {
+        let (directory, config, port) = try await Self.configDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let old = try LatchProcess(config: config, takeOver: false)
+        #expect(await old.waitFor("control socket listening"), "\(old.text)")
+
+        // A new process's side of the conversation, spoken by hand, up to the point it vanishes.
+        let connection = ControlConnection(descriptor: try UnixSocket.connectTo(directory + "/latch.sock"))
+        try await connection.send(.request(configPath: ControlService.resolvedConfigPath(config)))
+        let (listeners, descriptors) = try #require(try await connection.receive(milliseconds: 10_000))
+        guard case .listeners(let pid, let sockets) = listeners else {
+            Issue.record("expected LISTENERS, got \(listeners)")
+            return
+        }
+        #expect(pid == old.process.processIdentifier)
+        #expect(sockets == [TakeOverMessage.Socket(.listen, HostPort(host: "127.0.0.1", port: port))])
+        #expect(descriptors.count == 1 && descriptors.allSatisfy(ListeningSocket.isListening))
+        descriptors.forEach { close($0) }
+        try await connection.send(.ready)
+        #expect(try await connection.receive(milliseconds: 10_000)?.0 == .released)
+        connection.close()
+
+        // Paused, then back: a client is served by the old Latch, which has not exited.
+        #expect(await old.waitFor("this one accepts again and serves on"), "\(old.text)")
+        #expect(try await Self.answer(port: port).hasPrefix("HTTP/1.1 50"), "answered by the old Latch")
+        #expect(old.process.isRunning)
+        old.process.terminate()
+        #expect(await old.waitForExit() == 0)
     }
 }

@@ -48,11 +48,18 @@ enum ClusterDecoder {
             _ = node.recovering { () throws(ConfigError) in try apply(node) }
         }
         read("match", block: true) { node throws(ConfigError) in cluster.match = try match(node) }
-        read("session", block: true) { node throws(ConfigError) in cluster.session = try session(node) }
+        var sessionRead = true
+        read("session", block: true) { node throws(ConfigError) in
+            sessionRead = false
+            cluster.session = try session(node)
+            sessionRead = true
+        }
         read("balance") { node throws(ConfigError) in cluster.balance = try node.oneOf(BalanceAlgorithm.self, what: "balance algorithm") }
         read("health") { node throws(ConfigError) in cluster.health = try FailoverDecoder.health(node, over: HealthCheckConfig()) }
         read("passive", block: true) { node throws(ConfigError) in cluster.passive = try FailoverDecoder.passive(node) }
-        if let failover = owner.recovering({ () throws(ConfigError) in try FailoverDecoder.failover(mapping, session: cluster.session) }) {
+        // Failover's keys are checked against the session's (a failback cookie must differ from the
+        // session cookie): with `session` unread, that check would judge against the defaults.
+        if sessionRead, let failover = owner.recovering({ () throws(ConfigError) in try FailoverDecoder.failover(mapping, session: cluster.session) }) {
             cluster.failover = failover
         }
         read("drain", block: true) { node throws(ConfigError) in cluster.drain = try OperationsDecoder.drain(node) }

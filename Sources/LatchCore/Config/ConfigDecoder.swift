@@ -32,8 +32,9 @@ enum ConfigDecoder {
             throw root.error("expected a mapping with `listen` and `clusters` at the top level, found \(root.kind)")
         }
         let top = try root.mapping(allowedKeys: topKeys)
+        let listenerEntries = root.recovering { () throws(ConfigError) in try listeners(top.required("listen")) } ?? []
         var config = LatchConfig(
-            listeners: root.recovering { () throws(ConfigError) in try listeners(top.required("listen")) } ?? [],
+            listeners: listenerEntries.map(\.config),
             clusters: root.recovering { () throws(ConfigError) in try ClusterDecoder.clusters(top.required("clusters")) } ?? []
         )
         func read(_ key: String, block: Bool = false, _ apply: (ConfigNode) throws(ConfigError) -> Void) {
@@ -51,7 +52,7 @@ enum ConfigDecoder {
             }
             config.threads = threads
         }
-        read("admin") { node throws(ConfigError) in config.admin = try OperationsDecoder.admin(node, listeners: config.listeners) }
+        read("admin") { node throws(ConfigError) in config.admin = try OperationsDecoder.admin(node, listeners: listenerEntries) }
         read("state_file") { node throws(ConfigError) in config.stateFile = try OperationsDecoder.stateFile(node) }
         read("control_socket") { node throws(ConfigError) in config.controlSocket = try OperationsDecoder.controlSocket(node) }
         read("shutdown_grace") { node throws(ConfigError) in config.shutdownGrace = try node.duration() }
@@ -59,7 +60,8 @@ enum ConfigDecoder {
         return config
     }
 
-    private static func listeners(_ node: ConfigNode) throws(ConfigError) -> [ListenerConfig] {
+    /// The entries that read, each with its index in the file.
+    private static func listeners(_ node: ConfigNode) throws(ConfigError) -> [(position: Int, config: ListenerConfig)] {
         let items = try node.list()
         guard !items.isEmpty else {
             throw node.error("no listeners; add at least one, e.g. `- address: 0.0.0.0:8080`")
@@ -70,7 +72,7 @@ enum ConfigDecoder {
                 listeners.append((position, listener))
             }
         }
-        return listeners.map(\.config)
+        return listeners
     }
 
     private static func listener(_ item: ConfigNode, after listeners: [(position: Int, config: ListenerConfig)]) throws(ConfigError)

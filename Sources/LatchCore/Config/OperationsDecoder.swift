@@ -19,7 +19,8 @@ enum OperationsDecoder {
 
     /// `admin:` as given; present at all, even empty, it turns the listener on. Its address must not
     /// be one of `listeners`, or one of the two sockets could not be opened.
-    static func admin(_ node: ConfigNode, listeners: [ListenerConfig]) throws(ConfigError) -> AdminConfig {
+    /// - Parameter listeners: the `listen` entries read, each with its index in the file.
+    static func admin(_ node: ConfigNode, listeners: [(position: Int, config: ListenerConfig)]) throws(ConfigError) -> AdminConfig {
         switch node.node {
         case .mapping: break
         case _ where node.isNull: break
@@ -31,7 +32,7 @@ enum OperationsDecoder {
         var admin = AdminConfig()
         if let value = mapping.value("address") { admin.address = try value.hostPort() }
         // Two port-0 sockets are two different ephemeral ports, not a clash.
-        if admin.address.port != 0, let index = listeners.firstIndex(where: { $0.address == admin.address }) {
+        if admin.address.port != 0, let index = listeners.first(where: { $0.config.address == admin.address })?.position {
             if let value = mapping.value("address") {
                 throw value.error("address \(admin.address) is already used by listen[\(index)]")
             }
@@ -92,6 +93,8 @@ enum OperationsDecoder {
         }
         let path = try node.string()
         if path.isEmpty { throw node.error("must not be empty; write `false` for no control socket") }
+        // Two processes started from different directories must find the same socket.
+        guard path.hasPrefix("/") else { throw node.error("\"\(path)\" is relative; give an absolute path, e.g. /run/latch/latch.sock") }
         guard path.utf8.count <= ControlSocketConfig.longestPath else {
             throw node.error("a unix socket path holds at most \(ControlSocketConfig.longestPath) bytes; this one has \(path.utf8.count)")
         }

@@ -9,14 +9,20 @@
 ///                 listen 0.0.0.0:443
 ///                 admin 127.0.0.1:9090
 ///     new → old   READY                                      it has set up on them, and waits
-///     old → new   RELEASED                                   the old one has stopped accepting:
-///                                                            the new one accepts from now on
-///     old → new   REFUSED <why>                              instead of LISTENERS
+///     old → new   RELEASED                                   the old one has paused accepting
+///     new → old   ACCEPTING                                  the new one accepts now: the old one
+///                                                            closes its listeners, gives up the
+///                                                            control socket, closes the connection
+///     old → new   REFUSED <why>                              instead of LISTENERS or RELEASED
+///
+/// Until ACCEPTING the old process can take everything back: if the new one goes away, it accepts
+/// again and serves on.
 public enum TakeOverMessage: Equatable, Sendable {
     case request(configPath: String)
     case listeners(pid: Int32, [Socket])
     case ready
     case released
+    case accepting
     case refused(String)
 
     /// The protocol's version, in the request: a process that does not speak it refuses.
@@ -46,6 +52,7 @@ public enum TakeOverMessage: Equatable, Sendable {
         case .listeners(let pid, let sockets): "LISTENERS \(pid)\n" + sockets.map { "\($0.kind.rawValue) \($0.address)\n" }.joined() + "\n"
         case .ready: "READY\n\n"
         case .released: "RELEASED\n\n"
+        case .accepting: "ACCEPTING\n\n"
         case .refused(let why): "REFUSED \(Self.oneLine(why))\n\n"
         }
     }
@@ -88,6 +95,7 @@ public enum TakeOverMessage: Equatable, Sendable {
             return .listeners(pid: pid, sockets)
         case "READY" where lines.count == 1 && words.count == 1: return .ready
         case "RELEASED" where lines.count == 1 && words.count == 1: return .released
+        case "ACCEPTING" where lines.count == 1 && words.count == 1: return .accepting
         case "REFUSED": return .refused(String(first.dropFirst("REFUSED ".count)))
         default: throw Malformed(description: "unknown message: \(first)")
         }

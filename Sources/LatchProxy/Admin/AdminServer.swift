@@ -82,9 +82,18 @@ public final class AdminServer: Sendable {
         try? await channel.current()?.setOption(.autoRead, value: true)
     }
 
-    /// The listening socket, while open, for a take-over.
-    func listeningSocket() -> (address: HostPort, descriptor: NIOBSDSocket.Handle)? {
-        boundSocket.withLockedValue { $0 }
+    /// See ``ProxyServer/pauseAccepting()``.
+    func pauseAccepting() async {
+        try? await channel.current()?.setOption(.autoRead, value: false)
+    }
+
+    /// A copy of the listening socket (the caller closes it), while open, for a take-over.
+    func listeningSocketCopy() -> (address: HostPort, descriptor: NIOBSDSocket.Handle, kind: TakeOverMessage.Socket.Kind)? {
+        boundSocket.withLockedValue { socket in
+            guard let socket else { return nil }
+            let copy = fcntl(socket.descriptor, F_DUPFD_CLOEXEC, 0)
+            return copy < 0 ? nil : (socket.address, copy, .admin)
+        }
     }
 }
 

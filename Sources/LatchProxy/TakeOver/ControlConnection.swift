@@ -35,6 +35,11 @@ final class ControlConnection: @unchecked Sendable {
     }
 
     func close() {
-        _ = Glibc.close(descriptor)
+        _ = closeDescriptor(descriptor)
     }
+}
+
+/// `close(2)`, by a name that a method called `close` does not hide.
+private func closeDescriptor(_ descriptor: CInt) -> CInt {
+    close(descriptor)
 }

@@ -57,27 +57,10 @@ public struct ControlService: Service {
     }
 
     public func run() async throws {
-        if let handover {
-            await started.wait()
-            let released = await handover.ready()
-            await server.resumeAccepting()
-            await admin?.resumeAccepting()
-            // Under systemd (`NotifyAccess=all`): this process is the service's main one now, and ready
-            // (``ProxyService`` does not say READY=1 for a process that takes over).
-            SystemdNotify.send("MAINPID=\(getpid())\nREADY=1\nSTATUS=serving (took over from pid \(handover.oldPID))")
-            if released {
-                logger.notice(
-                    "took over the listening sockets; the previous Latch stopped accepting and finishes its exchanges in flight",
-                    metadata: ["previous_pid": "\(handover.oldPID)"])
-            } else {
-                logger.warning(
-                    "the previous Latch did not confirm it stopped accepting; both may accept until it exits",
-                    metadata: ["previous_pid": "\(handover.oldPID)"])
-            }
-        }
+        if let handover { try await completeTakeOver(handover) }
         let listener: CInt
         do {
-            listener = try UnixSocket.listen(path)
+            listener = try UnixSocket.listenAt(path)
         } catch {
             logger.warning(
                 "no control socket, so `latch run --take-over` cannot take this Latch over: cannot listen on \(path): \(describeNetworkError(error))")
@@ -87,13 +70,51 @@ public struct ControlService: Service {
         logger.info("control socket listening", metadata: ["path": "\(path)"])
         var handedOver = false
         while !Task.isShuttingDownGracefully, !Task.isCancelled, !handedOver {
-            let accepted = try? await NIOThreadPool.singleton.runIfActive { try UnixSocket.accept(listener, milliseconds: 250) }
-            guard let peer = accepted ?? nil else { continue }
+            let accepted: CInt?
+            do {
+                accepted = try await NIOThreadPool.singleton.runIfActive { try UnixSocket.acceptNext(listener, milliseconds: 250) }
+            } catch {
+                // Out of descriptors, say: not a reason to spin.
+                logger.warning("control socket: \(describeNetworkError(error))")
+                try? await Task.sleep(for: .seconds(1))
+                continue
+            }
+            guard let peer = accepted else { continue }
             handedOver = await serve(ControlConnection(descriptor: peer), listener: listener)
         }
         if !handedOver {
             close(listener)
             unlink(path)
+        }
+    }
+
+    /// The new process's part, once its listeners are set up: READY, then accept once the old one
+    /// has paused, and tell it so. A refusal ends this process: it must not accept beside a Latch
+    /// that serves on.
+    private func completeTakeOver(_ handover: TakeOverClient) async throws {
+        guard await started.wait() else {
+            handover.abandon()
+            return
+        }
+        let release = await handover.ready()
+        if case .refused(let why) = release {
+            logger.error("the previous Latch did not hand over (\(why)); it serves on, and this one stops", metadata: ["previous_pid": "\(handover.oldPID)"])
+            handover.abandon()
+            throw TakeOverClient.Failure(description: "the previous Latch (pid \(handover.oldPID)) did not hand over: \(why)")
+        }
+        await server.resumeAccepting()
+        await admin?.resumeAccepting()
+        // Under systemd (`NotifyAccess=all`): this process is the service's main one now, and ready
+        // (``ProxyService`` does not say READY=1 for a process that takes over). Said before
+        // ACCEPTING, so the old process cannot exit first and leave the service without a main one.
+        SystemdNotify.send("MAINPID=\(getpid())\nREADY=1\nSTATUS=serving (took over from pid \(handover.oldPID))")
+        await handover.accepting()
+        if release == .released {
+            logger.notice(
+                "took over the listening sockets; the previous Latch stopped accepting and finishes its exchanges in flight",
+                metadata: ["previous_pid": "\(handover.oldPID)"])
+        } else {
+            logger.warning("took over the listening sockets; the previous Latch had gone away", metadata: ["previous_pid": "\(handover.oldPID)"])
         }
     }
 
@@ -125,38 +146,61 @@ public struct ControlService: Service {
             try? await connection.send(.refused("this Latch runs \(configPath), not \(theirConfig)"))
             return false
         }
-        var sockets = server.listeningSockets().map { (TakeOverMessage.Socket(.listen, $0.address), $0.descriptor) }
-        if let admin = admin?.listeningSocket() { sockets.append((TakeOverMessage.Socket(.admin, admin.address), admin.descriptor)) }
-        logger.notice("take-over requested: handing the listening sockets to a new Latch", metadata: ["pid": "\(credentials.pid)"])
+        // Copies, made while the listeners are known open: a reload or shutdown may close the
+        // originals meanwhile without the numbers sent turning into other files.
+        guard var sockets = server.listeningSocketCopies() else {
+            try? await connection.send(.refused("this Latch is shutting down"))
+            return false
+        }
+        if let admin = admin?.listeningSocketCopy() { sockets.append((admin.address, admin.descriptor, .admin)) }
+        defer { sockets.forEach { _ = close($0.descriptor) } }
+        let pid = credentials.pid
+        logger.notice("take-over requested: handing the listening sockets to a new Latch", metadata: ["pid": "\(pid)"])
         do {
-            try await connection.send(.listeners(pid: getpid(), sockets.map(\.0)), descriptors: sockets.map(\.1))
+            try await connection.send(
+                .listeners(pid: getpid(), sockets.map { TakeOverMessage.Socket($0.kind, $0.address) }), descriptors: sockets.map(\.descriptor))
             guard case .ready? = try await connection.receive(milliseconds: 60_000)?.0 else {
-                logger.warning("take-over abandoned: the new Latch went away before serving; this one serves on", metadata: ["pid": "\(credentials.pid)"])
+                logger.warning("take-over abandoned: the new Latch went away or took over a minute to set up; this one serves on", metadata: ["pid": "\(pid)"])
+                try? await connection.send(.refused("no READY within 60 s; this Latch serves on"))
                 return false
             }
         } catch {
-            logger.warning("take-over abandoned: \(describeNetworkError(error)); this one serves on", metadata: ["pid": "\(credentials.pid)"])
+            logger.warning("take-over abandoned: \(describeNetworkError(error)); this one serves on", metadata: ["pid": "\(pid)"])
             return false
         }
-        // The new process accepts on the same sockets now: stop accepting here, and give up the
-        // control socket's path before saying so, for the new process to listen on it.
+        // Paused, not closed: until the new process says it accepts, this one can take everything back.
+        await server.pauseAccepting()
+        await admin?.pauseAccepting()
+        let accepting: Bool
+        do {
+            try await connection.send(.released)
+            accepting = try await connection.receive(milliseconds: 30_000)?.0 == .accepting
+        } catch {
+            accepting = false
+        }
+        guard accepting else {
+            await server.resumeAccepting()
+            await admin?.resumeAccepting()
+            logger.warning("take-over abandoned: the new Latch went away before accepting; this one accepts again and serves on", metadata: ["pid": "\(pid)"])
+            return false
+        }
         server.handOver()
         await server.stopAccepting()
         await admin?.stop()
+        // The path is given up before the connection closes: the new process listens on it then.
         close(listener)
         unlink(path)
-        try? await connection.send(.released)
-        logger.notice("handed over to the new Latch; finishing the exchanges in flight, then exiting", metadata: ["pid": "\(credentials.pid)"])
+        logger.notice("handed over to the new Latch; finishing the exchanges in flight, then exiting", metadata: ["pid": "\(pid)"])
         return true
     }
 }
 
 /// Opens once every one of `count` parties has arrived (the proxy's and the admin's listeners serve).
 public final class StartupBarrier: Sendable {
-    private let state: NIOLockedValueBox<(left: Int, waiting: [CheckedContinuation<Void, Never>])>
+    private let state: NIOLockedValueBox<(left: Int, cancelled: Bool, waiting: [CheckedContinuation<Void, Never>])>
 
     public init(count: Int) {
-        state = NIOLockedValueBox((count, []))
+        state = NIOLockedValueBox((count, false, []))
     }
 
     public func arrive() {
@@ -169,14 +213,25 @@ public final class StartupBarrier: Sendable {
         resumed.forEach { $0.resume() }
     }
 
-    public func wait() async {
-        await withCheckedContinuation { continuation in
-            let open = state.withLockedValue { state -> Bool in
-                if state.left <= 0 { return true }
-                state.waiting.append(continuation)
-                return false
+    /// True once open; false when the task was cancelled first (a service failed to start).
+    public func wait() async -> Bool {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let open = state.withLockedValue { state -> Bool in
+                    if state.left <= 0 || state.cancelled { return true }
+                    state.waiting.append(continuation)
+                    return false
+                }
+                if open { continuation.resume() }
             }
-            if open { continuation.resume() }
+            return state.withLockedValue { $0.left <= 0 }
+        } onCancel: {
+            let resumed = state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+                state.cancelled = true
+                defer { state.waiting = [] }
+                return state.waiting
+            }
+            resumed.forEach { $0.resume() }
         }
     }
 }

@@ -1,14 +1,13 @@
-#if canImport(Glibc)
+#if os(Linux)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import LatchCore
 import NIOCore
 
 /// The control socket's plumbing, in plain blocking POSIX calls (a take-over is a few messages, once
 /// per upgrade; SwiftNIO cannot pass descriptors over a unix stream socket): listen, connect, accept
-/// with a timeout, and messages that carry descriptors (SCM_RIGHTS, unix(7)).
+/// with a timeout, and messages that carry descriptors (SCM_RIGHTS, unix(7)). Linux only: peer
+/// credentials, `MSG_NOSIGNAL` and `SOCK_CLOEXEC` are spelt otherwise elsewhere, and Latch is
+/// installed and upgraded on Linux.
 enum UnixSocket {
     /// How a connect to a control socket failed.
     enum ConnectFailure: Error {
@@ -17,10 +16,10 @@ enum UnixSocket {
         case failed(IOError)
     }
 
-    static func connect(_ path: String) throws(ConnectFailure) -> CInt {
+    static func connectTo(_ path: String) throws(ConnectFailure) -> CInt {
         let descriptor = socket(AF_UNIX, streamType, 0)
         guard descriptor >= 0 else { throw .failed(IOError(errnoCode: errno, reason: "socket")) }
-        let result = withAddress(path) { address, length in Glibc.connect(descriptor, address, length) }
+        let result = withAddress(path) { address, length in connect(descriptor, address, length) }
         guard result == 0 else {
             let code = errno
             close(descriptor)
@@ -31,19 +30,23 @@ enum UnixSocket {
     }
 
     /// Listens on `path`, readable and writable by this user only. A socket file left by a Latch that
-    /// is gone is replaced; one a live process accepts on is not (`EADDRINUSE`).
-    static func listen(_ path: String) throws -> CInt {
-        if let live = try? connect(path) {
-            close(live)
-            throw IOError(errnoCode: EADDRINUSE, reason: "another process listens on \(path)")
+    /// is gone is replaced; one a live process accepts on is not (`EADDRINUSE`), nor is a file that
+    /// is not a socket (`EEXIST`).
+    static func listenAt(_ path: String) throws -> CInt {
+        var status = stat()
+        if lstat(path, &status) == 0 {
+            guard status.st_mode & S_IFMT == S_IFSOCK else { throw IOError(errnoCode: EEXIST, reason: "\(path) exists and is not a socket") }
+            if let live = try? connectTo(path) {
+                close(live)
+                throw IOError(errnoCode: EADDRINUSE, reason: "another process listens on \(path)")
+            }
+            unlink(path)
         }
-        unlink(path)
         let descriptor = socket(AF_UNIX, streamType, 0)
         guard descriptor >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
-        let previous = umask(0o177)
+        // The mode is set before `listen`: nobody can connect before it is the user's alone.
         let bound = withAddress(path) { address, length in bind(descriptor, address, length) }
-        umask(previous)
-        guard bound == 0, Glibc.listen(descriptor, 8) == 0 else {
+        guard bound == 0, chmod(path, 0o600) == 0, listen(descriptor, 8) == 0 else {
             let code = errno
             close(descriptor)
             throw IOError(errnoCode: code, reason: "bind")
@@ -52,9 +55,9 @@ enum UnixSocket {
     }
 
     /// The next connection, or `nil` when none came within `milliseconds`.
-    static func accept(_ listener: CInt, milliseconds: Int32) throws -> CInt? {
+    static func acceptNext(_ listener: CInt, milliseconds: Int32) throws -> CInt? {
         guard try waitReadable(listener, milliseconds: milliseconds) else { return nil }
-        let descriptor = Glibc.accept(listener, nil, nil)
+        let descriptor = accept(listener, nil, nil)
         guard descriptor >= 0 else {
             if errno == EAGAIN || errno == EINTR || errno == ECONNABORTED { return nil }
             throw IOError(errnoCode: errno, reason: "accept")
@@ -112,7 +115,14 @@ enum UnixSocket {
         var received: [CInt] = []
         var deadline = milliseconds
         while true {
-            if let (message, length) = try TakeOverMessage.first(in: pending) {
+            let whole: (TakeOverMessage, length: Int)?
+            do {
+                whole = try TakeOverMessage.first(in: pending)
+            } catch {
+                received.forEach { close($0) }
+                throw error
+            }
+            if let (message, length) = whole {
                 pending.removeFirst(length)
                 return (message, received)
             }
@@ -172,13 +182,15 @@ enum UnixSocket {
     }
 
     private static func waitReadable(_ descriptor: CInt, milliseconds: Int32) throws -> Bool {
-        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-        let result = poll(&entry, 1, milliseconds)
-        if result < 0 {
-            if errno == EINTR { return false }
-            throw IOError(errnoCode: errno, reason: "poll")
+        let deadline = monotonicMilliseconds() + Int64(milliseconds)
+        while true {
+            var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            let left = Int32(clamping: max(0, deadline - monotonicMilliseconds()))
+            let result = poll(&entry, 1, left)
+            if result >= 0 { return result > 0 }
+            // A signal (SIGHUP for a reload) is not the peer's silence: wait out the rest.
+            guard errno == EINTR else { throw IOError(errnoCode: errno, reason: "poll") }
         }
-        return result > 0
     }
 
     private static func monotonicMilliseconds() -> Int64 {
@@ -227,3 +239,26 @@ enum UnixSocket {
         return descriptors
     }
 }
+
+#else
+import LatchCore
+import NIOCore
+
+/// Descriptor passing and peer credentials are written for Linux, where Latch is installed and
+/// upgraded: elsewhere the control socket is not offered, and `--take-over` says so.
+enum UnixSocket {
+    enum ConnectFailure: Error {
+        case nobodyThere
+        case failed(IOError)
+    }
+
+    private static var unsupported: IOError { IOError(errnoCode: ENOTSUP, reason: "the control socket is available on Linux only") }
+
+    static func connectTo(_ path: String) throws(ConnectFailure) -> CInt { throw .failed(unsupported) }
+    static func listenAt(_ path: String) throws -> CInt { throw unsupported }
+    static func acceptNext(_ listener: CInt, milliseconds: Int32) throws -> CInt? { throw unsupported }
+    static func peerCredentials(_ descriptor: CInt) -> (pid: Int32, uid: uid_t)? { nil }
+    static func send(_ descriptor: CInt, _ message: TakeOverMessage, descriptors: [CInt] = []) throws { throw unsupported }
+    static func receive(_ descriptor: CInt, milliseconds: Int32, pending: inout [UInt8]) throws -> (TakeOverMessage, [CInt])? { throw unsupported }
+}
+#endif
