@@ -181,6 +181,12 @@ struct TakeOverLiveTests {
             return false
         }
 
+        /// The port it listens on, once it runs and its control socket listens.
+        func port() async -> Int? {
+            guard await waitFor("control socket listening") else { return nil }
+            return TakeOverLiveTests.port(inLog: text)
+        }
+
         func waitForExit(within limit: Duration = .seconds(30)) async -> Int32? {
             let clock = ContinuousClock()
             let deadline = clock.now + limit
@@ -201,25 +207,11 @@ struct TakeOverLiveTests {
     func takeOverUnderLoad() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let backend = try await TestBackend.start(name: "tomcat1", group: group)
-        let port = try await CLITests.freePort()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("latch-takeover-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        let (directory, config) = try Self.configDirectory(node: "127.0.0.1:\(backend.port)", extra: "shutdown_grace: 10s\nthreads: 1")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let config = directory + "/lb.yaml"
-        try """
-            listen:
-              - address: 127.0.0.1:\(port)
-            control_socket: \(directory)/latch.sock
-            shutdown_grace: 10s
-            threads: 1
-            clusters:
-              - name: shop
-                nodes:
-                  - { name: tomcat1, address: 127.0.0.1:\(backend.port) }
-            """.write(toFile: config, atomically: true, encoding: .utf8)
 
         let old = try LatchProcess(config: config, takeOver: false)
-        #expect(await old.waitFor("control socket listening"), "\(old.text)")
+        let port = try #require(await old.port(), "\(old.text)")
 
         let stop = NIOLockedValueBox(false)
         let tally = NIOLockedValueBox(Tally())
@@ -267,28 +259,38 @@ struct TakeOverLiveTests {
         return try await client.wait { _, closed in closed }
     }
 
-    /// A directory with an lb.yaml on a free port whose control socket is in the directory.
-    static func configDirectory(extra: String = "") async throws -> (directory: String, config: String, port: Int) {
-        let port = try await CLITests.freePort()
+    /// A directory with an lb.yaml whose control socket is in the directory. Its listener is on
+    /// port 0 — a port picked free beforehand could be taken by another test's connection in the
+    /// meantime — and a take-over matches `127.0.0.1:0` to `127.0.0.1:0`: the port stays the one the
+    /// first Latch got (read from its log, ``LatchProcess/port()``).
+    static func configDirectory(node: String = "127.0.0.1:9", extra: String = "") throws -> (directory: String, config: String) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("latch-takeover-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
         let config = directory + "/lb.yaml"
         try """
             listen:
-              - address: 127.0.0.1:\(port)
+              - address: 127.0.0.1:0
             control_socket: \(directory)/latch.sock
             clusters:
               - name: shop
                 nodes:
-                  - { name: tomcat1, address: 127.0.0.1:9 }
+                  - { name: tomcat1, address: \(node) }
             \(extra)
             """.write(toFile: config, atomically: true, encoding: .utf8)
-        return (directory, config, port)
+        return (directory, config)
+    }
+
+    /// The port in a `latch running … listeners=127.0.0.1:PORT` line.
+    static func port(inLog text: String) -> Int? {
+        guard let line = text.split(separator: "\n").first(where: { $0.contains("latch running") }),
+            let range = line.range(of: "listeners=127.0.0.1:")
+        else { return nil }
+        return Int(line[range.upperBound...].prefix { $0.isNumber })
     }
 
     @Test("--take-over with no Latch running just starts; with control_socket false it is refused by name")
     func nothingToTakeOver() async throws {
-        let (directory, config, _) = try await Self.configDirectory()
+        let (directory, config) = try Self.configDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let alone = try LatchProcess(config: config, takeOver: true)
         #expect(await alone.waitFor("control socket listening"), "\(alone.text)")
@@ -316,10 +318,10 @@ struct TakeOverLiveTests {
 
     @Test("a Latch running another lb.yaml on the same control socket refuses to hand over, and serves on")
     func anotherConfiguration() async throws {
-        let (directory, config, port) = try await Self.configDirectory()
+        let (directory, config) = try Self.configDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let running = try LatchProcess(config: config, takeOver: false)
-        #expect(await running.waitFor("control socket listening"), "\(running.text)")
+        let port = try #require(await running.port(), "\(running.text)")
         let other = directory + "/other.yaml"
         try String(contentsOfFile: config, encoding: .utf8).write(toFile: other, atomically: true, encoding: .utf8)
         let attempt = try CLITests.latch(["run", "--config", other, "--take-over"])
@@ -352,7 +354,7 @@ struct TakeOverLiveTests {
 
     @Test("SIGUSR2 under systemd: the binary on disk takes over, names itself the main process, and the old one never says STOPPING")
     func upgradeOnSIGUSR2() async throws {
-        let (directory, config, port) = try await Self.configDirectory()
+        let (directory, config) = try Self.configDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let notify = try SystemdNotifyTests.NotifySocket()
         let log = directory + "/latch.log"
@@ -369,6 +371,7 @@ struct TakeOverLiveTests {
         // Up to 30 s: with the whole suite running, a debug build can take long to start.
         let ready = try #require(notify.next() ?? notify.next() ?? notify.next(), "no READY=1: \(logText)")
         #expect(ready.split(separator: "\n").contains("READY=1"), "\(ready)")
+        let port = try #require(Self.port(inLog: logText), "\(logText)")
 
         kill(old.processIdentifier, SIGUSR2)
         // What the service manager hears until the new process names itself: never STOPPING=1.
@@ -396,10 +399,10 @@ struct TakeOverLiveTests {
 
     @Test("a new Latch that goes away after the old one paused: the old one accepts again and serves on")
     func abandonedAfterRelease() async throws {
-        let (directory, config, port) = try await Self.configDirectory()
+        let (directory, config) = try Self.configDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let old = try LatchProcess(config: config, takeOver: false)
-        #expect(await old.waitFor("control socket listening"), "\(old.text)")
+        let port = try #require(await old.port(), "\(old.text)")
 
         // A new process's side of the conversation, spoken by hand, up to the point it vanishes.
         let connection = ControlConnection(descriptor: try UnixSocket.connectTo(directory + "/latch.sock"))
@@ -410,7 +413,7 @@ struct TakeOverLiveTests {
             return
         }
         #expect(pid == old.process.processIdentifier)
-        #expect(sockets == [TakeOverMessage.Socket(.listen, HostPort(host: "127.0.0.1", port: port))])
+        #expect(sockets == [TakeOverMessage.Socket(.listen, HostPort(host: "127.0.0.1", port: 0))])
         #expect(descriptors.count == 1 && descriptors.allSatisfy(ListeningSocket.isListening))
         descriptors.forEach { close($0) }
         try await connection.send(.ready)

@@ -73,6 +73,8 @@ public struct ControlService: Service {
             let accepted: CInt?
             do {
                 accepted = try await NIOThreadPool.singleton.runIfActive { try UnixSocket.acceptNext(listener, milliseconds: 250) }
+            } catch is CancellationError {
+                break
             } catch {
                 // Out of descriptors, say: not a reason to spin.
                 logger.warning("control socket: \(describeNetworkError(error))")
