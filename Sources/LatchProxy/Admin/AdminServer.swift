@@ -79,12 +79,17 @@ public final class AdminServer: Sendable {
 
     /// Accepts on a socket taken over (see ``ProxyServer/resumeAccepting()``).
     public func resumeAccepting() async {
-        try? await channel.current()?.setOption(.autoRead, value: true)
+        await setAccepting(true)
     }
 
     /// See ``ProxyServer/pauseAccepting()``.
     func pauseAccepting() async {
-        try? await channel.current()?.setOption(.autoRead, value: false)
+        await setAccepting(false)
+    }
+
+    private func setAccepting(_ accepting: Bool) async {
+        guard let bound = channel.current() else { return }
+        try? await bound.setOption(.autoRead, value: accepting).get()
     }
 
     /// A copy of the listening socket (the caller closes it), while open, for a take-over.
