@@ -30,18 +30,22 @@ public struct Reloader: Sendable {
             config = try ConfigLoader.load(path: path)
         } catch {
             logger.error("reload rejected, running configuration kept: \(error.everyError)")
+            server.metrics.reloaded(false)
             return Outcome(applied: false, message: "rejected: \(error.everyError)")
         }
         do {
             let warnings = try await server.reload(config)
             for warning in warnings { logger.warning("reload: \(warning)") }
+            server.metrics.reloaded(true)
             return Outcome(applied: true, message: (["configuration reloaded from \(path)"] + warnings).joined(separator: "; "))
         } catch let error as ConfigError {
             // A certificate or key named by the file does not load: as much the file's fault as a typo.
             logger.error("reload rejected, running configuration kept: \(error.everyError)")
+            server.metrics.reloaded(false)
             return Outcome(applied: false, message: "rejected: \(error.everyError)")
         } catch {
             logger.error("reload failed, running configuration kept: \(error)")
+            server.metrics.reloaded(false)
             return Outcome(applied: false, message: "failed: \(error)")
         }
     }

@@ -237,6 +237,73 @@ struct AdminLiveTests {
         }
     }
 
+    /// `promtool check metrics` on `text` (Debian's prometheus package; Scripts/test installs it):
+    /// its exit status and what it said.
+    static func promtool(_ text: String) throws -> (status: Int32, output: String) {
+        let ran = try runProcess(URL(fileURLWithPath: "/usr/bin/promtool"), ["check", "metrics"], input: text)
+        return (ran.status, ran.stdout + ran.stderr)
+    }
+
+    @Test("/metrics passes promtool's checks, has every series at 0 before any event, process and reload metrics, and answers HEAD")
+    func metricsAScraperCanTrust() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("latch-metrics-reload-\(UUID().uuidString).yaml").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await withAdmin(reloadFrom: path) { h, admin in
+            let (status, text) = try await request(h, admin + "/metrics")
+            #expect(status == .ok)
+            let checked = try Self.promtool(text)
+            #expect(checked.status == 0 && checked.output.isEmpty, "promtool: \(checked.output)")
+            // Every family says what it is.
+            let families = Set(Self.samples(text).map { $0.name.replacingOccurrences(of: #"_(bucket|sum|count)$"#, with: "", options: .regularExpression) })
+            for family in families {
+                #expect(text.contains("# HELP \(family) "), "no HELP for \(family)")
+                #expect(text.contains("# TYPE \(family) "), "no TYPE for \(family)")
+            }
+            // Before any request or failure, the series alerts are written on are there, at 0.
+            let samples = Self.samples(text)
+            func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
+                samples.first { sample in sample.name == name && labels == sample.labels }?.value
+            }
+            for node in ["tomcat1", "tomcat2", "tomcat3"] {
+                #expect(value("latch_upstream_connect_errors_total", ["cluster": "shop", "node": node]) == 0)
+                #expect(value("latch_requests_total", ["cluster": "shop", "node": node, "reason": "sticky", "status_class": "5xx"]) == 0)
+                #expect(value("latch_request_duration_seconds_count", ["cluster": "shop", "node": node]) == 0)
+            }
+            #expect(value("latch_client_connections_refused_total") == 0)
+            for reason in ["head_too_large", "uri_too_long", "body_too_large", "malformed", "not_implemented", "queue_full", "queue_timeout"] {
+                #expect(value("latch_requests_refused_total", ["reason": reason]) == 0, "\(reason)")
+            }
+            #expect(value("latch_reloads_total", ["result": "success"]) == 0)
+            #expect(value("latch_config_last_reload_successful") == 1)
+            #expect((value("process_resident_memory_bytes") ?? 0) > 1_000_000)
+            #expect((value("process_open_fds") ?? 0) > 0)
+            #expect((value("process_max_fds") ?? 0) > 0)
+            #expect((value("process_cpu_seconds_total") ?? 0) > 0)
+            #expect(abs((value("process_start_time_seconds") ?? 0) - Date().timeIntervalSince1970) < 3600)
+
+            // Reloads, by result.
+            let nodes = h.backends.map { "      - { name: \($0.name), address: 127.0.0.1:\($0.port) }" }.joined(separator: "\n")
+            try "listen:\n  - address: 127.0.0.1:0\nclusters:\n  - name: shop\n    nodes:\n\(nodes)\n".write(toFile: path, atomically: true, encoding: .utf8)
+            #expect(try await request(h, admin + "/api/reload", method: .POST).0 == .ok)
+            try "listen: [\n".write(toFile: path, atomically: true, encoding: .utf8)
+            #expect(try await request(h, admin + "/api/reload", method: .POST).0 == .unprocessableEntity)
+            let after = Self.samples(try await request(h, admin + "/metrics").1)
+            #expect(after.first { $0.name == "latch_reloads_total" && $0.labels["result"] == "success" }?.value == 1)
+            #expect(after.first { $0.name == "latch_reloads_total" && $0.labels["result"] == "failure" }?.value == 1)
+            #expect(after.first { $0.name == "latch_config_last_reload_successful" }?.value == 0)
+
+            // HEAD: GET's head, Content-Length included, and no body.
+            let port = Int(admin.split(separator: ":").last!)!
+            let client = try await RawClient.connect(port: port, group: h.group)
+            try await client.send("HEAD /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            let head = try await client.wait { _, closed in closed }
+            #expect(head.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(head)")
+            #expect(head.contains("Content-Length: ") && head.hasSuffix("\r\n\r\n"), "\(head)")
+            let (wrong, _) = try await request(h, admin + "/metrics", method: .POST)
+            #expect(wrong == .methodNotAllowed)
+        }
+    }
+
     @Test("state changes refuse what a foreign web page could send: non-JSON bodies and cross-site requests; pages cannot be framed")
     func crossSiteRequestsAreRefused() async throws {
         try await withAdmin { h, admin in

@@ -206,22 +206,8 @@ struct CLITests {
     @Test("latch check reads standard input for - and /dev/stdin, and names it <stdin> in errors", arguments: ["-", "/dev/stdin"])
     func checkStandardInput(path: String) throws {
         func check(_ text: String) throws -> Outcome {
-            let process = Process()
-            process.executableURL = Self.latchBinary
-            process.arguments = ["check", path]
-            let input = Pipe()
-            let out = Pipe()
-            let err = Pipe()
-            process.standardInput = input
-            process.standardOutput = out
-            process.standardError = err
-            try process.run()
-            input.fileHandleForWriting.write(Data(text.utf8))
-            try input.fileHandleForWriting.close()
-            let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return Outcome(status: process.terminationStatus, stdout: stdout, stderr: stderr)
+            let ran = try runProcess(Self.latchBinary, ["check", path], input: text)
+            return Outcome(status: ran.status, stdout: ran.stdout, stderr: ran.stderr)
         }
         let good = try check(try String(contentsOfFile: Self.exampleConfig, encoding: .utf8))
         #expect(good.status == 0, "\(good.stderr)")

@@ -46,9 +46,13 @@ struct RequestSeriesTests {
         #expect(lines.contains(#"latch_request_duration_seconds_bucket{cluster="shop",node="tomcat1",le="+Inf"} 2"#))
         #expect(lines.contains(#"latch_request_duration_seconds_count{cluster="shop",node="tomcat1"} 2"#))
         #expect(lines.contains(#"latch_request_duration_seconds_sum{cluster="shop",node="tomcat1"} 0.022"#))
-        // A series with no request lists nothing; each family is typed once.
-        #expect(!lines.contains { $0.contains("tomcat2") })
+        // A series with no request is there at 0 (the usual status classes, an empty histogram), not
+        // the rare classes; each family is described and typed once.
+        #expect(lines.contains(#"latch_requests_total{cluster="shop",node="tomcat2",reason="sticky",status_class="5xx"} 0"#))
+        #expect(!lines.contains { $0.contains("tomcat2") && $0.contains("status_class=\"1xx\"") })
+        #expect(lines.contains(#"latch_request_duration_seconds_count{cluster="shop",node="tomcat2"} 0"#))
         #expect(lines.filter { $0.hasPrefix("# TYPE") }.count == 2)
+        #expect(lines.filter { $0.hasPrefix("# HELP") }.count == 2)
     }
 
     @Test func labelValuesAreEscaped() {

@@ -136,21 +136,25 @@ struct AdminRouter: Sendable {
         }
     }
 
+    /// What a method other than GET (or HEAD, which gets GET's head) is answered with on a read-only resource.
+    static let getOnly = Reply.json(.methodNotAllowed, ["error": "use GET"]).with(header: ("Allow", "GET, HEAD"))
+
     func reply(method: HTTPMethod, uri: String, headers: HTTPHeaders, body: Data) -> Reply {
         let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
         let parts = path.split(separator: "/").map(String.init)
         if parts == [] || parts == ["index.html"] {
-            guard method == .GET else { return Reply.json(.methodNotAllowed, ["error": "use GET"]).with(header: ("Allow", "GET")) }
+            guard method == .GET || method == .HEAD else { return Self.getOnly }
             let page = StatusPage.html(StatusDocument.make(server.runtime.clusters), now: Date())
             return Reply(status: .ok, contentType: "text/html; charset=utf-8", body: Data(page.utf8))
         }
         if parts == ["metrics"] {
-            guard method == .GET else { return Reply.json(.methodNotAllowed, ["error": "use GET"]).with(header: ("Allow", "GET")) }
-            let text = server.metrics.exposition(clusters: server.runtime.clusters, certificates: server.certificatesInForce())
+            guard method == .GET || method == .HEAD else { return Self.getOnly }
+            let text = server.metrics.exposition(
+                clusters: server.runtime.clusters, listeners: server.config.listeners, certificates: server.certificatesInForce())
             return Reply(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Data(text.utf8))
         }
         if parts == ["api", "status"] {
-            guard method == .GET else { return Reply.json(.methodNotAllowed, ["error": "use GET"]).with(header: ("Allow", "GET")) }
+            guard method == .GET || method == .HEAD else { return Self.getOnly }
             return Reply(status: .ok, contentType: "application/json", body: StatusDocument.make(server.runtime.clusters).json())
         }
         if parts.count == 5, parts[0] == "api", parts[1] == "nodes", parts[4] == "state" {
@@ -303,10 +307,11 @@ private final class AdminHandler: ChannelInboundHandler {
         }
         let body = request.body.map { Data($0.readableBytesView) } ?? Data()
         let reply = router.reply(method: request.head.method, uri: request.head.uri, headers: request.head.headers, body: body)
-        send(reply, keepAlive: request.head.isKeepAlive, context: context)
+        send(reply, keepAlive: request.head.isKeepAlive, headOnly: request.head.method == .HEAD, context: context)
     }
 
-    private func send(_ reply: AdminRouter.Reply, keepAlive: Bool, context: ChannelHandlerContext) {
+    /// - Parameter headOnly: a HEAD request: GET's head, `Content-Length` included, and no body (RFC 9110 §9.3.2).
+    private func send(_ reply: AdminRouter.Reply, keepAlive: Bool, headOnly: Bool = false, context: ChannelHandlerContext) {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: reply.contentType)
         headers.add(name: "Content-Length", value: String(reply.body.count))
@@ -318,7 +323,7 @@ private final class AdminHandler: ChannelInboundHandler {
         for (name, value) in reply.headers { headers.add(name: name, value: value) }
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: reply.status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: reply.body)))), promise: nil)
+        if !headOnly { context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: reply.body)))), promise: nil) }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if !keepAlive {
             done.assumeIsolated().whenComplete { _ in context.close(promise: nil) }

@@ -1,4 +1,3 @@
-import CoreMetrics
 import Foundation
 import LatchCore
 import NIOConcurrencyHelpers
@@ -24,21 +23,41 @@ import Prometheus
 /// - PROXY protocol: `latch_proxy_protocol_refusals_total{listener,reason}` (connections closed for
 ///   their header: `malformed` — none, or not one —, `timeout`, `closed` mid-header).
 ///
+/// - reloads: `latch_reloads_total{result}` (`success`, `failure`), `latch_config_last_reload_successful`
+///   and `latch_config_last_reload_success_timestamp_seconds` (named as Prometheus names its own);
+/// - the standard process metrics (``ProcessMetrics``).
+///
+/// Every family has `# HELP` and `# TYPE`, and every series Latch can know of in advance is there at 0
+/// from the start (per node, per refusal reason, per TLS or PROXY protocol listener), so `rate()` and
+/// alerts see it before the first event.
+///
 /// The two per-request metrics are ``RequestSeries``: counted per event loop without a lock, summed at
-/// each scrape. The rest go through swift-metrics, their handlers cached per label set.
+/// each scrape. The rest are swift-prometheus counters in Latch's own registry, each made once per label set.
 final class LatchMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
-    private let factory: PrometheusMetricsFactory
-    private let counters = NIOLockedValueBox<[[String]: CoreMetrics.Counter]>([:])
+    private let counters = NIOLockedValueBox<[[String]: Prometheus.Counter]>([:])
+    /// Reload outcomes since start, and when the configuration in force was loaded (start or reload).
+    private let reloads = NIOLockedValueBox<(success: Int, failure: Int, lastSucceeded: Bool, loadedAt: Date)>((0, 0, true, Date()))
+
+    /// `latch_requests_refused_total`'s reasons, all present from the start.
+    static let refusalReasons = ["head_too_large", "uri_too_long", "body_too_large", "malformed", "not_implemented", "queue_full", "queue_timeout"]
+    /// `latch_proxy_protocol_refusals_total`'s reasons.
+    static let proxyProtocolReasons = ["malformed", "timeout", "closed"]
+
+    private static let help = [
+        "latch_upstream_connect_errors_total": "Connections to the node that failed (refused, timed out, reset, TLS)",
+        "latch_client_connections_refused_total": "Client connections answered 503 at limits.max_client_connections",
+        "latch_requests_refused_total": "Requests refused before any node saw them, by reason",
+        "latch_tls_handshake_failures_total": "Client connections that ended without a completed TLS handshake",
+        "latch_proxy_protocol_refusals_total": "Connections closed for their PROXY protocol header, by reason",
+    ]
     /// Every request series made so far, by (cluster, node) and in the order made: kept across
     /// reloads, so counts carry on for a node that stays.
     private let series = NIOLockedValueBox<(byKey: [[String]: RequestSeries], ordered: [RequestSeries])>(([:], []))
     /// Counters fed from ``ClusterStats`` at scrape time: the last value emitted, per label set.
     private let emitted = NIOLockedValueBox<[[String]: Int]>([:])
 
-    init() {
-        self.factory = PrometheusMetricsFactory(registry: registry)
-    }
+    init() {}
 
     /// The series of a cluster's node (`node` `-`: the cluster's requests no node took), made once
     /// per process with one shard per event loop. Called when a configuration is loaded, not per request.
@@ -80,7 +99,11 @@ final class LatchMetrics: Sendable {
 
     /// The Prometheus text exposition, with the gauges and stats-fed counters brought up to date.
     /// - Parameter certificates: the certificates in force, by listener address and first DNS name.
-    func exposition(clusters: [ClusterRuntime], certificates: [(listener: String, name: String, notAfter: Date)] = []) -> String {
+    /// - Parameter listeners: the listeners in force, for the per-listener series present at 0.
+    func exposition(
+        clusters: [ClusterRuntime], listeners: [ListenerConfig] = [], certificates: [(listener: String, name: String, notAfter: Date)] = []
+    ) -> String {
+        makeKnownSeries(clusters: clusters, listeners: listeners)
         registry.makeGauge(
             descriptor: Self.descriptor("latch_build_info", help: "Always 1; the running Latch's version is its label"),
             labels: [("version", LatchVersion.current)]
@@ -124,7 +147,8 @@ final class LatchMetrics: Sendable {
                 catchUp("latch_queue_timeouts_total", labels, to: stats.nodes[i].queueTimeouts)
             }
         }
-        return registry.emitToString() + RequestSeries.exposition(series.withLockedValue { $0.ordered })
+        return registry.emitToString() + RequestSeries.exposition(series.withLockedValue { $0.ordered }) + reloadExposition()
+            + ProcessMetrics.exposition()
     }
 
     /// A full metric name as one descriptor component (an empty unit adds no `_` suffix).
@@ -132,20 +156,71 @@ final class LatchMetrics: Sendable {
         MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
 
-    private func counter(_ label: String, _ flat: [String]) -> CoreMetrics.Counter {
+    /// The counter of `name` with these labels (`flat`: name, value, name, value…), made at 0 the
+    /// first time it is asked for.
+    @discardableResult
+    private func counter(_ name: String, _ flat: [String]) -> Prometheus.Counter {
         counters.withLockedValue { counters in
-            let key = [label] + flat
+            let key = [name] + flat
             if let counter = counters[key] { return counter }
-            var dimensions: [(String, String)] = []
+            var labels: [(String, String)] = []
             var i = 0
             while i + 1 < flat.count {
-                dimensions.append((flat[i], flat[i + 1]))
+                labels.append((flat[i], flat[i + 1]))
                 i += 2
             }
-            let counter = CoreMetrics.Counter(label: label, dimensions: dimensions, factory: factory)
+            let counter = registry.makeCounter(descriptor: Self.descriptor(name, help: Self.help[name] ?? name), labels: labels)
             counters[key] = counter
             return counter
         }
+    }
+
+    /// A reload was applied (`true`) or rejected.
+    func reloaded(_ succeeded: Bool) {
+        reloads.withLockedValue { reloads in
+            if succeeded {
+                reloads.success += 1
+                reloads.loadedAt = Date()
+            } else {
+                reloads.failure += 1
+            }
+            reloads.lastSucceeded = succeeded
+        }
+    }
+
+    /// The series known before any event: per node, per reason, per listener that can count one.
+    private func makeKnownSeries(clusters: [ClusterRuntime], listeners: [ListenerConfig]) {
+        counter("latch_client_connections_refused_total", [])
+        for reason in Self.refusalReasons { counter("latch_requests_refused_total", ["reason", reason]) }
+        for cluster in clusters {
+            for node in cluster.config.nodes {
+                counter("latch_upstream_connect_errors_total", ["cluster", cluster.config.name, "node", node.name])
+            }
+        }
+        for listener in listeners {
+            let address = listener.address.description
+            if listener.tls != nil { counter("latch_tls_handshake_failures_total", ["listener", address]) }
+            if listener.proxyProtocol != nil {
+                for reason in Self.proxyProtocolReasons { counter("latch_proxy_protocol_refusals_total", ["listener", address, "reason", reason]) }
+            }
+        }
+    }
+
+    private func reloadExposition() -> String {
+        let reloads = reloads.withLockedValue { $0 }
+        return """
+            # HELP latch_reloads_total Configuration reloads (SIGHUP, latch reload, POST /api/reload) by result
+            # TYPE latch_reloads_total counter
+            latch_reloads_total{result="success"} \(reloads.success)
+            latch_reloads_total{result="failure"} \(reloads.failure)
+            # HELP latch_config_last_reload_successful 1 when the last reload was applied (or none was tried), 0 when it was rejected
+            # TYPE latch_config_last_reload_successful gauge
+            latch_config_last_reload_successful \(reloads.lastSucceeded ? 1 : 0)
+            # HELP latch_config_last_reload_success_timestamp_seconds When the configuration in force was loaded (start or last applied reload), Unix time
+            # TYPE latch_config_last_reload_success_timestamp_seconds gauge
+            latch_config_last_reload_success_timestamp_seconds \(reloads.loadedAt.timeIntervalSince1970)
+
+            """
     }
 
     /// Advances a registry counter to `value` (the stats are cumulative; Prometheus counters only grow).

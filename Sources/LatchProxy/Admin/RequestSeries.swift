@@ -93,18 +93,21 @@ extension RequestSeries {
     /// (version 0.0.4) for `series`, listing only the label sets that occurred.
     static func exposition(_ series: [RequestSeries]) -> String {
         let tallies = series.map { ($0, $0.tally()) }
-        var out = "# TYPE latch_requests_total counter\n"
+        var out = "# HELP latch_requests_total Finished requests by node, decision reason and status class\n"
+        out += "# TYPE latch_requests_total counter\n"
         for (series, tally) in tallies {
             for (r, reason) in reasons.enumerated() {
                 for (c, statusClass) in RequestTally.classLabels.enumerated() {
                     let value = tally.counts[r * statusClasses + c]
-                    guard value > 0 else { continue }
+                    // The usual classes are there from the start, at 0; the rare ones once they occur.
+                    guard value > 0 || Self.usualClasses.contains(statusClass) else { continue }
                     out += "latch_requests_total{\(labels(series, ("reason", reason), ("status_class", statusClass)))} \(value)\n"
                 }
             }
         }
+        out += "# HELP latch_request_duration_seconds Time from the request head to the end of the exchange\n"
         out += "# TYPE latch_request_duration_seconds histogram\n"
-        for (series, tally) in tallies where tally.total > 0 {
+        for (series, tally) in tallies {
             var cumulative = 0
             for (i, bound) in bucketBounds.enumerated() {
                 cumulative += tally.buckets[i]
@@ -116,6 +119,9 @@ extension RequestSeries {
         }
         return out
     }
+
+    /// Status classes every series shows from the start (at 0): what a node or Latch answers.
+    static let usualClasses: Set<String> = ["none", "2xx", "3xx", "4xx", "5xx"]
 
     private static func labels(_ series: RequestSeries, _ extra: (String, String)...) -> String {
         ([("cluster", series.cluster), ("node", series.node)] + extra)
