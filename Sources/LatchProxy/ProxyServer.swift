@@ -314,6 +314,7 @@ public final class ProxyServer: Sendable {
             config: newConfig, group: group, logger: logger, accessLog: accessLog, metrics: metrics,
             upstreamTLS: upstreamTLS, previous: old)
         holder.replace(with: runtime)
+        metrics.retain(clusters: newConfig.clusters, listeners: newConfig.listeners)
         let checker = HealthChecker(clusters: runtime.clusters, group: group, logger: logger)
         let oldChecker = healthChecker.withLockedValue { value in
             defer { value = checker }

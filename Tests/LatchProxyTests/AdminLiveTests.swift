@@ -304,6 +304,24 @@ struct AdminLiveTests {
         }
     }
 
+    @Test("a reload that removes a node removes its series; a kept node keeps its counts; one added is there at 0")
+    func seriesFollowReloads() async throws {
+        try await withAdmin { h, admin in
+            for _ in 0..<2 { _ = try await h.get(cookie: "JSESSIONID=R.tomcat1") }
+            var config = h.server.config
+            config.clusters[0].nodes.removeAll { $0.name == "tomcat3" }
+            config.clusters[0].nodes.append(NodeConfig(name: "tomcat4", address: HostPort(host: "127.0.0.1", port: h.backend("tomcat3").port)))
+            try await h.server.reload(config)
+            let text = try await request(h, admin + "/metrics").1
+            #expect(try Self.promtool(text).status == 0)
+            let lines = text.split(separator: "\n").filter { !$0.hasPrefix("#") }
+            #expect(!lines.contains { $0.contains("node=\"tomcat3\"") }, "\(lines.filter { $0.contains("tomcat3") })")
+            #expect(lines.contains(#"latch_requests_total{cluster="shop",node="tomcat1",reason="sticky",status_class="2xx"} 2"#))
+            #expect(lines.contains(#"latch_upstream_connect_errors_total{cluster="shop",node="tomcat4"} 0"#))
+            #expect(lines.contains { $0.hasPrefix(#"latch_active_requests{cluster="shop",node="tomcat4"}"#) })
+        }
+    }
+
     @Test("state changes refuse what a foreign web page could send: non-JSON bodies and cross-site requests; pages cannot be framed")
     func crossSiteRequestsAreRefused() async throws {
         try await withAdmin { h, admin in

@@ -50,12 +50,14 @@ final class LatchMetrics: Sendable {
         "latch_requests_refused_total": "Requests refused before any node saw them, by reason",
         "latch_tls_handshake_failures_total": "Client connections that ended without a completed TLS handshake",
         "latch_proxy_protocol_refusals_total": "Connections closed for their PROXY protocol header, by reason",
+        "latch_health_transitions_total": "Times the node's health changed (up to down or back) by active checks",
+        "latch_ejections_total": "Times passive detection took the node out",
+        "latch_queue_full_total": "Requests refused because the node's queue (max_queue) was full",
+        "latch_queue_timeouts_total": "Requests that waited queue_timeout for a slot on the node and were refused",
     ]
     /// Every request series made so far, by (cluster, node) and in the order made: kept across
     /// reloads, so counts carry on for a node that stays.
     private let series = NIOLockedValueBox<(byKey: [[String]: RequestSeries], ordered: [RequestSeries])>(([:], []))
-    /// Counters fed from ``ClusterStats`` at scrape time: the last value emitted, per label set.
-    private let emitted = NIOLockedValueBox<[[String]: Int]>([:])
 
     init() {}
 
@@ -104,12 +106,15 @@ final class LatchMetrics: Sendable {
         clusters: [ClusterRuntime], listeners: [ListenerConfig] = [], certificates: [(listener: String, name: String, notAfter: Date)] = []
     ) -> String {
         makeKnownSeries(clusters: clusters, listeners: listeners)
-        registry.makeGauge(
+        // What is read from the runtime at each scrape goes into a registry made for the scrape: a
+        // node or certificate a reload removed is gone from it, as Prometheus expects.
+        let scrape = PrometheusCollectorRegistry()
+        scrape.makeGauge(
             descriptor: Self.descriptor("latch_build_info", help: "Always 1; the running Latch's version is its label"),
             labels: [("version", LatchVersion.current)]
         ).set(to: 1)
         for certificate in certificates {
-            registry.makeGauge(
+            scrape.makeGauge(
                 descriptor: Self.descriptor("latch_tls_certificate_expiry_timestamp_seconds", help: "When the certificate expires (notAfter, Unix time)"),
                 labels: [("listener", certificate.listener), ("certificate", certificate.name)]
             ).set(to: certificate.notAfter.timeIntervalSince1970)
@@ -125,29 +130,29 @@ final class LatchMetrics: Sendable {
             let stats = cluster.stats()
             for (i, node) in cluster.config.nodes.enumerated() {
                 let labels = [("cluster", name), ("node", node.name)]
-                registry.makeGauge(descriptor: Self.descriptor("latch_active_requests", help: "Requests in flight on the node"), labels: labels)
+                scrape.makeGauge(descriptor: Self.descriptor("latch_active_requests", help: "Requests in flight on the node"), labels: labels)
                     .set(to: Double(active[i]))
-                registry.makeGauge(descriptor: Self.descriptor("latch_queued_requests", help: "Requests waiting for a slot under max_connections"), labels: labels)
+                scrape.makeGauge(descriptor: Self.descriptor("latch_queued_requests", help: "Requests waiting for a slot under max_connections"), labels: labels)
                     .set(to: Double(queued[i]))
-                registry.makeGauge(descriptor: Self.descriptor("latch_sessions", help: "Distinct sessions seen within drain.session_idle"), labels: labels)
+                scrape.makeGauge(descriptor: Self.descriptor("latch_sessions", help: "Distinct sessions seen within drain.session_idle"), labels: labels)
                     .set(to: Double(sessions[i].count ?? 0))
-                registry.makeGauge(descriptor: Self.descriptor("latch_node_usable", help: "1 when the node may serve (health, ejection, state)"), labels: labels)
+                scrape.makeGauge(descriptor: Self.descriptor("latch_node_usable", help: "1 when the node may serve (health, ejection, state)"), labels: labels)
                     .set(to: usable[i] ? 1 : 0)
                 for state in NodeState.allCases {
-                    registry.makeGauge(
+                    scrape.makeGauge(
                         descriptor: Self.descriptor("latch_node_state", help: "1 for the state the node is treated by (the operator's or its own announcement, the more restrictive)"),
                         labels: labels + [("state", state.rawValue)]
                     ).set(to: states[i] == state ? 1 : 0)
                 }
-                registry.makeGauge(descriptor: Self.descriptor("latch_node_weight_share", help: "Share of its weight the node has for new sessions (below 1 during slow start)"), labels: labels)
+                scrape.makeGauge(descriptor: Self.descriptor("latch_node_weight_share", help: "Share of its weight the node has for new sessions (below 1 during slow start)"), labels: labels)
                     .set(to: Double(shares[i] ?? Balancer.fullShare) / Double(Balancer.fullShare))
-                catchUp("latch_health_transitions_total", labels, to: stats.nodes[i].healthTransitions)
-                catchUp("latch_ejections_total", labels, to: stats.nodes[i].ejections)
-                catchUp("latch_queue_full_total", labels, to: stats.nodes[i].queueFull)
-                catchUp("latch_queue_timeouts_total", labels, to: stats.nodes[i].queueTimeouts)
+                stat(scrape, "latch_health_transitions_total", labels, to: stats.nodes[i].healthTransitions)
+                stat(scrape, "latch_ejections_total", labels, to: stats.nodes[i].ejections)
+                stat(scrape, "latch_queue_full_total", labels, to: stats.nodes[i].queueFull)
+                stat(scrape, "latch_queue_timeouts_total", labels, to: stats.nodes[i].queueTimeouts)
             }
         }
-        return registry.emitToString() + RequestSeries.exposition(series.withLockedValue { $0.ordered }) + reloadExposition()
+        return registry.emitToString() + scrape.emitToString() + RequestSeries.exposition(series.withLockedValue { $0.ordered }) + reloadExposition()
             + ProcessMetrics.exposition()
     }
 
@@ -172,6 +177,28 @@ final class LatchMetrics: Sendable {
             let counter = registry.makeCounter(descriptor: Self.descriptor(name, help: Self.help[name] ?? name), labels: labels)
             counters[key] = counter
             return counter
+        }
+    }
+
+    /// After a reload: the series of nodes and listeners it removed are gone (the event counters and
+    /// the request series; what is read at each scrape follows by itself).
+    func retain(clusters: [ClusterConfig], listeners: [ListenerConfig]) {
+        let nodes = Set(clusters.flatMap { cluster in cluster.nodes.map { [cluster.name, $0.name] } + [[cluster.name, "-"]] })
+        let addresses = Set(listeners.map(\.address.description))
+        counters.withLockedValue { counters in
+            for (key, counter) in counters {
+                let labels = Dictionary(uniqueKeysWithValues: stride(from: 1, to: key.count - 1, by: 2).map { (key[$0], key[$0 + 1]) })
+                let goneNode = labels["cluster"].map { !nodes.contains([$0, labels["node"] ?? "-"]) } ?? false
+                let goneListener = labels["listener"].map { !addresses.contains($0) } ?? false
+                if goneNode || goneListener {
+                    registry.unregisterCounter(counter)
+                    counters[key] = nil
+                }
+            }
+        }
+        series.withLockedValue { series in
+            series.ordered.removeAll { !nodes.contains([$0.cluster, $0.node]) }
+            series.byKey = series.byKey.filter { nodes.contains($0.key) }
         }
     }
 
@@ -223,19 +250,10 @@ final class LatchMetrics: Sendable {
             """
     }
 
-    /// Advances a registry counter to `value` (the stats are cumulative; Prometheus counters only grow).
-    private func catchUp(_ name: String, _ labels: [(String, String)], to value: Int) {
-        let key = [name] + labels.flatMap { [$0.0, $0.1] }
-        let delta = emitted.withLockedValue { emitted -> Int in
-            let last = emitted[key] ?? 0
-            emitted[key] = max(last, value)
-            return max(0, value - last)
-        }
-        let counter = registry.makeCounter(
-            descriptor: Self.descriptor(name, help: "Cumulative \(name.replacingOccurrences(of: "_", with: " "))"),
-            labels: labels
-        )
-        if delta > 0 { counter.increment(by: Int64(delta)) }
+    /// A counter fed from ``ClusterStats``, cumulative for as long as the node is kept (across
+    /// reloads too); a node removed and added again starts from 0, which `rate()` reads as a reset.
+    private func stat(_ scrape: PrometheusCollectorRegistry, _ name: String, _ labels: [(String, String)], to value: Int) {
+        scrape.makeCounter(descriptor: Self.descriptor(name, help: Self.help[name] ?? name), labels: labels).increment(by: Int64(value))
     }
 }
 
