@@ -14,8 +14,9 @@ import Prometheus
 /// - `latch_health_transitions_total{cluster,node}`, `latch_ejections_total{cluster,node}`;
 /// - `latch_queue_full_total{cluster,node}`, `latch_queue_timeouts_total{cluster,node}`,
 ///   `latch_requests_refused_total{reason}`, `latch_client_connections_refused_total`;
-/// - gauges, refreshed at each scrape: `latch_active_requests`, `latch_queued_requests`, `latch_sessions`, `latch_node_usable`
-///   and `latch_node_state{state}` (1 for the node's current state);
+/// - gauges, refreshed at each scrape: `latch_active_requests`, `latch_queued_requests`, `latch_sessions`, `latch_node_usable`,
+///   `latch_node_state{state}` (1 for the node's current state) and, for a node with `replicas`,
+///   `latch_node_replicas_usable`;
 /// - TLS: `latch_tls_handshake_failures_total{listener}` (client connections that ended without a
 ///   completed handshake: a refused version or cipher, a client not speaking TLS, a timeout) and
 ///   `latch_tls_certificate_expiry_timestamp_seconds{listener,certificate}` (each certificate in force:
@@ -143,6 +144,14 @@ final class LatchMetrics: Sendable {
                         descriptor: Self.descriptor("latch_node_state", help: "1 for the state the node is treated by (the operator's or its own announcement, the more restrictive)"),
                         labels: labels + [("state", state.rawValue)]
                     ).set(to: states[i] == state ? 1 : 0)
+                }
+                // What failover has left for this node's sessions (nodes with `replicas` only): an
+                // alert on 0 beside a node that is down means those sessions have nowhere to go.
+                let replicas = node.replicas.compactMap { name in cluster.config.nodes.firstIndex { $0.name == name } }
+                if !replicas.isEmpty {
+                    scrape.makeGauge(
+                        descriptor: Self.descriptor("latch_node_replicas_usable", help: "How many of the node's replicas may serve now"), labels: labels
+                    ).set(to: Double(replicas.filter { usable[$0] }.count))
                 }
                 scrape.makeGauge(descriptor: Self.descriptor("latch_node_weight_share", help: "Share of its weight the node has for new sessions (below 1 during slow start)"), labels: labels)
                     .set(to: Double(shares[i] ?? Balancer.fullShare) / Double(Balancer.fullShare))
