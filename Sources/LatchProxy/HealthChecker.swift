@@ -11,13 +11,16 @@ final class HealthChecker: Sendable {
     private let clusters: [ClusterRuntime]
     private let group: any EventLoopGroup
     private let logger: Logger
+    /// Where health and announced-state changes are noted for the status page.
+    private let histories: NodeHistories?
     /// The next check of each node (by cluster and node index), so `stop()` can cancel them all.
     private let scheduled = NIOLockedValueBox<(stopped: Bool, next: [NodeKey: Scheduled<Void>])>((false, [:]))
 
-    init(clusters: [ClusterRuntime], group: any EventLoopGroup, logger: Logger) {
+    init(clusters: [ClusterRuntime], group: any EventLoopGroup, logger: Logger, histories: NodeHistories? = nil) {
         self.clusters = clusters
         self.group = group
         self.logger = logger
+        self.histories = histories
     }
 
     /// Starts checking every node that has `health`; the first checks run at once.
@@ -56,6 +59,8 @@ final class HealthChecker: Sendable {
             let metadata: Logger.Metadata = ["cluster": "\(cluster.config.name)", "node": "\(nodeConfig.name)"]
             if let transition = outcome.transition {
                 let check: Logger.Metadata = ["check": "\(probe.detail)"]
+                let (from, to) = transition == .wentUp ? ("down", "up") : ("up", "down")
+                histories?.note(cluster: cluster.config.name, node: nodeConfig.name, .health, from: from, to: to)
                 if transition == .wentUp {
                     logger.notice("node is up", metadata: metadata.merging(check) { $1 })
                 } else {
@@ -63,6 +68,7 @@ final class HealthChecker: Sendable {
                 }
             }
             if let (from, to) = outcome.announced {
+                histories?.note(cluster: cluster.config.name, node: nodeConfig.name, .announced, from: from.rawValue, to: to.rawValue)
                 let effective = cluster.effectiveStates()[node]
                 logger.notice(
                     "node announces \(to.rawValue)",

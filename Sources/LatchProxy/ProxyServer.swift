@@ -22,6 +22,8 @@ public final class ProxyServer: Sendable {
     private let connections = ConnectionRegistry()
     private let healthChecker: NIOLockedValueBox<HealthChecker>
     private let drainWatcher = DrainWatcher()
+    /// Each node's recent past, for the status page and `GET /api/history`.
+    let histories: NodeHistories
     /// One reload at a time, and none once shutdown began: two interleaved reloads could leave the
     /// health checker watching a runtime that is no longer in force.
     private let lifecycle = NIOLockedValueBox<(reloading: Bool, shuttingDown: Bool, handedOver: Bool)>((false, false, false))
@@ -73,7 +75,9 @@ public final class ProxyServer: Sendable {
         let runtime = ProxyRuntime(
             config: config, group: group, logger: logger, accessLog: accessLog, metrics: metrics, upstreamTLS: upstreamTLS)
         self.holder = RuntimeHolder(runtime)
-        self.healthChecker = NIOLockedValueBox(HealthChecker(clusters: runtime.clusters, group: group, logger: logger))
+        let histories = NodeHistories(config.admin)
+        self.histories = histories
+        self.healthChecker = NIOLockedValueBox(HealthChecker(clusters: runtime.clusters, group: group, logger: logger, histories: histories))
         self.channels = NIOLockedValueBox([])
     }
 
@@ -110,6 +114,7 @@ public final class ProxyServer: Sendable {
         }
         healthChecker.withLockedValue { $0 }.start()
         drainWatcher.start(server: self, on: group.next())
+        histories.start(server: self, on: group.next())
         return bound
     }
 
@@ -186,6 +191,7 @@ public final class ProxyServer: Sendable {
         lifecycle.withLockedValue { $0.shuttingDown = true }
         healthChecker.withLockedValue { $0 }.stop()
         drainWatcher.stop()
+        histories.stop()
         await stopAccepting()
         holder.beginQuiescing()
         let cut = await connections.quiesce(grace: grace)
@@ -226,6 +232,7 @@ public final class ProxyServer: Sendable {
             let previous = cluster.setState(node: node, state, ifCurrently: expected)
         else { return nil }
         nodeStates.keep(cluster: clusterName, node: nodeName, state)
+        if previous != state { histories.note(cluster: clusterName, node: nodeName, .state, from: previous.rawValue, to: state.rawValue) }
         logger.notice(
             "node state changed",
             metadata: ["cluster": "\(clusterName)", "node": "\(nodeName)", "from": "\(previous.rawValue)", "to": "\(state.rawValue)"]
@@ -315,7 +322,7 @@ public final class ProxyServer: Sendable {
             upstreamTLS: upstreamTLS, previous: old)
         holder.replace(with: runtime)
         metrics.retain(clusters: newConfig.clusters, listeners: newConfig.listeners)
-        let checker = HealthChecker(clusters: runtime.clusters, group: group, logger: logger)
+        let checker = HealthChecker(clusters: runtime.clusters, group: group, logger: logger, histories: histories)
         let oldChecker = healthChecker.withLockedValue { value in
             defer { value = checker }
             return value

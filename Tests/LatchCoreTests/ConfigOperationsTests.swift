@@ -91,6 +91,9 @@ struct ConfigOperationsTests {
         ("token_file: null", AdminConfig()),
         ("token_file: ~", AdminConfig()),
         ("token_file:", AdminConfig()),
+        ("history: 6h", AdminConfig(historySpan: .seconds(6 * 3600))),
+        ("history_interval: 1m", AdminConfig(historyInterval: .seconds(60))),
+        ("history_interval: 1s", AdminConfig(historyInterval: .seconds(1))),
     ]
 
     @Test(arguments: adminRows)
@@ -435,7 +438,17 @@ struct ConfigOperationsTests {
         Broken(name: "misspelt admin key", yaml: file(top: "admin: { adress: 127.0.0.1:9090 }\n"),
                expected: "lb.yaml:7:10: admin.adress: unknown key `adress`; did you mean `address`?"),
         Broken(name: "unknown admin key", yaml: file(top: "admin:\n  token: s3cret\n"),
-               expected: "lb.yaml:8:3: admin.token: unknown key `token`; expected one of: address, token_file, hosts"),
+               expected: "lb.yaml:8:3: admin.token: unknown key `token`; expected one of: address, token_file, hosts, history, history_interval"),
+        Broken(name: "history_interval below a second", yaml: file(top: "admin: { history_interval: 500ms }\n"),
+               expected: "lb.yaml:7:28: admin.history_interval: must be between 1s and 5m, found 500ms"),
+        Broken(name: "history_interval not a duration", yaml: file(top: "admin: { history_interval: 10 }\n"),
+               expected: "lb.yaml:7:28: admin.history_interval: invalid duration \"10\"; "
+                   + "expected a number with a unit (h, m, s or ms), e.g. 500ms, 2s, 1.5s, 1m30s or 1h"),
+        Broken(name: "history shorter than its interval", yaml: file(top: "admin: { history_interval: 1m, history: 30s }\n"),
+               expected: "lb.yaml:7:41: admin.history: is shorter than history_interval (1m); it keeps at least one point"),
+        Broken(name: "history of too many points", yaml: file(top: "admin: { history_interval: 1s, history: 3h }\n"),
+               expected: "lb.yaml:7:41: admin.history: would keep more than 8640 points per node at history_interval 1s; "
+                   + "shorten it or lengthen history_interval"),
         Broken(name: "misspelt access_log key", yaml: file(top: "access_log: { fromat: json }\n"),
                expected: "lb.yaml:7:15: access_log.fromat: unknown key `fromat`; did you mean `format`?"),
         Broken(name: "unknown access_log key", yaml: file(top: "access_log: { file: /tmp/a.log }\n"),
@@ -541,7 +554,7 @@ struct ConfigOperationsTests {
             accessLog: AccessLogConfig(format: .json, path: "/var/log/latch/access.log")
         )
         #expect(Self.topLines(of: config) == [
-            "Admin:      127.0.0.1:9090 (token from /etc/latch/admin.token)",
+            "Admin:      127.0.0.1:9090 (token from /etc/latch/admin.token, history 1h every 10s)",
             "State file: /var/lib/latch/state.json",
             "Shutdown:   in-flight exchanges get up to 2s500ms to finish",
             "Access log: json to /var/log/latch/access.log",
@@ -564,7 +577,7 @@ struct ConfigOperationsTests {
         ])])
         config.admin = AdminConfig(address: HostPort(host: "::1", port: 9191))
         config.accessLog.format = .combined
-        #expect(Self.topLines(of: config).first == "Admin:      [::1]:9191 (no token)")
+        #expect(Self.topLines(of: config).first == "Admin:      [::1]:9191 (no token, history 1h every 10s)")
         #expect(Self.topLines(of: config).last == "Access log: combined to standard output")
     }
 
@@ -582,7 +595,7 @@ struct ConfigOperationsTests {
         #expect(config.clusters[0].drain == DrainConfig())
         #expect(config.clusters[0].nodes.allSatisfy { $0.state == .active })
         let summary = ConfigSummary.render(config)
-        #expect(summary.contains("Admin:      127.0.0.1:9090 (no token)"))
+        #expect(summary.contains("Admin:      127.0.0.1:9090 (no token, history 1h every 10s)"))
         #expect(summary.contains("  drain:    session idle 30m, maintenance when empty, no deadline"))
     }
 

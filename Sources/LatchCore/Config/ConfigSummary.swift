@@ -161,7 +161,8 @@ public enum ConfigSummary {
     /// `127.0.0.1:9090 (token from /etc/latch/admin.token)`.
     private static func describe(_ admin: AdminConfig) -> String {
         "\(admin.address) (" + (admin.tokenFile.map { "token from \($0)" } ?? "no token")
-            + (admin.hosts.isEmpty ? "" : ", also reached as \(admin.hosts.joined(separator: ", "))") + ")"
+            + (admin.hosts.isEmpty ? "" : ", also reached as \(admin.hosts.joined(separator: ", "))")
+            + ", history \(format(admin.historySpan)) every \(format(admin.historyInterval)))"
     }
 
     /// `session idle 30m, maintenance when empty, no deadline`.

@@ -34,11 +34,24 @@ public struct AdminConfig: Sendable, Equatable {
     /// Host names, besides IP addresses, `localhost` and the address's own host, by which the admin
     /// listener may be reached (``AdminHostCheck``).
     public var hosts: [String]
+    /// How often each node's history gets a point (``NodeHistory``), and how far back it reaches.
+    public var historyInterval: Duration
+    public var historySpan: Duration
 
-    public init(address: HostPort = HostPort(host: "127.0.0.1", port: 9090), tokenFile: String? = nil, hosts: [String] = []) {
+    public init(
+        address: HostPort = HostPort(host: "127.0.0.1", port: 9090), tokenFile: String? = nil, hosts: [String] = [],
+        historyInterval: Duration = .seconds(10), historySpan: Duration = .seconds(3600)
+    ) {
         self.address = address
         self.tokenFile = tokenFile
         self.hosts = hosts
+        self.historyInterval = historyInterval
+        self.historySpan = historySpan
+    }
+
+    /// The most points a node's history keeps: its span over its interval.
+    public var historyPoints: Int {
+        max(1, Int(historySpan / historyInterval))
     }
 }
 

@@ -11,7 +11,11 @@ import Foundation
 enum OperationsDecoder {
     /// The keys read here that live in the top-level mapping.
     static let topKeys = ["admin", "state_file", "shutdown_grace", "access_log", "control_socket"]
-    static let adminKeys = ["address", "token_file", "hosts"]
+    static let adminKeys = ["address", "token_file", "hosts", "history", "history_interval"]
+    /// The history's bounds: a point a second at the finest, a day of points at the most (8 640 at the
+    /// default interval, a few hundred KB per node), so its memory is bounded by configuration.
+    static let historyIntervalRange: ClosedRange<Duration> = .seconds(1) ... .seconds(300)
+    static let maxHistoryPoints = 8640
     static let accessLogKeys = ["format", "path"]
     static let drainKeys = ["session_idle", "maintenance_when_empty", "deadline"]
 
@@ -53,6 +57,22 @@ enum OperationsDecoder {
             if path.isEmpty { throw value.error("must not be empty; leave `token_file` out for no token") }
             try checkTokenFile(path, at: value)
             admin.tokenFile = path
+        }
+        if let value = mapping.value("history_interval") {
+            admin.historyInterval = try value.duration()
+            guard historyIntervalRange.contains(admin.historyInterval) else {
+                throw value.error("must be between 1s and 5m, found \(DurationParser.format(admin.historyInterval))")
+            }
+        }
+        if let value = mapping.value("history") {
+            admin.historySpan = try value.duration()
+            guard admin.historySpan >= admin.historyInterval else {
+                throw value.error("is shorter than history_interval (\(DurationParser.format(admin.historyInterval))); it keeps at least one point")
+            }
+            guard admin.historySpan / admin.historyInterval <= Double(maxHistoryPoints) else {
+                throw value.error("would keep more than \(maxHistoryPoints) points per node at history_interval \(DurationParser.format(admin.historyInterval)); "
+                    + "shorten it or lengthen history_interval")
+            }
         }
         return admin
     }

@@ -144,7 +144,8 @@ struct AdminRouter: Sendable {
         let parts = path.split(separator: "/").map(String.init)
         if parts == [] || parts == ["index.html"] {
             guard method == .GET || method == .HEAD else { return Self.getOnly }
-            let page = StatusPage.html(StatusDocument.make(server.runtime.clusters), now: Date())
+            let now = Date()
+            let page = StatusPage.html(StatusDocument.make(server.runtime.clusters, histories: server.histories, now: now), now: now)
             return Reply(status: .ok, contentType: "text/html; charset=utf-8", body: Data(page.utf8))
         }
         if parts == ["metrics"] {
@@ -155,7 +156,14 @@ struct AdminRouter: Sendable {
         }
         if parts == ["api", "status"] {
             guard method == .GET || method == .HEAD else { return Self.getOnly }
-            return Reply(status: .ok, contentType: "application/json", body: StatusDocument.make(server.runtime.clusters).json())
+            let document = StatusDocument.make(server.runtime.clusters, histories: server.histories)
+            return Reply(status: .ok, contentType: "application/json", body: document.json())
+        }
+        if parts == ["api", "history"] {
+            guard method == .GET || method == .HEAD else { return Self.getOnly }
+            let query = uri.split(separator: "?", maxSplits: 1).dropFirst().first
+            let document = HistoryDocument.make(server.runtime.clusters, histories: server.histories, since: HistoryDocument.since(query: query))
+            return Reply(status: .ok, contentType: "application/json", body: document.json())
         }
         if parts.count == 5, parts[0] == "api", parts[1] == "nodes", parts[4] == "state" {
             guard method == .POST else { return Reply.json(.methodNotAllowed, ["error": "use POST"]).with(header: ("Allow", "POST")) }

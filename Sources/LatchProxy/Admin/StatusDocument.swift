@@ -5,6 +5,9 @@ import LatchCore
 struct StatusDocument: Encodable {
     /// The running Latch's (``LatchVersion``).
     var version = LatchVersion.current
+    /// When this Latch started (RFC 3339), and how long ago in seconds.
+    var started: String?
+    var uptimeSeconds: Int?
     var clusters: [Cluster]
 
     struct Cluster: Encodable {
@@ -12,6 +15,40 @@ struct StatusDocument: Encodable {
         var nodes: [Node]
         /// Requests no node took, by reason (`rejected`, `no_node`).
         var unserved: [String: Int]
+        /// The nodes' figures added up.
+        var totals: Totals?
+    }
+
+    struct Totals: Encodable, Equatable {
+        var requests = 0
+        var failures = 0
+        var activeRequests = 0
+        var sessions = 0
+        /// Over the latest history interval; `nil` before the first one.
+        var requestsPerSecond: Double?
+        var serverErrorsPerSecond: Double?
+    }
+
+    /// A node's latest history point, as rates.
+    struct Recent: Encodable, Equatable {
+        var intervalSeconds: Double
+        var requestsPerSecond: Double
+        /// 5xx answers per second.
+        var serverErrorsPerSecond: Double
+        /// Requests per second that failed because of the node (connect errors, resets, timeouts).
+        var failuresPerSecond: Double
+        var p50Ms: Double?
+        var p99Ms: Double?
+
+        init(_ point: HistoryPoint) {
+            intervalSeconds = point.seconds
+            let per = { (count: Int) in (Double(count) / point.seconds * 100).rounded() / 100 }
+            requestsPerSecond = per(point.requests)
+            serverErrorsPerSecond = per(point.serverErrors)
+            failuresPerSecond = per(point.failures)
+            p50Ms = point.p50Ms.map { ($0 * 10).rounded() / 10 }
+            p99Ms = point.p99Ms.map { ($0 * 10).rounded() / 10 }
+        }
     }
 
     struct Node: Encodable {
@@ -42,6 +79,13 @@ struct StatusDocument: Encodable {
         var queueTimeouts: Int = 0
         var sessions: Int?
         var lastStickyRequest: String?
+        /// When its state (the operator's or the announced one) last changed, or when Latch first saw
+        /// it; when active checks last turned it up or down.
+        var stateSince: String?
+        var healthSince: String?
+        var recent: Recent?
+        /// While draining: when its sessions are expected to reach 0 (``DrainEstimate``).
+        var drainEndEstimate: String?
     }
 
     struct Health: Encodable {
@@ -49,8 +93,12 @@ struct StatusDocument: Encodable {
         var lastCheck: String?
     }
 
-    static func make(_ clusters: [ClusterRuntime]) -> StatusDocument {
-        StatusDocument(
+    static func make(_ clusters: [ClusterRuntime], histories: NodeHistories? = nil, now: Date = Date()) -> StatusDocument {
+        let kept = histories?.all() ?? [:]
+        let date = { (seconds: Double) in timestamp(Date(timeIntervalSince1970: seconds)) }
+        var document = StatusDocument(
+            started: histories.map { timestamp($0.started) },
+            uptimeSeconds: histories.map { max(0, Int(now.timeIntervalSince($0.started))) },
             clusters: clusters.map { cluster in
                 let states = cluster.nodeStates()
                 let announced = cluster.announcedStates()
@@ -67,6 +115,7 @@ struct StatusDocument: Encodable {
                     name: cluster.config.name,
                     nodes: cluster.config.nodes.indices.map { i in
                         let node = cluster.config.nodes[i]
+                        let history = kept[NodeHistories.Key(cluster: cluster.config.name, node: node.name)]
                         return Node(
                             name: node.name,
                             address: node.address.description,
@@ -88,13 +137,19 @@ struct StatusDocument: Encodable {
                             queueFull: stats.nodes[i].queueFull,
                             queueTimeouts: stats.nodes[i].queueTimeouts,
                             sessions: sessions[i].count,
-                            lastStickyRequest: sessions[i].lastSeen.map(StatusDocument.timestamp)
+                            lastStickyRequest: sessions[i].lastSeen.map(StatusDocument.timestamp),
+                            stateSince: history.map { date($0.stateSince) },
+                            healthSince: history?.healthSince.map(date),
+                            recent: history?.points.last.map(Recent.init),
+                            drainEndEstimate: history?.drainEndEstimate.map(date)
                         )
                     },
                     unserved: Dictionary(uniqueKeysWithValues: stats.unserved.map { ($0.key.rawValue, $0.value) })
                 )
             }
         )
+        for i in document.clusters.indices { document.clusters[i].totals = Totals(document.clusters[i].nodes) }
+        return document
     }
 
     func json() -> Data {
@@ -109,5 +164,23 @@ struct StatusDocument: Encodable {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]
         return formatter.string(from: date)
+    }
+}
+
+extension StatusDocument.Totals {
+    init(_ nodes: [StatusDocument.Node]) {
+        for node in nodes {
+            requests += node.requests.values.reduce(0, +)
+            failures += node.failures
+            activeRequests += node.activeRequests
+            sessions += node.sessions ?? 0
+            if let recent = node.recent {
+                requestsPerSecond = (requestsPerSecond ?? 0) + recent.requestsPerSecond
+                serverErrorsPerSecond = (serverErrorsPerSecond ?? 0) + recent.serverErrorsPerSecond
+            }
+        }
+        // Sums of rounded rates, rounded again so JSON shows 0.3, not 0.30000000000000004.
+        requestsPerSecond = requestsPerSecond.map { ($0 * 100).rounded() / 100 }
+        serverErrorsPerSecond = serverErrorsPerSecond.map { ($0 * 100).rounded() / 100 }
     }
 }

@@ -1,0 +1,131 @@
+import Foundation
+import LatchCore
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Every node's ``NodeHistory``, by cluster and node name, kept across reloads for the nodes a reload
+/// keeps. A sampler on one event loop adds a point per node every `admin.history_interval`; state and
+/// health changes are noted where they happen. Nothing here is on the request path: the sampler reads
+/// the same per-loop counters a scrape does, and the lock is taken by the sampler, the changes (rare)
+/// and the admin API only.
+final class NodeHistories: Sendable {
+    let interval: Duration
+    let capacity: Int
+    private let histories = NIOLockedValueBox<[Key: NodeHistory]>([:])
+    private let task = NIOLockedValueBox<RepeatedTask?>(nil)
+    /// When this Latch started, for nodes first seen before any change.
+    let started: Date
+
+    struct Key: Hashable {
+        var cluster: String
+        var node: String
+    }
+
+    static let boundsMilliseconds = RequestSeries.bucketBounds.map { Double($0.wholeNanoseconds) / 1e6 }
+
+    init(interval: Duration, points: Int, started: Date = Date()) {
+        self.interval = interval
+        self.capacity = points
+        self.started = started
+    }
+
+    convenience init(_ admin: AdminConfig?) {
+        let admin = admin ?? AdminConfig()
+        self.init(interval: admin.historyInterval, points: admin.historyPoints)
+    }
+
+    /// Samples now (the baseline) and then every interval, until ``stop()``.
+    func start(server: ProxyServer, on loop: any EventLoop) {
+        sample(server.runtime.clusters, at: Date())
+        let delay = TimeAmount.nanoseconds(Int64(interval.wholeNanoseconds))
+        let repeated = loop.scheduleRepeatedTask(initialDelay: delay, delay: delay) { [self] _ in
+            sample(server.runtime.clusters, at: Date())
+        }
+        task.withLockedValue { $0 = repeated }
+    }
+
+    func stop() {
+        task.withLockedValue { task in
+            task?.cancel()
+            task = nil
+        }
+    }
+
+    /// Adds a point for every node (the first sample of a node only sets its baseline), and drops the
+    /// histories of nodes no cluster has any more (removed by a reload).
+    func sample(_ clusters: [ClusterRuntime], at date: Date) {
+        var samples: [(Key, NodeSample)] = []
+        for cluster in clusters {
+            let effective = cluster.effectiveStates()
+            let verdicts = cluster.healthVerdicts()
+            let usable = cluster.usableNodes()
+            let active = cluster.activeRequests()
+            let queued = cluster.queuedRequests()
+            let stats = cluster.stats()
+            let sessions = cluster.sessionReport()
+            for (i, node) in cluster.config.nodes.enumerated() {
+                let tally = cluster.requestSeries[i].tally()
+                let counters = NodeCounters(
+                    statusClasses: tally.statusClassTotals(),
+                    buckets: tally.buckets + [tally.total - tally.buckets.reduce(0, +)],
+                    failures: stats.nodes[i].failures,
+                    ejections: stats.nodes[i].ejections
+                )
+                samples.append((
+                    Key(cluster: cluster.config.name, node: node.name),
+                    NodeSample(
+                        counters: counters, sessions: sessions[i].count, active: active[i], queued: queued[i],
+                        state: effective[i].rawValue, up: verdicts[i], usable: usable[i])
+                ))
+            }
+        }
+        let time = Self.milliseconds(date)
+        histories.withLockedValue { histories in
+            var kept: [Key: NodeHistory] = [:]
+            for (key, sample) in samples {
+                var history = histories[key] ?? makeHistory(since: time)
+                history.record(sample, at: time)
+                kept[key] = history
+            }
+            histories = kept
+        }
+    }
+
+    /// A change to a node, seen where it happened.
+    func note(cluster: String, node: String, _ kind: HistoryEvent.Kind, from: String, to: String, at date: Date = Date()) {
+        let event = HistoryEvent(time: Self.milliseconds(date), kind: kind, from: from, to: to)
+        let start = started.timeIntervalSince1970
+        histories.withLockedValue { histories in
+            histories[Key(cluster: cluster, node: node), default: makeHistory(since: start)].note(event)
+        }
+    }
+
+    /// One node's history, if it has one.
+    func history(cluster: String, node: String) -> NodeHistory? {
+        histories.withLockedValue { $0[Key(cluster: cluster, node: node)] }
+    }
+
+    /// Every node's, copied under the lock once.
+    func all() -> [Key: NodeHistory] {
+        histories.withLockedValue { $0 }
+    }
+
+    /// Unix seconds to the millisecond: times that survive a trip through JSON and back exactly
+    /// enough for `?since=` to compare them (``HistoryDocument``).
+    static func milliseconds(_ date: Date) -> Double {
+        (date.timeIntervalSince1970 * 1000).rounded() / 1000
+    }
+
+    private func makeHistory(since time: Double) -> NodeHistory {
+        NodeHistory(points: capacity, boundsMilliseconds: Self.boundsMilliseconds, since: time)
+    }
+}
+
+extension RequestTally {
+    /// Finished requests by status class, over every reason: `[0]` none, `[1]`…`[9]` 1xx…9xx.
+    func statusClassTotals() -> [Int] {
+        var totals = Array(repeating: 0, count: RequestSeries.statusClasses)
+        for (i, count) in counts.enumerated() { totals[i % RequestSeries.statusClasses] += count }
+        return totals
+    }
+}
