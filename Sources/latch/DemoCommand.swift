@@ -82,6 +82,8 @@ struct DemoCommand: AsyncParsableCommand {
             nodes: nodes.map { ($0.name, $0.port) },
             failback: failback
         )
+        // A point every 2 s, so the status page's charts move while someone tries the demo.
+        config.admin = AdminConfig(address: HostPort(host: "127.0.0.1", port: adminPort), historyInterval: .seconds(2), historySpan: .seconds(600))
         var caFileMade: String?
         if tls {
             do {

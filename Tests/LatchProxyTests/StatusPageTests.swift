@@ -21,7 +21,11 @@ struct StatusPageTests {
         lastSticky: String? = nil,
         announced: String? = nil,
         effective: String? = nil,
-        slowStart: Int? = nil
+        slowStart: Int? = nil,
+        stateSince: String? = nil,
+        healthSince: String? = nil,
+        recent: StatusDocument.Recent? = nil,
+        drainEnd: String? = nil
     ) -> StatusDocument.Node {
         StatusDocument.Node(
             name: name,
@@ -40,17 +44,28 @@ struct StatusPageTests {
             healthTransitions: 0,
             ejections: 0,
             sessions: 4,
-            lastStickyRequest: lastSticky
+            lastStickyRequest: lastSticky,
+            stateSince: stateSince,
+            healthSince: healthSince,
+            recent: recent,
+            drainEndEstimate: drainEnd
         )
     }
 
-    private static let document = StatusDocument(clusters: [
+    /// An interval of 10 s with 120 requests, 3 of them 5xx, and one failure.
+    private static let recent = StatusDocument.Recent(HistoryPoint(
+        time: 1_767_225_600, seconds: 10, ok: 117, clientErrors: 0, serverErrors: 3, unanswered: 0, failures: 1,
+        p50Ms: 3.25, p99Ms: 48.4, sessions: 4, active: 0, queued: 0, state: "active", up: true, usable: true))
+
+    private static let document = StatusDocument(version: "1.2.3", started: "2025-12-31T21:00:00Z", uptimeSeconds: 10800, clusters: [
         StatusDocument.Cluster(
             name: "shop",
             nodes: [
-                node("tomcat1", requests: ["sticky": 7, "new": 2, "failover_replica": 1], lastSticky: "2025-12-31T23:59:48Z"),
-                node("tomcat2", state: "draining"),
-                node("tomcat3", state: "maintenance", usable: false, health: StatusDocument.Health(up: false, lastCheck: "connection refused"), failures: 3),
+                node("tomcat1", requests: ["sticky": 7, "new": 2, "failover_replica": 1, "stayed": 0], lastSticky: "2025-12-31T23:59:48Z",
+                     stateSince: "2025-12-31T21:00:00Z", recent: recent),
+                node("tomcat2", state: "draining", stateSince: "2025-12-31T23:56:00Z", drainEnd: "2026-01-01T00:05:00Z"),
+                node("tomcat3", state: "maintenance", usable: false, health: StatusDocument.Health(up: false, lastCheck: "connection refused"), failures: 3,
+                     healthSince: "2025-12-31T23:58:00Z"),
                 node("tomcat4", health: nil),
                 node("tomcat5", announced: "draining", effective: "draining", slowStart: 40),
             ],
@@ -74,25 +89,35 @@ struct StatusPageTests {
         #expect(!html.contains("src=") && !html.contains("<link"), "nothing loaded from elsewhere")
         #expect(html.contains("<h2>shop</h2>"))
         #expect(html.contains("unserved: no node 2"))
+        #expect(html.contains(#"<span class="sub" id="version">1.2.3</span>"#))
+        #expect(html.contains(#"title="started 2025-12-31T21:00:00Z">up 3 h 0 min</span>"#))
+        // Cluster totals: the rates of the nodes that have a history point, and the sums.
+        #expect(html.contains(#"<span class="totals" data-field="totals">12/s · 5xx 0.3/s · 20 sessions · 0 in flight · 10 requests</span>"#))
 
         let first = try row(html, "tomcat1")
-        #expect(first.contains("<strong>tomcat1</strong>"))
-        #expect(first.contains("<code>10.0.0.1:8080</code>"))
-        #expect(first.contains(#"<span class="badge state-active">active</span>"#))
+        #expect(first.contains("<strong>tomcat1</strong><small><code>10.0.0.1:8080</code></small>"))
+        #expect(first.contains(#"<span class="badge state-active">active</span><small>for 3 h 0 min</small>"#))
         #expect(first.contains(#"<span class="badge health-up">up</span><small title="HTTP 200 in 2 ms">HTTP 200 in 2 ms</small>"#))
-        #expect(first.contains("<strong>10</strong><small>sticky 7 · failover 1</small>"))
-        #expect(first.contains(#"datetime="2025-12-31T23:59:48Z""#) && first.contains(">12 s ago</time>"))
+        // Every reason with requests, in the decision order, and the rate of the latest interval.
+        #expect(first.contains(#"<strong>10</strong><small data-field="rate">12/s</small><small>sticky 7 · failover replica 1 · new 2</small>"#))
+        #expect(first.contains(#"data-field="latency" data-label="Latency">p50 3.3 · p99 48 ms</td>"#))
+        #expect(first.contains("4<small>last sticky 12 s ago</small>"))
+        #expect(first.contains(">0<small>5xx 0.3/s</small>"))
 
         let second = try row(html, "tomcat2")
-        #expect(second.contains(#"<span class="badge state-draining">draining</span>"#))
-        #expect(second.contains("<td data-field=\"last-sticky\">never</td>"))
+        #expect(second.contains(#"<span class="badge state-draining">draining</span><small>for 4 min</small>"#))
+        #expect(second.contains("4<small>empty in ~5 min</small>"), "the drain estimate replaces the last sticky request")
+        #expect(second.contains(#"data-field="latency" data-label="Latency">—</td>"#), "no history point yet")
 
         let third = try row(html, "tomcat3")
         #expect(third.contains(#"class="node unusable""#))
         #expect(third.contains(#"<span class="badge state-maintenance">maintenance</span>"#))
-        #expect(third.contains(#"<span class="badge health-down">down</span><small title="connection refused">connection refused</small>"#))
-        #expect(third.contains(#"<span class="usable-no">no</span>"#))
+        #expect(third.contains(#"<span class="badge health-down">down</span><span class="usable-no">not usable</span><small title="connection refused">connection refused</small><small>down for 2 min</small>"#))
         #expect(third.contains(#"class="num bad" data-field="errors""#))
+
+        // A chart row under each node, filled by the page's script from /api/history.
+        #expect(html.components(separatedBy: #"<tr class="charts""#).count - 1 == 5)
+        #expect(html.contains(#"<tr class="charts" data-chart-cluster="shop" data-chart-node="tomcat2"><td colspan="9">"#))
 
         #expect(try row(html, "tomcat4").contains(#"<span class="badge health-unchecked">unchecked</span>"#))
 
@@ -113,6 +138,7 @@ struct StatusPageTests {
         #expect(second.contains(#"<button type="button" class="act act-active" \#(url) data-state="active">Activate</button>"#))
         #expect(html.components(separatedBy: "<button ").count - 1 == 3 * 5)
         #expect(html.contains("\"Authorization\"") && html.contains("sessionStorage"), "the token goes along as a bearer token")
+        #expect(html.contains("draining: \"Drain {node}?") && html.contains("maintenance: \"Put {node} in maintenance?"), "Drain and Maintenance ask first")
     }
 
     @Test("every interpolated value is escaped")

@@ -147,6 +147,27 @@ public struct HistoryPoint: Sendable, Equatable, Codable {
 
     /// Every request the interval finished.
     public var requests: Int { ok + clientErrors + serverErrors + unanswered }
+
+    public init(
+        time: Double, seconds: Double, ok: Int, clientErrors: Int, serverErrors: Int, unanswered: Int, failures: Int,
+        p50Ms: Double?, p99Ms: Double?, sessions: Int?, active: Int, queued: Int, state: String, up: Bool?, usable: Bool
+    ) {
+        self.time = time
+        self.seconds = seconds
+        self.ok = ok
+        self.clientErrors = clientErrors
+        self.serverErrors = serverErrors
+        self.unanswered = unanswered
+        self.failures = failures
+        self.p50Ms = p50Ms
+        self.p99Ms = p99Ms
+        self.sessions = sessions
+        self.active = active
+        self.queued = queued
+        self.state = state
+        self.up = up
+        self.usable = usable
+    }
 }
 
 /// A change to a node, at the moment it happened.

@@ -36,10 +36,10 @@ final class NodeHistories: Sendable {
 
     /// Samples now (the baseline) and then every interval, until ``stop()``.
     func start(server: ProxyServer, on loop: any EventLoop) {
-        sample(server.runtime.clusters, at: Date())
+        sample(server.runtime.clusters)
         let delay = TimeAmount.nanoseconds(Int64(interval.wholeNanoseconds))
         let repeated = loop.scheduleRepeatedTask(initialDelay: delay, delay: delay) { [self] _ in
-            sample(server.runtime.clusters, at: Date())
+            sample(server.runtime.clusters)
         }
         task.withLockedValue { $0 = repeated }
     }
@@ -53,7 +53,8 @@ final class NodeHistories: Sendable {
 
     /// Adds a point for every node (the first sample of a node only sets its baseline), and drops the
     /// histories of nodes no cluster has any more (removed by a reload).
-    func sample(_ clusters: [ClusterRuntime], at date: Date) {
+    /// - Parameter date: the sample's time; `nil`: now.
+    func sample(_ clusters: [ClusterRuntime], at date: Date? = nil) {
         var samples: [(Key, NodeSample)] = []
         for cluster in clusters {
             let effective = cluster.effectiveStates()
@@ -79,8 +80,10 @@ final class NodeHistories: Sendable {
                 ))
             }
         }
-        let time = Self.milliseconds(date)
         histories.withLockedValue { histories in
+            // Taken under the lock, as events' times are: times then follow the order things are
+            // stored in, which `?since=` relies on.
+            let time = Self.milliseconds(date ?? Date())
             var kept: [Key: NodeHistory] = [:]
             for (key, sample) in samples {
                 var history = histories[key] ?? makeHistory(since: time)
@@ -92,10 +95,10 @@ final class NodeHistories: Sendable {
     }
 
     /// A change to a node, seen where it happened.
-    func note(cluster: String, node: String, _ kind: HistoryEvent.Kind, from: String, to: String, at date: Date = Date()) {
-        let event = HistoryEvent(time: Self.milliseconds(date), kind: kind, from: from, to: to)
+    func note(cluster: String, node: String, _ kind: HistoryEvent.Kind, from: String, to: String, at date: Date? = nil) {
         let start = started.timeIntervalSince1970
         histories.withLockedValue { histories in
+            let event = HistoryEvent(time: Self.milliseconds(date ?? Date()), kind: kind, from: from, to: to)
             histories[Key(cluster: cluster, node: node), default: makeHistory(since: start)].note(event)
         }
     }
