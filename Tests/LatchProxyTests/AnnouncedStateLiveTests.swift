@@ -64,6 +64,14 @@ struct AnnouncedStateLiveTests {
             #expect(cluster.effectiveStates()[1] == .active)
             #expect(try await h.get(cookie: "JSESSIONID=A.tomcat2").node == "tomcat2")
 
+            // Each change is in the node's history, in order, as it happened.
+            let events = try #require(h.server.histories.history(cluster: "shop", node: "tomcat2")).events.elements
+            #expect(events.map { "\($0.kind.rawValue) \($0.from)→\($0.to)" } == [
+                "announced active→draining", "announced draining→maintenance", "state active→maintenance",
+                "announced maintenance→active", "state maintenance→active",
+            ])
+            #expect(events.map(\.time) == events.map(\.time).sorted())
+
             let status = String(decoding: StatusDocument.make(h.server.runtime.clusters).json(), as: UTF8.self)
             #expect(status.contains(#""announced_state" : "active""#))
             #expect(status.contains(#""effective_state" : "active""#))

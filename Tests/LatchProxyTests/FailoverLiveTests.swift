@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import LatchCore
+@testable import LatchProxy
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
@@ -99,6 +100,10 @@ struct FailoverLiveTests {
             // a check's timeout is 300 ms, and 2 s leaves room for a loaded machine (612 ms was seen
             // beside the 256 MiB transfers, 924 ms with a CPU hog on one of two cores).
             if detected { #expect(took < .seconds(2), "detected after \(took)") }
+            // The health change is in the node's history, and is when its "down since" starts.
+            let history = try #require(h.server.histories.history(cluster: "shop", node: "tomcat3"))
+            #expect(history.events.elements.map { "\($0.kind.rawValue) \($0.from)→\($0.to)" } == ["health up→down"])
+            #expect(history.healthSince == history.events.last?.time)
         }
     }
 
