@@ -166,13 +166,7 @@ enum StatusPage {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]
         guard let date = formatter.date(from: timestamp) else { return timestamp }
-        let seconds = max(0, Int(now.timeIntervalSince(date)))
-        switch seconds {
-        case ..<60: return "\(seconds) s ago"
-        case ..<3600: return "\(seconds / 60) min ago"
-        case ..<86400: return "\(seconds / 3600) h ago"
-        default: return "\(seconds / 86400) d ago"
-        }
+        return ElapsedText.short(seconds: Int(now.timeIntervalSince(date))) + " ago"
     }
 
     static func escape(_ text: String) -> String {
