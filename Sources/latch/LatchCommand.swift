@@ -9,7 +9,9 @@ struct LatchCommand: AsyncParsableCommand {
         commandName: "latch",
         abstract: "Latch: a sticky-session HTTP load balancer for application servers that mark session ids with their node name.",
         version: "latch \(LatchVersion.current)",
-        subcommands: [RunCommand.self, CheckCommand.self, RouteCommand.self, ReloadCommand.self, DemoCommand.self]
+        subcommands: [
+            RunCommand.self, CheckCommand.self, RouteCommand.self, ReloadCommand.self, StatusCommand.self, StateCommand.self, DemoCommand.self,
+        ]
     )
 }
 

@@ -320,7 +320,7 @@ struct CLITests {
 
     @Test("every command has --help")
     func help() throws {
-        for command in [[], ["run"], ["check"], ["route"], ["reload"], ["demo"]] {
+        for command in [[], ["run"], ["check"], ["route"], ["reload"], ["status"], ["state"], ["demo"]] {
             let outcome = try Self.latch(command + ["--help"])
             #expect(outcome.status == 0)
             #expect(outcome.stdout.contains("USAGE: latch"))

@@ -154,55 +154,6 @@ struct TakeOverLiveTests {
         }
     }
 
-    /// A `latch run` whose standard error goes to a file the test reads.
-    final class LatchProcess {
-        let process = Process()
-        let log: String
-
-        init(config: String, takeOver: Bool) throws {
-            log = FileManager.default.temporaryDirectory.appendingPathComponent("latch-takeover-\(UUID().uuidString).log").path
-            FileManager.default.createFile(atPath: log, contents: nil)
-            process.executableURL = CLITests.latchBinary
-            process.arguments = ["run", "--config", config] + (takeOver ? ["--take-over"] : [])
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-            try process.run()
-        }
-
-        var text: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
-
-        func waitFor(_ needle: String, within limit: Duration = .seconds(20)) async -> Bool {
-            let clock = ContinuousClock()
-            let deadline = clock.now + limit
-            while clock.now < deadline {
-                if text.contains(needle) { return true }
-                try? await Task.sleep(for: .milliseconds(20))
-            }
-            return false
-        }
-
-        /// The port it listens on, once it runs and its control socket listens.
-        func port() async -> Int? {
-            guard await waitFor("control socket listening") else { return nil }
-            return TakeOverLiveTests.port(inLog: text)
-        }
-
-        func waitForExit(within limit: Duration = .seconds(30)) async -> Int32? {
-            let clock = ContinuousClock()
-            let deadline = clock.now + limit
-            while clock.now < deadline {
-                if !process.isRunning { return process.terminationStatus }
-                try? await Task.sleep(for: .milliseconds(20))
-            }
-            return nil
-        }
-
-        deinit {
-            if process.isRunning { process.terminate() }
-            try? FileManager.default.removeItem(atPath: log)
-        }
-    }
-
     @Test("a new Latch takes the listening sockets over while clients keep sending: no request fails, the old one exits 0")
     func takeOverUnderLoad() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)

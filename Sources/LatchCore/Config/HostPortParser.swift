@@ -5,8 +5,8 @@
 /// whether it makes sense is for the caller to decide. Names are not resolved here.
 public enum HostPortParser {
     /// Why a text is not a `host:port`, phrased to follow `invalid address "…": `.
-    struct Problem: Error, Equatable {
-        var reason: String
+    public struct Problem: Error, Equatable {
+        public var reason: String
     }
 
     public static func parse(_ text: String) -> HostPort? {
@@ -14,7 +14,7 @@ public enum HostPortParser {
     }
 
     /// Like `parse`, but says what is wrong.
-    static func parseExplaining(_ text: String) -> Result<HostPort, Problem> {
+    public static func parseExplaining(_ text: String) -> Result<HostPort, Problem> {
         if text.isEmpty {
             return .failure(Problem(reason: "empty address; expected host:port, e.g. 10.0.0.11:8080"))
         }

@@ -213,13 +213,7 @@ enum StatusPage {
 
     /// "45 s", "4 min", "3 h 5 min", "2 d 4 h".
     static func duration(_ seconds: Int) -> String {
-        let seconds = max(0, seconds)
-        switch seconds {
-        case ..<60: return "\(seconds) s"
-        case ..<3600: return "\(seconds / 60) min"
-        case ..<86400: return "\(seconds / 3600) h \(seconds % 3600 / 60) min"
-        default: return "\(seconds / 86400) d \(seconds % 86400 / 3600) h"
-        }
+        ElapsedText.detailed(seconds: seconds)
     }
 
     /// "12 s ago", "4 min ago", "3 h 5 min ago", from an RFC 3339 time.

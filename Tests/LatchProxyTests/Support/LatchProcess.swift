@@ -1,0 +1,66 @@
+import Foundation
+
+/// A real `latch run` process whose standard error (its log) goes to a file the test reads; terminated,
+/// if still running, when the test lets go of it.
+final class LatchProcess {
+    let process = Process()
+    let log: String
+
+    init(config: String, takeOver: Bool = false) throws {
+        log = FileManager.default.temporaryDirectory.appendingPathComponent("latch-run-\(UUID().uuidString).log").path
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        process.executableURL = CLITests.latchBinary
+        process.arguments = ["run", "--config", config] + (takeOver ? ["--take-over"] : [])
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        try process.run()
+    }
+
+    var text: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+
+    func waitFor(_ needle: String, within limit: Duration = .seconds(20)) async -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now + limit
+        while clock.now < deadline {
+            if text.contains(needle) { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return false
+    }
+
+    /// The port it listens on, once it runs and its control socket listens.
+    func port() async -> Int? {
+        guard await waitFor("control socket listening") else { return nil }
+        return TakeOverLiveTests.port(inLog: text)
+    }
+
+    /// The port its admin listener got (lb.yaml gives `127.0.0.1:0`), from its `admin listening` line.
+    func adminPort() async -> Int? {
+        guard await waitFor("admin listening") else { return nil }
+        guard let line = text.split(separator: "\n").first(where: { $0.contains("admin listening") }),
+            let range = line.range(of: "address=127.0.0.1:")
+        else { return nil }
+        return Int(line[range.upperBound...].prefix { $0.isNumber })
+    }
+
+    /// Sends SIGTERM and waits for the process to end.
+    func stop() async {
+        if process.isRunning { process.terminate() }
+        _ = await waitForExit()
+    }
+
+    func waitForExit(within limit: Duration = .seconds(30)) async -> Int32? {
+        let clock = ContinuousClock()
+        let deadline = clock.now + limit
+        while clock.now < deadline {
+            if !process.isRunning { return process.terminationStatus }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+
+    deinit {
+        if process.isRunning { process.terminate() }
+        try? FileManager.default.removeItem(atPath: log)
+    }
+}
