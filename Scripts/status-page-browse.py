@@ -13,6 +13,8 @@ import base64
 import fcntl
 import json
 import os
+import select
+import signal
 import subprocess
 import sys
 import tempfile
@@ -30,11 +32,15 @@ class Chromium:
         def at_3_and_4():
             os.dup2(read_end, 3)
             os.dup2(write_end, 4)
+            # Nothing else of ours goes to the browser.
+            os.closerange(5, 4096)
 
+        # Its own process group, so closing takes its renderers and helpers with it.
         self.process = subprocess.Popen(
             ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
              "--remote-debugging-pipe", "--user-data-dir=" + profile, "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=at_3_and_4, close_fds=False)
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=at_3_and_4, close_fds=False,
+            start_new_session=True)
         for fd in (to_browser[0], from_browser[1], read_end, write_end):
             os.close(fd)
         self.writer = os.fdopen(to_browser[1], "wb", buffering=0)
@@ -45,7 +51,8 @@ class Chromium:
 
     def _message(self, deadline):
         while b"\0" not in self.buffer:
-            if time.time() > deadline:
+            remaining = deadline - time.time()
+            if remaining <= 0 or not select.select([self.reader], [], [], remaining)[0]:
                 raise TimeoutError("no answer from Chromium")
             chunk = self.reader.read(65536)
             if not chunk:
@@ -92,7 +99,12 @@ class Chromium:
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
 
 
 # What the page shows, read from the DOM the page's script has brought up to date.

@@ -60,7 +60,7 @@ final class HealthChecker: Sendable {
             if let transition = outcome.transition {
                 let check: Logger.Metadata = ["check": "\(probe.detail)"]
                 let (from, to) = transition == .wentUp ? ("down", "up") : ("up", "down")
-                histories?.note(cluster: cluster.config.name, node: nodeConfig.name, .health, from: from, to: to)
+                histories?.note(cluster: cluster.config.name, node: nodeConfig, .health, from: from, to: to)
                 if transition == .wentUp {
                     logger.notice("node is up", metadata: metadata.merging(check) { $1 })
                 } else {
@@ -68,8 +68,11 @@ final class HealthChecker: Sendable {
                 }
             }
             if let (from, to) = outcome.announced {
-                histories?.note(cluster: cluster.config.name, node: nodeConfig.name, .announced, from: from.rawValue, to: to.rawValue)
                 let effective = cluster.effectiveStates()[node]
+                let before = NodeState.mostRestrictive(cluster.nodeStates()[node], from)
+                histories?.note(
+                    cluster: cluster.config.name, node: nodeConfig, .announced, from: from.rawValue, to: to.rawValue,
+                    effective: effective != before ? effective.rawValue : nil)
                 logger.notice(
                     "node announces \(to.rawValue)",
                     metadata: metadata.merging(["was": "\(from.rawValue)", "effective_state": "\(effective.rawValue)"]) { $1 }

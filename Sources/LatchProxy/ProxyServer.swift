@@ -228,11 +228,17 @@ public final class ProxyServer: Sendable {
         ifCurrently expected: NodeState? = nil
     ) -> NodeState? {
         guard let cluster = runtime.clusters.first(where: { $0.config.name == clusterName }),
-            let node = cluster.config.nodes.firstIndex(where: { $0.name == nodeName }),
-            let previous = cluster.setState(node: node, state, ifCurrently: expected)
+            let node = cluster.config.nodes.firstIndex(where: { $0.name == nodeName })
         else { return nil }
+        let effectiveBefore = cluster.effectiveStates()[node]
+        guard let previous = cluster.setState(node: node, state, ifCurrently: expected) else { return nil }
         nodeStates.keep(cluster: clusterName, node: nodeName, state)
-        if previous != state { histories.note(cluster: clusterName, node: nodeName, .state, from: previous.rawValue, to: state.rawValue) }
+        if previous != state {
+            let effective = cluster.effectiveStates()[node]
+            histories.note(
+                cluster: clusterName, node: cluster.config.nodes[node], .state, from: previous.rawValue, to: state.rawValue,
+                effective: effective != effectiveBefore ? effective.rawValue : nil)
+        }
         logger.notice(
             "node state changed",
             metadata: ["cluster": "\(clusterName)", "node": "\(nodeName)", "from": "\(previous.rawValue)", "to": "\(state.rawValue)"]

@@ -101,10 +101,11 @@ struct NodeHistoryTests {
     }
 
     @Test func firstSampleIsTheBaselineAndPointsAreDifferences() throws {
+        var sequence: UInt64 = 0
         var history = NodeHistory(points: 10, boundsMilliseconds: Self.bounds, since: 0)
-        history.record(Self.sample(ok: 100, fiveHundreds: 5, buckets: [105, 0, 0, 0, 0, 0, 0]), at: 100)
+        history.record(Self.sample(ok: 100, fiveHundreds: 5, buckets: [105, 0, 0, 0, 0, 0, 0]), at: 100, sequence: &sequence)
         #expect(history.points.isEmpty)
-        history.record(Self.sample(ok: 150, fiveHundreds: 7, none: 1, buckets: [105, 50, 3, 0, 0, 0, 0], failures: 2, sessions: 9), at: 110)
+        history.record(Self.sample(ok: 150, fiveHundreds: 7, none: 1, buckets: [105, 50, 3, 0, 0, 0, 0], failures: 2, sessions: 9), at: 110, sequence: &sequence)
         let point = try #require(history.points.last)
         #expect(point.time == 110)
         #expect(point.seconds == 10)
@@ -121,9 +122,10 @@ struct NodeHistoryTests {
 
     @Test func historyIsBoundedWhateverItIsFed() {
         let capacity = 360
+        var sequence: UInt64 = 0
         var history = NodeHistory(points: capacity, events: 50, boundsMilliseconds: Self.bounds, since: 0)
         for i in 0...(capacity * 4) {
-            history.record(Self.sample(ok: i * 1000, buckets: [i * 1000, 0, 0, 0, 0, 0, 0]), at: Double(i) * 10)
+            history.record(Self.sample(ok: i * 1000, buckets: [i * 1000, 0, 0, 0, 0, 0, 0]), at: Double(i) * 10, sequence: &sequence)
             history.note(HistoryEvent(time: Double(i) * 10, kind: .health, from: i % 2 == 0 ? "up" : "down", to: i % 2 == 0 ? "down" : "up"))
         }
         #expect(history.points.count == capacity)
@@ -140,35 +142,66 @@ struct NodeHistoryTests {
         #expect(history.stateSince == 50)
         #expect(history.healthSince == nil)
         history.note(HistoryEvent(time: 60, kind: .health, from: "up", to: "down"))
-        history.note(HistoryEvent(time: 70, kind: .state, from: "active", to: "draining"))
+        history.note(HistoryEvent(time: 70, kind: .state, from: "active", to: "draining", effective: "draining"))
         history.note(HistoryEvent(time: 80, kind: .ejected, from: "usable", to: "ejected"))
         #expect(history.stateSince == 70)
         #expect(history.healthSince == 60)
-        history.note(HistoryEvent(time: 90, kind: .announced, from: "active", to: "maintenance"))
+        history.note(HistoryEvent(time: 90, kind: .announced, from: "active", to: "maintenance", effective: "maintenance"))
         #expect(history.stateSince == 90)
-        #expect(history.events.elements.map(\.kind) == [.health, .state, .ejected, .announced])
+        // The operator's maintenance under the node's own: the effective state stays, and so does the time.
+        history.note(HistoryEvent(time: 95, kind: .state, from: "draining", to: "maintenance"))
+        #expect(history.stateSince == 90)
+        #expect(history.events.elements.map(\.kind) == [.health, .state, .ejected, .announced, .state])
+    }
+
+    @Test func aStateChangeNobodyNotedIsAnEventAtTheSample() {
+        var sequence: UInt64 = 0
+        var history = NodeHistory(points: 5, boundsMilliseconds: Self.bounds, since: 0)
+        history.record(Self.sample(), at: 10, sequence: &sequence)
+        history.record(Self.sample(state: "maintenance"), at: 20, sequence: &sequence)
+        #expect(history.events.elements == [HistoryEvent(time: 20, kind: .state, from: "active", to: "maintenance", effective: "maintenance", sequence: 1)])
+        #expect(history.stateSince == 20)
+        // Noted where it happened: not again.
+        history.note(HistoryEvent(time: 25, kind: .state, from: "maintenance", to: "active", effective: "active", sequence: 9))
+        history.record(Self.sample(), at: 30, sequence: &sequence)
+        #expect(history.events.count == 2)
+        #expect(history.stateSince == 25)
+    }
+
+    @Test func everyPointAndEventGetsTheNextSequenceNumber() {
+        var sequence: UInt64 = 40
+        var history = NodeHistory(points: 5, boundsMilliseconds: Self.bounds, since: 0)
+        history.record(Self.sample(), at: 10, sequence: &sequence)
+        #expect(sequence == 40, "the baseline adds nothing")
+        history.record(Self.sample(ejections: 1), at: 20, sequence: &sequence)
+        history.record(Self.sample(ejections: 1, state: "draining"), at: 30, sequence: &sequence)
+        #expect(history.points.elements.map(\.sequence) == [41, 44])
+        #expect(history.events.elements.map(\.sequence) == [42, 43])
+        #expect(sequence == 44)
     }
 
     @Test func anEjectionBetweenSamplesIsAnEvent() {
+        var sequence: UInt64 = 0
         var history = NodeHistory(points: 5, boundsMilliseconds: Self.bounds, since: 0)
-        history.record(Self.sample(ejections: 1), at: 10)
-        history.record(Self.sample(ejections: 1), at: 20)
+        history.record(Self.sample(ejections: 1), at: 10, sequence: &sequence)
+        history.record(Self.sample(ejections: 1), at: 20, sequence: &sequence)
         #expect(history.events.isEmpty)
-        history.record(Self.sample(ejections: 2), at: 30)
-        #expect(history.events.elements == [HistoryEvent(time: 30, kind: .ejected, from: "usable", to: "ejected")])
+        history.record(Self.sample(ejections: 2), at: 30, sequence: &sequence)
+        #expect(history.events.elements.map { "\($0.time) \($0.kind) \($0.sequence)" } == ["30.0 ejected 3"])
     }
 
     @Test func drainEstimateOnlyWhileDraining() throws {
+        var sequence: UInt64 = 0
         var history = NodeHistory(points: 100, boundsMilliseconds: Self.bounds, since: 0)
-        history.record(Self.sample(sessions: 100), at: 0)
-        history.note(HistoryEvent(time: 5, kind: .state, from: "active", to: "draining"))
+        history.record(Self.sample(sessions: 100), at: 0, sequence: &sequence)
+        history.note(HistoryEvent(time: 5, kind: .state, from: "active", to: "draining", effective: "draining"))
         for (i, sessions) in [100, 90, 80, 70].enumerated() {
-            history.record(Self.sample(sessions: sessions, state: "draining"), at: Double(i + 1) * 10)
+            history.record(Self.sample(sessions: sessions, state: "draining"), at: Double(i + 1) * 10, sequence: &sequence)
         }
         // 1 session a second, 70 left at t = 40.
         let estimate = try #require(history.drainEndEstimate)
         #expect(abs(estimate - 110) < 1e-6)
-        history.record(Self.sample(sessions: 60, state: "active"), at: 50)
+        history.record(Self.sample(sessions: 60, state: "active"), at: 50, sequence: &sequence)
         #expect(history.drainEndEstimate == nil)
     }
 }

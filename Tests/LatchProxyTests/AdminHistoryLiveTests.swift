@@ -22,8 +22,8 @@ struct AdminHistoryLiveTests {
         return try #require((cluster["nodes"] as? [[String: Any]])?.first { $0["name"] as? String == name })
     }
 
-    static func history(_ h: LatchHarness, _ admin: String, since: Double? = nil) async throws -> [String: Any] {
-        let (status, body) = try await request(h, admin + "/api/history" + (since.map { "?since=\($0)" } ?? ""))
+    static func history(_ h: LatchHarness, _ admin: String, after: Int? = nil) async throws -> [String: Any] {
+        let (status, body) = try await request(h, admin + "/api/history" + (after.map { "?after=\($0)" } ?? ""))
         #expect(status == .ok)
         return try json(body)
     }
@@ -32,17 +32,25 @@ struct AdminHistoryLiveTests {
     func pointsAreBoundedAndIncremental() async throws {
         try await withAdmin(configure: Self.shortHistory) { h, admin in
             for _ in 0..<20 { _ = try await h.get(cookie: "JSESSIONID=A.tomcat1") }
+            // Polled as the page does, with the last document's `sequence`: every point arrives once,
+            // so the points received add up to exactly the requests sent.
+            var received: [[String: Any]] = []
+            var cursor: Int?
             var document: [String: Any] = [:]
-            let gotPoint = try await eventually {
-                document = try await Self.history(h, admin)
-                let points = try Self.node(document, "tomcat1")["points"] as? [[String: Any]] ?? []
-                return points.reduce(0) { $0 + ($1["ok"] as? Int ?? 0) } == 20
+            let counted = try await eventually {
+                document = try await Self.history(h, admin, after: cursor)
+                cursor = try #require(document["sequence"] as? Int)
+                received += try Self.node(document, "tomcat1")["points"] as? [[String: Any]] ?? []
+                return received.reduce(0) { $0 + ($1["ok"] as? Int ?? 0) } >= 20
             }
-            #expect(gotPoint, "the 20 requests show up in the history")
+            #expect(counted)
+            #expect(received.reduce(0) { $0 + ($1["ok"] as? Int ?? 0) } == 20, "no point twice")
+            let sequences = received.compactMap { $0["sequence"] as? Int }
+            #expect(sequences == sequences.sorted() && Set(sequences).count == sequences.count)
             #expect(document["interval_seconds"] as? Double == 1)
             #expect(document["points_kept"] as? Int == 3)
-            let points = try #require(try Self.node(document, "tomcat1")["points"] as? [[String: Any]])
-            let busy = try #require(points.first { ($0["ok"] as? Int ?? 0) > 0 })
+            #expect(document["now"] is Double)
+            let busy = try #require(received.first { ($0["ok"] as? Int ?? 0) > 0 })
             #expect(busy["p50_ms"] is Double)
             #expect(busy["p99_ms"] is Double)
             #expect(busy["state"] as? String == "active")
@@ -60,11 +68,10 @@ struct AdminHistoryLiveTests {
             let times = later.compactMap { $0["time"] as? Double }
             #expect(times == times.sorted(), "oldest first")
 
-            // `since` leaves out what the poller has.
-            let newest = try #require(times.last)
-            let recent = try Self.node(try await Self.history(h, admin, since: newest), "tomcat1")["points"] as? [[String: Any]] ?? []
-            #expect(recent.allSatisfy { ($0["time"] as? Double ?? 0) > newest })
-            #expect(recent.count <= 1)
+            // `after` leaves out what the poller has.
+            let newest = try #require(later.last?["sequence"] as? Int)
+            let recent = try Self.node(try await Self.history(h, admin, after: newest), "tomcat1")["points"] as? [[String: Any]] ?? []
+            #expect(recent.allSatisfy { ($0["sequence"] as? Int ?? 0) > newest })
         }
     }
 

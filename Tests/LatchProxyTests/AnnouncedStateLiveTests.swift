@@ -59,6 +59,8 @@ struct AnnouncedStateLiveTests {
             h.server.setNodeState(cluster: "shop", node: "tomcat2", .maintenance)
             announcement.value.withLockedValue { $0 = nil }
             #expect(try await eventually { cluster.announcedStates()[1] == .active })
+            // The checker notes the change just after recording it.
+            #expect(try await eventually { h.server.histories.history(cluster: "shop", node: "tomcat2")?.events.count == 4 })
             #expect(cluster.effectiveStates()[1] == .maintenance)
             h.server.setNodeState(cluster: "shop", node: "tomcat2", .active)
             #expect(cluster.effectiveStates()[1] == .active)
@@ -66,9 +68,12 @@ struct AnnouncedStateLiveTests {
 
             // Each change is in the node's history, in order, as it happened.
             let events = try #require(h.server.histories.history(cluster: "shop", node: "tomcat2")).events.elements
-            #expect(events.map { "\($0.kind.rawValue) \($0.from)→\($0.to)" } == [
-                "announced active→draining", "announced draining→maintenance", "state active→maintenance",
-                "announced maintenance→active", "state maintenance→active",
+            #expect(events.map { "\($0.kind.rawValue) \($0.from)→\($0.to) \($0.effective ?? "-")" } == [
+                "announced active→draining draining", "announced draining→maintenance maintenance",
+                // Under the node's own maintenance, the operator's changes nothing that traffic sees …
+                "state active→maintenance -",
+                // … and then holds it there when the node says active again.
+                "announced maintenance→active -", "state maintenance→active active",
             ])
             #expect(events.map(\.time) == events.map(\.time).sorted())
 

@@ -100,7 +100,9 @@ struct FailoverLiveTests {
             // a check's timeout is 300 ms, and 2 s leaves room for a loaded machine (612 ms was seen
             // beside the 256 MiB transfers, 924 ms with a CPU hog on one of two cores).
             if detected { #expect(took < .seconds(2), "detected after \(took)") }
-            // The health change is in the node's history, and is when its "down since" starts.
+            // The health change is in the node's history (noted just after the verdict the wait saw),
+            // and is when its "down since" starts.
+            #expect(try await eventually { h.server.histories.history(cluster: "shop", node: "tomcat3")?.events.isEmpty == false })
             let history = try #require(h.server.histories.history(cluster: "shop", node: "tomcat3"))
             #expect(history.events.elements.map { "\($0.kind.rawValue) \($0.from)→\($0.to)" } == ["health up→down"])
             #expect(history.healthSince == history.events.last?.time)

@@ -92,7 +92,7 @@ struct StatusPageTests {
         #expect(html.contains(#"<span class="sub" id="version">1.2.3</span>"#))
         #expect(html.contains(#"title="started 2025-12-31T21:00:00Z">up 3 h 0 min</span>"#))
         // Cluster totals: the rates of the nodes that have a history point, and the sums.
-        #expect(html.contains(#"<span class="totals" data-field="totals">12/s · 5xx 0.3/s · 20 sessions · 0 in flight · 10 requests</span>"#))
+        #expect(html.contains(#"<span class="totals" data-field="totals">12/s · 5xx 0.30/s · 20 sessions · 0 in flight · 10 requests</span>"#))
 
         let first = try row(html, "tomcat1")
         #expect(first.contains("<strong>tomcat1</strong><small><code>10.0.0.1:8080</code></small>"))
@@ -102,7 +102,7 @@ struct StatusPageTests {
         #expect(first.contains(#"<strong>10</strong><small data-field="rate">12/s</small><small>sticky 7 · failover replica 1 · new 2</small>"#))
         #expect(first.contains(#"data-field="latency" data-label="Latency">p50 3.3 · p99 48 ms</td>"#))
         #expect(first.contains("4<small>last sticky 12 s ago</small>"))
-        #expect(first.contains(">0<small>5xx 0.3/s</small>"))
+        #expect(first.contains(">0<small>5xx 0.30/s</small>"))
 
         let second = try row(html, "tomcat2")
         #expect(second.contains(#"<span class="badge state-draining">draining</span><small>for 4 min</small>"#))

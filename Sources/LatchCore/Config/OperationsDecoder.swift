@@ -12,8 +12,8 @@ enum OperationsDecoder {
     /// The keys read here that live in the top-level mapping.
     static let topKeys = ["admin", "state_file", "shutdown_grace", "access_log", "control_socket"]
     static let adminKeys = ["address", "token_file", "hosts", "history", "history_interval"]
-    /// The history's bounds: a point a second at the finest, a day of points at the most (8 640 at the
-    /// default interval, a few hundred KB per node), so its memory is bounded by configuration.
+    /// The history's bounds: a point a second at the finest, 8 640 points at the most (a day at the
+    /// default interval, about 1.3 MB per node), so its memory is bounded by configuration.
     static let historyIntervalRange: ClosedRange<Duration> = .seconds(1) ... .seconds(300)
     static let maxHistoryPoints = 8640
     static let accessLogKeys = ["format", "path"]

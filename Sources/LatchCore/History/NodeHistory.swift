@@ -7,8 +7,7 @@
 public struct NodeHistory: Sendable {
     public private(set) var points: HistoryRing<HistoryPoint>
     public private(set) var events: HistoryRing<HistoryEvent>
-    /// When the node's state (the operator's or its announced one) last changed, or when it was first
-    /// seen; Unix seconds.
+    /// When the node's effective state last changed, or when it was first seen; Unix seconds.
     public private(set) var stateSince: Double
     /// When active checks last turned the node up or down; `nil` until they first did.
     public private(set) var healthSince: Double?
@@ -26,15 +25,24 @@ public struct NodeHistory: Sendable {
 
     /// Adds the point for the interval since the previous sample. The first sample only sets the
     /// baseline: there is no interval before it.
-    public mutating func record(_ sample: NodeSample, at time: Double) {
+    /// - Parameter sequence: the store's counter, advanced for each point and event added, so a reader
+    ///   can ask for what came after the last one it has, whatever the clock did.
+    public mutating func record(_ sample: NodeSample, at time: Double, sequence: inout UInt64) {
         defer { previous = (time, sample) }
         guard let previous, time > previous.time else { return }
+        if sample.state != previous.sample.state, stateSince <= previous.time {
+            // Changed with no change noted where it happened (a reload that set `state:`): at the
+            // latest, now.
+            sequence += 1
+            note(HistoryEvent(time: time, kind: .state, from: previous.sample.state, to: sample.state, effective: sample.state, sequence: sequence))
+        }
         let before = previous.sample.counters
         let now = sample.counters
         // Counters only grow; a difference below 0 can only be a node counted afresh, read as 0.
         let classes = zip(now.statusClasses, before.statusClasses).map { max(0, $0 - $1) }
         let buckets = zip(now.buckets, before.buckets).map { max(0, $0 - $1) }
         let count = { (range: ClosedRange<Int>) in range.reduce(0) { $0 + (classes.indices.contains($1) ? classes[$1] : 0) } }
+        sequence += 1
         points.append(
             HistoryPoint(
                 time: time,
@@ -51,21 +59,22 @@ public struct NodeHistory: Sendable {
                 queued: sample.queued,
                 state: sample.state,
                 up: sample.up,
-                usable: sample.usable
+                usable: sample.usable,
+                sequence: sequence
             ))
         if now.ejections > before.ejections {
-            note(HistoryEvent(time: time, kind: .ejected, from: "usable", to: "ejected"))
+            // Seen by the sampler: stamped with the sample's time, several in one interval as one.
+            sequence += 1
+            note(HistoryEvent(time: time, kind: .ejected, from: "usable", to: "ejected", sequence: sequence))
         }
     }
 
-    /// A change seen where it happened (an operator's state change, a health transition).
+    /// A change seen where it happened (an operator's state change, a health transition). The time
+    /// in state restarts only when the effective state changed (``HistoryEvent/effective``).
     public mutating func note(_ event: HistoryEvent) {
         events.append(event)
-        switch event.kind {
-        case .state, .announced: stateSince = event.time
-        case .health: healthSince = event.time
-        case .ejected: break
-        }
+        if event.effective != nil { stateSince = event.time }
+        if event.kind == .health { healthSince = event.time }
     }
 
     /// While the newest point says `draining`: when its sessions are expected to reach 0
@@ -75,7 +84,8 @@ public struct NodeHistory: Sendable {
         let samples = points.elements
             .filter { $0.time >= stateSince }
             .compactMap { point in point.sessions.map { (time: point.time, sessions: $0) } }
-        return DrainEstimate.zeroAt(samples)
+        // At least three points, however long the interval.
+        return DrainEstimate.zeroAt(samples, window: max(300, 3 * newest.seconds))
     }
 }
 
@@ -144,13 +154,16 @@ public struct HistoryPoint: Sendable, Equatable, Codable {
     public var state: String
     public var up: Bool?
     public var usable: Bool
+    /// Its place in the order the store added points and events (``NodeHistory/record(_:at:sequence:)``).
+    public var sequence: UInt64
 
     /// Every request the interval finished.
     public var requests: Int { ok + clientErrors + serverErrors + unanswered }
 
     public init(
         time: Double, seconds: Double, ok: Int, clientErrors: Int, serverErrors: Int, unanswered: Int, failures: Int,
-        p50Ms: Double?, p99Ms: Double?, sessions: Int?, active: Int, queued: Int, state: String, up: Bool?, usable: Bool
+        p50Ms: Double?, p99Ms: Double?, sessions: Int?, active: Int, queued: Int, state: String, up: Bool?, usable: Bool,
+        sequence: UInt64 = 0
     ) {
         self.time = time
         self.seconds = seconds
@@ -167,6 +180,7 @@ public struct HistoryPoint: Sendable, Equatable, Codable {
         self.state = state
         self.up = up
         self.usable = usable
+        self.sequence = sequence
     }
 }
 
@@ -188,11 +202,18 @@ public struct HistoryEvent: Sendable, Equatable, Codable {
     public var kind: Kind
     public var from: String
     public var to: String
+    /// The node's effective state after the change, when the change moved it; `nil` when it did not
+    /// (a health change, or an announcement the operator's stricter state overrides).
+    public var effective: String?
+    /// Its place in the order the store added points and events.
+    public var sequence: UInt64
 
-    public init(time: Double, kind: Kind, from: String, to: String) {
+    public init(time: Double, kind: Kind, from: String, to: String, effective: String? = nil, sequence: UInt64 = 0) {
         self.time = time
         self.kind = kind
         self.from = from
         self.to = to
+        self.effective = effective
+        self.sequence = sequence
     }
 }

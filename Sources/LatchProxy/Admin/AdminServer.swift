@@ -162,7 +162,7 @@ struct AdminRouter: Sendable {
         if parts == ["api", "history"] {
             guard method == .GET || method == .HEAD else { return Self.getOnly }
             let query = uri.split(separator: "?", maxSplits: 1).dropFirst().first
-            let document = HistoryDocument.make(server.runtime.clusters, histories: server.histories, since: HistoryDocument.since(query: query))
+            let document = HistoryDocument.make(server.runtime.clusters, histories: server.histories, after: HistoryDocument.after(query: query))
             return Reply(status: .ok, contentType: "application/json", body: document.json())
         }
         if parts.count == 5, parts[0] == "api", parts[1] == "nodes", parts[4] == "state" {
@@ -313,9 +313,19 @@ private final class AdminHandler: ChannelInboundHandler {
             }
             return
         }
+        // Built off the event loop, which the admin listener shares with proxied traffic: a day of
+        // history or a large exposition takes a while to encode.
         let body = request.body.map { Data($0.readableBytesView) } ?? Data()
-        let reply = router.reply(method: request.head.method, uri: request.head.uri, headers: request.head.headers, body: body)
-        send(reply, keepAlive: request.head.isKeepAlive, headOnly: request.head.method == .HEAD, context: context)
+        let router = self.router
+        let head = request.head
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        Task {
+            let reply = router.reply(method: head.method, uri: head.uri, headers: head.headers, body: body)
+            bound.eventLoop.execute {
+                let (handler, context) = bound.value
+                handler.send(reply, keepAlive: head.isKeepAlive, headOnly: head.method == .HEAD, context: context)
+            }
+        }
     }
 
     /// - Parameter headOnly: a HEAD request: GET's head, `Content-Length` included, and no body (RFC 9110 §9.3.2).

@@ -3,15 +3,16 @@ import LatchCore
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// Every node's ``NodeHistory``, by cluster and node name, kept across reloads for the nodes a reload
-/// keeps. A sampler on one event loop adds a point per node every `admin.history_interval`; state and
-/// health changes are noted where they happen. Nothing here is on the request path: the sampler reads
-/// the same per-loop counters a scrape does, and the lock is taken by the sampler, the changes (rare)
-/// and the admin API only.
+/// Every node's ``NodeHistory``, by cluster, node name and address, kept across reloads for the nodes
+/// a reload keeps (a node given another address is a new node, as the runtime treats it). A sampler
+/// on one event loop adds a point per node every `admin.history_interval`; state and health changes
+/// are noted where they happen. Nothing here is on the request path: the sampler reads the same
+/// per-loop counters a scrape does, and the lock is taken by the sampler, the changes (rare) and the
+/// admin API only.
 final class NodeHistories: Sendable {
     let interval: Duration
     let capacity: Int
-    private let histories = NIOLockedValueBox<[Key: NodeHistory]>([:])
+    private let state = NIOLockedValueBox(State())
     private let task = NIOLockedValueBox<RepeatedTask?>(nil)
     /// When this Latch started, for nodes first seen before any change.
     let started: Date
@@ -19,6 +20,13 @@ final class NodeHistories: Sendable {
     struct Key: Hashable {
         var cluster: String
         var node: String
+        var address: HostPort
+    }
+
+    struct State {
+        var histories: [Key: NodeHistory] = [:]
+        /// The last sequence number given to a point or event: `GET /api/history?after=` counts on it.
+        var sequence: UInt64 = 0
     }
 
     static let boundsMilliseconds = RequestSeries.bucketBounds.map { Double($0.wholeNanoseconds) / 1e6 }
@@ -73,48 +81,50 @@ final class NodeHistories: Sendable {
                     ejections: stats.nodes[i].ejections
                 )
                 samples.append((
-                    Key(cluster: cluster.config.name, node: node.name),
+                    Key(cluster: cluster.config.name, node: node.name, address: node.address),
                     NodeSample(
                         counters: counters, sessions: sessions[i].count, active: active[i], queued: queued[i],
                         state: effective[i].rawValue, up: verdicts[i], usable: usable[i])
                 ))
             }
         }
-        histories.withLockedValue { histories in
-            // Taken under the lock, as events' times are: times then follow the order things are
-            // stored in, which `?since=` relies on.
+        state.withLockedValue { state in
+            // Taken under the lock, as events' times are, so times follow the order things are stored in.
             let time = Self.milliseconds(date ?? Date())
-            var kept: [Key: NodeHistory] = [:]
             for (key, sample) in samples {
-                var history = histories[key] ?? makeHistory(since: time)
-                history.record(sample, at: time)
-                kept[key] = history
+                // In place: a copy of the history taken out of the dictionary would copy its rings.
+                state.histories[key, default: makeHistory(since: time)].record(sample, at: time, sequence: &state.sequence)
             }
-            histories = kept
+            let present = Set(samples.map(\.0))
+            state.histories = state.histories.filter { present.contains($0.key) }
         }
     }
 
     /// A change to a node, seen where it happened.
-    func note(cluster: String, node: String, _ kind: HistoryEvent.Kind, from: String, to: String, at date: Date? = nil) {
-        let start = started.timeIntervalSince1970
-        histories.withLockedValue { histories in
-            let event = HistoryEvent(time: Self.milliseconds(date ?? Date()), kind: kind, from: from, to: to)
-            histories[Key(cluster: cluster, node: node), default: makeHistory(since: start)].note(event)
+    /// - Parameter effective: the node's effective state after the change, when the change moved it.
+    func note(
+        cluster: String, node: NodeConfig, _ kind: HistoryEvent.Kind, from: String, to: String, effective: String? = nil,
+        at date: Date? = nil
+    ) {
+        state.withLockedValue { state in
+            let time = Self.milliseconds(date ?? Date())
+            state.sequence += 1
+            let event = HistoryEvent(time: time, kind: kind, from: from, to: to, effective: effective, sequence: state.sequence)
+            state.histories[Key(cluster: cluster, node: node.name, address: node.address), default: makeHistory(since: time)].note(event)
         }
     }
 
     /// One node's history, if it has one.
     func history(cluster: String, node: String) -> NodeHistory? {
-        histories.withLockedValue { $0[Key(cluster: cluster, node: node)] }
+        state.withLockedValue { state in state.histories.first { $0.key.cluster == cluster && $0.key.node == node }?.value }
     }
 
-    /// Every node's, copied under the lock once.
-    func all() -> [Key: NodeHistory] {
-        histories.withLockedValue { $0 }
+    /// Every node's, and the last sequence number given, copied under the lock at once.
+    func all() -> (histories: [Key: NodeHistory], sequence: UInt64) {
+        state.withLockedValue { ($0.histories, $0.sequence) }
     }
 
-    /// Unix seconds to the millisecond: times that survive a trip through JSON and back exactly
-    /// enough for `?since=` to compare them (``HistoryDocument``).
+    /// Unix seconds to the millisecond, as the history's times are given.
     static func milliseconds(_ date: Date) -> Double {
         (date.timeIntervalSince1970 * 1000).rounded() / 1000
     }

@@ -94,7 +94,7 @@ struct StatusDocument: Encodable {
     }
 
     static func make(_ clusters: [ClusterRuntime], histories: NodeHistories? = nil, now: Date = Date()) -> StatusDocument {
-        let kept = histories?.all() ?? [:]
+        let kept = histories?.all().histories ?? [:]
         let date = { (seconds: Double) in timestamp(Date(timeIntervalSince1970: seconds)) }
         var document = StatusDocument(
             started: histories.map { timestamp($0.started) },
@@ -115,7 +115,7 @@ struct StatusDocument: Encodable {
                     name: cluster.config.name,
                     nodes: cluster.config.nodes.indices.map { i in
                         let node = cluster.config.nodes[i]
-                        let history = kept[NodeHistories.Key(cluster: cluster.config.name, node: node.name)]
+                        let history = kept[NodeHistories.Key(cluster: cluster.config.name, node: node.name, address: node.address)]
                         return Node(
                             name: node.name,
                             address: node.address.description,

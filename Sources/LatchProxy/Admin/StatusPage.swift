@@ -49,7 +49,7 @@ enum StatusPage {
         }
         out += """
             </main>
-            <footer>Polls <code>/api/status</code> every 2 s and <code>/api/history</code> once per history point. Drain: keeps its sessions, takes no new ones. Maintenance: no traffic, its sessions fail over to its replicas. Activate: back to normal. Charts: requests/s in blue, 5xx in red, failed at the node dashed; p50 and p99; sessions. Changes: <span class="mark mark-state">state</span> <span class="mark mark-health">health</span> <span class="mark mark-ejected">ejection</span>.</footer>
+            <footer>Polls <code>/api/status</code> every 2 s and <code>/api/history</code> every history interval. Drain: keeps its sessions, takes no new ones. Maintenance: no traffic, its sessions fail over to its replicas. Activate: back to normal. Charts: requests/s in blue, 5xx in red, failed at the node dashed; p50 and p99; sessions. Changes: <span class="mark mark-state">state</span> <span class="mark mark-health">health</span> <span class="mark mark-ejected">ejection</span>.</footer>
             <script>\(StatusPageScript.script)\(StatusPageCharts.script)</script>
             </body>
             </html>
@@ -207,8 +207,10 @@ enum StatusPage {
         value < 10 ? String(format: "%.1f", value) : String(Int(value.rounded()))
     }
 
+    /// Two decimals below 1/s (a trickle is not "0.0/s"), one below 10, whole numbers above.
     static func rate(_ perSecond: Double) -> String {
-        (perSecond < 10 ? String(format: "%.1f", perSecond) : String(Int(perSecond.rounded()))) + "/s"
+        let digits = perSecond > 0 && perSecond < 1 ? "%.2f" : "%.1f"
+        return (perSecond < 10 ? String(format: digits, perSecond) : String(Int(perSecond.rounded()))) + "/s"
     }
 
     /// "45 s", "4 min", "3 h 5 min", "2 d 4 h".

@@ -1,5 +1,5 @@
-/// The status page's charts: fetches `/api/history` once, then only what is new (`?since=`) once per
-/// history point, and draws three small SVG charts per node — requests/s with 5xx and failures,
+/// The status page's charts: fetches `/api/history` once, then only what is new (`?after=` the last
+/// document's `sequence`) every history interval (2 to 30 s), and draws three small SVG charts per node — requests/s with 5xx and failures,
 /// p50/p99 latency, sessions — over the whole span kept, with the node's state, health and
 /// ejection events as vertical lines. Plain SVG built with DOM calls: no library, nothing fetched
 /// from elsewhere, no markup built from data.
@@ -12,7 +12,7 @@ enum StatusPageCharts {
           var W = 300, H = 54;
           var CHARTS_KEY = "latch.charts";
           var store = {};         // "cluster\u0000node" -> { points, events, drainEnd }
-          var interval = 10, kept = 360, lastPoint = null, lastEvent = null;
+          var interval = 10, kept = 360, cursor = null;
           var toggle = document.getElementById("charts-toggle");
 
           function shown() { return toggle.checked; }
@@ -59,7 +59,9 @@ enum StatusPageCharts {
             var y = function (v) { return H - 2 - v / top * (H - 6); };
             var picture = svg("svg", { viewBox: "0 0 " + W + " " + H, preserveAspectRatio: "none", role: "img" });
             var label = svg("title", {});
-            label.textContent = title + " over the last " + Latch.duration(t1 - t0) + "; peak " + (top / 1.15).toFixed(1);
+            label.textContent = title + " over the last " + Latch.duration(t1 - t0) + (top > 1 || series.some(function (s) {
+              return s.values.some(function (v) { return v != null; });
+            }) ? "; peak " + (top / 1.15).toFixed(1) : "; no data");
             picture.appendChild(label);
             events.forEach(function (e) {
               if (e.time < t0) return;
@@ -82,7 +84,7 @@ enum StatusPageCharts {
             if (!shown()) return;
             // The whole span kept, or less while the history is young (at least 30 points' worth), so
             // the first minutes are not a sliver at the right edge.
-            var t1 = Date.now() / 1000, oldest = t1;
+            var t1 = Latch.now() / 1000, oldest = t1;
             Object.keys(store).forEach(function (k) { if (store[k].points.length) oldest = Math.min(oldest, store[k].points[0].time); });
             var t0 = Math.max(t1 - interval * kept, Math.min(oldest - interval, t1 - interval * 30));
             Array.prototype.forEach.call(document.querySelectorAll("tr.charts"), function (tr) {
@@ -121,34 +123,25 @@ enum StatusPageCharts {
             });
           }
 
+          /// Adds what the document has: with `after`, only points and events not seen before.
           function merge(doc) {
             interval = doc.interval_seconds || interval;
             kept = doc.points_kept || kept;
+            if (doc.now) Latch.setServerTime(doc.now * 1000);
             (doc.clusters || []).forEach(function (cluster) {
               cluster.nodes.forEach(function (node) {
                 var key = cluster.name + "\u0000" + node.name;
                 var h = store[key] || (store[key] = { points: [], events: [] });
-                node.points.forEach(function (p) {
-                  if (h.lastPoint == null || p.time > h.lastPoint) h.points.push(p);
-                });
-                node.events.forEach(function (e) {
-                  if (h.lastEvent == null || e.time > h.lastEvent) h.events.push(e);
-                });
-                h.points = h.points.slice(-kept);
-                h.events = h.events.slice(-100);
-                if (h.points.length) h.lastPoint = h.points[h.points.length - 1].time;
-                if (h.events.length) h.lastEvent = h.events[h.events.length - 1].time;
+                h.points = h.points.concat(node.points).slice(-kept);
+                h.events = h.events.concat(node.events).slice(-100);
                 h.drainEnd = node.drain_end_estimate;
-                if (h.lastPoint != null && (lastPoint == null || h.lastPoint > lastPoint)) lastPoint = h.lastPoint;
-                if (h.lastEvent != null && (lastEvent == null || h.lastEvent > lastEvent)) lastEvent = h.lastEvent;
               });
             });
+            cursor = doc.sequence;
           }
 
           function fetchHistory() {
-            // Times are taken as points and events are stored, so all up to the newest time seen is here.
-            var since = lastPoint == null ? lastEvent : (lastEvent == null ? lastPoint : Math.max(lastPoint, lastEvent));
-            fetch("/api/history" + (since == null ? "" : "?since=" + since), { cache: "no-store", headers: { "Accept": "application/json" } })
+            fetch("/api/history" + (cursor == null ? "" : "?after=" + cursor), { cache: "no-store", headers: { "Accept": "application/json" } })
               .then(function (res) {
                 if (!res.ok) throw new Error("HTTP " + res.status);
                 return res.json();

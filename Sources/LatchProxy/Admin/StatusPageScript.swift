@@ -50,13 +50,18 @@ enum StatusPageScript {
             return Math.floor(s / 86400) + " d " + Math.floor(s % 86400 / 3600) + " h";
           }
 
+          // The server's clock minus the browser's, in ms (set from /api/history's `now`): times from
+          // the server are measured against the server's clock, whatever the browser's says.
+          var skew = 0;
+          function now() { return Date.now() + skew; }
+
           function since(iso) {
             var t = Date.parse(iso);
-            return isNaN(t) ? iso : duration((Date.now() - t) / 1000);
+            return isNaN(t) ? iso : duration((now() - t) / 1000);
           }
 
           function rate(r) {
-            return (r < 10 ? r.toFixed(1) : Math.round(r).toString()) + "/s";
+            return (r < 1 && r > 0 ? r.toFixed(2) : r < 10 ? r.toFixed(1) : Math.round(r).toString()) + "/s";
           }
 
           function ms(v) {
@@ -79,6 +84,7 @@ enum StatusPageScript {
             return map;
           }
 
+          /// Updates one row; returns the request rate it shows (`null` when it shows none).
           function updateNode(tr, node, key, at) {
             var cell = function (f) { return tr.querySelector('[data-field="' + f + '"]'); };
             var req = node.requests || {};
@@ -108,7 +114,7 @@ enum StatusPageScript {
 
             var sessionNote = node.last_sticky_request ? "last sticky " + since(node.last_sticky_request) + " ago" : "no sticky request yet";
             if (node.effective_state === "draining" && node.drain_end_estimate) {
-              var left = (Date.parse(node.drain_end_estimate) - Date.now()) / 1000;
+              var left = (Date.parse(node.drain_end_estimate) - now()) / 1000;
               sessionNote = left > 0 ? "empty in ~" + duration(left) : "empty now";
             }
             fill(cell("sessions"), [node.sessions == null ? "\u2014" : String(node.sessions), el("small", "", sessionNote)]);
@@ -133,12 +139,15 @@ enum StatusPageScript {
             Array.prototype.forEach.call(tr.querySelectorAll("button.act"), function (b) {
               if (!b.classList.contains("busy")) b.disabled = b.dataset.state === node.state;
             });
+            return perSecond;
           }
 
-          function totalsText(t) {
+          /// The cluster's totals; its rate is the sum of the rates the rows show, so they add up.
+          function totalsText(t, perSecond) {
             if (!t) return "";
             var parts = [];
-            if (t.requests_per_second != null) parts.push(rate(t.requests_per_second));
+            if (perSecond != null) parts.push(rate(perSecond));
+            else if (t.requests_per_second != null) parts.push(rate(t.requests_per_second));
             if (t.server_errors_per_second != null) parts.push("5xx " + rate(t.server_errors_per_second));
             parts.push(t.sessions + " sessions", t.active_requests + " in flight", t.requests + " requests");
             return parts.join(" \u00b7 ");
@@ -148,19 +157,20 @@ enum StatusPageScript {
             var map = rows(), seen = 0;
             if (doc.uptime_seconds != null) document.getElementById("uptime").textContent = "up " + duration(doc.uptime_seconds);
             (doc.clusters || []).forEach(function (cluster) {
-              var usable = 0;
+              var usable = 0, perSecond = null;
               cluster.nodes.forEach(function (node) {
                 var key = cluster.name + "\u0000" + node.name;
                 var tr = map[key];
                 if (!tr) { seen = -Infinity; return; }
                 seen++;
                 if (node.usable) usable++;
-                updateNode(tr, node, key, at);
+                var shown = updateNode(tr, node, key, at);
+                if (shown != null) perSecond = (perSecond || 0) + shown;
               });
               Array.prototype.forEach.call(document.querySelectorAll("section[data-cluster]"), function (s) {
                 if (s.dataset.cluster !== cluster.name) return;
                 s.querySelector('[data-field="summary"]').textContent = usable + " of " + cluster.nodes.length + " nodes usable";
-                s.querySelector('[data-field="totals"]').textContent = totalsText(cluster.totals);
+                s.querySelector('[data-field="totals"]').textContent = totalsText(cluster.totals, perSecond);
                 var un = cluster.unserved || {};
                 var parts = Object.keys(un).filter(function (k) { return un[k] > 0; }).sort()
                   .map(function (k) { return k.replace(/_/g, " ") + " " + un[k]; });
@@ -235,7 +245,10 @@ enum StatusPageScript {
 
           poll();
           setInterval(poll, 2000);
-          return { el: el, fill: fill, duration: duration, rate: rate, ms: ms };
+          return {
+            el: el, fill: fill, duration: duration, rate: rate, ms: ms, now: now,
+            setServerTime: function (serverMilliseconds) { skew = serverMilliseconds - Date.now(); }
+          };
         })();
 
         """#
