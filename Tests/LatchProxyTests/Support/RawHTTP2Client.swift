@@ -52,9 +52,10 @@ final class RawHTTP2Client: Sendable {
         return RawHTTP2Client(channel: channel, multiplexer: multiplexer)
     }
 
-    /// Sends one request with exactly `headers` (and `body` in one DATA frame, if given) and waits (up
-    /// to 5 s) for its answer or reset.
-    func send(_ headers: [(String, String)], body: String? = nil) async throws -> Answer {
+    /// Sends one request with exactly `headers` (and `body` as DATA, if given: one frame as written,
+    /// split by the library to the peer's frame size and windows) and waits (up to `limit`) for its
+    /// answer or reset.
+    func send(_ headers: [(String, String)], body: String? = nil, within limit: Duration = .seconds(5)) async throws -> Answer {
         let answer = NIOLockedValueBox(Answer())
         let stream = try await multiplexer.createStreamChannel { stream in
             stream.eventLoop.makeCompletedFuture {
@@ -66,7 +67,8 @@ final class RawHTTP2Client: Sendable {
         if let body {
             try await stream.writeAndFlush(HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(ByteBuffer(string: body)), endStream: true)))
         }
-        for _ in 0..<500 {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
             let current = answer.withLockedValue { $0 }
             if current.ended || current.reset != nil || current.closed { return current }
             try await Task.sleep(for: .milliseconds(10))
