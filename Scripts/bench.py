@@ -19,6 +19,8 @@ Workloads (--workloads, comma-separated; default all):
   idle          10 000 keep-alive client connections, one request each, then idle: RSS per connection
   threads       the sticky workload with 1..N worker threads (N = CPU cores)
   h2            HTTP/2 over TLS (ALPN h2) with h2load: sticky GETs, 10 connections x 10 streams each
+  https1        HTTP/1.1 over TLS with h2load --h1: sticky GETs, 100 keep-alive connections (the same
+                100 requests in flight as h2), so TLS's share of the h2 cost shows
 
 Usage: Scripts/bench [--workloads LIST] [--rounds N] [--seconds S] [--connections C] [--upload-mib M]
                      [--idle-connections K] [--latch PATH] [--out DIR]
@@ -43,7 +45,7 @@ import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 NODES = ["node1", "node2", "node3"]
-WORKLOADS = ["sticky", "priority", "new-sessions", "1k", "64k", "upload", "idle", "threads", "h2"]
+WORKLOADS = ["sticky", "priority", "new-sessions", "1k", "64k", "upload", "idle", "threads", "h2", "https1"]
 SIZES = {"1k": 1024, "64k": 65536}
 MIB = 1 << 20
 
@@ -618,11 +620,13 @@ def start_tls_proxies(tmp, ports, latch, tls):
     return [start_haproxy(d, ports, tls=tls), start_nginx(d, ports, tls=tls), start_latch(d, ports, latch, tls=tls)]
 
 
-def run_h2load(port, seconds, warm_up=1):
-    """h2load: 10 connections, 10 concurrent streams each, one sticky cookie (h2load sends the same
-    headers on every request), for `seconds`; requests/s, mean request time and failures."""
+def run_h2load(port, seconds, warm_up=1, h1=False):
+    """h2load: 10 connections, 10 concurrent streams each (with `h1`: 100 HTTP/1.1 keep-alive
+    connections, one request in flight each), one sticky cookie (h2load sends the same headers on every
+    request), for `seconds`; requests/s, mean request time and failures."""
+    shape = ["--h1", "-c100", "-m1"] if h1 else ["-c10", "-m10"]
     done = subprocess.run(
-        ["h2load", "-t1", "-c10", "-m10", f"-D{seconds}", f"--warm-up-time={warm_up}",
+        ["h2load", "-t1", *shape, f"-D{seconds}", f"--warm-up-time={warm_up}",
          "-H", "cookie: JSESSIONID=5E55.node2", f"https://127.0.0.1:{port}/"],
         capture_output=True, text=True)
     out = done.stdout
@@ -638,8 +642,10 @@ def run_h2load(port, seconds, warm_up=1):
     return {"rps": rps, "mean": mean, "succeeded": succeeded, "failed": failed, "protocol": protocol}
 
 
-def bench_h2(ctx):
+def bench_h2(ctx, h1=False):
+    """HTTP/2 over TLS, or (`h1`) HTTP/1.1 over TLS in the same shape of load."""
     args, tmp = ctx["args"], ctx["tmp"]
+    label = "https1" if h1 else "h2"
     if not shutil.which("h2load"):
         raise RuntimeError("h2load is not installed (Debian package nghttp2-client)")
     targets = start_tls_proxies(tmp, ctx["ports"], args.latch, make_certificate(tmp))
@@ -651,7 +657,7 @@ def bench_h2(ctx):
                 pids = t.pids()
                 before = cpu_seconds(pids)
                 started = time.time()
-                run = run_h2load(t.port, args.seconds)
+                run = run_h2load(t.port, args.seconds, h1=h1)
                 cpu = cpu_seconds(pids) - before
                 # h2load's rate counts the measuring window; CPU covers warm-up too, so per request it
                 # is divided by everything served in the whole run.
@@ -659,8 +665,8 @@ def bench_h2(ctx):
                 run["cpu_us_per_request"] = cpu * 1e6 / max(total, 1)
                 run["wall"] = time.time() - started
                 results[t.name].append(run)
-                print(f"bench: h2 round {r + 1} {t.name}: {run['rps']:.0f} req/s ({run['protocol']})", file=sys.stderr)
-        check_alive(targets, "h2")
+                print(f"bench: {label} round {r + 1} {t.name}: {run['rps']:.0f} req/s ({run['protocol']})", file=sys.stderr)
+        check_alive(targets, label)
     finally:
         stop([t.process for t in targets])
     rows = []
@@ -677,6 +683,20 @@ def bench_h2(ctx):
         lines.append(f"| {row['name']} | {row['protocol']} | {row['rps']:.0f} | {row['mean']} | {row['cpu']:.1f} µs | {row['failed']} |")
     latch = next(r for r in rows if r["name"] == "Latch")
     haproxy = next(r for r in rows if r["name"] == "HAProxy")
+    if h1:
+        return [
+            "## HTTP/1.1 over TLS (h2load --h1)",
+            "",
+            f"h2load -t1 --h1 -c100 -m1 -D{args.seconds} --warm-up-time=1 with `cookie: JSESSIONID=5E55.node2`: "
+            "100 keep-alive connections with one request in flight each, the same 100 requests in flight as "
+            "the HTTP/2 table's 10 × 10 streams, so the two tables side by side separate what TLS costs "
+            f"from what HTTP/2 costs; {args.rounds} interleaved rounds, medians; proxies set up as for HTTP/2.",
+            "",
+            *lines,
+            "",
+            f"Latch / HAProxy: requests/s {ratio(latch['rps'], haproxy['rps'])}, CPU per request {ratio(latch['cpu'], haproxy['cpu'])}.",
+            "",
+        ]
     return [
         "## HTTP/2 over TLS (h2load)",
         "",
@@ -1099,7 +1119,7 @@ def main():
                "nofile": nofile, "idle_connections": idle_connections}
         run = {"sticky": bench_sticky, "priority": bench_priority, "new-sessions": bench_new_sessions, "1k": lambda c: bench_body(c, "1k"),
                "64k": lambda c: bench_body(c, "64k"), "upload": bench_upload, "idle": bench_idle,
-               "threads": bench_threads, "h2": bench_h2}
+               "threads": bench_threads, "h2": bench_h2, "https1": lambda ctx: bench_h2(ctx, h1=True)}
         for w in WORKLOADS:
             if w in workloads:
                 print(f"bench: {w} ({time.time() - started:.0f} s in)", file=sys.stderr)
