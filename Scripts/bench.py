@@ -614,10 +614,18 @@ def make_certificate(tmp):
     return chain, key, combined
 
 
-def start_tls_proxies(tmp, ports, latch, tls):
-    """HAProxy, nginx and Latch terminating TLS with ALPN h2,http/1.1, each on one worker thread."""
+def start_tls_proxies(tmp, ports, latch, tls, h2_floor=None):
+    """HAProxy, nginx and Latch terminating TLS with ALPN h2,http/1.1, each on one worker thread; with
+    `h2_floor`, the bare swift-nio-http2 relay too (it speaks h2 only)."""
     d = tempfile.mkdtemp(dir=tmp)
-    return [start_haproxy(d, ports, tls=tls), start_nginx(d, ports, tls=tls), start_latch(d, ports, latch, tls=tls)]
+    targets = [start_haproxy(d, ports, tls=tls), start_nginx(d, ports, tls=tls), start_latch(d, ports, latch, tls=tls)]
+    if h2_floor:
+        port = free_port()
+        log = os.path.join(d, "h2floor.log")
+        proc = spawn([h2_floor, str(port), tls[0], tls[1], *map(str, ports)], log)
+        wait_port(port, proc, log)
+        targets.append(Target("floor", port, proc, proc.pid, log))
+    return targets
 
 
 def run_h2load(port, seconds, warm_up=1, h1=False):
@@ -648,7 +656,8 @@ def bench_h2(ctx, h1=False):
     label = "https1" if h1 else "h2"
     if not shutil.which("h2load"):
         raise RuntimeError("h2load is not installed (Debian package nghttp2-client)")
-    targets = start_tls_proxies(tmp, ctx["ports"], args.latch, make_certificate(tmp))
+    h2_floor = None if h1 or args.h2_floor == "none" else args.h2_floor
+    targets = start_tls_proxies(tmp, ctx["ports"], args.latch, make_certificate(tmp), h2_floor)
     results = {t.name: [] for t in targets}
     try:
         for r in range(args.rounds):
@@ -683,6 +692,11 @@ def bench_h2(ctx, h1=False):
         lines.append(f"| {row['name']} | {row['protocol']} | {row['rps']:.0f} | {row['mean']} | {row['cpu']:.1f} µs | {row['failed']} |")
     latch = next(r for r in rows if r["name"] == "Latch")
     haproxy = next(r for r in rows if r["name"] == "HAProxy")
+    floor = next((r for r in rows if r["name"] == "floor"), None)
+    floor_ratios = (
+        f" Floor / HAProxy: requests/s {ratio(floor['rps'], haproxy['rps'])}, CPU per request "
+        f"{ratio(floor['cpu'], haproxy['cpu'])}; Latch above the floor: {latch['cpu'] - floor['cpu']:.1f} µs CPU per request."
+        if floor else "")
     if h1:
         return [
             "## HTTP/1.1 over TLS (h2load --h1)",
@@ -705,11 +719,14 @@ def bench_h2(ctx, h1=False):
         "(ECDSA P-256 from Scripts/self-signed-cert) with ALPN `h2,http/1.1` on one worker thread and speaks "
         "HTTP/1.1 to the nginx upstreams (Latch with `pool.max_idle_per_node: 128`, as the 100 streams in "
         "flight all go to one node; HAProxy reuses without a limit, nginx keeps 64). CPU per request counts "
-        "the warm-up too.",
+        "the warm-up too. `floor` is `Benchmarks/H2Floor`: the least a SwiftNIO program does to relay the "
+        "same streams (TLS, swift-nio-http2 at frame level with no channel per stream, NIOHTTP1's client "
+        "codec to kept-alive node connections; nothing routed, checked or logged), the libraries' own cost.",
         "",
         *lines,
         "",
-        f"Latch / HAProxy: requests/s {ratio(latch['rps'], haproxy['rps'])}, CPU per request {ratio(latch['cpu'], haproxy['cpu'])}.",
+        f"Latch / HAProxy: requests/s {ratio(latch['rps'], haproxy['rps'])}, CPU per request {ratio(latch['cpu'], haproxy['cpu'])}."
+        + floor_ratios,
         "",
     ]
 
@@ -1086,6 +1103,8 @@ def main():
     ap.add_argument("--upload-mib", type=int, default=100)
     ap.add_argument("--idle-connections", type=int, default=10000)
     ap.add_argument("--latch", default=".build/release/latch")
+    ap.add_argument("--h2-floor", default="Benchmarks/H2Floor/.build/release/H2Floor",
+                    help="the bare swift-nio-http2 relay (Benchmarks/H2Floor) for the h2 table; 'none' leaves it out")
     ap.add_argument("--floor", default="Benchmarks/Floor/.build/release/Floor",
                     help="the bare SwiftNIO relay (Benchmarks/Floor); 'none' leaves the floor row out")
     ap.add_argument("--out", default="docs")
@@ -1103,6 +1122,11 @@ def main():
         ap.error(f"no floor relay at {args.floor} (Scripts/build-release --package-path Benchmarks/Floor --product Floor, or --floor none)")
     else:
         args.floor = os.path.abspath(args.floor)
+    if args.h2_floor != "none" and "h2" in workloads:
+        if not os.access(args.h2_floor, os.X_OK):
+            ap.error(f"no HTTP/2 floor relay at {args.h2_floor} (Scripts/build-release --package-path Benchmarks/H2Floor "
+                     "--product H2Floor, or --h2-floor none)")
+        args.h2_floor = os.path.abspath(args.h2_floor)
     os.makedirs(args.out, exist_ok=True)
     for sig in (signal.SIGINT, signal.SIGTERM):  # unwind: stop every process, remove tmp
         signal.signal(sig, on_signal)
