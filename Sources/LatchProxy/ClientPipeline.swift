@@ -71,6 +71,8 @@ enum ClientPipeline {
             HTTP2Setting(parameter: .maxConcurrentStreams, value: 100),
             HTTP2Setting(parameter: .maxHeaderListSize, value: limits.maxRequestHead),
         ]
+        // Between TLS and the HTTP/2 handler, which configureHTTP2Pipeline adds last.
+        try channel.pipeline.syncOperations.addHandler(FlushCoalescer())
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
             mode: .server,
             connectionConfiguration: connection,
