@@ -72,8 +72,11 @@ final class HTTP2ConnectionKeeper: ChannelDuplexHandler {
     private func startIdleTimer() {
         guard let context else { return }
         idleTimer?.cancel()
-        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: idle) { [weak self] in
-            guard let self, self.open.isEmpty else { return }
+        // Strong, not weak: a weak reference gives the keeper a side table, and every retain of it
+        // (the stream delegate's, per stream) then takes the runtime's slow path. The timer is
+        // cancelled when the connection goes, so it keeps nothing alive.
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: idle) {
+            guard self.open.isEmpty else { return }
             self.goAway()
             self.context?.close(promise: nil)
         }
