@@ -11,10 +11,12 @@ REQUESTS more on the same keep-alive connection, each with a cookie naming one o
 turn, and the counters are dumped: instructions (Ir) over REQUESTS is the figure. Standard library
 only.
 
-  Scripts/instructions.py --latch PATH [--requests N] [--baseline FILE] [--check] [--write]
+  Scripts/instructions.py --latch PATH [--requests N] [--baseline FILE] [--check] [--write] [--h2]
 
 --check fails (exit 1) when the count is more than --tolerance (5 %) above the baseline file's;
---write stores the count as the new baseline.
+--write stores the count as the new baseline. --h2 counts HTTP/2 streams over TLS too: h2load sends
+the same sticky GETs as streams, 10 in flight on one connection (a connection to warm up, then one
+measured, its handshake included), against Latch terminating TLS; its figure has a baseline of its own.
 """
 import argparse
 import glob
@@ -150,7 +152,15 @@ def totals(path):
     raise SystemExit(f"instructions: no totals in {path}")
 
 
-def measure(latch, requests, warm_up, keep=None, floor=False):
+def h2load(port, requests):
+    done = subprocess.run(
+        ["h2load", "-n", str(requests), "-c1", "-m10", "-H", "cookie: JSESSIONID=5E55.node2", f"https://127.0.0.1:{port}/"],
+        capture_output=True, text=True, timeout=600)
+    if done.returncode != 0 or f"{requests} succeeded" not in done.stdout:
+        raise SystemExit(f"instructions: h2load against latch failed: {(done.stdout + done.stderr)[-500:]}")
+
+
+def measure(latch, requests, warm_up, keep=None, floor=False, h2=False):
     tmp = tempfile.mkdtemp(prefix="latch-instructions-")
     listeners, procs = [], []
     try:
@@ -166,26 +176,45 @@ def measure(latch, requests, warm_up, keep=None, floor=False):
         port = free_port()
         nodes = "\n".join(f"      - {{ name: {n}, address: 127.0.0.1:{p} }}" for n, p in zip(NODES, ports))
         conf = os.path.join(tmp, "lb.yaml")
+        tls = ""
+        if h2:
+            certificates = os.path.join(tmp, "tls")
+            subprocess.run([os.path.join(os.path.dirname(os.path.abspath(__file__)), "self-signed-cert"), "-d", certificates,
+                            "localhost", "127.0.0.1"], check=True, capture_output=True)
+            tls = (f"    tls: {{ certificate: {certificates}/localhost.pem, key: {certificates}/localhost.key }}\n"
+                   "pool:\n  max_idle_per_node: 128\n")
         with open(conf, "w") as f:
-            f.write(f"listen:\n  - address: 127.0.0.1:{port}\nclusters:\n  - name: bench\n"
+            f.write(f"listen:\n  - address: 127.0.0.1:{port}\n{tls}clusters:\n  - name: bench\n"
                     f"    passive: {{ failures: 0 }}\n    nodes:\n{nodes}\n")
         out = os.path.join(tmp, "callgrind.out")
         binary, shim = prepare(latch, tmp)
         env = dict(os.environ, LATCH_THREADS="1", LOG_LEVEL="notice", LD_PRELOAD=shim)
         log = open(os.path.join(tmp, "latch.log"), "w")
-        # The floor relay (Benchmarks/Floor) takes its ports on the command line instead of an lb.yaml.
-        command = [binary, str(port), *map(str, ports)] if floor else [binary, "run", conf]
+        # The floor relays (Benchmarks/Floor, Benchmarks/H2Floor) take their ports (and the HTTP/2 one
+        # its certificate) on the command line instead of an lb.yaml.
+        if floor and h2:
+            command = [binary, str(port), f"{certificates}/localhost.pem", f"{certificates}/localhost.key", *map(str, ports)]
+        elif floor:
+            command = [binary, str(port), *map(str, ports)]
+        else:
+            command = [binary, "run", conf]
         proc = subprocess.Popen(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command],
             stdout=log, stderr=subprocess.STDOUT, env=env)
         procs.append(proc)
         wait_port(port, proc)
-        with socket.create_connection(("127.0.0.1", port)) as sock:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            send_requests(sock, 0, warm_up)
+        if h2:
+            h2load(port, warm_up)
             callgrind(proc.pid, "--zero")
-            send_requests(sock, warm_up, requests)
+            h2load(port, requests)
             callgrind(proc.pid, "--dump")
+        else:
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                send_requests(sock, 0, warm_up)
+                callgrind(proc.pid, "--zero")
+                send_requests(sock, warm_up, requests)
+                callgrind(proc.pid, "--dump")
         dumps = sorted(glob.glob(out + ".*"), key=os.path.getmtime)
         if not dumps:
             raise SystemExit("instructions: callgrind wrote no dump")
@@ -218,6 +247,9 @@ def main():
     ap.add_argument("--profile", help="keep the callgrind dump of the measured requests here")
     ap.add_argument("--floor", help="also count the bare SwiftNIO relay (Benchmarks/Floor) on the same requests")
     ap.add_argument("--floor-profile", help="keep the floor's callgrind dump here")
+    ap.add_argument("--h2", action="store_true", help="count HTTP/2 streams over TLS too (h2load)")
+    ap.add_argument("--h2-profile", help="keep the HTTP/2 callgrind dump here")
+    ap.add_argument("--h2-floor", help="with --h2, also count the bare HTTP/2 relay (Benchmarks/H2Floor) on the same streams")
     args = ap.parse_args()
 
     per_request = measure(args.latch, args.requests, args.warm_up, keep=args.profile)
@@ -227,23 +259,46 @@ def main():
         floor = measure(args.floor, args.requests, args.warm_up, keep=args.floor_profile, floor=True)
         print(f"instructions: the floor (a bare SwiftNIO relay) {floor:,.0f} per request; "
               f"Latch {per_request - floor:,.0f} above it (×{per_request / floor:.2f})")
+    counts = {"sticky_get_instructions_per_request": per_request}
+    if args.h2:
+        h2 = measure(args.latch, args.requests, args.warm_up, keep=args.h2_profile, h2=True)
+        counts["h2_stream_instructions_per_request"] = h2
+        print(f"instructions: {h2:,.0f} instructions per HTTP/2 stream over TLS (sticky GETs, 10 in flight on one "
+              f"connection; {args.requests} streams on a connection of their own, its handshake included)")
+        if args.h2_floor:
+            h2_floor = measure(args.h2_floor, args.requests, args.warm_up, floor=True, h2=True)
+            print(f"instructions: the HTTP/2 floor (Benchmarks/H2Floor) {h2_floor:,.0f} per stream; "
+                  f"Latch {h2 - h2_floor:,.0f} above it (×{h2 / h2_floor:.2f})")
     if args.write:
+        stored = {}
+        if os.path.exists(args.baseline):
+            with open(args.baseline) as f:
+                stored = json.load(f)
+        stored.update({key: round(value) for key, value in counts.items()})
         with open(args.baseline, "w") as f:
-            json.dump({"sticky_get_instructions_per_request": round(per_request)}, f, indent=2)
+            json.dump(stored, f, indent=2)
             f.write("\n")
         print(f"instructions: baseline written to {args.baseline}")
     if args.check:
         with open(args.baseline) as f:
-            baseline = json.load(f)["sticky_get_instructions_per_request"]
-        change = per_request / baseline - 1
-        print(f"instructions: baseline {baseline:,} ({change:+.1%})")
-        if change > args.tolerance:
-            print(f"instructions: FAILED: more than {args.tolerance:.0%} above the baseline; find what the request "
-                  f"path does more (callgrind_annotate), or, if it is worth it, write the new baseline with --write "
-                  f"and say why in the commit", file=sys.stderr)
+            baselines = json.load(f)
+        failed = False
+        for key, count in counts.items():
+            if key not in baselines:
+                print(f"instructions: no baseline for {key} in {args.baseline}; write one with --write", file=sys.stderr)
+                failed = True
+                continue
+            change = count / baselines[key] - 1
+            print(f"instructions: {key} baseline {baselines[key]:,} ({change:+.1%})")
+            if change > args.tolerance:
+                print(f"instructions: FAILED: {key} more than {args.tolerance:.0%} above the baseline; find what the "
+                      f"request path does more (callgrind_annotate), or, if it is worth it, write the new baseline "
+                      f"with --write and say why in the commit", file=sys.stderr)
+                failed = True
+            if change < -args.tolerance:
+                print(f"instructions: {key} {-change:.1%} below the baseline: write the new one (--write) so it stays a guard")
+        if failed:
             sys.exit(1)
-        if change < -args.tolerance:
-            print(f"instructions: {-change:.1%} below the baseline: write the new one (--write) so it stays a guard")
 
 
 if __name__ == "__main__":
