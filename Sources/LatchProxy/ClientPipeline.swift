@@ -53,9 +53,9 @@ enum ClientPipeline {
         )
     }
 
-    /// HTTP/2 (RFC 9113): each stream gets its own `ProxyHandler`, which sees the stream's request as
-    /// HTTP/1 parts (`HTTP2FramePayloadToHTTP1ServerCodec`) and is routed, balanced, retried and
-    /// limited like any request; each goes to its node over HTTP/1.1. swift-nio-http2 validates the
+    /// HTTP/2 (RFC 9113): each stream gets its own `ProxyHandler`, which sees the stream's request
+    /// through ``HTTP2StreamCodec`` and is routed, balanced, retried and limited like any request;
+    /// each goes to its node over HTTP/1.1. swift-nio-http2 validates the
     /// header blocks (pseudo-header fields, forbidden connection-specific fields, lower-case names)
     /// and content lengths, and its flow control bounds what a stream may buffer: a stream is read only
     /// while its node connection can take more, and the client's window is opened as Latch reads.
@@ -81,12 +81,8 @@ enum ClientPipeline {
         ) { stream in
             stream.eventLoop.makeCompletedFuture {
                 let sync = stream.pipeline.syncOperations
-                // Normalising removes the connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2:
-                // Connection, Keep-Alive, Transfer-Encoding…) from every head and trailer block Latch
-                // writes, which were made for HTTP/1 clients.
-                try sync.addHandler(HTTP2FramePayloadToHTTP1ServerCodec(normalizeHTTPHeaders: true))
                 let proxy = ProxyHandler(holder: holder, parsing: nil, writer: HTTP2ResponseWriter(), scheme: "https", client: client)
-                try sync.addHandler(HTTP2StreamInput(proxy))
+                try sync.addHandler(HTTP2StreamCodec(proxy))
                 try sync.addHandler(proxy)
             }
         }
@@ -150,22 +146,5 @@ final class TLSHandshakeDeadline: ChannelInboundHandler, RemovableChannelHandler
 
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
-    }
-}
-
-/// Hands an HTTP/2 stream's request parts to the ``ProxyHandler`` behind it, which reads bytes on an
-/// HTTP/1 connection: the parts go to it directly, every other event down the pipeline.
-final class HTTP2StreamInput: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-
-    /// `unowned`: both live and die with the stream's pipeline.
-    private unowned let proxy: ProxyHandler
-
-    init(_ proxy: ProxyHandler) {
-        self.proxy = proxy
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        proxy.received(unwrapInboundIn(data))
     }
 }

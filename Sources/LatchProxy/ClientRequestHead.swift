@@ -1,4 +1,5 @@
 import NIOCore
+import NIOHPACK
 import NIOHTTP1
 
 /// A client's request head as Latch reads it: the request line, the field lines kept as the bytes
@@ -43,7 +44,65 @@ final class ClientRequestHead: Equatable, Sendable {
     /// `Content-Length`, a final coding other than `chunked`) are ``HTTP1RequestParser``'s for HTTP/1;
     /// for HTTP/2, swift-nio-http2 refuses `transfer-encoding` and ``RequestValidator`` checks the rest.
     convenience init(_ head: HTTPRequestHead) throws(HTTPParserError) {
-        var bytes = FieldLines(head.headers).bytes
+        try self.init(version: head.version, method: head.method, target: head.uri, unparsed: FieldLines(head.headers).bytes)
+    }
+
+    /// An HTTP/2 request's header block (RFC 9113 §8.3.1) read into a head in one pass: the fields as
+    /// swift-nio-http2's HTTP/1 codec hands them on — `Host` from `:authority` first when the block
+    /// has none, `Content-Length: 0` or `Transfer-Encoding: chunked` for a method that expects a body
+    /// and framed none — with the `Cookie` fields joined into one with "; " (§8.2.3: toward an
+    /// HTTP/1.1 node they must be), and no NIOHTTP1 head and header list made in between.
+    /// swift-nio-http2 has checked the block already (pseudo-header fields present, valid and first;
+    /// names lower-case; no connection-specific fields).
+    convenience init(http2 block: HPACKHeaders, endStream: Bool) throws(HTTPParserError) {
+        var method = ""
+        var path = ""
+        var authority: String?
+        var hasHost = false
+        var hasLength = false
+        var cookies = 0
+        for (name, value, _) in block {
+            switch name {
+            case ":method": method = value
+            case ":path": path = value
+            case ":authority": authority = value
+            case "host": hasHost = true
+            case "content-length": hasLength = true
+            case "cookie": cookies += 1
+            default: break
+            }
+        }
+        let verb = HTTPMethod(rawValue: method)
+        var bytes = ByteBuffer()
+        bytes.reserveCapacity(256)
+        if !hasHost, let authority { FieldLines.write(name: "host", value: authority, to: &bytes) }
+        switch verb {
+        case .GET, .HEAD, .DELETE, .CONNECT, .TRACE:
+            break
+        default:
+            if !hasLength {
+                if endStream {
+                    bytes.writeStaticString("content-length: 0\r\n")
+                } else {
+                    bytes.writeStaticString("transfer-encoding: chunked\r\n")
+                }
+            }
+        }
+        var joined: String?
+        for (name, value, _) in block where name.utf8.first != UInt8(ascii: ":") {
+            if cookies > 1, name == "cookie" {
+                joined = joined.map { $0 + "; " + value } ?? value
+                continue
+            }
+            FieldLines.write(name: name, value: value, to: &bytes)
+        }
+        if let joined { FieldLines.write(name: "cookie", value: joined, to: &bytes) }
+        try self.init(version: HTTPVersion(major: 2, minor: 0), method: verb, target: path, unparsed: bytes)
+    }
+
+    /// Field lines written by Latch (without the blank line) read as an HTTP/1 head's are.
+    private convenience init(version: HTTPVersion, method: HTTPMethod, target: String, unparsed: ByteBuffer) throws(HTTPParserError) {
+        var bytes = unparsed
         bytes.writeStaticString("\r\n")
         var framing: HTTP1Fields.Framing? = HTTP1Fields.Framing()
         // swift-nio-http2 bounds the header list (`max_request_head`); this budget only has to not overflow.
@@ -52,9 +111,7 @@ final class ClientRequestHead: Equatable, Sendable {
             var cursor = HeadCursor(raw)
             return try HTTP1Fields.read(&cursor, budget: &budget, framing: &framing)
         }
-        self.init(
-            version: head.version, method: head.method, target: head.uri, fields: FieldLines(bytes: bytes, lines: lines),
-            framing: framing!)
+        self.init(version: version, method: method, target: target, fields: FieldLines(bytes: bytes, lines: lines), framing: framing!)
     }
 
     /// Whether the connection stays open after this request (RFC 9112 §9.3).

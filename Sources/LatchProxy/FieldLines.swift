@@ -49,26 +49,32 @@ struct FieldLines: Equatable {
         var bytes = ByteBuffer()
         var lines: [Line] = []
         for (name, value) in headers {
-            var name = name
-            var value = value
-            name.withUTF8 { name in
-                value.withUTF8 { value in
-                    guard HTTPWire.isValidName(name), HTTPWire.isValidValue(value) else { return }
-                    let start = bytes.writerIndex
-                    bytes.writeBytes(name)
-                    bytes.writeStaticString(": ")
-                    let valueStart = bytes.writerIndex
-                    bytes.writeBytes(value)
-                    let valueEnd = bytes.writerIndex
-                    bytes.writeStaticString("\r\n")
-                    lines.append(
-                        Line(
-                            start: Int32(start), nameEnd: Int32(start + name.count), valueStart: Int32(valueStart),
-                            valueEnd: Int32(valueEnd), end: Int32(bytes.writerIndex), name: FieldName(name)))
-                }
-            }
+            if let line = Self.write(name: name, value: value, to: &bytes) { lines.append(line) }
         }
         self.init(bytes: bytes, lines: lines)
+    }
+
+    /// Appends `name: value` and CRLF to `bytes`, unless the name is not a token or the value holds
+    /// CR, LF or NUL (then nothing); returns where the line lies.
+    @discardableResult
+    static func write(name: String, value: String, to bytes: inout ByteBuffer) -> Line? {
+        var name = name
+        var value = value
+        return name.withUTF8 { name in
+            value.withUTF8 { value -> Line? in
+                guard HTTPWire.isValidName(name), HTTPWire.isValidValue(value) else { return nil }
+                let start = bytes.writerIndex
+                bytes.writeBytes(name)
+                bytes.writeStaticString(": ")
+                let valueStart = bytes.writerIndex
+                bytes.writeBytes(value)
+                let valueEnd = bytes.writerIndex
+                bytes.writeStaticString("\r\n")
+                return Line(
+                    start: Int32(start), nameEnd: Int32(start + name.count), valueStart: Int32(valueStart),
+                    valueEnd: Int32(valueEnd), end: Int32(bytes.writerIndex), name: FieldName(name))
+            }
+        }
     }
 
     func isKept(_ index: Int) -> Bool {

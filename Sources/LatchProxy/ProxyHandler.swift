@@ -1,6 +1,7 @@
 import LatchCore
 import Logging
 import NIOCore
+import NIOHPACK
 import NIOHTTP1
 
 /// The client side of one connection (or HTTP/2 stream): a thin shell around two state machines.
@@ -13,7 +14,7 @@ import NIOHTTP1
 /// parses them itself (``HTTP1RequestParser``) and keeps the connection's deadlines
 /// (``ClientDeadlines``); each handler a read crosses costs a type-erased hop, and a read, its
 /// completion, a read request and a write cross every one. On an HTTP/2 stream the request arrives
-/// as parts through ``HTTP2StreamInput``.
+/// as parts through ``HTTP2StreamCodec``.
 ///
 /// Backpressure follows swift-nio-examples' GlueHandler: the client's reads go through only while the
 /// upstream connection is writable, and the upstream handler reads the response only while this
@@ -173,18 +174,17 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         unparsed = bytes
     }
 
-    /// A request part of an HTTP/2 stream (``HTTP2StreamInput``): its head read as an HTTP/1 head's
-    /// fields would be (``ClientRequestHead/init(_:)``).
-    func received(_ part: HTTPServerRequestPart) {
+    /// A part of an HTTP/2 stream's request (``HTTP2StreamCodec``): its head's header block read as
+    /// an HTTP/1 head's fields would be (``ClientRequestHead/init(http2:endStream:)``).
+    func received(_ part: HTTP2RequestPart) {
         guard let context else { return }
         deadlines.bytesArrived(on: context.eventLoop, self)
         inClientRead = true
         defer { inClientRead = false }
         switch part {
-        case .head(var head):
-            ClientWire.joinCookies(&head.headers)
+        case .head(let block, let endStream):
             do {
-                perform(client.received(.head(try ClientRequestHead(head))), context: context)
+                perform(client.received(.head(try ClientRequestHead(http2: block, endStream: endStream))), context: context)
             } catch {
                 parseError(error, replaying: false, context: context)
             }

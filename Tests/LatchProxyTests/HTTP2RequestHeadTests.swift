@@ -1,0 +1,73 @@
+import NIOCore
+import NIOHPACK
+import NIOHTTP1
+import Testing
+
+@testable import LatchProxy
+
+/// An HTTP/2 request's header block read into Latch's head in one pass
+/// (``ClientRequestHead/init(http2:endStream:)``), with no I/O.
+struct HTTP2RequestHeadTests {
+    static func head(_ fields: [(String, String)], endStream: Bool = true) throws -> ClientRequestHead {
+        try ClientRequestHead(http2: HPACKHeaders(fields), endStream: endStream)
+    }
+
+    static let pseudo = [(":method", "GET"), (":scheme", "https"), (":authority", "shop.example:8443"), (":path", "/cart?x=1")]
+
+    /// The head's field lines as the node would get them, in order.
+    static func lines(_ head: ClientRequestHead) -> [String] {
+        head.fields.lines.map { "\(head.fields.name(of: $0)): \(head.fields.value(of: $0))" }
+    }
+
+    @Test func requestLineAndHostFromThePseudoHeaderFields() throws {
+        let head = try Self.head(Self.pseudo + [("accept", "*/*")])
+        #expect(head.method == .GET)
+        #expect(head.target == "/cart?x=1")
+        #expect(head.version == HTTPVersion(major: 2, minor: 0))
+        #expect(Self.lines(head) == ["host: shop.example:8443", "accept: */*"])
+        #expect(head.host == "shop.example:8443")
+    }
+
+    @Test func aHostFieldOfItsOwnIsKeptAndNotAddedTwice() throws {
+        let head = try Self.head(Self.pseudo + [("host", "other.example")])
+        #expect(Self.lines(head) == ["host: other.example"])
+    }
+
+    static let framingRows: [(String, Bool, [(String, String)], [String])] = [
+        ("POST that ended with its head: an empty body", true, [], ["content-length: 0"]),
+        ("POST with DATA to come: chunked toward HTTP/1.1", false, [], ["transfer-encoding: chunked"]),
+        ("POST with its length: kept as it is", false, [("content-length", "5")], ["content-length: 5"]),
+        ("GET with DATA to come: no framing added", false, [], []),
+    ]
+
+    @Test(arguments: framingRows)
+    func framingAsTheHTTP1CodecGivesIt(_ name: String, _ endStream: Bool, _ extra: [(String, String)], _ expected: [String]) throws {
+        let method = name.hasPrefix("GET") ? "GET" : "POST"
+        var fields = Self.pseudo
+        fields[0] = (":method", method)
+        let head = try Self.head(fields + extra, endStream: endStream)
+        #expect(Array(Self.lines(head).dropFirst()) == expected, "\(name)")
+        #expect(head.framing.chunkedLast == expected.contains("transfer-encoding: chunked"), "\(name)")
+    }
+
+    @Test func cookieFieldsAreJoinedIntoOne() throws {
+        // RFC 9113 §8.2.3: toward an HTTP/1.1 node, one field joined with "; ".
+        let head = try Self.head(Self.pseudo + [("cookie", "a=1"), ("accept", "*/*"), ("cookie", "JSESSIONID=S1.tomcat2")])
+        #expect(Self.lines(head) == ["host: shop.example:8443", "accept: */*", "cookie: a=1; JSESSIONID=S1.tomcat2"])
+        let one = try Self.head(Self.pseudo + [("cookie", "a=1")])
+        #expect(Self.lines(one) == ["host: shop.example:8443", "cookie: a=1"])
+    }
+
+    @Test func aValueThatWouldSplitTheLineIsLeftOut() throws {
+        let head = try Self.head(Self.pseudo + [("x-bad", "a\r\nInjected: yes"), ("x-good", "b")])
+        #expect(Self.lines(head) == ["host: shop.example:8443", "x-good: b"])
+    }
+
+    @Test func aSecondContentLengthIsRefusedAsOnHTTP1() {
+        var fields = Self.pseudo
+        fields[0] = (":method", "POST")
+        #expect(throws: HTTPParserError.self) {
+            try Self.head(fields + [("content-length", "5"), ("content-length", "6")], endStream: false)
+        }
+    }
+}
