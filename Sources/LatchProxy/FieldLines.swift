@@ -158,6 +158,25 @@ struct FieldLines: Equatable {
         }
     }
 
+    /// Each kept field with its name lower-case (as HTTP/2 writes names, RFC 9113 §8.2), skipping
+    /// the connection-specific ones (§8.2.2), which a node's head has had dropped already.
+    func forEachKept(_ body: (String, String) -> Void) {
+        for (index, line) in lines.enumerated() where isKept(index) && (line.name == .contentLength || !line.name.isHopByHop) {
+            body(lowercasedName(of: line), value(of: line))
+        }
+    }
+
+    /// A line's name with ASCII upper case lowered, made a string once.
+    private func lowercasedName(of line: Line) -> String {
+        bytes.withUnsafeReadableBytes { raw in
+            let name = UnsafeRawBufferPointer(rebasing: raw[Int(line.start)..<Int(line.nameEnd)])
+            guard name.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) else {
+                return String(decoding: name, as: UTF8.self)
+            }
+            return String(decoding: name.map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") ? $0 | 0x20 : $0 }, as: UTF8.self)
+        }
+    }
+
     /// The kept fields as pairs (for an HTTP/2 head and for trailers).
     var headers: HTTPHeaders {
         var pairs: [(String, String)] = []

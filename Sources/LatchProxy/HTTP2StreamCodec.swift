@@ -4,7 +4,7 @@ import NIOHTTP1
 import NIOHTTP2
 
 /// Between an HTTP/2 stream and its ``ProxyHandler``: the stream's frames in as the proxy's request
-/// parts, its response parts out as frames. In place of swift-nio-http2's
+/// parts (the proxy's ``HTTP2ResponseWriter`` writes frames itself). In place of swift-nio-http2's
 /// `HTTP2FramePayloadToHTTP1ServerCodec`, whose request head (an `HTTPRequestHead` and its header
 /// list) the proxy only wrote out again as field lines to read them as an HTTP/1 head's: here the
 /// header block becomes the proxy's head in one pass (``ClientRequestHead/init(http2:endStream:)``).
@@ -12,10 +12,8 @@ import NIOHTTP2
 /// Frames other than HEADERS and DATA (window updates, resets, priority) are the library's business
 /// and pass by unseen, as with the codec. The first header block is the request's; a later one is its
 /// trailers (RFC 9113 §8.1).
-final class HTTP2StreamCodec: ChannelDuplexHandler, RemovableChannelHandler {
+final class HTTP2StreamCodec: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTP2Frame.FramePayload
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTP2Frame.FramePayload
 
     /// `unowned`: both live and die with the stream's pipeline.
     private unowned let proxy: ProxyHandler
@@ -42,29 +40,6 @@ final class HTTP2StreamCodec: ChannelDuplexHandler, RemovableChannelHandler {
         default:
             break
         }
-    }
-
-    /// As the codec writes them: `:status` first, the head's fields normalised for HTTP/2 (names
-    /// lower-case; Connection, Keep-Alive, Transfer-Encoding and the fields Connection names removed,
-    /// RFC 9113 §8.2.2, as Latch's heads are made for HTTP/1 clients); the end as an empty DATA frame,
-    /// or trailers as a HEADERS frame, that ends the stream.
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        let payload: HTTP2Frame.FramePayload
-        switch unwrapOutboundIn(data) {
-        case .head(let head):
-            var fields = HTTPHeaders()
-            fields.reserveCapacity(head.headers.count + 1)
-            fields.add(name: ":status", value: String(head.status.code))
-            fields.add(contentsOf: head.headers)
-            payload = .headers(.init(headers: HPACKHeaders(httpHeaders: fields, normalizeHTTPHeaders: true)))
-        case .body(let body):
-            payload = .data(.init(data: body))
-        case .end(let trailers?):
-            payload = .headers(.init(headers: HPACKHeaders(httpHeaders: trailers, normalizeHTTPHeaders: true), endStream: true))
-        case .end(nil):
-            payload = .data(.init(data: .byteBuffer(context.channel.allocator.buffer(capacity: 0)), endStream: true))
-        }
-        context.write(wrapOutboundOut(payload), promise: promise)
     }
 }
 

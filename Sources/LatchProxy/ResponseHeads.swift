@@ -1,4 +1,5 @@
 import NIOCore
+import NIOHPACK
 import NIOHTTP1
 
 /// A node's response head as ``HTTP1ResponseParser`` read it: its field lines kept as bytes, and what
@@ -84,6 +85,26 @@ final class ClientResponseHead {
         added.removeAll { $0.0.lowercased() == name.lowercased() }
         added.append((name, value))
     }
+
+    /// The head as an HTTP/2 header block: `:status` first, then the fields in the order HTTP/1.1
+    /// writes them, names lower-case (RFC 9113 §8.2), without HTTP/1's connection-specific fields
+    /// (§8.2.2: `Connection`, `Transfer-Encoding` and the other hop-by-hop ones are not written; the
+    /// node's were dropped as they came). Made from the lines' bytes, with no header list in between.
+    var http2Block: HPACKHeaders {
+        var block = HPACKHeaders()
+        block.reserveCapacity(relayed.lines.count + added.count + 2)
+        block.add(name: ":status", value: String(status.code))
+        relayed.forEachKept { name, value in block.add(name: name, value: value) }
+        if let via { block.add(name: "via", value: via) }
+        for (name, value) in added {
+            let lower = name.lowercased()
+            guard !Self.connectionSpecific.contains(lower) else { continue }
+            block.add(name: lower, value: value)
+        }
+        return block
+    }
+
+    private static let connectionSpecific: Set<String> = ["connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade"]
 
     /// All fields as pairs, in the order HTTP/1.1 writes them.
     var headers: HTTPHeaders {

@@ -1,8 +1,10 @@
 import NIOCore
+import NIOHPACK
 import NIOHTTP1
+import NIOHTTP2
 
 /// How a response reaches the client: as bytes Latch frames itself on an HTTP/1 connection
-/// (``HTTP1ResponseWriter``), or as parts for swift-nio-http2's codec on an HTTP/2 stream
+/// (``HTTP1ResponseWriter``), or as swift-nio-http2 frames on an HTTP/2 stream
 /// (``HTTP2ResponseWriter``). Each declares the type it writes into the pipeline (`OutboundOut`);
 /// ``ProxyHandler`` holds the one its pipeline needs, so neither pays for the other's branches.
 ///
@@ -133,34 +135,41 @@ final class HTTP1ResponseWriter: ResponseWriter {
         return requestUnread ? .linger(written, shutOutput: true) : .close(written)
     }
 }
-
-/// Writes responses on an HTTP/2 stream as `HTTPServerResponsePart`s, which
-/// `HTTP2FramePayloadToHTTP1ServerCodec` turns into HEADERS and DATA frames.
+/// Writes a stream's response as swift-nio-http2 frames: HEADERS from the head
+/// (``ClientResponseHead/http2Block``), DATA for the body, and an empty DATA frame, or the trailers'
+/// HEADERS, that ends the stream.
 final class HTTP2ResponseWriter: ResponseWriter {
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias OutboundOut = HTTP2Frame.FramePayload
     let chunksBodies = false
 
     init() {}
 
     func writeHead(_ head: ClientResponseHead, context: ChannelHandlerContext) {
-        writeHead(HTTPResponseHead(version: head.version, status: head.status, headers: head.headers), context: context)
-    }
-
-    private func writeHead(_ head: HTTPResponseHead, context: ChannelHandlerContext) {
-        context.write(NIOAny(HTTPServerResponsePart.head(head)), promise: nil)
+        context.write(NIOAny(HTTP2Frame.FramePayload.headers(.init(headers: head.http2Block))), promise: nil)
     }
 
     func writeBody(_ body: ByteBuffer, framing: ResponseFraming, context: ChannelHandlerContext) {
         guard !framing.suppressBody, body.readableBytes > 0 else { return }
-        context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(body))), promise: nil)
+        context.write(NIOAny(HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(body)))), promise: nil)
     }
 
     func writeEnd(trailers: HTTPHeaders?, framing: ResponseFraming, context: ChannelHandlerContext) {
-        context.write(NIOAny(HTTPServerResponsePart.end(trailers)), promise: nil)
+        let end: HTTP2Frame.FramePayload
+        if let trailers {
+            end = .headers(.init(headers: HPACKHeaders(httpHeaders: trailers, normalizeHTTPHeaders: true), endStream: true))
+        } else {
+            end = .data(.init(data: .byteBuffer(context.channel.allocator.buffer(capacity: 0)), endStream: true))
+        }
+        context.write(NIOAny(end), promise: nil)
     }
 
     func writeLocal(_ response: LocalResponse, clientVersion: HTTPVersion, context: ChannelHandlerContext) {
-        writeHead(response.head(clientVersion: .http1_1), context: context)
+        let head = response.head(clientVersion: .http1_1)
+        var fields = HTTPHeaders([(":status", String(head.status.code))])
+        fields.add(contentsOf: head.headers)
+        // Normalised: Latch's own answers are made for HTTP/1 clients (RFC 9113 §8.2.2).
+        let block = HPACKHeaders(httpHeaders: fields, normalizeHTTPHeaders: true)
+        context.write(NIOAny(HTTP2Frame.FramePayload.headers(.init(headers: block))), promise: nil)
         if !response.headRequest {
             writeBody(context.channel.allocator.buffer(string: response.body), framing: ResponseFraming(), context: context)
         }

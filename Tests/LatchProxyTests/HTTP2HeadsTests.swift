@@ -5,9 +5,10 @@ import Testing
 
 @testable import LatchProxy
 
-/// An HTTP/2 request's header block read into Latch's head in one pass
-/// (``ClientRequestHead/init(http2:endStream:)``), with no I/O.
-struct HTTP2RequestHeadTests {
+/// HTTP/2 heads with no I/O: a request's header block read into Latch's head in one pass
+/// (``ClientRequestHead/init(http2:endStream:)``), and a response head written as a header block
+/// (``ClientResponseHead/http2Block``).
+struct HTTP2HeadsTests {
     static func head(_ fields: [(String, String)], endStream: Bool = true) throws -> ClientRequestHead {
         try ClientRequestHead(http2: HPACKHeaders(fields), endStream: endStream)
     }
@@ -69,5 +70,22 @@ struct HTTP2RequestHeadTests {
         #expect(throws: HTTPParserError.self) {
             try Self.head(fields + [("content-length", "5"), ("content-length", "6")], endStream: false)
         }
+    }
+
+    @Test func aResponseHeadIsABlockWithStatusFirstAndLowerCaseNames() {
+        var relayed = FieldLines(HTTPHeaders([
+            ("Content-Type", "text/html"), ("Connection", "close"), ("Set-Cookie", "JSESSIONID=S1.tomcat1; Path=/"),
+            ("X-Custom", "Mixed Case Value"),
+        ]))
+        relayed.drop(named: "connection")
+        let head = ClientResponseHead(version: .http1_1, status: .created, relayed: relayed, via: "1.1 tomcat1, 2 latch")
+        head.added = [("X-Latch-Node", "tomcat1"), ("Upgrade", "h2c")]
+        head.connection = "keep-alive"
+        head.chunked = true
+        let block = head.http2Block
+        #expect(block.map { "\($0.name): \($0.value)" } == [
+            ":status: 201", "content-type: text/html", "set-cookie: JSESSIONID=S1.tomcat1; Path=/",
+            "x-custom: Mixed Case Value", "via: 1.1 tomcat1, 2 latch", "x-latch-node: tomcat1",
+        ], "no Connection, Transfer-Encoding or Upgrade (RFC 9113 §8.2.2); values as they were")
     }
 }
