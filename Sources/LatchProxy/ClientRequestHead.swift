@@ -55,16 +55,22 @@ final class ClientRequestHead: Equatable, Sendable {
     /// swift-nio-http2 has checked the block already (pseudo-header fields present, valid and first;
     /// names lower-case; no connection-specific fields).
     convenience init(http2 block: HPACKHeaders, endStream: Bool) throws(HTTPParserError) {
-        var method = ""
-        var path = ""
+        var method: String?
+        var path: String?
         var authority: String?
         var hasHost = false
         var hasLength = false
         var cookies = 0
         for (name, value, _) in block {
             switch name {
-            case ":method": method = value
-            case ":path": path = value
+            // Each exactly once (§8.3.1); swift-nio-http2's validation says so too, but this head
+            // must not depend on a setting made elsewhere.
+            case ":method":
+                guard method == nil else { throw HTTPParserError.invalidMethod }
+                method = value
+            case ":path":
+                guard path == nil else { throw HTTPParserError.invalidURL }
+                path = value
             case ":authority": authority = value
             case "host": hasHost = true
             case "content-length": hasLength = true
@@ -72,6 +78,8 @@ final class ClientRequestHead: Equatable, Sendable {
             default: break
             }
         }
+        guard let method else { throw HTTPParserError.invalidMethod }
+        guard let path else { throw HTTPParserError.invalidURL }
         let verb = HTTPMethod(rawValue: method)
         var bytes = ByteBuffer()
         bytes.reserveCapacity(256)
@@ -88,15 +96,16 @@ final class ClientRequestHead: Equatable, Sendable {
                 }
             }
         }
-        var joined: String?
+        var joined: [String] = []
         for (name, value, _) in block where name.utf8.first != UInt8(ascii: ":") {
             if cookies > 1, name == "cookie" {
-                joined = joined.map { $0 + "; " + value } ?? value
+                joined.append(value)
                 continue
             }
             FieldLines.write(name: name, value: value, to: &bytes)
         }
-        if let joined { FieldLines.write(name: "cookie", value: joined, to: &bytes) }
+        // Joined once, in linear time: a block of many small cookie fields must not cost their square.
+        if !joined.isEmpty { FieldLines.write(name: "cookie", value: joined.joined(separator: "; "), to: &bytes) }
         try self.init(version: HTTPVersion(major: 2, minor: 0), method: verb, target: path, unparsed: bytes)
     }
 

@@ -25,6 +25,15 @@ final class FlushCoalescer: ChannelOutboundHandler, RemovableChannelHandler {
         }
     }
 
+    /// Everything written goes out before a close: NIOSSL's close sends close_notify without writing
+    /// what was never flushed, so a GOAWAY (idle timeout, shutdown) or the last stream's END_STREAM
+    /// written just before would be lost. Unconditional: the write that precedes a close may not have
+    /// asked for its flush yet.
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        context.flush()
+        context.close(mode: mode, promise: promise)
+    }
+
     func handlerRemoved(context: ChannelHandlerContext) {
         removed = true
         if pending { context.flush() }

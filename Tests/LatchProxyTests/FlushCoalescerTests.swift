@@ -55,6 +55,34 @@ struct FlushCoalescerTests {
         #expect(done)
     }
 
+    /// Records flushes and closes in the order they reach it.
+    final class Recorder: ChannelOutboundHandler {
+        typealias OutboundIn = NIOAny
+        var events: [String] = []
+        func flush(context: ChannelHandlerContext) {
+            events.append("flush")
+            context.flush()
+        }
+        func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+            events.append("close")
+            context.close(mode: mode, promise: promise)
+        }
+    }
+
+    @Test("a close goes out after a flush of everything written, asked for or not (a GOAWAY before an idle close)")
+    func closeFlushesFirst() throws {
+        for askedForFlush in [true, false] {
+            let recorder = Recorder()
+            let channel = EmbeddedChannel(handlers: [recorder, FlushCoalescer()])
+            channel.write(ByteBuffer(string: "goaway"), promise: nil)
+            if askedForFlush { channel.flush() }
+            _ = channel.close()
+            #expect(recorder.events == ["flush", "close"], "flush asked for: \(askedForFlush)")
+            channel.embeddedEventLoop.run()
+            _ = try? channel.finish()
+        }
+    }
+
     @Test("removed with a flush pending, it passes the flush on at once")
     func removalFlushes() throws {
         let counter = FlushCounter()

@@ -64,6 +64,19 @@ struct HTTP2HeadsTests {
         #expect(Self.lines(head) == ["host: shop.example:8443", "x-good: b"])
     }
 
+    @Test func aMissingOrRepeatedMethodOrPathIsRefused() {
+        let withoutPath = Self.pseudo.filter { $0.0 != ":path" }
+        #expect(throws: HTTPParserError.self) { try Self.head(withoutPath) }
+        #expect(throws: HTTPParserError.self) { try Self.head(Self.pseudo + [(":path", "/other")]) }
+        #expect(throws: HTTPParserError.self) { try Self.head(Self.pseudo + [(":method", "POST")]) }
+    }
+
+    @Test func manyCookieFieldsJoinInOrder() throws {
+        let many = (0..<500).map { ("cookie", "c\($0)=\($0)") }
+        let head = try Self.head(Self.pseudo + many)
+        #expect(head.values(.cookie) == [(0..<500).map { "c\($0)=\($0)" }.joined(separator: "; ")])
+    }
+
     @Test func aSecondContentLengthIsRefusedAsOnHTTP1() {
         var fields = Self.pseudo
         fields[0] = (":method", "POST")
@@ -87,5 +100,19 @@ struct HTTP2HeadsTests {
             ":status: 201", "content-type: text/html", "set-cookie: JSESSIONID=S1.tomcat1; Path=/",
             "x-custom: Mixed Case Value", "via: 1.1 tomcat1, 2 latch", "x-latch-node: tomcat1",
         ], "no Connection, Transfer-Encoding or Upgrade (RFC 9113 §8.2.2); values as they were")
+    }
+
+    @Test func connectionSpecificFieldsStayOutEvenIfNotDroppedBefore() {
+        // Lines no rewriter dropped: the block itself keeps the connection-specific ones out, and
+        // Content-Length in.
+        let relayed = FieldLines(HTTPHeaders([
+            ("Keep-Alive", "timeout=5"), ("Transfer-Encoding", "chunked"), ("Proxy-Connection", "x"), ("TE", "trailers"),
+            ("Upgrade", "h2c"), ("Connection", "close"), ("Content-Length", "12"), ("ETag", "\"v1\""),
+        ]))
+        let head = ClientResponseHead(version: .http1_1, status: .ok, relayed: relayed)
+        head.added = [("TE", "trailers"), ("Keep-Alive", "1"), ("X-Latch-Node", "tomcat2")]
+        #expect(head.http2Block.map { "\($0.name): \($0.value)" } == [
+            ":status: 200", "content-length: 12", "etag: \"v1\"", "x-latch-node: tomcat2",
+        ])
     }
 }
