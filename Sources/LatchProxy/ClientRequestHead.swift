@@ -144,7 +144,7 @@ extension ClientRequestHead {
     }
 }
 
-/// What ``HTTP1RequestParser`` makes of a client's bytes (and ``HTTP2StreamInput`` of a stream's
+/// What ``HTTP1RequestParser`` makes of a client's bytes (and ``ProxyHandler`` of an HTTP/2 stream's
 /// parts). Not NIOHTTP1's generic `HTTPPart`: copies of a generic enum went through runtime
 /// metadata on every hand-over.
 enum ClientRequestPart: Equatable {

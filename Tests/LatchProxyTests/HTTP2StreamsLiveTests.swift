@@ -2,6 +2,7 @@ import Foundation
 import LatchCore
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import Testing
 
 /// Many streams at once on one HTTP/2 connection, each with a body both ways: what a browser does to
@@ -68,6 +69,38 @@ struct HTTP2StreamsLiveTests {
                 }
             }
             #expect(seen == Self.streams, "each request reached a node once")
+        }
+    }
+
+    @Test("an idle connection gets GOAWAY before it is closed (RFC 9113 §6.8): the frame is not lost to the close")
+    func idleConnectionGetsGoAway() async throws {
+        // No request at all (one could race the short idle time on a loaded machine): the connection
+        // is idle from the start, and the GOAWAY names stream 0.
+        try await HTTP2LiveTests.withH2Latch(configure: { $0.timeouts.idle = .milliseconds(300) }) { h, _, pki in
+            let client = try await RawHTTP2Client.connect(port: h.port, group: h.group, trusting: pki.authority.caPEM)
+            #expect(try await eventually(within: .seconds(5)) { client.isClosed }, "closed after idle")
+            #expect(client.goAways == [HTTP2StreamID(0)], "told first")
+            await client.close()
+        }
+    }
+
+    @Test("shutdown with a stream in flight: GOAWAY first, the stream's whole answer, then the close")
+    func shutdownFinishesTheStreamInFlight() async throws {
+        try await HTTP2LiveTests.withH2Latch(reply: { _, _ in .delayed(.milliseconds(400), body: "late but whole") }) { h, _, pki in
+            let client = try await RawHTTP2Client.connect(port: h.port, group: h.group, trusting: pki.authority.caPEM)
+            async let answer = client.send([
+                (":method", "GET"), (":scheme", "https"), (":authority", "localhost:\(h.port)"), (":path", "/slow"),
+            ])
+            #expect(try await eventually { h.backends.contains { !$0.requests.isEmpty } || h.server.activeRequests(cluster: 0).reduce(0, +) > 0 })
+            async let stopped: Void = h.server.shutdown(grace: .seconds(5))
+            let got = try await answer
+            await stopped
+            #expect(got.status == "200")
+            #expect(got.body == "late but whole")
+            #expect(got.reset == nil)
+            #expect(client.goAways.first == HTTP2StreamID(1), "GOAWAY names the stream in flight as served")
+            #expect(try await eventually(within: .seconds(5)) { client.isClosed })
+            await client.close()
         }
     }
 }

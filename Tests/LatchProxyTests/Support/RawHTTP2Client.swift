@@ -19,11 +19,18 @@ final class RawHTTP2Client: Sendable {
 
     private let channel: any Channel
     private let multiplexer: NIOHTTP2Handler.StreamMultiplexer
+    private let connectionEvents: ConnectionEvents
 
-    private init(channel: any Channel, multiplexer: NIOHTTP2Handler.StreamMultiplexer) {
+    private init(channel: any Channel, multiplexer: NIOHTTP2Handler.StreamMultiplexer, connectionEvents: ConnectionEvents) {
         self.channel = channel
         self.multiplexer = multiplexer
+        self.connectionEvents = connectionEvents
     }
+
+    /// The last stream id of each GOAWAY the server sent, in order.
+    var goAways: [HTTP2StreamID] { connectionEvents.state.withLockedValue { $0.goAways } }
+    /// The connection is closed.
+    var isClosed: Bool { connectionEvents.state.withLockedValue { $0.closed } }
 
     /// - Parameter preface: bytes sent before TLS (a PROXY protocol header).
     static func connect(port: Int, group: any EventLoopGroup, trusting caPEM: String, preface: [UInt8]? = nil) async throws -> RawHTTP2Client {
@@ -34,6 +41,7 @@ final class RawHTTP2Client: Sendable {
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.headerBlockValidation = .disabled
         let made = NIOLockedValueBox<NIOHTTP2Handler.StreamMultiplexer?>(nil)
+        let events = ConnectionEvents()
         // Everything in the initializer, before the connection is up: a handler added afterwards could
         // miss the server's first frames (its SETTINGS), and the client would wait for them forever.
         let channel = try await ClientBootstrap(group: group)
@@ -44,12 +52,30 @@ final class RawHTTP2Client: Sendable {
                     let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
                         mode: .client, connectionConfiguration: connection, streamConfiguration: .init()
                     ) { $0.eventLoop.makeSucceededVoidFuture() }
+                    try channel.pipeline.syncOperations.addHandler(events)
                     made.withLockedValue { $0 = multiplexer }
                 }
             }
             .connect(host: "127.0.0.1", port: port).get()
         guard let multiplexer = made.withLockedValue({ $0 }) else { throw ChannelError.inappropriateOperationForState }
-        return RawHTTP2Client(channel: channel, multiplexer: multiplexer)
+        return RawHTTP2Client(channel: channel, multiplexer: multiplexer, connectionEvents: events)
+    }
+
+    /// After the HTTP/2 handler: the connection's own frames (GOAWAY) and its end.
+    final class ConnectionEvents: ChannelInboundHandler, Sendable {
+        typealias InboundIn = HTTP2Frame
+        let state = NIOLockedValueBox<(goAways: [HTTP2StreamID], closed: Bool)>(([], false))
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            if case .goAway(let last, _, _) = unwrapInboundIn(data).payload {
+                state.withLockedValue { $0.goAways.append(last) }
+            }
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            state.withLockedValue { $0.closed = true }
+            context.fireChannelInactive()
+        }
     }
 
     /// Sends one request with exactly `headers` (and `body` as DATA, if given: one frame as written,
