@@ -53,40 +53,28 @@ enum ClientPipeline {
         )
     }
 
-    /// HTTP/2 (RFC 9113): each stream gets its own `ProxyHandler`, which sees the stream's request
-    /// through ``HTTP2StreamCodec`` and is routed, balanced, retried and limited like any request;
-    /// each goes to its node over HTTP/1.1. swift-nio-http2 validates the
-    /// header blocks (pseudo-header fields, forbidden connection-specific fields, lower-case names)
-    /// and content lengths, and its flow control bounds what a stream may buffer: a stream is read only
-    /// while its node connection can take more, and the client's window is opened as Latch reads.
+    /// HTTP/2 (RFC 9113): each stream gets its own `ProxyHandler`, on the connection's
+    /// ``HTTP2Connection`` (no child channel per stream), and is routed, balanced, retried and limited
+    /// like any request; each goes to its node over HTTP/1.1. swift-nio-http2 validates the header
+    /// blocks (pseudo-header fields, forbidden connection-specific fields, lower-case names) and
+    /// content lengths; flow control bounds what a stream may buffer: a stream is read only while its
+    /// node connection can take more, and the client's window is opened as Latch reads.
     static func http2(_ channel: any Channel, holder: RuntimeHolder, client: SocketAddress? = nil) throws {
         let runtime = holder.current
         let limits = runtime.config.limits
-        // Idle connections (no open stream for `idle`) and shutdown (GOAWAY, then close when the
-        // streams in flight are done).
-        let keeper = HTTP2ConnectionKeeper(idle: runtime.timeouts.idle)
+        let sync = channel.pipeline.syncOperations
+        // Below the HTTP/2 handler: the frames of one event-loop tick leave in one flush.
+        try sync.addHandler(FlushCoalescer())
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = [
             // HAProxy's and nginx's default.
             HTTP2Setting(parameter: .maxConcurrentStreams, value: 100),
             HTTP2Setting(parameter: .maxHeaderListSize, value: limits.maxRequestHead),
         ]
-        // Between TLS and the HTTP/2 handler, which configureHTTP2Pipeline adds last.
-        try channel.pipeline.syncOperations.addHandler(FlushCoalescer())
-        _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-            mode: .server,
-            connectionConfiguration: connection,
-            streamConfiguration: .init(),
-            streamDelegate: keeper.streamDelegate(on: channel.eventLoop)
-        ) { stream in
-            stream.eventLoop.makeCompletedFuture {
-                let sync = stream.pipeline.syncOperations
-                let proxy = ProxyHandler(holder: holder, parsing: nil, writer: HTTP2ResponseWriter(), scheme: "https", client: client)
-                try sync.addHandler(HTTP2StreamCodec(proxy))
-                try sync.addHandler(proxy)
-            }
-        }
-        try channel.pipeline.syncOperations.addHandler(keeper)
+        try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: connection))
+        // Idle connections (no open stream for `idle`) and shutdown (GOAWAY, then close when the
+        // streams in flight are done) are its business too.
+        try sync.addHandler(HTTP2Connection(holder: holder, client: client, idle: runtime.timeouts.idle))
     }
 }
 

@@ -289,14 +289,14 @@ extension ProxyHandler {
         }
         exchange.machine.abandoned(failure)
         finish(exchange, upstreamReusable: false)
-        context.close(promise: nil)
+        closeClient(context)
     }
 
     /// The client went silent in the middle of its request body for `timeouts.idle`.
     func requestBodyTimedOut() {
         guard let context else { return }
         guard let exchange, !exchange.machine.responseStarted else {
-            context.close(promise: nil)
+            closeClient(context)
             return
         }
         client.closeAfterResponse()

@@ -6,7 +6,10 @@ import NIOHTTP1
 /// The response's way back: the node's parts relayed through the ``ResponseWriter``, the tunnel after
 /// a 101, Latch's own answers, and what the connection does once a response is complete.
 extension ProxyHandler {
-    var downstreamWritable: Bool { context?.channel.isWritable ?? true }
+    var downstreamWritable: Bool {
+        if let stream { return stream.writable }
+        return context?.channel.isWritable ?? true
+    }
 
     var awaitingClientBody: Bool {
         guard let exchange else { return false }
@@ -106,6 +109,11 @@ extension ProxyHandler {
     /// node connection stays with the tunnel and never returns to the pool.
     private func openTunnel(_ exchange: Exchange, _ head: NodeResponseHead, context: ChannelHandlerContext) {
         guard let upstream = exchange.upstream else { return }
+        guard stream == nil else {
+            // An HTTP/2 request cannot ask to upgrade (RFC 9113 §8.2.2 refuses `Upgrade`).
+            fail(exchange, .badResponse("unexpected 101 Switching Protocols"))
+            return
+        }
         let downstream = HeaderRewriter.downstreamResponseHead(
             head, clientVersion: exchange.request.version, keepAlive: true, via: runtime.via)
         // Removed as hop-by-hop; a 101 must say what the connection switches to (RFC 9110 §7.8).
@@ -149,7 +157,7 @@ extension ProxyHandler {
         exchange.machine.abandoned(.clientStalled)
         finish(exchange, upstreamReusable: false)
         writer.discard()
-        context.close(promise: nil)
+        closeClient(context)
     }
 
     /// The exchange cannot complete: Latch's error if the client has seen nothing yet, else the
@@ -160,7 +168,7 @@ extension ProxyHandler {
         case .cut:
             finish(exchange, upstreamReusable: false)
             writer.flush(context: context)  // what the client already had in this read, then the cut
-            context.close(promise: nil)
+            closeClient(context)
         case .answer(let status):
             let keepAlive = exchange.machine.clientKeepAlive
             if !keepAlive { client.closeAfterResponse() }
@@ -217,7 +225,7 @@ extension ProxyHandler {
         case .linger(let written, let shutOutput):
             written.assumeIsolated().whenComplete { [weak self] result in
                 guard case .success = result, let self else {
-                    context.close(promise: nil)
+                    context.close(promise: nil)  // HTTP/1 only: a stream's linger starts at once
                     return
                 }
                 self.linger(context, shutOutput: shutOutput)
@@ -234,8 +242,8 @@ extension ProxyHandler {
         client.lingerStarted()
         if shutOutput { context.close(mode: .output, promise: nil) }
         context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(ClientConnectionStateMachine.lingerLimit.seconds)) {
-            context.close(promise: nil)
+            self.closeClient(context)
         }
-        context.read()
+        readClient(context)
     }
 }

@@ -13,8 +13,9 @@ import NIOHTTP1
 /// On an HTTP/1 connection it is the only handler on the client's bytes (behind TLS, if any): it
 /// parses them itself (``HTTP1RequestParser``) and keeps the connection's deadlines
 /// (``ClientDeadlines``); each handler a read crosses costs a type-erased hop, and a read, its
-/// completion, a read request and a write cross every one. On an HTTP/2 stream the request arrives
-/// as parts through ``HTTP2StreamCodec``.
+/// completion, a read request and a write cross every one. On an HTTP/2 stream it is in no pipeline:
+/// its ``HTTP2Stream`` hands it the request as parts and carries its reads, resets and writability,
+/// and its context is the connection's (``HTTP2Connection``), which its writer writes frames through.
 ///
 /// Backpressure follows swift-nio-examples' GlueHandler: the client's reads go through only while the
 /// upstream connection is writable, and the upstream handler reads the response only while this
@@ -65,15 +66,19 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     /// The address a PROXY protocol header gave; `nil`: the peer's own.
     private let proxiedClient: SocketAddress?
+    /// The HTTP/2 stream this handler serves; `nil` on an HTTP/1 connection. Closing, reading and
+    /// writability are the stream's, not the connection's.
+    let stream: HTTP2Stream?
 
     /// - Parameters:
     ///   - parsing: the limits of HTTP/1 requests parsed from bytes; `nil` for an HTTP/2 stream.
     ///   - client: the client's address as a PROXY protocol header gave it; `nil`: the peer's.
     init(
         holder: RuntimeHolder, parsing limits: HTTP1RequestParser.Limits?, writer: any ResponseWriter, scheme: String = "http",
-        redirectToHTTPS: Int? = nil, client: SocketAddress? = nil
+        redirectToHTTPS: Int? = nil, client: SocketAddress? = nil, stream: HTTP2Stream? = nil
     ) {
         self.proxiedClient = client
+        self.stream = stream
         self.holder = holder
         self.writer = writer
         self.runtimeGeneration = holder.generation
@@ -86,6 +91,15 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        attach(context)
+    }
+
+    /// An HTTP/2 stream opened: `context` is its connection's.
+    func streamOpened(on context: ChannelHandlerContext) {
+        attach(context)
+    }
+
+    private func attach(_ context: ChannelHandlerContext) {
         self.context = context
         self.pool = runtime.pool(for: context.eventLoop)
         parser?.tables = pool?.buffers
@@ -96,7 +110,21 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         // The first head's deadline runs from the accept (as HAProxy's `timeout http-request`).
         if context.channel.isActive { deadlines.activated(on: context.eventLoop, self) }
         // Accepted as shutdown began (after the registry told the open connections): the same rule.
-        if holder.isQuiescing { quiesce(context: context) }
+        // An HTTP/2 connection's GOAWAY covers its streams.
+        if stream == nil, holder.isQuiescing { quiesce(context: context) }
+    }
+
+    /// The HTTP/2 stream is over (``HTTP2Stream/closed()``): as a connection's `channelInactive` and
+    /// `handlerRemoved` together.
+    func streamClosed() {
+        guard let context else { return }
+        channelInactive(context: context)
+        handlerRemoved(context: context)
+    }
+
+    /// Ends the client's side: the connection on HTTP/1, only this stream on HTTP/2.
+    func closeClient(_ context: ChannelHandlerContext) {
+        if let stream { stream.reset() } else { context.close(promise: nil) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -126,11 +154,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                     408, "Request Timeout", detail: "the request head did not arrive in time", allocator: context.channel.allocator)
                 context.writeAndFlush(NIOAny(buffer), promise: nil)
             }
-            context.close(promise: nil)
+            closeClient(context)
         case .body:
             requestBodyTimedOut()
         case .idle:
-            context.close(promise: nil)
+            closeClient(context)
         }
     }
 
@@ -174,7 +202,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         unparsed = bytes
     }
 
-    /// A part of an HTTP/2 stream's request (``HTTP2StreamCodec``): its head's header block read as
+    /// A part of an HTTP/2 stream's request (``HTTP2Stream``): its head's header block read as
     /// an HTTP/1 head's fields would be (``ClientRequestHead/init(http2:endStream:)``).
     func received(_ part: HTTP2RequestPart) {
         guard let context else { return }
@@ -200,7 +228,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         case .none:
             break
         case .close:
-            context.close(promise: nil)
+            closeClient(context)
         case .startExchange(let head):
             deadlines.requestHeadReceived(on: context.eventLoop, self)
             startExchange(head, context: context)
@@ -256,13 +284,33 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     /// Holds the client's reads while the upstream is being connected or cannot take more bytes, and
     /// while pipelined requests wait for their turn.
     func read(context: ChannelHandlerContext) {
+        if mayRead() { context.read() }
+    }
+
+    /// Whether the client's next bytes may come now; if not, a read is owed (``resumeClientReads()``).
+    func mayRead() -> Bool {
         let streaming = exchange.map { !$0.machine.requestEnded } ?? false
         let ready = exchange?.upstream?.handler.isWritable ?? false
-        if client.readRequested(requestStreaming: streaming, upstreamReady: ready) { context.read() }
+        return client.readRequested(requestStreaming: streaming, upstreamReady: ready)
     }
 
     func resumeClientReads() {
-        if let context, client.takePendingRead() { read(context: context) }
+        guard let context, client.takePendingRead() else { return }
+        readClient(context)
+    }
+
+    /// Reads the client's next bytes, or the stream's next frames, if they may come now.
+    func readClient(_ context: ChannelHandlerContext) {
+        guard let stream else {
+            read(context: context)
+            return
+        }
+        if mayRead() { stream.resume() }
+    }
+
+    /// An HTTP/2 stream's read ended: what it sent upstream leaves in one flush.
+    func readComplete() {
+        flushUpstreamIfNeeded()
     }
 
     /// Replays what was held behind the response that just ended, in order, up to the next request
@@ -282,10 +330,18 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     // MARK: - Connection events
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
-            exchange?.upstream?.handler.resumeReading()
-        }
+        if context.channel.isWritable { clientWritable() }
         context.fireChannelWritabilityChanged()
+    }
+
+    /// The client takes more again: the node's response may be read on.
+    func clientWritable() {
+        exchange?.upstream?.handler.resumeReading()
+    }
+
+    /// An HTTP/2 stream's part of ``ShutdownGraceOverEvent``.
+    func shutdownGraceOver() {
+        cutByShutdown = true
     }
 
     private func inputClosed(replaying: Bool, context: ChannelHandlerContext) {
@@ -295,7 +351,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
     private func perform(_ action: ClientConnectionStateMachine.CloseAction, context: ChannelHandlerContext) {
         switch action {
         case .none: break
-        case .close: context.close(promise: nil)
+        case .close: closeClient(context)
         case .closeAfterResponse: exchange?.machine.closeAfterResponse()
         case .closeIfQuiet: deadlines.closeIfQuiet(within: ClientConnectionStateMachine.quietWindow, on: context.eventLoop, self)
         }
@@ -334,7 +390,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
             exchange.machine.abandoned(cutByShutdown ? .cutByShutdown : .clientClosed)
             finish(exchange, upstreamReusable: false)
         }
-        context.fireChannelInactive()
+        if stream == nil { context.fireChannelInactive() }
     }
 
     /// The channel failed (parse errors are this handler's own: ``parseError(_:replaying:context:)``).
@@ -360,7 +416,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         case .held, .none:
             break
         case .close:
-            context.close(promise: nil)
+            closeClient(context)
         case .refuseExchange:
             guard let exchange else { return }
             if exchange.machine.requestEnded {

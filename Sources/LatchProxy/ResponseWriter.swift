@@ -135,32 +135,37 @@ final class HTTP1ResponseWriter: ResponseWriter {
         return requestUnread ? .linger(written, shutOutput: true) : .close(written)
     }
 }
-/// Writes a stream's response as swift-nio-http2 frames: HEADERS from the head
-/// (``ClientResponseHead/http2Block``), DATA for the body, and an empty DATA frame, or the trailers'
-/// HEADERS, that ends the stream.
+/// Writes a stream's response as swift-nio-http2 frames through its connection's context
+/// (``HTTP2Connection``): HEADERS from the head (``ClientResponseHead/http2Block``), DATA for the
+/// body, and an empty DATA frame, or the trailers' HEADERS, that ends the stream.
 final class HTTP2ResponseWriter: ResponseWriter {
-    typealias OutboundOut = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame
     let chunksBodies = false
+    private let stream: HTTP2StreamID
 
-    init() {}
+    init(stream: HTTP2StreamID) {
+        self.stream = stream
+    }
+
+    private func write(_ payload: HTTP2Frame.FramePayload, context: ChannelHandlerContext) {
+        context.write(NIOAny(HTTP2Frame(streamID: stream, payload: payload)), promise: nil)
+    }
 
     func writeHead(_ head: ClientResponseHead, context: ChannelHandlerContext) {
-        context.write(NIOAny(HTTP2Frame.FramePayload.headers(.init(headers: head.http2Block))), promise: nil)
+        write(.headers(.init(headers: head.http2Block)), context: context)
     }
 
     func writeBody(_ body: ByteBuffer, framing: ResponseFraming, context: ChannelHandlerContext) {
         guard !framing.suppressBody, body.readableBytes > 0 else { return }
-        context.write(NIOAny(HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(body)))), promise: nil)
+        write(.data(.init(data: .byteBuffer(body))), context: context)
     }
 
     func writeEnd(trailers: HTTPHeaders?, framing: ResponseFraming, context: ChannelHandlerContext) {
-        let end: HTTP2Frame.FramePayload
         if let trailers {
-            end = .headers(.init(headers: HPACKHeaders(httpHeaders: trailers, normalizeHTTPHeaders: true), endStream: true))
+            write(.headers(.init(headers: HPACKHeaders(httpHeaders: trailers, normalizeHTTPHeaders: true), endStream: true)), context: context)
         } else {
-            end = .data(.init(data: .byteBuffer(context.channel.allocator.buffer(capacity: 0)), endStream: true))
+            write(.data(.init(data: .byteBuffer(context.channel.allocator.buffer(capacity: 0)), endStream: true)), context: context)
         }
-        context.write(NIOAny(end), promise: nil)
     }
 
     func writeLocal(_ response: LocalResponse, clientVersion: HTTPVersion, context: ChannelHandlerContext) {
@@ -168,8 +173,7 @@ final class HTTP2ResponseWriter: ResponseWriter {
         var fields = HTTPHeaders([(":status", String(head.status.code))])
         fields.add(contentsOf: head.headers)
         // Normalised: Latch's own answers are made for HTTP/1 clients (RFC 9113 §8.2.2).
-        let block = HPACKHeaders(httpHeaders: fields, normalizeHTTPHeaders: true)
-        context.write(NIOAny(HTTP2Frame.FramePayload.headers(.init(headers: block))), promise: nil)
+        write(.headers(.init(headers: HPACKHeaders(httpHeaders: fields, normalizeHTTPHeaders: true))), context: context)
         if !response.headRequest {
             writeBody(context.channel.allocator.buffer(string: response.body), framing: ResponseFraming(), context: context)
         }

@@ -1,0 +1,269 @@
+import NIOCore
+import NIOHTTP2
+
+/// A client's HTTP/2 connection (RFC 9113) above swift-nio-http2's `NIOHTTP2Handler`, with no
+/// stream multiplexer: frames arrive here with their stream's id and go to that stream's
+/// ``HTTP2Stream`` and ``ProxyHandler``; responses go back down as frames from the same place. A
+/// child channel per stream, with its pipeline, promises and type-erased hops, cost more than the
+/// rest of the request put together; here a stream costs two objects.
+///
+/// What the multiplexer did, this does:
+/// - flow control on the receiving side: `WINDOW_UPDATE`s for each stream as its proxy takes the
+///   bytes, and for the connection as they arrive (``HTTP2InboundWindow``);
+/// - writability per stream: a response goes on while the client's window for the stream and the
+///   connection's are open and the socket takes more (``isWritable(_:)``), so a node is read no
+///   faster than its client reads;
+/// - the streams' ends: a proxy's reset is a `RST_STREAM`, and a stream's close, or the connection's,
+///   reaches the proxy as its client going.
+///
+/// And what the connection keeper did: closes the connection after `idle` with no open stream, and
+/// on shutdown (`ChannelShouldQuiesceEvent`) sends GOAWAY (RFC 9113 §6.8) — no new streams — and
+/// closes once the streams in flight are done.
+final class HTTP2Connection: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame
+    typealias OutboundOut = HTTP2Frame
+
+    /// The initial window of both the streams and the connection, in both directions, until SETTINGS
+    /// say otherwise (RFC 9113 §6.5.2, §6.9.2); Latch does not change its own.
+    static let defaultWindow = 65_535
+
+    private let holder: RuntimeHolder
+    private let proxiedClient: SocketAddress?
+    private let idle: TimeAmount
+    private var context: ChannelHandlerContext?
+    private var streams: [HTTP2StreamID: HTTP2Stream] = [:]
+    private var lastStreamID = HTTP2StreamID.rootStream
+    private var quiescing = false
+    private var idleTimer: Scheduled<Void>?
+    /// Streams that were handed frames in the current read (``HTTP2Stream/inRead``).
+    private var inRead: [HTTP2Stream] = []
+    /// Frames of the connection's own (window updates, resets) written and not yet flushed.
+    private var needsFlush = false
+
+    private var connectionInbound = HTTP2InboundWindow(target: HTTP2Connection.defaultWindow)
+    private var connectionOutbound = HTTP2Connection.defaultWindow
+    /// The client's SETTINGS_INITIAL_WINDOW_SIZE: a new stream's window, and the base a change of it
+    /// applies to every open stream by (RFC 9113 §6.9.2).
+    private var clientInitialWindow = HTTP2Connection.defaultWindow
+    private var channelWritable = true
+
+    /// - Parameter client: the client's address as a PROXY protocol header gave it; `nil`: the peer's.
+    init(holder: RuntimeHolder, client: SocketAddress?, idle: TimeAmount) {
+        self.holder = holder
+        self.proxiedClient = client
+        self.idle = idle
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        channelWritable = context.channel.isWritable
+        startIdleTimer()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        closeAll()
+        self.context = nil
+    }
+
+    // MARK: - Frames in
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.payload {
+        case .headers:
+            if let stream = streams[frame.streamID] {
+                stream.received(frame.payload)
+            } else {
+                open(frame.streamID, context: context)?.received(frame.payload)
+            }
+        case .data:
+            streams[frame.streamID]?.received(frame.payload)
+        case .settings(.settings(let settings)):
+            for setting in settings where setting.parameter == .initialWindowSize {
+                let delta = setting.value - clientInitialWindow
+                clientInitialWindow = setting.value
+                for stream in streams.values { stream.outboundWindow += delta }
+                updateWritability()
+            }
+        default:
+            break
+        }
+    }
+
+    /// A stream the client opened with its HEADERS (swift-nio-http2 has checked the id and the
+    /// stream limit): its proxy joins here.
+    private func open(_ id: HTTP2StreamID, context: ChannelHandlerContext) -> HTTP2Stream? {
+        let stream = HTTP2Stream(id: id, connection: self, inboundTarget: Self.defaultWindow, outboundWindow: clientInitialWindow)
+        let proxy = ProxyHandler(
+            holder: holder, parsing: nil, writer: HTTP2ResponseWriter(stream: id), scheme: "https", client: proxiedClient, stream: stream)
+        stream.attach(proxy)
+        streams[id] = stream
+        lastStreamID = max(lastStreamID, id)
+        idleTimer?.cancel()
+        idleTimer = nil
+        proxy.streamOpened(on: context)
+        return stream
+    }
+
+    /// A stream was handed frames: its proxy's upstream writes leave at the end of this read.
+    func delivered(_ stream: HTTP2Stream) {
+        guard !stream.inRead else { return }
+        stream.inRead = true
+        inRead.append(stream)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        for stream in inRead {
+            stream.inRead = false
+            stream.proxy?.readComplete()
+        }
+        inRead.removeAll(keepingCapacity: true)
+        flushIfNeeded()
+        context.fireChannelReadComplete()
+    }
+
+    // MARK: - Flow control and writability
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case let window as NIOHTTP2WindowUpdatedEvent:
+            windowUpdated(window)
+        case let closed as StreamClosedEvent:
+            if let stream = streams.removeValue(forKey: closed.streamID) {
+                stream.closed()
+                streamGone()
+            }
+        case let created as NIOHTTP2StreamCreatedEvent:
+            if let stream = streams[created.streamID], let size = created.localInitialWindowSize {
+                stream.outboundWindow = Int(size)
+                stream.setWritable(isWritable(stream))
+            }
+        case is ChannelShouldQuiesceEvent:
+            quiesce(context: context)
+        case is ShutdownGraceOverEvent:
+            for stream in streams.values { stream.proxy?.shutdownGraceOver() }
+            context.fireUserInboundEventTriggered(event)
+        default:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    private func windowUpdated(_ event: NIOHTTP2WindowUpdatedEvent) {
+        if event.streamID == .rootStream {
+            if let inbound = event.inboundWindowSize, let increment = connectionInbound.reported(inbound) {
+                openWindow(of: .rootStream, by: increment)
+            }
+            if let outbound = event.outboundWindowSize {
+                let wasOpen = connectionOutbound > 0
+                connectionOutbound = outbound
+                if wasOpen != (outbound > 0) { updateWritability() }
+            }
+            return
+        }
+        guard let stream = streams[event.streamID] else { return }
+        if let inbound = event.inboundWindowSize, let increment = stream.inbound.reported(inbound) {
+            openWindow(of: stream.id, by: increment)
+        }
+        if let outbound = event.outboundWindowSize {
+            stream.outboundWindow = outbound
+            stream.setWritable(isWritable(stream))
+        }
+    }
+
+    /// Lets the client send `increment` more bytes on the stream (or, for the root stream, the
+    /// connection); flushed at the end of the read, or by whoever resumed the stream.
+    func openWindow(of id: HTTP2StreamID, by increment: Int) {
+        context?.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .windowUpdate(windowSizeIncrement: increment))), promise: nil)
+        needsFlush = true
+    }
+
+    func flushIfNeeded() {
+        guard needsFlush else { return }
+        needsFlush = false
+        context?.flush()
+    }
+
+    /// A stream's response may go on while the client's windows for it are open and the socket takes
+    /// more. What is written beyond a window waits in swift-nio-http2 (at most one read from the node).
+    func isWritable(_ stream: HTTP2Stream) -> Bool {
+        channelWritable && connectionOutbound > 0 && stream.outboundWindow > 0
+    }
+
+    private func updateWritability() {
+        for stream in streams.values { stream.setWritable(isWritable(stream)) }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        channelWritable = context.channel.isWritable
+        updateWritability()
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: - Streams' ends
+
+    /// RST_STREAM (CANCEL) for a stream its proxy gave up on (RFC 9113 §6.4); its close reaches the
+    /// proxy now, not when swift-nio-http2 reports it.
+    func reset(_ stream: HTTP2Stream) {
+        guard streams.removeValue(forKey: stream.id) != nil else { return }
+        context?.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: stream.id, payload: .rstStream(.cancel))), promise: nil)
+        stream.closed()
+        streamGone()
+    }
+
+    private func streamGone() {
+        guard streams.isEmpty else { return }
+        if quiescing {
+            context?.close(promise: nil)
+        } else {
+            startIdleTimer()
+        }
+    }
+
+    private func closeAll() {
+        let open = streams.values
+        streams.removeAll()
+        for stream in open { stream.closed() }
+    }
+
+    /// A stream error is swift-nio-http2's to answer, and it has: the stream is reset, and its close
+    /// reaches the proxy as a ``StreamClosedEvent``. Anything else goes on.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is NIOHTTP2Errors.StreamError { return }
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        closeAll()
+        context.fireChannelInactive()
+    }
+
+    // MARK: - Idle and shutdown
+
+    private func startIdleTimer() {
+        guard let context else { return }
+        idleTimer?.cancel()
+        // Strong, not weak: a weak reference gives this object a side table, and every retain of it
+        // (each stream's, each write's) then takes the runtime's slow path. The timer is cancelled when
+        // the connection goes, so it keeps nothing alive.
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: idle) {
+            guard self.streams.isEmpty else { return }
+            self.goAway()
+            self.context?.close(promise: nil)
+        }
+    }
+
+    private func goAway() {
+        guard let context else { return }
+        let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: .noError, opaqueData: nil))
+        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+    }
+
+    private func quiesce(context: ChannelHandlerContext) {
+        guard !quiescing else { return }
+        quiescing = true
+        goAway()
+        if streams.isEmpty { context.close(promise: nil) }
+    }
+}
