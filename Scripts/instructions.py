@@ -246,7 +246,7 @@ def main():
     ap.add_argument("--write", action="store_true", help="store this count as the baseline")
     ap.add_argument("--profile", help="keep the callgrind dump of the measured requests here")
     ap.add_argument("--floor", help="also count the bare SwiftNIO relay (Benchmarks/Floor) on the same requests")
-    ap.add_argument("--floor-profile", help="keep the floor's callgrind dump here")
+    ap.add_argument("--floor-profile", help="keep the floor's callgrind dump here (with --h2-floor: the HTTP/2 floor's)")
     ap.add_argument("--h2", action="store_true", help="count HTTP/2 streams over TLS too (h2load)")
     ap.add_argument("--h2-profile", help="keep the HTTP/2 callgrind dump here")
     ap.add_argument("--h2-floor", help="with --h2, also count the bare HTTP/2 relay (Benchmarks/H2Floor) on the same streams")
@@ -266,7 +266,7 @@ def main():
         print(f"instructions: {h2:,.0f} instructions per HTTP/2 stream over TLS (sticky GETs, 10 in flight on one "
               f"connection; {args.requests} streams on a connection of their own, its handshake included)")
         if args.h2_floor:
-            h2_floor = measure(args.h2_floor, args.requests, args.warm_up, floor=True, h2=True)
+            h2_floor = measure(args.h2_floor, args.requests, args.warm_up, keep=args.floor_profile, floor=True, h2=True)
             print(f"instructions: the HTTP/2 floor (Benchmarks/H2Floor) {h2_floor:,.0f} per stream; "
                   f"Latch {h2 - h2_floor:,.0f} above it (×{h2 / h2_floor:.2f})")
     if args.write:

@@ -13,6 +13,10 @@ import NIOCore
 ///   bounds that (see ``UpstreamHandler/startWatchdog(interval:)``).
 /// - A keep-alive connection with no request for `idle` is closed quietly.
 ///
+/// An HTTP/2 stream (`stream: true`) has only the body's deadline: its head came whole in the frame
+/// that opened it, and it ends with its response (the connection keeps its own idle deadline,
+/// ``HTTP2Connection``). A stream without a body then never schedules a timer at all.
+///
 /// The timer is a ``LazyTimer`` on the connection's loop: `loop` and `handler` (the channel handler,
 /// called back when the timer fires) are passed in rather than kept, so an idle connection holds no
 /// object or closure of its own here.
@@ -42,19 +46,22 @@ struct ClientDeadlines {
 
     private let requestHeadTimeout: TimeAmount
     private let idleTimeout: TimeAmount
+    private let stream: Bool
     private var phase = Phase.readingHead
     /// The current phase's limit; no deadline while the response is awaited.
     private var timer = LazyTimer()
     private var armedAmount = TimeAmount.zero
     private var bytesSinceArmed = false
 
-    init(requestHead: TimeAmount, idle: TimeAmount) {
+    init(requestHead: TimeAmount, idle: TimeAmount, stream: Bool = false) {
         self.requestHeadTimeout = requestHead
         self.idleTimeout = idle
+        self.stream = stream
     }
 
     /// The channel is active: the first head's deadline runs from the accept.
     mutating func activated(on loop: any EventLoop, _ handler: some NIOScheduledCallbackHandler) {
+        guard !stream else { return }
         if timer.deadline == nil { startTimer(requestHeadTimeout, on: loop, handler) }
     }
 
@@ -72,8 +79,13 @@ struct ClientDeadlines {
         }
     }
 
-    /// A request head was parsed; its body (if any) follows.
-    mutating func requestHeadReceived(on loop: any EventLoop, _ handler: some NIOScheduledCallbackHandler) {
+    /// A request head was parsed; its body (if any) follows. `bodyFollows`: whether the head frames
+    /// a body; without one, a stream has no deadline until it ends.
+    mutating func requestHeadReceived(bodyFollows: Bool, on loop: any EventLoop, _ handler: some NIOScheduledCallbackHandler) {
+        if stream, !bodyFollows {
+            phase = .awaitingResponse
+            return
+        }
         phase = .readingBody
         startTimer(idleTimeout, on: loop, handler)
     }
@@ -89,6 +101,11 @@ struct ClientDeadlines {
     /// The exchange is over and the connection stays open: wait for the next request. Call this
     /// *before* writing the response's end, because writing it can deliver a pipelined request at once.
     mutating func exchangeFinished(on loop: any EventLoop, _ handler: some NIOScheduledCallbackHandler) {
+        if stream {
+            phase = .awaitingResponse
+            timer.clear()
+            return
+        }
         phase = .idle
         startTimer(idleTimeout, on: loop, handler)
     }

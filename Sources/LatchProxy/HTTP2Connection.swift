@@ -106,6 +106,18 @@ final class HTTP2Connection: ChannelInboundHandler {
         return stream
     }
 
+    /// The client's address as text, worked out once for all the connection's streams.
+    private var peerText: (ip: String?, display: String)?
+
+    /// The client's address as ``ProxyHandler`` logs and forwards it (the PROXY protocol's if one
+    /// came); `nil` if unknown.
+    func peer(_ context: ChannelHandlerContext) -> (ip: String?, display: String)? {
+        if let peerText { return peerText }
+        guard let remote = proxiedClient ?? context.channel.remoteAddress else { return nil }
+        peerText = (remote.ipAddress, SocketAddress.display(remote))
+        return peerText
+    }
+
     /// A stream was handed frames: its proxy's upstream writes leave at the end of this read.
     func delivered(_ stream: HTTP2Stream) {
         guard !stream.inRead else { return }

@@ -85,7 +85,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         self.runtime = holder.current
         self.parser = limits.map(HTTP1RequestParser.init(limits:))
         self.writesBytes = limits != nil
-        self.deadlines = ClientDeadlines(requestHead: runtime.timeouts.requestHead, idle: runtime.timeouts.idle)
+        self.deadlines = ClientDeadlines(requestHead: runtime.timeouts.requestHead, idle: runtime.timeouts.idle, stream: stream != nil)
         self.scheme = scheme
         self.redirectToHTTPS = redirectToHTTPS
     }
@@ -103,7 +103,9 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         self.context = context
         self.pool = runtime.pool(for: context.eventLoop)
         parser?.tables = pool?.buffers
-        if let remote = proxiedClient ?? context.channel.remoteAddress {
+        if let peer = stream?.connection.peer(context) {
+            (clientIP, clientAddress) = peer
+        } else if let remote = proxiedClient ?? context.channel.remoteAddress {
             clientIP = remote.ipAddress
             clientAddress = SocketAddress.display(remote)
         }
@@ -230,7 +232,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         case .close:
             closeClient(context)
         case .startExchange(let head):
-            deadlines.requestHeadReceived(on: context.eventLoop, self)
+            deadlines.requestHeadReceived(bodyFollows: MessageFraming.requestHasBody(head), on: context.eventLoop, self)
             startExchange(head, context: context)
         case .forward(.body(let buffer)):
             guard let exchange else { return }

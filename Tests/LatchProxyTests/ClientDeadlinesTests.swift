@@ -11,7 +11,11 @@ struct ClientDeadlinesTests {
     /// A connection's deadlines and the firings they ask for.
     final class Connection: NIOScheduledCallbackHandler {
         let loop = EmbeddedEventLoop()
-        var deadlines = ClientDeadlines(requestHead: .seconds(10), idle: .seconds(60))
+        var deadlines: ClientDeadlines
+
+        init(stream: Bool = false) {
+            deadlines = ClientDeadlines(requestHead: .seconds(10), idle: .seconds(60), stream: stream)
+        }
         var expiries: [ClientDeadlines.Expiry] = []
         var holdingReads = false
 
@@ -42,7 +46,7 @@ struct ClientDeadlinesTests {
     func bodyDeadline() {
         let c = Connection()
         c.deadlines.activated(on: c.loop, c)
-        c.deadlines.requestHeadReceived(on: c.loop, c)
+        c.deadlines.requestHeadReceived(bodyFollows: true, on: c.loop, c)
         c.advance(.seconds(50))
         c.deadlines.bytesArrived(on: c.loop, c)
         c.advance(.seconds(60))
@@ -59,7 +63,7 @@ struct ClientDeadlinesTests {
     func responseAndKeepAlive() {
         let c = Connection()
         c.deadlines.activated(on: c.loop, c)
-        c.deadlines.requestHeadReceived(on: c.loop, c)
+        c.deadlines.requestHeadReceived(bodyFollows: true, on: c.loop, c)
         c.deadlines.requestEnded()
         c.advance(.seconds(600))
         #expect(c.expiries.isEmpty, "a slow node is the upstream watchdog's business")
@@ -70,11 +74,30 @@ struct ClientDeadlinesTests {
         #expect(c.expiries == [.head], "the next head's own deadline, from its first byte")
         let idle = Connection()
         idle.deadlines.activated(on: idle.loop, idle)
-        idle.deadlines.requestHeadReceived(on: idle.loop, idle)
+        idle.deadlines.requestHeadReceived(bodyFollows: true, on: idle.loop, idle)
         idle.deadlines.requestEnded()
         idle.deadlines.exchangeFinished(on: idle.loop, idle)
         idle.advance(.seconds(61))
         #expect(idle.expiries == [.idle])
+    }
+
+    @Test("an HTTP/2 stream has only the body's deadline: no head deadline, no idle after its response")
+    func streamDeadlines() {
+        let get = Connection(stream: true)
+        get.deadlines.activated(on: get.loop, get)
+        get.deadlines.bytesArrived(on: get.loop, get)
+        get.deadlines.requestHeadReceived(bodyFollows: false, on: get.loop, get)
+        get.deadlines.requestEnded()
+        get.advance(.seconds(600))
+        get.deadlines.exchangeFinished(on: get.loop, get)
+        get.advance(.seconds(600))
+        #expect(get.expiries.isEmpty, "the stream ends with its response; the connection keeps the idle deadline")
+
+        let upload = Connection(stream: true)
+        upload.deadlines.activated(on: upload.loop, upload)
+        upload.deadlines.requestHeadReceived(bodyFollows: true, on: upload.loop, upload)
+        upload.advance(.seconds(61))
+        #expect(upload.expiries == [.body], "a silent upload is still bounded")
     }
 
     @Test("a stopped connection's timer never fires")
