@@ -70,6 +70,8 @@ enum ClientPipeline {
             // HAProxy's and nginx's default.
             HTTP2Setting(parameter: .maxConcurrentStreams, value: 100),
             HTTP2Setting(parameter: .maxHeaderListSize, value: limits.maxRequestHead),
+            // WebSocket over HTTP/2 (RFC 8441 §3): the extended CONNECT, see ``HTTP2Tunnel``.
+            HTTP2Setting(parameter: .enableConnectProtocol, value: 1),
         ]
         try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: connection))
         // Idle connections (no open stream for `idle`) and shutdown (GOAWAY, then close when the

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOHPACK
 import NIOHTTP1
@@ -21,10 +22,16 @@ final class ClientRequestHead: Equatable, Sendable {
     let requestLineChecked: Bool
     /// The first `Host` value: routing, validation and the node's head each read it, made a string once.
     let host: String?
+    /// An HTTP/2 stream's extended CONNECT for a WebSocket (RFC 8441 §4), read as the HTTP/1.1
+    /// opening handshake the node gets (RFC 6455 §4.1): the stream becomes the tunnel on a 101.
+    let webSocketOverHTTP2: Bool
+    /// An HTTP/2 request whose `Host` names another authority than its `:authority`: malformed
+    /// (RFC 9113 §8.3.1), refused by ``RequestValidator``.
+    let authorityConflict: Bool
 
     init(
         version: HTTPVersion, method: HTTPMethod, target: String, fields: FieldLines, framing: HTTP1Fields.Framing,
-        requestLineChecked: Bool = false
+        requestLineChecked: Bool = false, webSocketOverHTTP2: Bool = false, authorityConflict: Bool = false
     ) {
         self.version = version
         self.method = method
@@ -32,6 +39,8 @@ final class ClientRequestHead: Equatable, Sendable {
         self.fields = fields
         self.framing = framing
         self.requestLineChecked = requestLineChecked
+        self.webSocketOverHTTP2 = webSocketOverHTTP2
+        self.authorityConflict = authorityConflict
         self.host = fields.lines.first(where: { $0.name == .host }).map(fields.value(of:))
     }
 
@@ -54,11 +63,17 @@ final class ClientRequestHead: Equatable, Sendable {
     /// HTTP/1.1 node they must be), and no NIOHTTP1 head and header list made in between.
     /// swift-nio-http2 has checked the block already (pseudo-header fields present, valid and first;
     /// names lower-case; no connection-specific fields).
+    ///
+    /// A CONNECT with `:protocol: websocket` (RFC 8441 §4) becomes the GET of a WebSocket opening
+    /// handshake (RFC 8441 §5: the node is spoken to in HTTP/1.1): `Connection: Upgrade`,
+    /// `Upgrade: websocket`, and a `Sec-WebSocket-Key` of Latch's making, which HTTP/2 clients do not
+    /// send (§5). Any other `:protocol` stays a CONNECT, which Latch refuses.
     convenience init(http2 block: HPACKHeaders, endStream: Bool) throws(HTTPParserError) {
         var method: String?
         var path: String?
         var authority: String?
-        var hasHost = false
+        var extendedProtocol: String?
+        var host: String?
         var hasLength = false
         var cookies = 0
         for (name, value, _) in block {
@@ -72,7 +87,8 @@ final class ClientRequestHead: Equatable, Sendable {
                 guard path == nil else { throw HTTPParserError.invalidURL }
                 path = value
             case ":authority": authority = value
-            case "host": hasHost = true
+            case ":protocol": extendedProtocol = value
+            case "host": if host == nil { host = value }
             case "content-length": hasLength = true
             case "cookie": cookies += 1
             default: break
@@ -80,10 +96,16 @@ final class ClientRequestHead: Equatable, Sendable {
         }
         guard let method else { throw HTTPParserError.invalidMethod }
         guard let path else { throw HTTPParserError.invalidURL }
-        let verb = HTTPMethod(rawValue: method)
+        var verb = HTTPMethod(rawValue: method)
         var bytes = ByteBuffer()
         bytes.reserveCapacity(256)
-        if !hasHost, let authority { FieldLines.write(name: "host", value: authority, to: &bytes) }
+        if host == nil, let authority { FieldLines.write(name: "host", value: authority, to: &bytes) }
+        let webSocket = verb == .CONNECT && extendedProtocol?.lowercased() == "websocket"
+        if webSocket {
+            verb = .GET
+            bytes.writeStaticString("connection: upgrade\r\nupgrade: websocket\r\n")
+            FieldLines.write(name: "sec-websocket-key", value: Self.webSocketKey(), to: &bytes)
+        }
         switch verb {
         case .GET, .HEAD, .DELETE, .CONNECT, .TRACE:
             break
@@ -106,11 +128,32 @@ final class ClientRequestHead: Equatable, Sendable {
         }
         // Joined once, in linear time: a block of many small cookie fields must not cost their square.
         if !joined.isEmpty { FieldLines.write(name: "cookie", value: joined.joined(separator: "; "), to: &bytes) }
-        try self.init(version: HTTPVersion(major: 2, minor: 0), method: verb, target: path, unparsed: bytes)
+        let conflict = host.flatMap { host in authority.map { !Self.sameAuthority(host, $0) } } ?? false
+        try self.init(
+            version: HTTPVersion(major: 2, minor: 0), method: verb, target: path, unparsed: bytes, webSocketOverHTTP2: webSocket,
+            authorityConflict: conflict)
+    }
+
+    /// The same authority, any case, with or without the `https` default port (RFC 3986 §6.2.3).
+    static func sameAuthority(_ a: String, _ b: String) -> Bool {
+        func normal(_ text: String) -> Substring {
+            let lower = text.lowercased()[...]
+            return lower.hasSuffix(":443") ? lower.dropLast(4) : lower
+        }
+        return a == b || normal(a) == normal(b)
+    }
+
+    /// A WebSocket opening handshake's nonce: 16 random bytes, base64 (RFC 6455 §4.1).
+    static func webSocketKey() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return Data((0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }).base64EncodedString()
     }
 
     /// Field lines written by Latch (without the blank line) read as an HTTP/1 head's are.
-    private convenience init(version: HTTPVersion, method: HTTPMethod, target: String, unparsed: ByteBuffer) throws(HTTPParserError) {
+    private convenience init(
+        version: HTTPVersion, method: HTTPMethod, target: String, unparsed: ByteBuffer, webSocketOverHTTP2: Bool = false,
+        authorityConflict: Bool = false
+    ) throws(HTTPParserError) {
         var bytes = unparsed
         bytes.writeStaticString("\r\n")
         var framing: HTTP1Fields.Framing? = HTTP1Fields.Framing()
@@ -120,7 +163,9 @@ final class ClientRequestHead: Equatable, Sendable {
             var cursor = HeadCursor(raw)
             return try HTTP1Fields.read(&cursor, budget: &budget, framing: &framing)
         }
-        self.init(version: version, method: method, target: target, fields: FieldLines(bytes: bytes, lines: lines), framing: framing!)
+        self.init(
+            version: version, method: method, target: target, fields: FieldLines(bytes: bytes, lines: lines), framing: framing!,
+            webSocketOverHTTP2: webSocketOverHTTP2, authorityConflict: authorityConflict)
     }
 
     /// Whether the connection stays open after this request (RFC 9112 §9.3).

@@ -71,8 +71,10 @@ final class Exchange {
     static func upgradeOffer(_ head: ClientRequestHead) -> UpgradeOffer.Outcome {
         guard head.framing.upgrade else { return .none }
         let tokens = head.values(.connection).flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: " \t").lowercased() }
+        // A WebSocket over HTTP/2 goes to the node as an HTTP/1.1 opening handshake (RFC 8441 §5).
+        let version = head.webSocketOverHTTP2 ? HTTPVersion.http1_1 : head.version
         return UpgradeOffer.evaluate(
-            versionMinor: head.version.minor, versionMajor: head.version.major, method: head.method.rawValue,
+            versionMinor: version.minor, versionMajor: version.major, method: head.method.rawValue,
             connectionTokens: tokens, upgradeValues: head.values(.upgrade), hasBody: MessageFraming.requestHasBody(head))
     }
 

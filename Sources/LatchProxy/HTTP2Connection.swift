@@ -16,9 +16,12 @@ import NIOHTTP2
 /// - the streams' ends: a proxy's reset is a `RST_STREAM`, and a stream's close, or the connection's,
 ///   reaches the proxy as its client going.
 ///
-/// And what the connection keeper did: closes the connection after `idle` with no open stream, and
-/// on shutdown (`ChannelShouldQuiesceEvent`) sends GOAWAY (RFC 9113 §6.8) — no new streams — and
-/// closes once the streams in flight are done.
+/// And the connection's own life: it closes after `idle` with no open stream (GOAWAY first), and on
+/// shutdown (`ChannelShouldQuiesceEvent`, or accepted while Latch was already stopping) it goes away
+/// in two steps, as RFC 9113 §6.8 advises: a GOAWAY naming the highest stream id and a PING, then,
+/// once the PING's answer shows the client has seen the first (or after ``goAwayPatience``), the
+/// GOAWAY naming the last stream Latch will serve. Streams the client opened in between are served,
+/// not refused; the connection closes when the last of them is done.
 final class HTTP2Connection: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame
     typealias OutboundOut = HTTP2Frame
@@ -34,7 +37,16 @@ final class HTTP2Connection: ChannelInboundHandler {
     private var streams: [HTTP2StreamID: HTTP2Stream] = [:]
     private var lastStreamID = HTTP2StreamID.rootStream
     private var quiescing = false
+    /// The first GOAWAY went out and the final one has not.
+    private var awaitingFinalGoAway = false
     private var idleTimer: Scheduled<Void>?
+    private var finalGoAwayTimer: Scheduled<Void>?
+
+    /// How long the final GOAWAY waits for the PING's answer: a round trip, with room for a busy
+    /// client; one that never answers still gets it.
+    static let goAwayPatience = TimeAmount.seconds(1)
+    /// The PING that follows the first GOAWAY; its ACK carries the same bytes back.
+    static let goAwayPing = HTTP2PingData(withInteger: 0x6c61_7463_6867_6f61)
     /// Streams that were handed frames in the current read (``HTTP2Stream/inRead``).
     private var inRead: [HTTP2Stream] = []
     /// Frames of the connection's own (window updates, resets) written and not yet flushed.
@@ -58,10 +70,13 @@ final class HTTP2Connection: ChannelInboundHandler {
         self.context = context
         channelWritable = context.channel.isWritable
         startIdleTimer()
+        // Accepted as shutdown began, after the registry told the open connections.
+        if holder.isQuiescing { quiesce(context: context) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         idleTimer?.cancel()
+        finalGoAwayTimer?.cancel()
         closeAll()
         self.context = nil
     }
@@ -79,6 +94,8 @@ final class HTTP2Connection: ChannelInboundHandler {
             }
         case .data:
             streams[frame.streamID]?.received(frame.payload)
+        case .ping(let data, ack: true) where data == Self.goAwayPing:
+            finalGoAway()
         case .settings(.settings(let settings)):
             for setting in settings where setting.parameter == .initialWindowSize {
                 let delta = setting.value - clientInitialWindow
@@ -128,7 +145,7 @@ final class HTTP2Connection: ChannelInboundHandler {
     func channelReadComplete(context: ChannelHandlerContext) {
         for stream in inRead {
             stream.inRead = false
-            stream.proxy?.readComplete()
+            stream.reader?.readComplete()
         }
         inRead.removeAll(keepingCapacity: true)
         flushIfNeeded()
@@ -154,7 +171,7 @@ final class HTTP2Connection: ChannelInboundHandler {
         case is ChannelShouldQuiesceEvent:
             quiesce(context: context)
         case is ShutdownGraceOverEvent:
-            for stream in streams.values { stream.proxy?.shutdownGraceOver() }
+            for stream in streams.values { stream.reader?.shutdownGraceOver() }
             context.fireUserInboundEventTriggered(event)
         default:
             context.fireUserInboundEventTriggered(event)
@@ -214,11 +231,11 @@ final class HTTP2Connection: ChannelInboundHandler {
 
     // MARK: - Streams' ends
 
-    /// RST_STREAM (CANCEL) for a stream its proxy gave up on (RFC 9113 §6.4); its close reaches the
-    /// proxy now, not when swift-nio-http2 reports it.
-    func reset(_ stream: HTTP2Stream) {
+    /// RST_STREAM for a stream its reader gave up on or finished with (RFC 9113 §6.4); its close
+    /// reaches the reader now, not when swift-nio-http2 reports it.
+    func reset(_ stream: HTTP2Stream, code: HTTP2ErrorCode) {
         guard streams.removeValue(forKey: stream.id) != nil else { return }
-        context?.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: stream.id, payload: .rstStream(.cancel))), promise: nil)
+        context?.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: stream.id, payload: .rstStream(code))), promise: nil)
         stream.closed()
         streamGone()
     }
@@ -226,6 +243,7 @@ final class HTTP2Connection: ChannelInboundHandler {
     private func streamGone() {
         guard streams.isEmpty else { return }
         if quiescing {
+            guard !awaitingFinalGoAway else { return }
             context?.close(promise: nil)
         } else {
             startIdleTimer()
@@ -247,6 +265,7 @@ final class HTTP2Connection: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         idleTimer?.cancel()
+        finalGoAwayTimer?.cancel()
         closeAll()
         context.fireChannelInactive()
     }
@@ -260,22 +279,41 @@ final class HTTP2Connection: ChannelInboundHandler {
         // (each stream's, each write's) then takes the runtime's slow path. The timer is cancelled when
         // the connection goes, so it keeps nothing alive.
         idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: idle) {
-            guard self.streams.isEmpty else { return }
-            self.goAway()
+            guard self.streams.isEmpty, !self.quiescing else { return }
+            self.goAway(lastStreamID: self.lastStreamID)
             self.context?.close(promise: nil)
         }
     }
 
-    private func goAway() {
+    private func goAway(lastStreamID: HTTP2StreamID, ping: Bool = false) {
         guard let context else { return }
         let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: .noError, opaqueData: nil))
-        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+        context.write(wrapOutboundOut(frame), promise: nil)
+        if ping { context.write(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .ping(Self.goAwayPing, ack: false))), promise: nil) }
+        context.flush()
     }
 
+    /// Shutdown: the first GOAWAY (no stream refused yet) and its PING.
     private func quiesce(context: ChannelHandlerContext) {
         guard !quiescing else { return }
         quiescing = true
-        goAway()
-        if streams.isEmpty { context.close(promise: nil) }
+        awaitingFinalGoAway = true
+        idleTimer?.cancel()
+        idleTimer = nil
+        goAway(lastStreamID: .maxID, ping: true)
+        finalGoAwayTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.goAwayPatience) {
+            self.finalGoAway()
+        }
+    }
+
+    /// The client has seen the first GOAWAY (or had its time): from here no new stream is served,
+    /// and the connection closes once the streams it named are done.
+    private func finalGoAway() {
+        guard awaitingFinalGoAway else { return }
+        awaitingFinalGoAway = false
+        finalGoAwayTimer?.cancel()
+        finalGoAwayTimer = nil
+        goAway(lastStreamID: lastStreamID)
+        if streams.isEmpty { context?.close(promise: nil) }
     }
 }

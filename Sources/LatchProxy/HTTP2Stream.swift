@@ -3,6 +3,22 @@ import NIOHPACK
 import NIOHTTP1
 import NIOHTTP2
 
+/// What an ``HTTP2Stream`` hands its frames to: the stream's ``ProxyHandler`` or, once a WebSocket
+/// opened over it (RFC 8441), its ``HTTP2Tunnel``.
+protocol HTTP2StreamReader: AnyObject {
+    func received(_ part: HTTP2RequestPart)
+    /// Whether the next frames may come now; if not, the reader resumes the stream itself later.
+    func mayRead() -> Bool
+    /// The connection's read ended: what the reader wrote toward its node leaves in one flush.
+    func readComplete()
+    /// The client takes more of the stream's answer again.
+    func clientWritable()
+    /// The stream is over (ended both ways, reset, or the connection went).
+    func streamClosed()
+    /// Shutdown's grace ran out (``ShutdownGraceOverEvent``).
+    func shutdownGraceOver()
+}
+
 /// One stream of a client's HTTP/2 connection, handled on the connection (``HTTP2Connection``)
 /// rather than as a child channel with a pipeline of its own: per stream there is this object and
 /// its ``ProxyHandler``, nothing else. The stream turns its frames into the proxy's request parts,
@@ -11,14 +27,17 @@ import NIOHTTP2
 /// response may go on (the client's window for it and the connection's are open, and the socket
 /// takes more).
 ///
+/// A WebSocket's extended CONNECT (RFC 8441 §4) holds the stream's DATA from its head until the
+/// node's answer: a 101 hands the stream to a tunnel (``openTunnel(_:)``), anything else ends it.
+///
 /// The first header block is the request's head, a later one its trailers (RFC 9113 §8.1). Frames
 /// other than HEADERS and DATA (window updates, resets, priority) are swift-nio-http2's business.
 final class HTTP2Stream {
     let id: HTTP2StreamID
     /// `unowned`: the connection holds its streams and lets each go (``closed()``) before it goes.
     unowned let connection: HTTP2Connection
-    /// `nil` once the stream has closed: that breaks the cycle (the proxy holds its stream).
-    private(set) var proxy: ProxyHandler?
+    /// `nil` once the stream has closed: that breaks the cycle (the reader holds its stream).
+    private(set) var reader: (any HTTP2StreamReader)?
     private var sawHead = false
     /// Frames that arrived while the proxy was not reading, oldest first.
     private var held: CircularBuffer<HTTP2Frame.FramePayload> = []
@@ -26,6 +45,8 @@ final class HTTP2Stream {
     private var reading = true
     /// A frame is being handed to the proxy: a resume from inside it only marks the stream as reading.
     private var delivering = false
+    /// An extended CONNECT awaits the node's answer: what the client sends is the tunnel's, and waits.
+    private(set) var awaitingTunnel = false
     var inbound: HTTP2InboundWindow
     /// What the client lets Latch send on this stream (RFC 9113 §6.9), as swift-nio-http2 last
     /// reported it, or from the client's initial window before the first report.
@@ -36,7 +57,7 @@ final class HTTP2Stream {
     /// for the read's end, to leave in one flush.
     var inRead = false
 
-    var isClosed: Bool { proxy == nil }
+    var isClosed: Bool { reader == nil }
 
     init(id: HTTP2StreamID, connection: HTTP2Connection, inboundTarget: Int, outboundWindow: Int) {
         self.id = id
@@ -45,8 +66,22 @@ final class HTTP2Stream {
         self.outboundWindow = outboundWindow
     }
 
-    func attach(_ proxy: ProxyHandler) {
-        self.proxy = proxy
+    func attach(_ reader: any HTTP2StreamReader) {
+        self.reader = reader
+    }
+
+    /// The request was a WebSocket's extended CONNECT: nothing more reaches the proxy.
+    func awaitTunnel() {
+        awaitingTunnel = true
+        reading = false
+    }
+
+    /// The node switched protocols: the tunnel takes the stream, and what waited is its first bytes.
+    func openTunnel(_ tunnel: any HTTP2StreamReader) {
+        guard !isClosed else { return }
+        reader = tunnel
+        awaitingTunnel = false
+        resume()
     }
 
     /// A HEADERS or DATA frame of this stream.
@@ -63,6 +98,7 @@ final class HTTP2Stream {
     /// The proxy reads again (``ProxyHandler/resumeClientReads()``): what waited goes to it, in
     /// order, until it stops reading again; the client's window reopens by what it took.
     func resume() {
+        guard !awaitingTunnel else { return }
         reading = true
         guard !delivering else { return }
         var took = false
@@ -74,55 +110,55 @@ final class HTTP2Stream {
             took = true
         }
         guard took else { return }
-        proxy?.readComplete()
+        reader?.readComplete()
         connection.flushIfNeeded()
     }
 
     private func deliver(_ payload: HTTP2Frame.FramePayload) {
-        guard let proxy else { return }
+        guard let reader else { return }
         delivering = true
         defer { delivering = false }
         switch payload {
         case .headers(let block):
             guard sawHead else {
                 sawHead = true
-                proxy.received(.head(block.headers, endStream: block.endStream))
-                if block.endStream { proxy.received(.end(nil)) }
+                reader.received(.head(block.headers, endStream: block.endStream))
+                if block.endStream { reader.received(.end(nil)) }
                 break
             }
-            proxy.received(.end(HTTPHeaders(block.headers.filter { $0.name.utf8.first != UInt8(ascii: ":") }.map { ($0.name, $0.value) })))
+            reader.received(.end(HTTPHeaders(block.headers.filter { $0.name.utf8.first != UInt8(ascii: ":") }.map { ($0.name, $0.value) })))
         case .data(let content):
             guard case .byteBuffer(let buffer) = content.data else { break }
-            if buffer.readableBytes > 0 { proxy.received(.body(buffer)) }
-            if content.endStream { proxy.received(.end(nil)) }
+            if buffer.readableBytes > 0 { reader.received(.body(buffer)) }
+            if content.endStream { reader.received(.end(nil)) }
         default:
             return
         }
         connection.delivered(self)
-        reading = self.proxy?.mayRead() ?? false
+        reading = !awaitingTunnel && (self.reader?.mayRead() ?? false)
     }
 
     /// Writability as the connection computes it; the proxy hears when its response may go on again.
     func setWritable(_ now: Bool) {
         guard now != writable else { return }
         writable = now
-        if now { proxy?.clientWritable() }
+        if now { reader?.clientWritable() }
     }
 
-    /// The proxy ends the stream early (RFC 9113 §8.1: RST_STREAM, CANCEL); the rest of the
-    /// connection is untouched.
-    func reset() {
+    /// The reader ends the stream early (RFC 9113 §8.1: RST_STREAM, CANCEL; NO_ERROR after a
+    /// complete answer, asking the client to stop sending); the rest of the connection is untouched.
+    func reset(_ code: HTTP2ErrorCode = .cancel) {
         guard !isClosed else { return }
-        connection.reset(self)
+        connection.reset(self, code: code)
     }
 
     /// The stream is over (both sides ended, reset either way, or the connection went): the proxy
     /// sees its client go.
     func closed() {
-        guard let proxy else { return }
-        self.proxy = nil
+        guard let reader else { return }
+        self.reader = nil
         held.removeAll()
-        proxy.streamClosed()
+        reader.streamClosed()
     }
 }
 

@@ -109,9 +109,8 @@ extension ProxyHandler {
     /// node connection stays with the tunnel and never returns to the pool.
     private func openTunnel(_ exchange: Exchange, _ head: NodeResponseHead, context: ChannelHandlerContext) {
         guard let upstream = exchange.upstream else { return }
-        guard stream == nil else {
-            // An HTTP/2 request cannot ask to upgrade (RFC 9113 §8.2.2 refuses `Upgrade`).
-            fail(exchange, .badResponse("unexpected 101 Switching Protocols"))
+        if let stream {
+            openHTTP2Tunnel(exchange, head, upstream: upstream, stream: stream, context: context)
             return
         }
         let downstream = HeaderRewriter.downstreamResponseHead(
@@ -149,6 +148,32 @@ extension ProxyHandler {
             upstream.channel.close(promise: nil)
             context.close(promise: nil)
         }
+    }
+
+    /// A WebSocket over HTTP/2 (RFC 8441 §5): the node's 101 reaches the client as a 200 on the
+    /// stream, without the handshake's HTTP/1.1 fields, and the stream and the node connection become
+    /// one tunnel (``HTTP2Tunnel``). The access log says 200, as the client saw it.
+    private func openHTTP2Tunnel(
+        _ exchange: Exchange, _ head: NodeResponseHead, upstream: UpstreamConnection, stream: HTTP2Stream, context: ChannelHandlerContext
+    ) {
+        let downstream = HeaderRewriter.downstreamResponseHead(head, clientVersion: .http1_1, keepAlive: true, via: runtime.via)
+        downstream.status = .ok
+        downstream.relayed.drop(named: "sec-websocket-accept")
+        if let name = exchange.cluster.config.failover.nodeHeader {
+            downstream.replaceOrAdd(name: name, value: exchange.nodeConfig.name)
+        }
+        exchange.machine.switchedProtocols(.ok)
+        exchange.upstream = nil
+        finish(exchange, upstreamReusable: false)
+        writer.writeHead(downstream, context: context)
+        writer.flush(context: context)
+        let tunnel = HTTP2Tunnel(
+            stream: stream, upstream: upstream, context: context,
+            idleTimeout: TimeAmount(runtime.config.timeouts.tunnel), logger: runtime.logger,
+            labels: .init(client: clientAddress, cluster: exchange.cluster.config.name, node: exchange.nodeConfig.name)
+        )
+        deadlines.stop()
+        stream.openTunnel(tunnel)
     }
 
     func downstreamStalled() {
@@ -219,7 +244,9 @@ extension ProxyHandler {
         case .keepAlive:
             deliverHeld(context)
         case .streamEnds:
-            break
+            // A WebSocket's CONNECT answered without a tunnel: the client may not end its side by
+            // itself, so it is asked to stop (RFC 9113 §8.1: NO_ERROR after a complete response).
+            if let stream, stream.awaitingTunnel { stream.reset(.noError) }
         case .close(let written):
             written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         case .linger(let written, let shutOutput):

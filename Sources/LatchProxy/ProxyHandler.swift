@@ -23,7 +23,7 @@ import NIOHTTP1
 ///
 /// Responses leave through a ``ResponseWriter``: bytes on an HTTP/1 connection, `HTTPServerResponsePart`s
 /// on an HTTP/2 stream; the writer declares which. Nothing else writes through this handler.
-final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamDelegate, NIOScheduledCallbackHandler {
+final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamDelegate, NIOScheduledCallbackHandler, HTTP2StreamReader {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = Never
     typealias OutboundOut = Never
@@ -213,10 +213,18 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         defer { inClientRead = false }
         switch part {
         case .head(let block, let endStream):
+            let head: ClientRequestHead
             do {
-                perform(client.received(.head(try ClientRequestHead(http2: block, endStream: endStream))), context: context)
+                head = try ClientRequestHead(http2: block, endStream: endStream)
             } catch {
                 parseError(error, replaying: false, context: context)
+                return
+            }
+            perform(client.received(.head(head)), context: context)
+            if head.webSocketOverHTTP2 {
+                // The handshake is the whole request (RFC 8441 §5); the stream's DATA is the tunnel's.
+                stream?.awaitTunnel()
+                perform(client.received(.end(nil)), context: context)
             }
         case .body(let bytes):
             perform(client.received(.body(bytes)), context: context)

@@ -94,6 +94,9 @@ enum RequestValidator {
             return RequestRejection(status: .badRequest, message: "more than one Host header")
         }
         guard let hostLine = firstHost else { return nil }
+        if head.authorityConflict {
+            return RequestRejection(status: .badRequest, message: "the Host header differs from :authority (RFC 9113 §8.3.1)")
+        }
         let valid = head.fields.bytes.withUnsafeReadableBytes { bytes in
             isValidAuthority(bytes: bytes[Int(hostLine.valueStart)..<Int(hostLine.valueEnd)])
         }

@@ -1,3 +1,4 @@
+import LatchCore
 import NIOCore
 import NIOHPACK
 import NIOHTTP1
@@ -32,6 +33,42 @@ struct HTTP2HeadsTests {
     @Test func aHostFieldOfItsOwnIsKeptAndNotAddedTwice() throws {
         let head = try Self.head(Self.pseudo + [("host", "other.example")])
         #expect(Self.lines(head) == ["host: other.example"])
+    }
+
+    @Test("a Host naming another authority than :authority is refused (RFC 9113 §8.3.1); the same one, any case, is not")
+    func hostMustAgreeWithAuthority() throws {
+        let other = try Self.head(Self.pseudo + [("host", "other.example")])
+        #expect(other.authorityConflict)
+        #expect(RequestValidator.validate(other, limits: LimitsConfig())?.message == "the Host header differs from :authority (RFC 9113 §8.3.1)")
+        let same = try Self.head(Self.pseudo + [("host", "SHOP.example:8443")])
+        #expect(!same.authorityConflict)
+        #expect(RequestValidator.validate(same, limits: LimitsConfig()) == nil)
+        var defaultPort = Self.pseudo
+        defaultPort[2] = (":authority", "shop.example:443")
+        #expect(!(try Self.head(defaultPort + [("host", "shop.example")])).authorityConflict)
+    }
+
+    @Test("a WebSocket's extended CONNECT (RFC 8441) becomes the node's HTTP/1.1 opening handshake")
+    func webSocketOverHTTP2() throws {
+        let head = try Self.head(
+            [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "https"), (":authority", "chat.example"), (":path", "/chat"),
+             ("sec-websocket-version", "13"), ("cookie", "JSESSIONID=S1.ws2")],
+            endStream: false)
+        #expect(head.webSocketOverHTTP2)
+        #expect(head.method == .GET)
+        #expect(head.target == "/chat")
+        let lines = Self.lines(head)
+        #expect(Array(lines.prefix(3)) == ["host: chat.example", "connection: upgrade", "upgrade: websocket"])
+        let key = try #require(lines.first { $0.hasPrefix("sec-websocket-key: ") }).dropFirst("sec-websocket-key: ".count)
+        #expect(key.count == 24 && key.hasSuffix("=="), "16 bytes in base64 (RFC 6455 §4.1)")
+        #expect(!MessageFraming.requestHasBody(head), "the handshake is bodiless; the stream's DATA are the tunnel's")
+        #expect(Exchange.upgradeOffer(head) == .forward(protocols: "websocket"))
+        // Another protocol stays a CONNECT, which Latch refuses like any.
+        let other = try Self.head(
+            [(":method", "CONNECT"), (":protocol", "something"), (":scheme", "https"), (":authority", "chat.example"), (":path", "/x")],
+            endStream: false)
+        #expect(!other.webSocketOverHTTP2)
+        #expect(other.method == .CONNECT)
     }
 
     static let framingRows: [(String, Bool, [(String, String)], [String])] = [
