@@ -23,6 +23,10 @@ enum BackendReply: Sendable {
     case stopReadingAfterHead
     /// Send `100 Continue`-style interim responses are handled by NIO; this answers only after the body.
     case echoBodyChecksum
+    /// A node slower than the client: reads the request body 16 KiB at most at a time, `every` apart, so
+    /// the client's upload has to wait for it (backpressure all the way back); then answers as
+    /// ``echoBodyChecksum``. Decided from the head, like ``stopReadingAfterHead``.
+    case readSlowly(every: TimeAmount)
 }
 
 /// What a backend saw of one request.
@@ -46,12 +50,22 @@ final class TestBackend: Sendable {
         var accepted = 0
         var children: [any Channel] = []
         var requests: [RecordedRequest] = []
+        /// Request body bytes read so far, over all requests (complete or not).
+        var bodyBytesRead = 0
+        /// Bytes of ``BackendReply/download(bytes:chunked:)`` bodies written so far, over all requests.
+        var downloadBytesWritten = 0
         var reply: @Sendable (HTTPRequestHead) -> BackendReply
     }
 
     var port: Int { channel.localAddress!.port! }
     var accepted: Int { state.withLockedValue { $0.accepted } }
     var requests: [RecordedRequest] { state.withLockedValue { $0.requests } }
+    /// Request body bytes read so far, over all requests, those still arriving included: how far
+    /// a node has got with an upload.
+    var bodyBytesRead: Int { state.withLockedValue { $0.bodyBytesRead } }
+    /// Download body bytes written so far (handed to the socket as it took them): how far a node
+    /// has got with a download the client is not reading.
+    var downloadBytesWritten: Int { state.withLockedValue { $0.downloadBytesWritten } }
 
     func setReply(_ reply: @escaping @Sendable (HTTPRequestHead) -> BackendReply) {
         state.withLockedValue { $0.reply = reply }
@@ -88,7 +102,9 @@ final class TestBackend: Sendable {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(
                         BackendHandler(name: name, record: { request in state.withLockedValue { $0.requests.append(request) } },
-                                       reply: { head in state.withLockedValue { $0.reply }(head) })
+                                       reply: { head in state.withLockedValue { $0.reply }(head) },
+                                       progress: { bytes in state.withLockedValue { $0.bodyBytesRead += bytes } },
+                                       wrote: { bytes in state.withLockedValue { $0.downloadBytesWritten += bytes } })
                     )
                 }
             }
@@ -189,14 +205,23 @@ private final class BackendHandler: ChannelInboundHandler {
     let name: String
     let record: (RecordedRequest) -> Void
     let reply: (HTTPRequestHead) -> BackendReply
+    let progress: (Int) -> Void
+    let wrote: (Int) -> Void
     private var head: HTTPRequestHead?
     private var checksum = StreamChecksum()
     private var download: (remaining: Int, offset: Int)?
+    /// The reads of a ``BackendReply/readSlowly(every:)`` request, until its end.
+    private var slowReads: RepeatedTask?
 
-    init(name: String, record: @escaping (RecordedRequest) -> Void, reply: @escaping (HTTPRequestHead) -> BackendReply) {
+    init(
+        name: String, record: @escaping (RecordedRequest) -> Void, reply: @escaping (HTTPRequestHead) -> BackendReply,
+        progress: @escaping (Int) -> Void, wrote: @escaping (Int) -> Void
+    ) {
         self.name = name
         self.record = record
         self.reply = reply
+        self.progress = progress
+        self.wrote = wrote
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -209,17 +234,49 @@ private final class BackendHandler: ChannelInboundHandler {
                 self.head = nil
                 return
             }
+            if case .readSlowly(let every) = reply(head) { startSlowReads(every: every, context: context) }
             if head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
                 // What Tomcat and most servers do: ask for the body (RFC 9110 §10.1.1).
                 context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
             }
         case .body(let buffer):
             checksum.update(buffer)
+            progress(buffer.readableBytes)
         case .end:
+            stopSlowReads(context: context)
             guard let head else { return }
             record(RecordedRequest(head: head, bodyBytes: checksum.count, checksum: checksum.final))
             respond(to: head, context: context)
         }
+    }
+
+    /// Automatic reads off, small reads on a timer: at most 16 KiB per `every` (one read into one
+    /// small buffer each time).
+    private func startSlowReads(every: TimeAmount, context: ChannelHandlerContext) {
+        let channel = context.channel
+        channel.setOption(.autoRead, value: false).whenComplete { _ in }
+        channel.setOption(.maxMessagesPerRead, value: 1).whenComplete { _ in }
+        // A small fixed receive buffer, not one the kernel grows: what waits for this node waits upstream.
+        channel.setOption(.socketOption(.so_rcvbuf), value: 64 * 1024).whenComplete { _ in }
+        channel.setOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 16384)).whenComplete { _ in }
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        slowReads = context.eventLoop.scheduleRepeatedTask(initialDelay: every, delay: every) { _ in bound.value.read() }
+    }
+
+    /// The body has been read: the connection reads as before, for the next request.
+    private func stopSlowReads(context: ChannelHandlerContext) {
+        guard let slowReads else { return }
+        slowReads.cancel()
+        self.slowReads = nil
+        context.channel.setOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator()).whenComplete { _ in }
+        context.channel.setOption(.maxMessagesPerRead, value: 4).whenComplete { _ in }
+        context.channel.setOption(.autoRead, value: true).whenComplete { _ in }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        slowReads?.cancel()
+        slowReads = nil
+        context.fireChannelInactive()
     }
 
     private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
@@ -235,7 +292,7 @@ private final class BackendHandler: ChannelInboundHandler {
                 context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
             }
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        case .echoBodyChecksum:
+        case .echoBodyChecksum, .readSlowly:
             let body = "bytes=\(checksum.count) checksum=\(checksum.final)"
             headers.add(name: "Content-Length", value: String(body.utf8.count))
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
@@ -281,7 +338,8 @@ private final class BackendHandler: ChannelInboundHandler {
             state.remaining -= n
             state.offset += n
             download = state
-            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil)
+            let wrote = self.wrote
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(chunk)))).assumeIsolated().whenSuccess { wrote(n) }
         }
     }
 
