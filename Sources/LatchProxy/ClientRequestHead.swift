@@ -1,6 +1,4 @@
-import Foundation
 import NIOCore
-import NIOHPACK
 import NIOHTTP1
 
 /// A client's request head as Latch reads it: the request line, the field lines kept as the bytes
@@ -56,101 +54,8 @@ final class ClientRequestHead: Equatable, Sendable {
         try self.init(version: head.version, method: head.method, target: head.uri, unparsed: FieldLines(head.headers).bytes)
     }
 
-    /// An HTTP/2 request's header block (RFC 9113 §8.3.1) read into a head in one pass: the fields as
-    /// swift-nio-http2's HTTP/1 codec hands them on — `Host` from `:authority` first when the block
-    /// has none, `Content-Length: 0` or `Transfer-Encoding: chunked` for a method that expects a body
-    /// and framed none — with the `Cookie` fields joined into one with "; " (§8.2.3: toward an
-    /// HTTP/1.1 node they must be), and no NIOHTTP1 head and header list made in between.
-    /// swift-nio-http2 has checked the block already (pseudo-header fields present, valid and first;
-    /// names lower-case; no connection-specific fields).
-    ///
-    /// A CONNECT with `:protocol: websocket` (RFC 8441 §4) becomes the GET of a WebSocket opening
-    /// handshake (RFC 8441 §5: the node is spoken to in HTTP/1.1): `Connection: Upgrade`,
-    /// `Upgrade: websocket`, and a `Sec-WebSocket-Key` of Latch's making, which HTTP/2 clients do not
-    /// send (§5). Any other `:protocol` stays a CONNECT, which Latch refuses.
-    convenience init(http2 block: HPACKHeaders, endStream: Bool) throws(HTTPParserError) {
-        var method: String?
-        var path: String?
-        var authority: String?
-        var extendedProtocol: String?
-        var host: String?
-        var hasLength = false
-        var cookies = 0
-        for (name, value, _) in block {
-            switch name {
-            // Each exactly once (§8.3.1); swift-nio-http2's validation says so too, but this head
-            // must not depend on a setting made elsewhere.
-            case ":method":
-                guard method == nil else { throw HTTPParserError.invalidMethod }
-                method = value
-            case ":path":
-                guard path == nil else { throw HTTPParserError.invalidURL }
-                path = value
-            case ":authority": authority = value
-            case ":protocol": extendedProtocol = value
-            case "host": if host == nil { host = value }
-            case "content-length": hasLength = true
-            case "cookie": cookies += 1
-            default: break
-            }
-        }
-        guard let method else { throw HTTPParserError.invalidMethod }
-        guard let path else { throw HTTPParserError.invalidURL }
-        var verb = HTTPMethod(rawValue: method)
-        var bytes = ByteBuffer()
-        bytes.reserveCapacity(256)
-        if host == nil, let authority { FieldLines.write(name: "host", value: authority, to: &bytes) }
-        let webSocket = verb == .CONNECT && extendedProtocol?.lowercased() == "websocket"
-        if webSocket {
-            verb = .GET
-            bytes.writeStaticString("connection: upgrade\r\nupgrade: websocket\r\n")
-            FieldLines.write(name: "sec-websocket-key", value: Self.webSocketKey(), to: &bytes)
-        }
-        switch verb {
-        case .GET, .HEAD, .DELETE, .CONNECT, .TRACE:
-            break
-        default:
-            if !hasLength {
-                if endStream {
-                    bytes.writeStaticString("content-length: 0\r\n")
-                } else {
-                    bytes.writeStaticString("transfer-encoding: chunked\r\n")
-                }
-            }
-        }
-        var joined: [String] = []
-        for (name, value, _) in block where name.utf8.first != UInt8(ascii: ":") {
-            if cookies > 1, name == "cookie" {
-                joined.append(value)
-                continue
-            }
-            FieldLines.write(name: name, value: value, to: &bytes)
-        }
-        // Joined once, in linear time: a block of many small cookie fields must not cost their square.
-        if !joined.isEmpty { FieldLines.write(name: "cookie", value: joined.joined(separator: "; "), to: &bytes) }
-        let conflict = host.flatMap { host in authority.map { !Self.sameAuthority(host, $0) } } ?? false
-        try self.init(
-            version: HTTPVersion(major: 2, minor: 0), method: verb, target: path, unparsed: bytes, webSocketOverHTTP2: webSocket,
-            authorityConflict: conflict)
-    }
-
-    /// The same authority, any case, with or without the `https` default port (RFC 3986 §6.2.3).
-    static func sameAuthority(_ a: String, _ b: String) -> Bool {
-        func normal(_ text: String) -> Substring {
-            let lower = text.lowercased()[...]
-            return lower.hasSuffix(":443") ? lower.dropLast(4) : lower
-        }
-        return a == b || normal(a) == normal(b)
-    }
-
-    /// A WebSocket opening handshake's nonce: 16 random bytes, base64 (RFC 6455 §4.1).
-    static func webSocketKey() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return Data((0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }).base64EncodedString()
-    }
-
     /// Field lines written by Latch (without the blank line) read as an HTTP/1 head's are.
-    private convenience init(
+    convenience init(
         version: HTTPVersion, method: HTTPMethod, target: String, unparsed: ByteBuffer, webSocketOverHTTP2: Bool = false,
         authorityConflict: Bool = false
     ) throws(HTTPParserError) {

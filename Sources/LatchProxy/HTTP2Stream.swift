@@ -126,7 +126,13 @@ final class HTTP2Stream {
                 if block.endStream { reader.received(.end(nil)) }
                 break
             }
-            reader.received(.end(HTTPHeaders(block.headers.filter { $0.name.utf8.first != UInt8(ascii: ":") }.map { ($0.name, $0.value) })))
+            do {
+                reader.received(.end(try ClientRequestHead.http2Trailers(block.headers)))
+            } catch {
+                // Part of the request has gone on already: only the stream can say it was malformed.
+                reset(.protocolError)
+                return
+            }
         case .data(let content):
             guard case .byteBuffer(let buffer) = content.data else { break }
             if buffer.readableBytes > 0 { reader.received(.body(buffer)) }

@@ -11,6 +11,14 @@ struct ParseErrorAnswer: Equatable {
     /// The `reason` label of `latch_requests_refused_total`.
     var metricReason: String
 
+    /// A malformed HTTP/2 request head (RFC 9113 §8.1.1), in its own words.
+    init(_ malformed: HTTP2MalformedRequest) {
+        status = .badRequest
+        message = malformed.message
+        answers = true
+        metricReason = "malformed"
+    }
+
     init(_ error: HTTPParserError) {
         answers = true
         metricReason = "malformed"

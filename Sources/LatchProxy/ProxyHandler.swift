@@ -413,8 +413,17 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
 
     /// The request parser refused the client's bytes (``ParseErrorAnswer`` says with what).
     private func parseError(_ error: any Error, replaying: Bool, context: ChannelHandlerContext) {
-        guard let parseError = error as? HTTPParserError else { return }
-        let answer = ParseErrorAnswer(parseError)
+        let parseError: HTTPParserError
+        let answer: ParseErrorAnswer
+        if let malformed = error as? HTTP2MalformedRequest {
+            parseError = .invalidHeaderToken
+            answer = ParseErrorAnswer(malformed)
+        } else if let error = error as? HTTPParserError {
+            parseError = error
+            answer = ParseErrorAnswer(error)
+        } else {
+            return
+        }
         let action = client.parseError(parseError, answers: answer.answers, replaying: replaying)
         guard action != .held else { return }
         runtime.metrics.requestRefused(answer.metricReason)
