@@ -55,10 +55,11 @@ enum ClientPipeline {
 
     /// HTTP/2 (RFC 9113): each stream gets its own `ProxyHandler`, on the connection's
     /// ``HTTP2Connection`` (no child channel per stream), and is routed, balanced, retried and limited
-    /// like any request; each goes to its node over HTTP/1.1. swift-nio-http2 validates the header
-    /// blocks (pseudo-header fields, forbidden connection-specific fields, lower-case names) and
-    /// content lengths; flow control bounds what a stream may buffer: a stream is read only while its
-    /// node connection can take more, and the client's window is opened as Latch reads.
+    /// like any request; each goes to its node over HTTP/1.1. Latch checks the header blocks as it
+    /// reads them (pseudo-header fields, forbidden connection-specific fields, lower-case names),
+    /// swift-nio-http2 the content lengths; flow control bounds what a stream may buffer: a stream is
+    /// read only while its node connection can take more, and the client's window is opened as Latch
+    /// reads.
     static func http2(_ channel: any Channel, holder: RuntimeHolder, client: SocketAddress? = nil) throws {
         let runtime = holder.current
         let limits = runtime.config.limits

@@ -77,10 +77,13 @@ extension ClientRequestHead {
         if extendedProtocol != nil, method != "CONNECT" {
             throw HTTP2MalformedRequest(message: ":protocol in a \(method) request (RFC 8441 §4: CONNECT only)")
         }
-        // A CONNECT without `:protocol` names only an authority (§8.5); Latch is no forward proxy and
-        // refuses it once read, so it needs a target all the same.
-        guard let path else { throw HTTP2MalformedRequest(message: method == "CONNECT" ? "CONNECT, which Latch does not serve" : "no :path") }
-        guard scheme else { throw HTTP2MalformedRequest(message: "no :scheme") }
+        // A CONNECT without `:protocol` names only an authority (§8.5), its target; Latch is no
+        // forward proxy and answers it 501 as on HTTP/1.1.
+        let plainConnect = method == "CONNECT" && extendedProtocol == nil
+        guard let path = plainConnect ? authority : path else {
+            throw HTTP2MalformedRequest(message: plainConnect ? "CONNECT without :authority" : "no :path")
+        }
+        guard scheme || plainConnect else { throw HTTP2MalformedRequest(message: "no :scheme") }
         var verb = HTTPMethod(rawValue: method)
         var bytes = ByteBuffer()
         bytes.reserveCapacity(256)

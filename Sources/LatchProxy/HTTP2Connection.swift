@@ -10,18 +10,19 @@ import NIOHTTP2
 /// What the multiplexer did, this does:
 /// - flow control on the receiving side: `WINDOW_UPDATE`s for each stream as its proxy takes the
 ///   bytes, and for the connection as they arrive (``HTTP2InboundWindow``);
-/// - writability per stream: a response goes on while the client's window for the stream and the
-///   connection's are open and the socket takes more (``isWritable(_:)``), so a node is read no
+/// - writability per stream: a response goes on while the client's windows have room for more
+///   than what already waits unsent, and little waits (``isWritable(_:)``), so a node is read no
 ///   faster than its client reads;
 /// - the streams' ends: a proxy's reset is a `RST_STREAM`, and a stream's close, or the connection's,
 ///   reaches the proxy as its client going.
 ///
 /// And the connection's own life: it closes after `idle` with no open stream (GOAWAY first), and on
-/// shutdown (`ChannelShouldQuiesceEvent`, or accepted while Latch was already stopping) it goes away
-/// in two steps, as RFC 9113 §6.8 advises: a GOAWAY naming the highest stream id and a PING, then,
-/// once the PING's answer shows the client has seen the first (or after ``goAwayPatience``), the
-/// GOAWAY naming the last stream Latch will serve. Streams the client opened in between are served,
-/// not refused; the connection closes when the last of them is done.
+/// shutdown (`ChannelShouldQuiesceEvent`, or accepted while Latch was already stopping) it sends
+/// GOAWAY naming the last stream it will serve (RFC 9113 §6.8) and closes once those are done. (The
+/// two-step GOAWAY §6.8 suggests would serve streams opened in between, but swift-nio-http2 refuses
+/// every new stream after any GOAWAY sent; clients retry a refused stream elsewhere.) A client
+/// sending malformed requests without end is cut off as the library would: GOAWAY
+/// (ENHANCE_YOUR_CALM) after ``malformedLimit``.
 final class HTTP2Connection: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame
     typealias OutboundOut = HTTP2Frame
@@ -37,16 +38,11 @@ final class HTTP2Connection: ChannelInboundHandler {
     private var streams: [HTTP2StreamID: HTTP2Stream] = [:]
     private var lastStreamID = HTTP2StreamID.rootStream
     private var quiescing = false
-    /// The first GOAWAY went out and the final one has not.
-    private var awaitingFinalGoAway = false
     private var idleTimer: Scheduled<Void>?
-    private var finalGoAwayTimer: Scheduled<Void>?
-
-    /// How long the final GOAWAY waits for the PING's answer: a round trip, with room for a busy
-    /// client; one that never answers still gets it.
-    static let goAwayPatience = TimeAmount.seconds(1)
-    /// The PING that follows the first GOAWAY; its ACK carries the same bytes back.
-    static let goAwayPing = HTTP2PingData(withInteger: 0x6c61_7463_6867_6f61)
+    private var malformed = 0
+    /// swift-nio-http2's own limit on a connection's stream errors ("glitches"), which malformed
+    /// requests were before Latch checked them itself.
+    static let malformedLimit = 200
     /// Streams that were handed frames in the current read (``HTTP2Stream/inRead``).
     private var inRead: [HTTP2Stream] = []
     /// Frames of the connection's own (window updates, resets) written and not yet flushed.
@@ -74,9 +70,16 @@ final class HTTP2Connection: ChannelInboundHandler {
         if holder.isQuiescing { quiesce(context: context) }
     }
 
+    /// A stream's request was malformed (answered 400); past the limit the connection is cut.
+    func noteMalformed() {
+        malformed += 1
+        guard malformed == Self.malformedLimit else { return }
+        goAway(lastStreamID: lastStreamID, errorCode: .enhanceYourCalm)
+        context?.close(promise: nil)
+    }
+
     func handlerRemoved(context: ChannelHandlerContext) {
         idleTimer?.cancel()
-        finalGoAwayTimer?.cancel()
         closeAll()
         self.context = nil
     }
@@ -89,18 +92,17 @@ final class HTTP2Connection: ChannelInboundHandler {
         case .headers:
             if let stream = streams[frame.streamID] {
                 stream.received(frame.payload)
-            } else {
+            } else if frame.streamID > lastStreamID {
+                // A new stream; the HEADERS of one Latch reset already (its RST not yet out) are not.
                 open(frame.streamID, context: context)?.received(frame.payload)
             }
         case .data:
             streams[frame.streamID]?.received(frame.payload)
-        case .ping(let data, ack: true) where data == Self.goAwayPing:
-            finalGoAway()
         case .settings(.settings(let settings)):
             for setting in settings where setting.parameter == .initialWindowSize {
                 let delta = setting.value - clientInitialWindow
                 clientInitialWindow = setting.value
-                for stream in streams.values { stream.outboundWindow += delta }
+                for stream in streams.values { stream.outboundWindowChanged(by: delta) }
                 updateWritability()
             }
         default:
@@ -113,7 +115,7 @@ final class HTTP2Connection: ChannelInboundHandler {
     private func open(_ id: HTTP2StreamID, context: ChannelHandlerContext) -> HTTP2Stream? {
         let stream = HTTP2Stream(id: id, connection: self, inboundTarget: Self.defaultWindow, outboundWindow: clientInitialWindow)
         let proxy = ProxyHandler(
-            holder: holder, parsing: nil, writer: HTTP2ResponseWriter(stream: id), scheme: "https", client: proxiedClient, stream: stream)
+            holder: holder, parsing: nil, writer: HTTP2ResponseWriter(stream: stream), scheme: "https", client: proxiedClient, stream: stream)
         stream.attach(proxy)
         streams[id] = stream
         lastStreamID = max(lastStreamID, id)
@@ -143,11 +145,18 @@ final class HTTP2Connection: ChannelInboundHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        for stream in inRead {
+        // Taken first: a flush toward a node can make it writable at once, resume a stream, and
+        // put that stream on the list again.
+        var batch: [HTTP2Stream] = []
+        swap(&batch, &inRead)
+        for stream in batch {
             stream.inRead = false
             stream.reader?.readComplete()
         }
-        inRead.removeAll(keepingCapacity: true)
+        if inRead.isEmpty {
+            batch.removeAll(keepingCapacity: true)
+            swap(&batch, &inRead)
+        }
         flushIfNeeded()
         context.fireChannelReadComplete()
     }
@@ -162,11 +171,6 @@ final class HTTP2Connection: ChannelInboundHandler {
             if let stream = streams.removeValue(forKey: closed.streamID) {
                 stream.closed()
                 streamGone()
-            }
-        case let created as NIOHTTP2StreamCreatedEvent:
-            if let stream = streams[created.streamID], let size = created.localInitialWindowSize {
-                stream.outboundWindow = Int(size)
-                stream.setWritable(isWritable(stream))
             }
         case is ChannelShouldQuiesceEvent:
             quiesce(context: context)
@@ -195,7 +199,7 @@ final class HTTP2Connection: ChannelInboundHandler {
             openWindow(of: stream.id, by: increment)
         }
         if let outbound = event.outboundWindowSize {
-            stream.outboundWindow = outbound
+            stream.outboundWindowReported(outbound)
             stream.setWritable(isWritable(stream))
         }
     }
@@ -213,10 +217,11 @@ final class HTTP2Connection: ChannelInboundHandler {
         context?.flush()
     }
 
-    /// A stream's response may go on while the client's windows for it are open and the socket takes
-    /// more. What is written beyond a window waits in swift-nio-http2 (at most one read from the node).
+    /// A stream's response may go on while the client's windows have room beyond what already waits
+    /// unsent, little waits, and the socket takes more. What is written beyond a window waits in
+    /// swift-nio-http2: at most ``HTTP2Stream/unsentLimit`` and one read from the node.
     func isWritable(_ stream: HTTP2Stream) -> Bool {
-        channelWritable && connectionOutbound > 0 && stream.outboundWindow > 0
+        channelWritable && connectionOutbound > 0 && stream.unsent < min(HTTP2Stream.unsentLimit, stream.outboundWindow)
     }
 
     private func updateWritability() {
@@ -243,7 +248,6 @@ final class HTTP2Connection: ChannelInboundHandler {
     private func streamGone() {
         guard streams.isEmpty else { return }
         if quiescing {
-            guard !awaitingFinalGoAway else { return }
             context?.close(promise: nil)
         } else {
             startIdleTimer()
@@ -265,7 +269,6 @@ final class HTTP2Connection: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         idleTimer?.cancel()
-        finalGoAwayTimer?.cancel()
         closeAll()
         context.fireChannelInactive()
     }
@@ -285,35 +288,19 @@ final class HTTP2Connection: ChannelInboundHandler {
         }
     }
 
-    private func goAway(lastStreamID: HTTP2StreamID, ping: Bool = false) {
+    private func goAway(lastStreamID: HTTP2StreamID, errorCode: HTTP2ErrorCode = .noError) {
         guard let context else { return }
-        let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: .noError, opaqueData: nil))
-        context.write(wrapOutboundOut(frame), promise: nil)
-        if ping { context.write(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .ping(Self.goAwayPing, ack: false))), promise: nil) }
-        context.flush()
+        let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: errorCode, opaqueData: nil))
+        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
     }
 
-    /// Shutdown: the first GOAWAY (no stream refused yet) and its PING.
+    /// Shutdown: no new stream; the connection closes once the streams in flight are done.
     private func quiesce(context: ChannelHandlerContext) {
         guard !quiescing else { return }
         quiescing = true
-        awaitingFinalGoAway = true
         idleTimer?.cancel()
         idleTimer = nil
-        goAway(lastStreamID: .maxID, ping: true)
-        finalGoAwayTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.goAwayPatience) {
-            self.finalGoAway()
-        }
-    }
-
-    /// The client has seen the first GOAWAY (or had its time): from here no new stream is served,
-    /// and the connection closes once the streams it named are done.
-    private func finalGoAway() {
-        guard awaitingFinalGoAway else { return }
-        awaitingFinalGoAway = false
-        finalGoAwayTimer?.cancel()
-        finalGoAwayTimer = nil
         goAway(lastStreamID: lastStreamID)
-        if streams.isEmpty { context?.close(promise: nil) }
+        if streams.isEmpty { context.close(promise: nil) }
     }
 }

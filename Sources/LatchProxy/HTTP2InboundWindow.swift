@@ -15,6 +15,8 @@ struct HTTP2InboundWindow: Sendable, Equatable {
     /// Bytes received and not yet taken by the reader: counted as still open, so they are not given
     /// back before they are read.
     private(set) var held = 0
+    /// The peer ended its side (END_STREAM): nothing more is given back.
+    private(set) var closed = false
 
     init(target: Int) {
         self.target = target
@@ -32,6 +34,11 @@ struct HTTP2InboundWindow: Sendable, Equatable {
         held += size
     }
 
+    /// The peer ended its side.
+    mutating func close() {
+        closed = true
+    }
+
     /// The reader took a held frame of `size` bytes.
     /// - Returns: the increment to send, if one is due.
     mutating func taken(_ size: Int) -> Int? {
@@ -40,7 +47,7 @@ struct HTTP2InboundWindow: Sendable, Equatable {
     }
 
     private func increment() -> Int? {
-        guard let reported else { return nil }
+        guard !closed, let reported else { return nil }
         // Held bytes are spoken for: the window counts as open by that much until the reader takes them.
         let open = reported + held
         guard open < target else { return nil }

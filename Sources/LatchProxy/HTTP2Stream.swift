@@ -50,7 +50,13 @@ final class HTTP2Stream {
     var inbound: HTTP2InboundWindow
     /// What the client lets Latch send on this stream (RFC 9113 §6.9), as swift-nio-http2 last
     /// reported it, or from the client's initial window before the first report.
-    var outboundWindow: Int
+    private(set) var outboundWindow: Int
+    /// DATA bytes written for the stream that swift-nio-http2 has not sent yet: what its
+    /// flow-control buffer holds beyond the client's windows, or behind a socket that takes no more.
+    private(set) var unsent = 0
+    /// The response stops (its node is not read) once this much waits unsent: with a client that
+    /// opens its window a byte at a time, Latch must not end up holding the response instead.
+    static let unsentLimit = 32 * 1024
     /// The proxy's response may go on: see ``HTTP2Connection/isWritable(_:)``.
     private(set) var writable = true
     /// Frames were handed to the proxy in the connection's current read: its upstream writes wait
@@ -87,6 +93,9 @@ final class HTTP2Stream {
     /// A HEADERS or DATA frame of this stream.
     func received(_ payload: HTTP2Frame.FramePayload) {
         guard !isClosed else { return }
+        // The client's side is over: no window to give back any more (RFC 9113 §6.9: a
+        // WINDOW_UPDATE on a half-closed (remote) stream is the peer's to ignore, the library's to refuse).
+        if payload.endsStream { inbound.close() }
         guard reading, held.isEmpty else {
             if case .data(let data) = payload { inbound.hold(data.data.readableBytes) }
             held.append(payload)
@@ -144,6 +153,25 @@ final class HTTP2Stream {
         reading = !awaitingTunnel && (self.reader?.mayRead() ?? false)
     }
 
+    /// A DATA frame of `size` bytes was written for the stream.
+    func wroteData(_ size: Int) {
+        unsent += size
+        if unsent >= Self.unsentLimit { setWritable(false) }
+    }
+
+    /// swift-nio-http2 reported the client's window for the stream: a smaller one means DATA left
+    /// (each report follows one frame), a larger one a WINDOW_UPDATE.
+    func outboundWindowReported(_ size: Int) {
+        let sent = outboundWindow - size
+        if sent > 0 { unsent = max(0, unsent - sent) }
+        outboundWindow = size
+    }
+
+    /// The client's SETTINGS changed every stream's window by `delta` (RFC 9113 §6.9.2).
+    func outboundWindowChanged(by delta: Int) {
+        outboundWindow += delta
+    }
+
     /// Writability as the connection computes it; the proxy hears when its response may go on again.
     func setWritable(_ now: Bool) {
         guard now != writable else { return }
@@ -174,4 +202,15 @@ enum HTTP2RequestPart {
     case head(HPACKHeaders, endStream: Bool)
     case body(ByteBuffer)
     case end(HTTPHeaders?)
+}
+
+extension HTTP2Frame.FramePayload {
+    /// A HEADERS or DATA frame with END_STREAM.
+    var endsStream: Bool {
+        switch self {
+        case .headers(let headers): headers.endStream
+        case .data(let data): data.endStream
+        default: false
+        }
+    }
 }

@@ -104,6 +104,7 @@ final class HTTP2Tunnel: HTTP2StreamReader, UpstreamDelegate, NIOScheduledCallba
         guard !closed else { return }
         bytesFromNode += bytes.readableBytes
         touch()
+        stream.wroteData(bytes.readableBytes)
         write(.data(.init(data: .byteBuffer(bytes))))
     }
 
@@ -117,8 +118,8 @@ final class HTTP2Tunnel: HTTP2StreamReader, UpstreamDelegate, NIOScheduledCallba
         upstream.handler.resumeReading()
     }
 
-    private func write(_ payload: HTTP2Frame.FramePayload) {
-        context.write(NIOAny(HTTP2Frame(streamID: stream.id, payload: payload)), promise: nil)
+    private func write(_ payload: HTTP2Frame.FramePayload, promise: EventLoopPromise<Void>? = nil) {
+        context.write(NIOAny(HTTP2Frame(streamID: stream.id, payload: payload)), promise: promise)
     }
 
     // MARK: Ends
@@ -135,8 +136,9 @@ final class HTTP2Tunnel: HTTP2StreamReader, UpstreamDelegate, NIOScheduledCallba
     func shutdownGraceOver() {}
 
     /// Closes both sides once: the node connection after what was written to it, and the stream with
-    /// END_STREAM, then, if the client has not ended its side, a reset with NO_ERROR so it is not left
-    /// holding the stream (RFC 9113 §8.1). `endStream`: the stream is still open.
+    /// END_STREAM, then, once that has gone out and if the client has not ended its side, a reset
+    /// with NO_ERROR so it is not left holding the stream (RFC 9113 §8.1); sooner, the reset would
+    /// drop what still waits for the client's window. `endStream`: the stream is still open.
     private func close(reason: String, endStream: Bool) {
         guard !closed else { return }
         closed = true
@@ -145,9 +147,11 @@ final class HTTP2Tunnel: HTTP2StreamReader, UpstreamDelegate, NIOScheduledCallba
         let node = upstream.channel
         node.writeAndFlush(node.allocator.buffer(capacity: 0)).whenComplete { _ in node.close(promise: nil) }
         if endStream {
-            write(.data(.init(data: .byteBuffer(context.channel.allocator.buffer(capacity: 0)), endStream: true)))
+            let sent: EventLoopPromise<Void>? = clientEnded ? nil : context.eventLoop.makePromise()
+            let stream = stream
+            sent?.futureResult.assumeIsolated().whenComplete { _ in stream.reset(.noError) }
+            write(.data(.init(data: .byteBuffer(context.channel.allocator.buffer(capacity: 0)), endStream: true)), promise: sent)
             context.flush()
-            if !clientEnded { stream.reset(.noError) }
         }
         logger.info("tunnel closed", metadata: [
             "client": "\(labels.client)", "cluster": "\(labels.cluster)", "node": "\(labels.node)",

@@ -158,7 +158,8 @@ extension ProxyHandler {
     ) {
         let downstream = HeaderRewriter.downstreamResponseHead(head, clientVersion: .http1_1, keepAlive: true, via: runtime.via)
         downstream.status = .ok
-        downstream.relayed.drop(named: "sec-websocket-accept")
+        // The handshake's own field, and framing that would bound a tunnel that has no length.
+        for name in ["sec-websocket-accept", "content-length", "transfer-encoding"] { downstream.relayed.drop(named: name) }
         if let name = exchange.cluster.config.failover.nodeHeader {
             downstream.replaceOrAdd(name: name, value: exchange.nodeConfig.name)
         }
@@ -244,9 +245,7 @@ extension ProxyHandler {
         case .keepAlive:
             deliverHeld(context)
         case .streamEnds:
-            // A WebSocket's CONNECT answered without a tunnel: the client may not end its side by
-            // itself, so it is asked to stop (RFC 9113 §8.1: NO_ERROR after a complete response).
-            if let stream, stream.awaitingTunnel { stream.reset(.noError) }
+            break
         case .close(let written):
             written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         case .linger(let written, let shutOutput):

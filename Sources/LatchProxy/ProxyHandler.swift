@@ -220,10 +220,11 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
                 parseError(error, replaying: false, context: context)
                 return
             }
+            // The handshake is the whole request (RFC 8441 §5); the stream's DATA is the tunnel's. Marked
+            // first: an answer Latch gives at once must end the stream too.
+            if head.webSocketOverHTTP2 { stream?.awaitTunnel() }
             perform(client.received(.head(head)), context: context)
-            if head.webSocketOverHTTP2 {
-                // The handshake is the whole request (RFC 8441 §5); the stream's DATA is the tunnel's.
-                stream?.awaitTunnel()
+            if head.webSocketOverHTTP2, self.context != nil {
                 perform(client.received(.end(nil)), context: context)
             }
         case .body(let bytes):
@@ -427,6 +428,7 @@ final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstrea
         let action = client.parseError(parseError, answers: answer.answers, replaying: replaying)
         guard action != .held else { return }
         runtime.metrics.requestRefused(answer.metricReason)
+        stream?.connection.noteMalformed()
         runtime.logger.info(
             "malformed request, closing",
             metadata: ["client": "\(clientAddress)", "error": "\(parseError.debugDescription)"]

@@ -138,17 +138,21 @@ final class HTTP1ResponseWriter: ResponseWriter {
 /// Writes a stream's response as swift-nio-http2 frames through its connection's context
 /// (``HTTP2Connection``): HEADERS from the head (``ClientResponseHead/http2Block``), DATA for the
 /// body, and an empty DATA frame, or the trailers' HEADERS, that ends the stream.
+///
+/// It counts the DATA it writes on the stream (``HTTP2Stream/wroteData(_:)``), which is what the
+/// stream's writability weighs.
 final class HTTP2ResponseWriter: ResponseWriter {
     typealias OutboundOut = HTTP2Frame
     let chunksBodies = false
-    private let stream: HTTP2StreamID
+    /// Strong: the stream lets its proxy (and so this writer) go when it closes.
+    private let stream: HTTP2Stream
 
-    init(stream: HTTP2StreamID) {
+    init(stream: HTTP2Stream) {
         self.stream = stream
     }
 
-    private func write(_ payload: HTTP2Frame.FramePayload, context: ChannelHandlerContext) {
-        context.write(NIOAny(HTTP2Frame(streamID: stream, payload: payload)), promise: nil)
+    private func write(_ payload: HTTP2Frame.FramePayload, context: ChannelHandlerContext, promise: EventLoopPromise<Void>? = nil) {
+        context.write(NIOAny(HTTP2Frame(streamID: stream.id, payload: payload)), promise: promise)
     }
 
     func writeHead(_ head: ClientResponseHead, context: ChannelHandlerContext) {
@@ -157,14 +161,25 @@ final class HTTP2ResponseWriter: ResponseWriter {
 
     func writeBody(_ body: ByteBuffer, framing: ResponseFraming, context: ChannelHandlerContext) {
         guard !framing.suppressBody, body.readableBytes > 0 else { return }
+        stream.wroteData(body.readableBytes)
         write(.data(.init(data: .byteBuffer(body))), context: context)
     }
 
     func writeEnd(trailers: HTTPHeaders?, framing: ResponseFraming, context: ChannelHandlerContext) {
+        // A WebSocket's CONNECT answered without a tunnel: the client's side stays open, so once the
+        // whole answer has gone out it is asked to stop (RFC 9113 §8.1: NO_ERROR after a complete
+        // response). Not before: a reset drops what still waits for the client's window.
+        var sent: EventLoopPromise<Void>?
+        if stream.awaitingTunnel {
+            let stream = stream
+            sent = context.eventLoop.makePromise()
+            sent?.futureResult.assumeIsolated().whenSuccess { stream.reset(.noError) }
+        }
         if let trailers {
-            write(.headers(.init(headers: HPACKHeaders(httpHeaders: trailers, normalizeHTTPHeaders: true), endStream: true)), context: context)
+            let block = HPACKHeaders(httpHeaders: trailers, normalizeHTTPHeaders: true)
+            write(.headers(.init(headers: block, endStream: true)), context: context, promise: sent)
         } else {
-            write(.data(.init(data: .byteBuffer(context.channel.allocator.buffer(capacity: 0)), endStream: true)), context: context)
+            write(.data(.init(data: .byteBuffer(context.channel.allocator.buffer(capacity: 0)), endStream: true)), context: context, promise: sent)
         }
     }
 

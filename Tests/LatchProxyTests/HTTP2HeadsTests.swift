@@ -121,13 +121,20 @@ struct HTTP2HeadsTests {
         (":scheme twice", [(":scheme", "http")] + pseudo, ":scheme more than once"),
         ("CR in :method", [(":method", "GET / HTTP/1.1\r\nX:")] + pseudo.dropFirst(), "CR, LF or NUL in :method"),
         (":protocol without CONNECT", pseudo + [(":protocol", "websocket")], ":protocol in a GET request (RFC 8441 §4: CONNECT only)"),
-        ("CONNECT", [(":method", "CONNECT"), (":authority", "x.example:443")], "CONNECT, which Latch does not serve"),
+        ("CONNECT without :authority", [(":method", "CONNECT")], "CONNECT without :authority"),
     ]
 
     @Test(arguments: malformedRows.indices)
     func malformedBlocksAreRefusedInWords(_ row: Int) {
         let (name, fields, message) = Self.malformedRows[row]
         #expect(throws: HTTP2MalformedRequest(message: message), "\(name)") { try Self.head(fields) }
+    }
+
+    @Test("a plain CONNECT is read with its authority as the target, to be answered 501 as on HTTP/1.1")
+    func plainConnect() throws {
+        let head = try Self.head([(":method", "CONNECT"), (":authority", "x.example:443")], endStream: false)
+        #expect(head.method == .CONNECT)
+        #expect(head.target == "x.example:443")
     }
 
     @Test("trailers: fields as a head's, and no pseudo-header field")

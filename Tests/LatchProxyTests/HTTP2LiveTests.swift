@@ -183,6 +183,25 @@ struct HTTP2LiveTests {
         }
     }
 
+    /// Malformed requests were stream errors of swift-nio-http2, which counts them and cuts a
+    /// connection that makes too many; Latch, checking them itself, does the same.
+    @Test("malformed requests are answered 400 in words; 200 of them on one connection end it with GOAWAY (ENHANCE_YOUR_CALM)")
+    func malformedRequestsEndAnAbusiveConnection() async throws {
+        try await Self.withH2Latch { h, _, pki in
+            let client = try await RawHTTP2Client.connect(port: h.port, group: h.group, trusting: pki.authority.caPEM)
+            let bad = [(":method", "GET"), (":scheme", "https"), (":authority", "localhost"), (":path", "/"), ("X-Upper", "1")]
+            let first = try await client.send(bad)
+            #expect(first.status == "400")
+            #expect(first.body.contains("not a lower-case token"), "\(first.body)")
+            // swift-nio-http2's glitch limit, which Latch keeps (`HTTP2Connection.malformedLimit`).
+            for _ in 1..<200 { _ = try await client.send(bad) }
+            #expect(try await eventually { client.isClosed })
+            #expect(client.goAwayCodes == [.enhanceYourCalm])
+            #expect(h.backends.allSatisfy { $0.requests.isEmpty })
+            await client.close()
+        }
+    }
+
     @Test("a GET stream with DATA and no content-length is refused: its body is never written after a head that frames none")
     func unframedBodyIsRefused() async throws {
         // The node answers a second late, so the DATA frame comes while the exchange is still on.

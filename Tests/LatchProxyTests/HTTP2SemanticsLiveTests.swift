@@ -5,6 +5,8 @@ import NIOHTTP1
 import NIOHTTP2
 import Testing
 
+@testable import LatchProxy
+
 /// What an HTTP/2 stream must keep whatever Latch does with streams underneath (a child channel per
 /// stream, or frames handled on the connection with its own windows): trailers both ways, answers
 /// without a body, a client giving up on one stream among several, and flow control stream by stream.
@@ -347,6 +349,27 @@ struct HTTP2SemanticsLiveTests {
             #expect(stream.head?.first("content-length") == String(size))
             #expect(stream.bytes == size)
             #expect(stream.checksum.final == PatternBody.expectedChecksum(total: size))
+            Self.expectConnectionIntact(client)
+        }
+    }
+
+    /// A client that opens a stalled stream's window a byte at a time: each opening makes the stream
+    /// writable again for an instant, and if Latch then read the node on, what it read would wait in
+    /// Latch for a window that hardly grows. What waits unsent is bounded instead.
+    @Test("a client opening its window a byte at a time gets those bytes, and Latch does not read the node on for it")
+    func tricklingWindowDoesNotFillLatch() async throws {
+        let size = 32 * 1024 * 1024 + 1
+        try await Self.withH2Latch(reply: { _, _ in .download(bytes: size, chunked: false) }) { h, client in
+            let stalled = try await client.request(Self.head("/trickle", node: "tomcat1", port: h.port), credit: false)
+            #expect(await client.until { $0[stalled].bytes == 65_535 || Self.over($0, stalled) })
+            let before = try await Self.settled { h.backend("tomcat1").downloadBytesWritten }
+            for _ in 0..<200 { try await client.windowUpdate(stalled, 1) }
+            #expect(await client.until { $0[stalled].bytes == 65_735 || Self.over($0, stalled) }, "\(client.seen[stalled].bytes) bytes")
+            let after = try await Self.settled { h.backend("tomcat1").downloadBytesWritten }
+            // Each opening once let the node be read on (up to 256 KiB a time): 200 of them, 50 MiB.
+            #expect(after - before < 1024 * 1024, "the node wrote \(after - before) more bytes for 200 bytes of window")
+            #expect(client.seen[stalled].bytes == 65_735)
+            try await client.reset(stalled)
             Self.expectConnectionIntact(client)
         }
     }

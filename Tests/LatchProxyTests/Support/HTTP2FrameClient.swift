@@ -177,6 +177,11 @@ final class HTTP2FrameClient: Sendable {
         try await channel.writeAndFlush(HTTP2Frame(streamID: id, payload: .rstStream(code))).get()
     }
 
+    /// One WINDOW_UPDATE of `increment` for a held stream: a client reading it a little at a time.
+    func windowUpdate(_ id: HTTP2StreamID, _ increment: Int) async throws {
+        try await channel.writeAndFlush(HTTP2Frame(streamID: id, payload: .windowUpdate(windowSizeIncrement: increment))).get()
+    }
+
     /// The client reads a held stream again: what it was sent meanwhile is credited back at once,
     /// and its DATA from now on as it arrives.
     func release(_ id: HTTP2StreamID) async throws {

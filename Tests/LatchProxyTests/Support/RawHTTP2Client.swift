@@ -28,7 +28,9 @@ final class RawHTTP2Client: Sendable {
     }
 
     /// The last stream id of each GOAWAY the server sent, in order.
-    var goAways: [HTTP2StreamID] { connectionEvents.state.withLockedValue { $0.goAways } }
+    var goAways: [HTTP2StreamID] { connectionEvents.state.withLockedValue { $0.goAways.map(\.last) } }
+    /// The error code of each GOAWAY, in order.
+    var goAwayCodes: [HTTP2ErrorCode] { connectionEvents.state.withLockedValue { $0.goAways.map(\.code) } }
     /// The connection is closed.
     var isClosed: Bool { connectionEvents.state.withLockedValue { $0.closed } }
 
@@ -64,11 +66,11 @@ final class RawHTTP2Client: Sendable {
     /// After the HTTP/2 handler: the connection's own frames (GOAWAY) and its end.
     final class ConnectionEvents: ChannelInboundHandler, Sendable {
         typealias InboundIn = HTTP2Frame
-        let state = NIOLockedValueBox<(goAways: [HTTP2StreamID], closed: Bool)>(([], false))
+        let state = NIOLockedValueBox<(goAways: [(last: HTTP2StreamID, code: HTTP2ErrorCode)], closed: Bool)>(([], false))
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            if case .goAway(let last, _, _) = unwrapInboundIn(data).payload {
-                state.withLockedValue { $0.goAways.append(last) }
+            if case .goAway(let last, let code, _) = unwrapInboundIn(data).payload {
+                state.withLockedValue { $0.goAways.append((last, code)) }
             }
         }
 
