@@ -140,12 +140,15 @@ final class HTTP1ResponseWriter: ResponseWriter {
 /// body, and an empty DATA frame, or the trailers' HEADERS, that ends the stream.
 ///
 /// It counts the DATA it writes on the stream (``HTTP2Stream/wroteData(_:)``), which is what the
-/// stream's writability weighs.
+/// stream's writability weighs. The latest body part waits until the next call: if that is the
+/// end, the part carries END_STREAM itself, and a small answer is two frames, not three.
 final class HTTP2ResponseWriter: ResponseWriter {
     typealias OutboundOut = HTTP2Frame
     let chunksBodies = false
     /// Strong: the stream lets its proxy (and so this writer) go when it closes.
     private let stream: HTTP2Stream
+    /// The latest body part, counted and not yet written.
+    private var last: ByteBuffer?
 
     init(stream: HTTP2Stream) {
         self.stream = stream
@@ -162,6 +165,12 @@ final class HTTP2ResponseWriter: ResponseWriter {
     func writeBody(_ body: ByteBuffer, framing: ResponseFraming, context: ChannelHandlerContext) {
         guard !framing.suppressBody, body.readableBytes > 0 else { return }
         stream.wroteData(body.readableBytes)
+        writeLast(context)
+        last = body
+    }
+
+    private func writeLast(_ context: ChannelHandlerContext) {
+        guard let body = last.take() else { return }
         write(.data(.init(data: .byteBuffer(body))), context: context)
     }
 
@@ -176,10 +185,12 @@ final class HTTP2ResponseWriter: ResponseWriter {
             sent?.futureResult.assumeIsolated().whenSuccess { stream.reset(.noError) }
         }
         if let trailers {
+            writeLast(context)
             let block = HPACKHeaders(httpHeaders: trailers, normalizeHTTPHeaders: true)
             write(.headers(.init(headers: block, endStream: true)), context: context, promise: sent)
         } else {
-            write(.data(.init(data: .byteBuffer(context.channel.allocator.buffer(capacity: 0)), endStream: true)), context: context, promise: sent)
+            let body = last.take() ?? context.channel.allocator.buffer(capacity: 0)
+            write(.data(.init(data: .byteBuffer(body), endStream: true)), context: context, promise: sent)
         }
     }
 
@@ -196,10 +207,13 @@ final class HTTP2ResponseWriter: ResponseWriter {
     }
 
     func flush(context: ChannelHandlerContext) {
+        writeLast(context)
         context.flush()
     }
 
-    func discard() {}
+    func discard() {
+        last = nil
+    }
 
     /// The stream closes by itself once the request has ended too. If the client is still sending a
     /// body nobody will read, it is read and dropped within the lingering bounds, so the stream ends
