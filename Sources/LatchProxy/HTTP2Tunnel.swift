@@ -13,7 +13,7 @@ import NIOHTTP2
 /// (``HTTP2Stream/writable``). The client ending its side (END_STREAM, which RFC 8441 §4 maps to
 /// TCP's FIN) shuts the node connection's sending side, and the node's answer still comes back; the
 /// node closing ends the stream; a reset, either way, closes the node connection.
-final class HTTP2Tunnel: HTTP2StreamReader, UpstreamDelegate, NIOScheduledCallbackHandler {
+final class HTTP2Tunnel: HTTP2StreamReader, TunnelEnd, NIOScheduledCallbackHandler {
     private let stream: HTTP2Stream
     private let upstream: UpstreamConnection
     /// The client connection's context (``HTTP2Connection``): frames for the stream are written here.
@@ -143,9 +143,7 @@ final class HTTP2Tunnel: HTTP2StreamReader, UpstreamDelegate, NIOScheduledCallba
         guard !closed else { return }
         closed = true
         idle.cancel()
-        upstream.handler.delegate = nil
-        let node = upstream.channel
-        node.writeAndFlush(node.allocator.buffer(capacity: 0)).whenComplete { _ in node.close(promise: nil) }
+        upstream.closeAfterWrites()
         if endStream {
             let sent: EventLoopPromise<Void>? = clientEnded ? nil : context.eventLoop.makePromise()
             let stream = stream
@@ -153,17 +151,6 @@ final class HTTP2Tunnel: HTTP2StreamReader, UpstreamDelegate, NIOScheduledCallba
             write(.data(.init(data: .byteBuffer(context.channel.allocator.buffer(capacity: 0)), endStream: true)), promise: sent)
             context.flush()
         }
-        logger.info("tunnel closed", metadata: [
-            "client": "\(labels.client)", "cluster": "\(labels.cluster)", "node": "\(labels.node)",
-            "reason": "\(reason)", "bytes_from_client": "\(bytesFromClient)", "bytes_from_node": "\(bytesFromNode)",
-            "duration_s": "\(Double((NIODeadline.now() - opened).nanoseconds) / 1e9)",
-        ])
+        labels.logClosed(logger, reason: reason, fromClient: bytesFromClient, fromNode: bytesFromNode, opened: opened)
     }
-
-    // The protocol's HTTP parts never come: the node connection passes raw bytes once the tunnel is open.
-    func upstreamResponseHead(_ head: NodeResponseHead) {}
-    func upstreamResponseBody(_ body: ByteBuffer) {}
-    func upstreamResponseEnd(_ trailers: HTTPHeaders?) {}
-    func downstreamStalled() {}
-    var awaitingClientBody: Bool { false }
 }

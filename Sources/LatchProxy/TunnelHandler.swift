@@ -12,7 +12,7 @@ import NIOHTTP1
 /// only while the client is (``UpstreamHandler/read(context:)`` asks ``downstreamWritable``).
 /// Routing, draining and failover decided where the tunnel goes when it opened; a tunnel already
 /// open stays on its node, whatever happens to the node's state later, until one side closes it.
-final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler, UpstreamDelegate, NIOScheduledCallbackHandler {
+final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler, TunnelEnd, NIOScheduledCallbackHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -21,6 +21,15 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         var client: String
         var cluster: String
         var node: String
+
+        /// The one line a tunnel leaves when it closes, whichever protocol carried it.
+        func logClosed(_ logger: Logger, reason: String, fromClient: Int, fromNode: Int, opened: NIODeadline) {
+            logger.info("tunnel closed", metadata: [
+                "client": "\(client)", "cluster": "\(cluster)", "node": "\(node)",
+                "reason": "\(reason)", "bytes_from_client": "\(fromClient)", "bytes_from_node": "\(fromNode)",
+                "duration_s": "\(Double((NIODeadline.now() - opened).nanoseconds) / 1e9)",
+            ])
+        }
     }
 
     private let upstream: UpstreamConnection
@@ -152,24 +161,32 @@ final class TunnelHandler: ChannelDuplexHandler, RemovableChannelHandler, Upstre
         guard !closed else { return }
         closed = true
         idle.cancel()
-        upstream.handler.delegate = nil
-        let node = upstream.channel
-        node.writeAndFlush(node.allocator.buffer(capacity: 0)).whenComplete { _ in node.close(promise: nil) }
+        upstream.closeAfterWrites()
         if let context {
             let last = context.channel.allocator.buffer(capacity: 0)
             context.writeAndFlush(wrapOutboundOut(last)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
-        logger.info("tunnel closed", metadata: [
-            "client": "\(labels.client)", "cluster": "\(labels.cluster)", "node": "\(labels.node)",
-            "reason": "\(reason)", "bytes_from_client": "\(bytesFromClient)", "bytes_from_node": "\(bytesFromNode)",
-            "duration_s": "\(Double((NIODeadline.now() - opened).nanoseconds) / 1e9)",
-        ])
+        labels.logClosed(logger, reason: reason, fromClient: bytesFromClient, fromNode: bytesFromNode, opened: opened)
     }
+}
 
-    // The protocol's HTTP parts never come: the decoder passes raw bytes once the tunnel is open.
+/// The node's side of a tunnel (``TunnelHandler``, ``HTTP2Tunnel``): the connection's HTTP parts
+/// never come once it is open (the node connection passes raw bytes), so they are nothing here.
+protocol TunnelEnd: UpstreamDelegate {}
+
+extension TunnelEnd {
     func upstreamResponseHead(_ head: NodeResponseHead) {}
     func upstreamResponseBody(_ body: ByteBuffer) {}
     func upstreamResponseEnd(_ trailers: HTTPHeaders?) {}
     func downstreamStalled() {}
     var awaitingClientBody: Bool { false }
+}
+
+extension UpstreamConnection {
+    /// Leaves the tunnel: the node connection closes once what was written to it has gone.
+    func closeAfterWrites() {
+        handler.delegate = nil
+        let node = channel
+        node.writeAndFlush(node.allocator.buffer(capacity: 0)).whenComplete { _ in node.close(promise: nil) }
+    }
 }

@@ -28,14 +28,7 @@ struct HTTP2SemanticsLiveTests {
         try await withLatch(raw: raw, script: script, configure: { config in
             config.listeners[0].tls = TLSListenerConfig(certificates: [files])
         }, reply: reply) { h in
-            let client = try await HTTP2FrameClient.connect(port: h.port, group: h.group, trusting: pki.authority.caPEM)
-            do {
-                try await body(h, client)
-            } catch {
-                await client.close()
-                throw error
-            }
-            await client.close()
+            try await HTTP2FrameClient.with(port: h.port, group: h.group, trusting: pki.authority.caPEM) { try await body(h, $0) }
         }
     }
 

@@ -15,21 +15,16 @@ struct WebSocketHTTP2LiveTests {
         try await WebSocketLiveTests.withWebSockets(configure: { config in
             config.listeners[0].tls = TLSListenerConfig(certificates: [files])
         }) { h in
-            let client = try await HTTP2FrameClient.connect(port: h.port, group: h.group, trusting: pki.authority.caPEM)
-            // A first request and its answer: the SETTINGS that allow the extended CONNECT are in.
-            let plain = try await client.request([
-                (":method", "GET"), (":scheme", "https"), (":authority", "chat.example.com"), (":path", "/"),
-                ("cookie", "JSESSIONID=P.ws1"),
-            ])
-            #expect(await client.until { $0[plain].ended })
-            #expect(client.seen[plain].status == "426", "the node serves only WebSockets")
-            do {
+            try await HTTP2FrameClient.with(port: h.port, group: h.group, trusting: pki.authority.caPEM) { client in
+                // A first request and its answer: the SETTINGS that allow the extended CONNECT are in.
+                let plain = try await client.request([
+                    (":method", "GET"), (":scheme", "https"), (":authority", "chat.example.com"), (":path", "/"),
+                    ("cookie", "JSESSIONID=P.ws1"),
+                ])
+                #expect(await client.until { $0[plain].ended })
+                #expect(client.seen[plain].status == "426", "the node serves only WebSockets")
                 try await body(h, client)
-            } catch {
-                await client.close()
-                throw error
             }
-            await client.close()
         }
     }
 

@@ -133,6 +133,20 @@ final class HTTP2FrameClient: Sendable {
         return HTTP2FrameClient(channel: channel, state: state)
     }
 
+    /// Connects, runs `body` with the client, and closes it whatever `body` does.
+    static func with(
+        port: Int, group: any EventLoopGroup, trusting caPEM: String, _ body: (HTTP2FrameClient) async throws -> Void
+    ) async throws {
+        let client = try await connect(port: port, group: group, trusting: caPEM)
+        do {
+            try await body(client)
+        } catch {
+            await client.close()
+            throw error
+        }
+        await client.close()
+    }
+
     /// Opens the next stream with a HEADERS frame of exactly `headers`.
     /// - Parameter credit: false for a client that does not read this stream: no WINDOW_UPDATE is
     ///   sent for it until ``release(_:)``.
