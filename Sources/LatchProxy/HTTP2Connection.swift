@@ -35,7 +35,7 @@ final class HTTP2Connection: ChannelInboundHandler {
     private let proxiedClient: SocketAddress?
     private let idle: TimeAmount
     private var context: ChannelHandlerContext?
-    private var streams: [HTTP2StreamID: HTTP2Stream] = [:]
+    private(set) var streams: [HTTP2StreamID: HTTP2Stream] = [:]
     private var lastStreamID = HTTP2StreamID.rootStream
     private var quiescing = false
     private var idleTimer: Scheduled<Void>?

@@ -140,10 +140,9 @@ struct HTTP2ConnectionTests {
             return frames
         }
 
-        /// The connection's open streams. `HTTP2Connection.streams` is private, so it is read by reflection.
+        /// The connection's open streams.
         func streams() throws -> [HTTP2StreamID: HTTP2Stream] {
-            let value = Mirror(reflecting: handler).children.first { $0.label == "streams" }?.value
-            return try #require(value as? [HTTP2StreamID: HTTP2Stream], "HTTP2Connection.streams")
+            handler.streams
         }
 
         func stream(_ id: Int) throws -> HTTP2Stream {
