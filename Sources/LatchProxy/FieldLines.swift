@@ -173,7 +173,14 @@ struct FieldLines: Equatable {
             guard name.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) else {
                 return String(decoding: name, as: UTF8.self)
             }
-            return String(decoding: name.map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") ? $0 | 0x20 : $0 }, as: UTF8.self)
+            // Lowered as the string is made: no array in between (a name of up to 15 bytes is then
+            // no allocation at all).
+            return String(unsafeUninitializedCapacity: name.count) { out in
+                for (at, byte) in name.enumerated() {
+                    out[at] = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+                }
+                return name.count
+            }
         }
     }
 
