@@ -94,14 +94,21 @@ final class ClientResponseHead {
         var block = HPACKHeaders()
         block.reserveCapacity(relayed.lines.count + added.count + 2)
         block.add(name: ":status", value: String(status.code))
-        relayed.forEachKept { name, value in block.add(name: name, value: value) }
+        relayed.forEachKept { name, value in block.add(name: name, value: value, indexing: Self.indexing(name)) }
         if let via { block.add(name: "via", value: via) }
         for (name, value) in added {
             let lower = name.lowercased()
             guard !Self.connectionSpecific.contains(lower) else { continue }
-            block.add(name: lower, value: value)
+            block.add(name: lower, value: value, indexing: Self.indexing(lower))
         }
         return block
+    }
+
+    /// How HPACK keeps a field (RFC 7541 §6.2). A cookie being set (a session id, here) is never
+    /// indexed: a value in the connection's dynamic table can be recovered by whoever can make the
+    /// connection compress guesses next to it (§7.1.3), and no intermediary may index it either.
+    static func indexing(_ name: String) -> HPACKIndexing {
+        name == "set-cookie" ? .neverIndexed : .indexable
     }
 
     private static let connectionSpecific: Set<String> = ["connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade"]

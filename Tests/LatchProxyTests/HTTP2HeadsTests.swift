@@ -181,6 +181,15 @@ struct HTTP2HeadsTests {
         ], "no Connection, Transfer-Encoding or Upgrade (RFC 9113 §8.2.2); values as they were")
     }
 
+    @Test("a cookie being set is never indexed by HPACK, the node's or Latch's own (RFC 7541 §7.1.3); other fields are")
+    func setCookieIsNeverIndexed() {
+        let relayed = FieldLines(HTTPHeaders([("Set-Cookie", "JSESSIONID=S1.tomcat1; Path=/"), ("Content-Type", "text/html")]))
+        let head = ClientResponseHead(version: .http1_1, status: .ok, relayed: relayed)
+        head.added = [("Set-Cookie", "LATCH_OWNER=tomcat1; Path=/")]
+        let kept = head.http2Block.map { "\($0.name) \($0.indexable == .neverIndexed ? "never" : $0.indexable == .indexable ? "indexable" : "other")" }
+        #expect(kept == [":status indexable", "set-cookie never", "content-type indexable", "set-cookie never"])
+    }
+
     @Test func connectionSpecificFieldsStayOutEvenIfNotDroppedBefore() {
         // Lines no rewriter dropped: the block itself keeps the connection-specific ones out, and
         // Content-Length in.
