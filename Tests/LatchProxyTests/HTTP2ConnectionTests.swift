@@ -58,16 +58,8 @@ struct HTTP2ConnectionTests {
                 clusters: [cluster]
             )
             channel = EmbeddedChannel()
-            var logger = Logger(label: "latch-test")
-            logger.logLevel = .critical
-            let runtime = ProxyRuntime(
-                config: config,
-                group: channel.embeddedEventLoop,
-                logger: logger,
-                accessLog: AccessLog(format: .logfmt, writer: try AccessLogWriter(path: nil), gate: logger),
-                metrics: LatchMetrics()
-            )
-            holder = RuntimeHolder(runtime)
+            holder = try .embedded(config, on: channel.embeddedEventLoop)
+            let runtime = holder.current
             if node == .busy {
                 // The node's only slot, held for the whole test: every stream's request queues behind it.
                 guard case .admitted = runtime.clusters[0].place(.none, grant: { _, _ in }) else {

@@ -52,16 +52,7 @@ struct ProxyHandlerTests {
             )
             configure(&config)
             channel = EmbeddedChannel()
-            var logger = Logger(label: "latch-test")
-            logger.logLevel = .critical
-            let runtime = ProxyRuntime(
-                config: config,
-                group: channel.embeddedEventLoop,
-                logger: logger,
-                accessLog: AccessLog(format: .logfmt, writer: try AccessLogWriter(path: nil), gate: logger),
-                metrics: LatchMetrics()
-            )
-            server = RuntimeHolder(runtime)
+            server = try .embedded(config, on: channel.embeddedEventLoop)
             if quiescing { server.beginQuiescing() }
             try channel.pipeline.syncOperations.addHandler(halfClose)
             try ClientPipeline.http1(channel, holder: server, scheme: "http")
