@@ -140,15 +140,6 @@ struct CLITests {
     }
 
     /// A port nothing listens on now.
-    static func freePort() async throws -> Int {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let probe = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
-        let port = probe.localAddress!.port!
-        try await probe.close()
-        try await group.shutdownGracefully()
-        return port
-    }
-
     static func adminConfig(adminPort: Int, tokenFile: String) throws -> String {
         try temporaryFile(
             """
@@ -167,33 +158,29 @@ struct CLITests {
 
     @Test("latch reload says in words that no Latch listens, that the token is wrong, or that it reloaded")
     func reloadInWords() async throws {
-        let adminPort = try await Self.freePort()
+        // A port held without listening: refused, and no other test's socket can be given it.
+        let unused = try PortReservation()
         let right = try Self.temporaryFile("right-token\n")
         let wrong = try Self.temporaryFile("wrong-token\n")
-        let running = try Self.adminConfig(adminPort: adminPort, tokenFile: right)
-        let mistaken = try Self.adminConfig(adminPort: adminPort, tokenFile: wrong)
-        defer { for path in [right, wrong, running, mistaken] { try? FileManager.default.removeItem(atPath: path) } }
+        let nowhere = try Self.adminConfig(adminPort: unused.port, tokenFile: right)
+        // The running Latch's admin listener takes a port of its own (0), read from its log.
+        let running = try Self.adminConfig(adminPort: 0, tokenFile: right)
+        defer { for path in [right, wrong, nowhere, running] { try? FileManager.default.removeItem(atPath: path) } }
 
-        let nobody = try Self.latch(["reload", "--config", running])
+        let nobody = try Self.latch(["reload", "--config", nowhere])
         #expect(nobody.status == 1)
-        #expect(nobody.stderr.contains("error: no Latch is listening at 127.0.0.1:\(adminPort), the admin address \(running) names (connection refused)"), "\(nobody.stderr)")
+        #expect(nobody.stderr.contains("error: no Latch is listening at 127.0.0.1:\(unused.port), the admin address \(nowhere) names (connection refused)"), "\(nobody.stderr)")
         #expect(!nobody.stderr.contains("SingleConnectionFailure"))
 
-        let process = Process()
-        process.executableURL = Self.latchBinary
-        process.arguments = ["run", "--config", running]
-        process.standardError = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        defer {
-            process.terminate()
-            process.waitUntilExit()
-        }
-        var reloaded = try Self.latch(["reload", "--config", running])
-        for _ in 0..<100 where reloaded.stderr.contains("connection refused") {
-            try await Task.sleep(for: .milliseconds(50))  // until the admin listener is bound
-            reloaded = try Self.latch(["reload", "--config", running])
-        }
+        let latch = try LatchProcess(config: running)
+        defer { latch.process.terminate() }
+        let adminPort = try #require(await latch.adminPort(), "\(latch.text)")
+        // What an operator's lb.yaml names once the port is known: the same file otherwise.
+        let client = try Self.adminConfig(adminPort: adminPort, tokenFile: right)
+        let mistaken = try Self.adminConfig(adminPort: adminPort, tokenFile: wrong)
+        defer { for path in [client, mistaken] { try? FileManager.default.removeItem(atPath: path) } }
+
+        let reloaded = try Self.latch(["reload", "--config", client])
         #expect(reloaded.status == 0, "\(reloaded.stderr)")
         #expect(reloaded.stdout == "reloaded: configuration reloaded from \(running)\n", "\(reloaded.stdout)")
 
@@ -201,6 +188,7 @@ struct CLITests {
         #expect(refused.status == 1)
         #expect(refused.stderr == "error: the running Latch refused the request (401 Unauthorized): \(wrong) does not hold the running Latch's token\n", "\(refused.stderr)")
         #expect(!refused.stdout.contains("{"), "no raw JSON")
+        await latch.stop()
     }
 
     @Test("latch check reads standard input for - and /dev/stdin, and names it <stdin> in errors", arguments: ["-", "/dev/stdin"])

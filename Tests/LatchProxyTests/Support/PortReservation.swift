@@ -12,6 +12,8 @@ import Darwin
 /// be stopped and brought back on its own address while tests run in parallel.
 final class PortReservation: Sendable {
     private let fd: Int32
+    /// The port held.
+    let port: Int
 
     /// The option a test server's listener needs to share its port with a reservation.
     static let sharedPortOption = ChannelOptions.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT))
@@ -22,7 +24,8 @@ final class PortReservation: Sendable {
         var description: String { "\(call) failed: errno \(errno)" }
     }
 
-    init(port: Int) throws {
+    /// `port` 0: any free port, which ``port`` then names.
+    init(port: Int = 0) throws {
         #if canImport(Glibc)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
@@ -44,7 +47,18 @@ final class PortReservation: Sendable {
             close(fd)
             throw Failed(call: "bind 127.0.0.1:\(port)", errno: error)
         }
+        var local = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else {
+            let error = errno
+            close(fd)
+            throw Failed(call: "getsockname", errno: error)
+        }
         self.fd = fd
+        self.port = Int(UInt16(bigEndian: local.sin_port))
     }
 
     deinit {
