@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Foundation
+import LatchCore
 import Logging
 
 /// SIGUSR2: start the `latch` binary now at this one's path — a new version unpacked over it — as
@@ -24,19 +24,19 @@ struct Upgrade: Sendable {
         return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// Starts it with this process's standard output and error (where its log goes) and no input.
+    /// Waited for on a thread of its own: a new Latch that gives up (this one then serves on) is
+    /// reaped, not left a zombie, and how it ended is logged.
     func start(logger: Logger) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["run", "--config", configPath, "--take-over"]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.standardOutput
-        process.standardError = FileHandle.standardError
         do {
-            try process.run()
-            logger.notice(
-                "SIGUSR2: started a new Latch to take this one over", metadata: ["executable": "\(executable)", "pid": "\(process.processIdentifier)"])
+            let child = try Spawn.start(executable, ["run", "--config", configPath, "--take-over"], standardInput: .null)
+            let pid = child.pid
+            logger.notice("SIGUSR2: started a new Latch to take this one over", metadata: ["executable": "\(executable)", "pid": "\(pid)"])
+            child.waitInBackground { termination in
+                logger.notice("SIGUSR2: the new Latch \(termination)", metadata: ["pid": "\(pid)"])
+            }
         } catch {
-            logger.error("SIGUSR2: cannot start \(executable): \(error)")
+            logger.error("SIGUSR2: \(error)")
         }
     }
 }

@@ -196,8 +196,8 @@ struct AdminLiveTests {
 
     /// `promtool check metrics` on `text` (Debian's prometheus package; Scripts/test installs it):
     /// its exit status and what it said.
-    static func promtool(_ text: String) throws -> (status: Int32, output: String) {
-        let ran = try runProcess(URL(fileURLWithPath: "/usr/bin/promtool"), ["check", "metrics"], input: text)
+    static func promtool(_ text: String) throws -> (status: ChildProcess.Termination, output: String) {
+        let ran = try Spawn.run("/usr/bin/promtool", ["check", "metrics"], input: text)
         return (ran.status, ran.stdout + ran.stderr)
     }
 
@@ -209,7 +209,7 @@ struct AdminLiveTests {
             let (status, text) = try await request(h, admin + "/metrics")
             #expect(status == .ok)
             let checked = try Self.promtool(text)
-            #expect(checked.status == 0 && checked.output.isEmpty, "promtool: \(checked.output)")
+            #expect(checked.status == .exited(0) && checked.output.isEmpty, "promtool: \(checked.output)")
             // Every family says what it is.
             let families = Set(Self.samples(text).map { $0.name.replacingOccurrences(of: #"_(bucket|sum|count)$"#, with: "", options: .regularExpression) })
             for family in families {
@@ -270,7 +270,7 @@ struct AdminLiveTests {
             config.clusters[0].nodes.append(NodeConfig(name: "tomcat4", address: HostPort(host: "127.0.0.1", port: h.backend("tomcat3").port)))
             try await h.server.reload(config)
             let text = try await request(h, admin + "/metrics").1
-            #expect(try Self.promtool(text).status == 0)
+            #expect(try Self.promtool(text).status == .exited(0))
             let lines = text.split(separator: "\n").filter { !$0.hasPrefix("#") }
             #expect(!lines.contains { $0.contains("node=\"tomcat3\"") }, "\(lines.filter { $0.contains("tomcat3") })")
             #expect(lines.contains(#"latch_requests_total{cluster="shop",node="tomcat1",reason="sticky",status_class="2xx"} 2"#))

@@ -61,7 +61,7 @@ struct CLIStatusTests {
     /// The nodes of `latch status --json` for one Latch: name → the node's object.
     static func nodes(_ arguments: [String]) throws -> [String: [String: Any]] {
         let outcome = try CLITests.latch(["status", "--json"] + arguments)
-        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.status == .exited(0), "\(outcome.stderr)")
         let document = try #require(try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any], "\(outcome.stdout)")
         return Self.nodes(in: document)
     }
@@ -76,7 +76,7 @@ struct CLIStatusTests {
     func statusOfOne() async throws {
         let latch = try await Instance()
         let outcome = try CLITests.latch(["status", "--config", latch.config])
-        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.status == .exited(0), "\(outcome.stderr)")
         #expect(outcome.stderr.isEmpty, "\(outcome.stderr)")
         let lines = outcome.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         #expect(lines.first?.hasPrefix("\(latch.url) (latch \(LatchVersion.current)") == true, "\(outcome.stdout)")
@@ -104,7 +104,7 @@ struct CLIStatusTests {
     func stateThroughConfig() async throws {
         let latch = try await Instance()
         let changed = try CLITests.latch(["state", "shop/tomcat1", "draining", "--config", latch.config])
-        #expect(changed.status == 0, "\(changed.stderr)")
+        #expect(changed.status == .exited(0), "\(changed.stderr)")
         #expect(changed.stdout == "\(latch.url): shop/tomcat1 active → draining\n")
         #expect(try Self.nodes(["--config", latch.config])["tomcat1"]?["state"] as? String == "draining")
         let again = try CLITests.latch(["state", "shop/tomcat1", "draining", latch.config])
@@ -112,30 +112,30 @@ struct CLIStatusTests {
 
         let wrong = try Self.file("wrong-token\n", in: latch)
         let refused = try CLITests.latch(["state", "shop/tomcat1", "active", "--config", latch.config, "--token-file", wrong])
-        #expect(refused.status == 1)
+        #expect(refused.status == .exited(1))
         #expect(refused.stderr == "error: \(latch.url): the running Latch refused the request (401 Unauthorized): \(wrong) does not hold the running Latch's token\n")
         #expect(refused.stdout.isEmpty)
 
         let unknown = try CLITests.latch(["state", "shop/tomcat9", "active", "--config", latch.config])
-        #expect(unknown.status == 1)
+        #expect(unknown.status == .exited(1))
         #expect(unknown.stderr == "error: \(latch.url): no node \"tomcat9\" in cluster \"shop\"\n")
 
         // Refused before anything is sent: the node stays draining.
         let word = try CLITests.latch(["state", "shop/tomcat1", "up", "--config", latch.config])
-        #expect(word.status == 64)
+        #expect(word.status == .exited(64))
         #expect(word.stderr.contains("unknown state 'up': use active, draining or maintenance"), "\(word.stderr)")
         let form = try CLITests.latch(["state", "tomcat1", "active", "--config", latch.config])
-        #expect(form.status == 64)
+        #expect(form.status == .exited(64))
         #expect(form.stderr.contains("'tomcat1' does not name a node: write its cluster and name as CLUSTER/NODE"), "\(form.stderr)")
         let empty = try Self.file("\n", in: latch)
         let noToken = try CLITests.latch(["state", "shop/tomcat1", "active", "--config", latch.config, "--token-file", empty])
-        #expect(noToken.status == 2)
+        #expect(noToken.status == .exited(2))
         #expect(noToken.stderr == "error: the token file \(empty) is empty\n")
         #expect(try Self.nodes(["--config", latch.config])["tomcat1"]?["state"] as? String == "draining")
 
         await latch.process.stop()
         let gone = try CLITests.latch(["status", "--config", latch.config])
-        #expect(gone.status == 1)
+        #expect(gone.status == .exited(1))
         #expect(gone.stderr == "error: \(latch.url): no Latch is listening at 127.0.0.1:\(latch.port), the admin address \(latch.config) names (connection refused); is it running, with this file?\n")
     }
 
@@ -154,7 +154,7 @@ struct CLIStatusTests {
         ]
         for (arguments, status, message) in cases {
             let outcome = try CLITests.latch(arguments)
-            #expect(outcome.status == status, "\(arguments): \(outcome.stderr)")
+            #expect(outcome.status == .exited(status), "\(arguments): \(outcome.stderr)")
             #expect(outcome.stderr.contains(message), "\(arguments): \(outcome.stderr)")
         }
     }
@@ -167,11 +167,11 @@ struct CLIStatusTests {
         let both = ["--admin", first.url, "--admin", "127.0.0.1:\(second.port)"]
 
         let drained = try CLITests.latch(["state", "shop/tomcat1", "draining", "--token-file", first.tokenFile] + both)
-        #expect(drained.status == 0, "\(drained.stderr)")
+        #expect(drained.status == .exited(0), "\(drained.stderr)")
         #expect(drained.stdout == "\(first.url): shop/tomcat1 active → draining\n\(second.url): shop/tomcat1 active → draining\n")
 
         let table = try CLITests.latch(["status"] + both)
-        #expect(table.status == 0, "\(table.stderr)")
+        #expect(table.status == .exited(0), "\(table.stderr)")
         let headings = table.stdout.split(separator: "\n").filter { $0.hasPrefix("http://") }
         #expect(headings.map { $0.prefix { $0 != " " } } == [first.url[...], second.url[...]], "\(table.stdout)")
         #expect(table.stdout.split(separator: "\n").filter { $0.hasPrefix("tomcat1 ") && $0.contains(" draining ") }.count == 2, "\(table.stdout)")
@@ -183,18 +183,18 @@ struct CLIStatusTests {
 
         await second.process.stop()
         let half = try CLITests.latch(["state", "shop/tomcat1", "active", "--token-file", first.tokenFile] + both)
-        #expect(half.status == 1)
+        #expect(half.status == .exited(1))
         #expect(half.stdout == "\(first.url): shop/tomcat1 draining → active\n")
         #expect(half.stderr == "error: \(second.url): no Latch is listening at 127.0.0.1:\(second.port) (connection refused)\n")
 
         let partial = try CLITests.latch(["status"] + both)
-        #expect(partial.status == 1)
+        #expect(partial.status == .exited(1))
         #expect(partial.stdout.hasPrefix("\(first.url) (latch"), "\(partial.stdout)")
         #expect(partial.stderr == "error: \(second.url): no Latch is listening at 127.0.0.1:\(second.port) (connection refused)\n")
         let partialJSON = try CLITests.latch(["status", "--json"] + both)
         let entries = try #require(try JSONSerialization.jsonObject(with: Data(partialJSON.stdout.utf8)) as? [[String: Any]])
         #expect(entries.last?["error"] as? String == "no Latch is listening at 127.0.0.1:\(second.port) (connection refused)")
-        #expect(partialJSON.status == 1)
+        #expect(partialJSON.status == .exited(1))
     }
 }
 

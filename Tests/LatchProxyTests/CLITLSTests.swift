@@ -1,4 +1,5 @@
 import Foundation
+import LatchCore
 import Testing
 
 /// `Scripts/self-signed-cert` and `latch check` on what it makes: the path an operator takes to try TLS.
@@ -9,16 +10,9 @@ struct CLITLSTests {
     /// Runs the script (it needs openssl, which `.ci/run` installs) into a new directory.
     static func makeCertificates(names: [String]) throws -> String {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("latch-cli-tls-\(UUID().uuidString)").path
-        let process = Process()
-        process.executableURL = packageRoot.appendingPathComponent("Scripts/self-signed-cert")
-        process.arguments = ["-d", directory, "--days", "20"] + names
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let printed = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
-        #expect(printed.contains("certificate: \(directory)/\(names[0]).pem"))
+        let ran = try Spawn.run(packageRoot.appendingPathComponent("Scripts/self-signed-cert").path, ["-d", directory, "--days", "20"] + names)
+        #expect(ran.status == .exited(0), "\(ran.stderr)")
+        #expect(ran.stdout.contains("certificate: \(directory)/\(names[0]).pem"), "\(ran.stdout)")
         return directory
     }
 
@@ -46,7 +40,7 @@ struct CLITLSTests {
         let good = try Self.config(certificate: "\(directory)/localhost.pem", key: "\(directory)/localhost.key")
         defer { try? FileManager.default.removeItem(atPath: good) }
         let passed = try CLITests.latch(["check", good])
-        #expect(passed.status == 0, "\(passed.stderr)")
+        #expect(passed.status == .exited(0), "\(passed.stderr)")
         #expect(passed.stdout.hasPrefix("Listeners:  127.0.0.1:8443 (TLS: TLSv1.2, TLSv1.3, HTTP/2 and HTTP/1.1, 1 certificate, files checked every 10s), "
             + "127.0.0.1:8080 (redirects to https port 8443)\n"))
         #expect(passed.stderr.isEmpty)
@@ -54,7 +48,7 @@ struct CLITLSTests {
         let wrongKey = try Self.config(certificate: "\(directory)/localhost.pem", key: "\(directory)/ca.key")
         defer { try? FileManager.default.removeItem(atPath: wrongKey) }
         let refused = try CLITests.latch(["check", wrongKey])
-        #expect(refused.status == 2)
+        #expect(refused.status == .exited(2))
         #expect(refused.stderr.hasPrefix("error: \(wrongKey):5:12: listen[0].tls.key: key file \"\(directory)/ca.key\" does not belong to the certificate \"localhost\""),
                 "\(refused.stderr)")
         #expect(refused.stderr.contains("it is the key of certificate 2 in that file"))

@@ -20,30 +20,16 @@ struct CLITests {
             .appendingPathComponent("lb.yaml").path
     }
 
-    struct Outcome {
-        var status: Int32
-        var stdout: String
-        var stderr: String
+    typealias Outcome = Spawn.Outcome
+
+    /// `latch` with `arguments` run to its end; `environment` is added to this process's.
+    static func latch(_ arguments: [String], environment: [String: String] = [:], input: String = "") throws -> Outcome {
+        try Spawn.run(latchBinary.path, arguments, environment: withEnvironment(environment), input: input)
     }
 
-    static func latch(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
-        let process = Process()
-        process.executableURL = latchBinary
-        process.arguments = arguments
-        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Outcome(
-            status: process.terminationStatus,
-            stdout: String(decoding: stdout, as: UTF8.self),
-            stderr: String(decoding: stderr, as: UTF8.self)
-        )
+    /// This process's environment with `added` set in it; `nil` (inherit it as it is) if nothing is added.
+    static func withEnvironment(_ added: [String: String]) -> [String: String]? {
+        added.isEmpty ? nil : ProcessInfo.processInfo.environment.merging(added) { $1 }
     }
 
     /// A file `latch run` can start on: a listener on a free port and one node that is never reached.
@@ -69,7 +55,7 @@ struct CLITests {
     @Test("latch --version prints the name and the version, and exits 0")
     func version() throws {
         let outcome = try Self.latch(["--version"])
-        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.status == .exited(0), "\(outcome.stderr)")
         #expect(outcome.stdout == "latch \(LatchVersion.current)\n")
         #expect(LatchVersion.current.split(separator: ".").count == 3, "semantic versioning: major.minor.patch")
     }
@@ -78,28 +64,25 @@ struct CLITests {
     func runLogsVersion() async throws {
         let path = try Self.minimalConfig()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let process = Process()
-        process.executableURL = Self.latchBinary
-        process.arguments = ["run", "--config", path]
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        defer { if process.isRunning { process.terminate() } }
+        let process = try Spawn.start(Self.latchBinary.path, ["run", "--config", path], standardOutput: .null, standardError: .pipe)
+        defer {
+            process.terminate()
+            process.wait()
+        }
+        let err = try #require(process.standardError)
         var log = ""
         let deadline = Date().addingTimeInterval(20)
         while !log.contains("latch running"), Date() < deadline {
-            let chunk = err.fileHandleForReading.availableData
+            let chunk = err.read()
             if chunk.isEmpty { break }
             log += String(decoding: chunk, as: UTF8.self)
         }
         let running = try #require(log.split(separator: "\n").first { $0.contains("latch running") }, "\(log)")
         #expect(running.contains("version=\(LatchVersion.current)"), "\(running)")
         process.terminate()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        #expect(process.wait() == .exited(0))
         // Stopping is said when it begins (with what is in flight and the grace) and when it ends.
-        log += String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        log += String(decoding: err.readToEnd(), as: UTF8.self)
         let stopping = try #require(log.split(separator: "\n").first { $0.contains("stopping:") }, "\(log)")
         #expect(stopping.contains("exchanges_in_flight=0") && stopping.contains("grace=30.0 seconds"), "\(stopping)")
         #expect(log.split(separator: "\n").contains { $0.contains("stopped") && $0.contains("connections_cut_at_grace=0") }, "\(log)")
@@ -108,22 +91,22 @@ struct CLITests {
     @Test("a LOG_LEVEL that names no level is refused by name, not taken as info")
     func badLogLevel() throws {
         let outcome = try Self.latch(["run", "--config", Self.exampleConfig], environment: ["LOG_LEVEL": "bogus"])
-        #expect(outcome.status == 2)
+        #expect(outcome.status == .exited(2))
         #expect(outcome.stderr.contains("LOG_LEVEL=bogus is not a log level; use one of trace, debug, info, notice, warning, error, critical"), "\(outcome.stderr)")
     }
 
     @Test("a configuration file given twice is refused, not one of them silently checked")
     func twoConfigurationFiles() throws {
         let outcome = try Self.latch(["check", Self.exampleConfig, "-c", "/nonexistent.yaml"])
-        #expect(outcome.status != 0)
+        #expect(outcome.status != .exited(0))
         #expect(outcome.stderr.contains("the configuration file is given twice ('\(Self.exampleConfig)' and --config '/nonexistent.yaml'): give one"), "\(outcome.stderr)")
-        #expect(try Self.latch(["check", "-c", Self.exampleConfig]).status == 0)
+        #expect(try Self.latch(["check", "-c", Self.exampleConfig]).status == .exited(0))
     }
 
     @Test("latch demo refuses a port beyond 65535 instead of wrapping it around", arguments: ["--port", "--admin-port", "--tls-port"])
     func demoPortOutOfRange(option: String) throws {
         let outcome = try Self.latch(["demo", option, "70000"])
-        #expect(outcome.status != 0)
+        #expect(outcome.status != .exited(0))
         #expect(outcome.stderr.contains("\(option) 70000 is not a port: ports are 0 to 65535"), "\(outcome.stderr)")
     }
 
@@ -133,7 +116,7 @@ struct CLITests {
         let holder = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
         let port = holder.localAddress!.port!
         let outcome = try Self.latch(["demo", "--port", "\(port)", "--admin-port", "0"])
-        #expect(outcome.status != 0)
+        #expect(outcome.status != .exited(0))
         #expect(outcome.stderr.contains("error:"), "\(outcome.stderr)")
         try await holder.close()
         try await group.shutdownGracefully()
@@ -168,7 +151,7 @@ struct CLITests {
         defer { for path in [right, wrong, nowhere, running] { try? FileManager.default.removeItem(atPath: path) } }
 
         let nobody = try Self.latch(["reload", "--config", nowhere])
-        #expect(nobody.status == 1)
+        #expect(nobody.status == .exited(1))
         #expect(nobody.stderr.contains("error: no Latch is listening at 127.0.0.1:\(unused.port), the admin address \(nowhere) names (connection refused)"), "\(nobody.stderr)")
         #expect(!nobody.stderr.contains("SingleConnectionFailure"))
 
@@ -181,11 +164,11 @@ struct CLITests {
         defer { for path in [client, mistaken] { try? FileManager.default.removeItem(atPath: path) } }
 
         let reloaded = try Self.latch(["reload", "--config", client])
-        #expect(reloaded.status == 0, "\(reloaded.stderr)")
+        #expect(reloaded.status == .exited(0), "\(reloaded.stderr)")
         #expect(reloaded.stdout == "reloaded: configuration reloaded from \(running)\n", "\(reloaded.stdout)")
 
         let refused = try Self.latch(["reload", "--config", mistaken])
-        #expect(refused.status == 1)
+        #expect(refused.status == .exited(1))
         #expect(refused.stderr == "error: the running Latch refused the request (401 Unauthorized): \(wrong) does not hold the running Latch's token\n", "\(refused.stderr)")
         #expect(!refused.stdout.contains("{"), "no raw JSON")
         await latch.stop()
@@ -194,27 +177,26 @@ struct CLITests {
     @Test("latch check reads standard input for - and /dev/stdin, and names it <stdin> in errors", arguments: ["-", "/dev/stdin"])
     func checkStandardInput(path: String) throws {
         func check(_ text: String) throws -> Outcome {
-            let ran = try runProcess(Self.latchBinary, ["check", path], input: text)
-            return Outcome(status: ran.status, stdout: ran.stdout, stderr: ran.stderr)
+            try Self.latch(["check", path], input: text)
         }
         let good = try check(try String(contentsOfFile: Self.exampleConfig, encoding: .utf8))
-        #expect(good.status == 0, "\(good.stderr)")
+        #expect(good.status == .exited(0), "\(good.stderr)")
         #expect(good.stdout.hasSuffix("<stdin>: OK\n"), "\(good.stdout)")
         let broken = try check("listen: [ { address: 127.0.0.1:8080 } ]\nclusters: []\n")
-        #expect(broken.status == 2)
+        #expect(broken.status == .exited(2))
         #expect(broken.stderr.hasPrefix("error: <stdin>:"), "\(broken.stderr)")
     }
 
     @Test("latch check passes on the example lb.yaml and prints the summary")
     func checkExample() throws {
         let outcome = try Self.latch(["check", "--config", Self.exampleConfig])
-        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.status == .exited(0), "\(outcome.stderr)")
         #expect(outcome.stdout.contains("Cluster \"shop\""))
         #expect(outcome.stdout.contains("tomcat1"))
         #expect(outcome.stdout.contains("replicas tomcat2"))
         #expect(outcome.stdout.hasSuffix("OK\n"))
         let positional = try Self.latch(["check", Self.exampleConfig])
-        #expect(positional.status == 0, "latch check lb.yaml works too")
+        #expect(positional.status == .exited(0), "latch check lb.yaml works too")
         #expect(positional.stdout == outcome.stdout)
     }
 
@@ -232,7 +214,7 @@ struct CLITests {
         )
         defer { try? FileManager.default.removeItem(atPath: path) }
         let outcome = try Self.latch(["check", "--config", path])
-        #expect(outcome.status == 2)
+        #expect(outcome.status == .exited(2))
         #expect(outcome.stderr.hasPrefix("error: \(path):6:"))
         #expect(outcome.stderr.contains("clusters[0].nodes[0].replicas[0]: unknown node \"tomcat9\""))
         #expect(!outcome.stderr.contains("DecodingError") && !outcome.stderr.contains("Fatal"))
@@ -254,7 +236,7 @@ struct CLITests {
         )
         defer { try? FileManager.default.removeItem(atPath: path) }
         let outcome = try Self.latch(["check", path])
-        #expect(outcome.status == 2)
+        #expect(outcome.status == .exited(2))
         let lines = outcome.stderr.split(separator: "\n")
         #expect(lines.count == 4, "\(outcome.stderr)")
         #expect(lines.first?.hasPrefix("error: \(path):6:14: clusters[0].balance: unknown balance algorithm") == true, "\(outcome.stderr)")
@@ -266,7 +248,7 @@ struct CLITests {
     @Test("latch check on a missing file names the file and the reason")
     func checkMissing() throws {
         let outcome = try Self.latch(["check", "--config", "/nonexistent/lb.yaml"])
-        #expect(outcome.status == 2)
+        #expect(outcome.status == .exited(2))
         #expect(outcome.stderr.contains("/nonexistent/lb.yaml"))
     }
 
@@ -275,7 +257,7 @@ struct CLITests {
         let sticky = try Self.latch([
             "route", "--config", Self.exampleConfig, "--cookie", "JSESSIONID=ABC.tomcat2", "--path", "/cart",
         ])
-        #expect(sticky.status == 0)
+        #expect(sticky.status == .exited(0))
         #expect(sticky.stdout.contains("node:    tomcat2 127.0.0.1:8082"))
         #expect(sticky.stdout.contains("reason:  sticky"))
         let fresh = try Self.latch(["route", "--config", Self.exampleConfig])
@@ -302,7 +284,7 @@ struct CLITests {
         let outcome = try Self.latch(["run", "--config", path])
         try await holder.close()
         try await group.shutdownGracefully()
-        #expect(outcome.status != 0)
+        #expect(outcome.status != .exited(0))
         #expect(outcome.stderr.contains("cannot listen on 127.0.0.1:\(port): Address already in use"), "\(outcome.stderr)")
     }
 
@@ -310,7 +292,7 @@ struct CLITests {
     func help() throws {
         for command in [[], ["run"], ["check"], ["route"], ["reload"], ["status"], ["state"], ["demo"]] {
             let outcome = try Self.latch(command + ["--help"])
-            #expect(outcome.status == 0)
+            #expect(outcome.status == .exited(0))
             #expect(outcome.stdout.contains("USAGE: latch"))
         }
     }
@@ -320,10 +302,10 @@ struct CLITests {
         let broken = try Self.temporaryFile("listen: [\n")
         defer { try? FileManager.default.removeItem(atPath: broken) }
         let rejected = try Self.latch(["reload", broken])
-        #expect(rejected.status == 2)
+        #expect(rejected.status == .exited(2))
         #expect(rejected.stderr.hasPrefix("error: \(broken):"))
         let noAdmin = try Self.latch(["reload", Self.exampleConfigWithoutAdmin()])
-        #expect(noAdmin.status == 1)
+        #expect(noAdmin.status == .exited(1))
         #expect(noAdmin.stderr.contains("has no `admin:` block"))
     }
 

@@ -35,8 +35,8 @@ struct ObservabilityDocsTests {
     @Test("the alert rules pass promtool check rules and name only exported metrics")
     func alerts() async throws {
         let path = Self.docs.appendingPathComponent("alerts.yml").path
-        let checked = try runProcess(URL(fileURLWithPath: "/usr/bin/promtool"), ["check", "rules", path], input: "")
-        #expect(checked.status == 0, "\(checked.stdout)\(checked.stderr)")
+        let checked = try Spawn.run("/usr/bin/promtool", ["check", "rules", path])
+        #expect(checked.status == .exited(0), "\(checked.stdout)\(checked.stderr)")
         let text = try String(contentsOfFile: path, encoding: .utf8)
         let exported = try await Self.exportedFamilies()
         let named = Self.metricNames(in: text)
@@ -64,8 +64,8 @@ struct ObservabilityDocsTests {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("latch-dashboard-\(UUID().uuidString).yml").path
         try rules.write(toFile: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
-        let checked = try runProcess(URL(fileURLWithPath: "/usr/bin/promtool"), ["check", "rules", file], input: "")
-        #expect(checked.status == 0, "\(checked.stdout)\(checked.stderr)")
+        let checked = try Spawn.run("/usr/bin/promtool", ["check", "rules", file])
+        #expect(checked.status == .exited(0), "\(checked.stdout)\(checked.stderr)")
         let exported = try await Self.exportedFamilies()
         let named = Self.metricNames(in: expressions.joined(separator: "\n"))
             .map { $0.replacingOccurrences(of: #"_bucket$"#, with: "", options: .regularExpression) }

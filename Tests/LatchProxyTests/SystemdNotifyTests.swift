@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import LatchCore
 import Testing
 
 @testable import LatchProxy
@@ -61,18 +62,17 @@ struct SystemdNotifyTests {
         let socket = try NotifySocket()
         let path = try CLITests.minimalConfig()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let process = Process()
-        process.executableURL = CLITests.latchBinary
-        process.arguments = ["run", "--config", path]
-        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": socket.path]) { $1 }
-        process.standardError = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        defer { if process.isRunning { process.terminate() } }
+        let process = try Spawn.start(
+            CLITests.latchBinary.path, ["run", "--config", path], environment: CLITests.withEnvironment(["NOTIFY_SOCKET": socket.path]),
+            standardOutput: .null, standardError: .null)
+        defer {
+            process.terminate()
+            process.wait()
+        }
 
         let ready = try #require(socket.next())
         #expect(ready.split(separator: "\n").contains("READY=1"), "\(ready)")
-        kill(process.processIdentifier, SIGHUP)
+        process.terminate(signal: SIGHUP)
         let reloading = try #require(socket.next())
         #expect(reloading.split(separator: "\n").contains("RELOADING=1"), "\(reloading)")
         let readyAgain = try #require(socket.next())
@@ -80,7 +80,6 @@ struct SystemdNotifyTests {
         process.terminate()
         let stopping = try #require(socket.next())
         #expect(stopping.split(separator: "\n").contains("STOPPING=1"), "\(stopping)")
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        #expect(process.wait() == .exited(0))
     }
 }

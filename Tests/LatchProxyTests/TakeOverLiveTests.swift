@@ -185,7 +185,7 @@ struct TakeOverLiveTests {
         await load.value
         let result = tally.withLockedValue { $0 }
 
-        #expect(oldStatus == 0, "the old Latch exits 0 after handing over: \(old.text)")
+        #expect(oldStatus == .exited(0), "the old Latch exits 0 after handing over: \(old.text)")
         #expect(result.failures.isEmpty, "\(result.failures.count) failed: \(result.failures.prefix(10))")
         #expect(beforeTakeOver >= 100, "load before the take-over: \(beforeTakeOver)")
         #expect(result.served - atOldExit >= 100, "served after the old Latch exited: \(result.served - atOldExit)")
@@ -198,7 +198,7 @@ struct TakeOverLiveTests {
         // The new Latch now holds the control socket: it can be taken over in turn, and stops cleanly.
         #expect(await new.waitFor("control socket listening"), "\(new.text)")
         new.process.terminate()
-        #expect(await new.waitForExit() == 0, "\(new.text)")
+        #expect(await new.waitForExit() == .exited(0), "\(new.text)")
         await backend.close()
         try await group.shutdownGracefully()
     }
@@ -247,7 +247,7 @@ struct TakeOverLiveTests {
         #expect(await alone.waitFor("control socket listening"), "\(alone.text)")
         #expect(alone.text.contains("--take-over: no Latch answers on \(directory)/latch.sock; starting afresh"), "\(alone.text)")
         alone.process.terminate()
-        #expect(await alone.waitForExit() == 0)
+        #expect(await alone.waitForExit() == .exited(0))
         // A socket file left behind by a Latch that is gone is replaced.
         #expect(!FileManager.default.fileExists(atPath: directory + "/latch.sock"))
 
@@ -262,7 +262,7 @@ struct TakeOverLiveTests {
             """)
         defer { try? FileManager.default.removeItem(atPath: off) }
         let refused = try CLITests.latch(["run", "--config", off, "--take-over"])
-        #expect(refused.status == 2)
+        #expect(refused.status == .exited(2))
         #expect(refused.stderr.contains(
             "error: --take-over: control_socket is false in \(off), so no running Latch offers its sockets; remove the key or set a path"), "\(refused.stderr)")
     }
@@ -276,14 +276,14 @@ struct TakeOverLiveTests {
         let other = directory + "/other.yaml"
         try String(contentsOfFile: config, encoding: .utf8).write(toFile: other, atomically: true, encoding: .utf8)
         let attempt = try CLITests.latch(["run", "--config", other, "--take-over"])
-        #expect(attempt.status == 1)
+        #expect(attempt.status == .exited(1))
         #expect(attempt.stderr.contains(
             "error: --take-over: the Latch on \(directory)/latch.sock refused the take-over: this Latch runs \(ControlService.resolvedConfigPath(config)), not \(ControlService.resolvedConfigPath(other)); the running Latch carries on"),
             "\(attempt.stderr)")
         #expect(running.process.isRunning)
         #expect(try await Self.answer(port: port).hasPrefix("HTTP/1.1 50"), "still answering")
         running.process.terminate()
-        #expect(await running.waitForExit() == 0)
+        #expect(await running.waitForExit() == .exited(0))
     }
 
     /// The datagrams the service manager would hear until one satisfies `last`, waiting up to 30 s in
@@ -309,36 +309,33 @@ struct TakeOverLiveTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let notify = try SystemdNotifyTests.NotifySocket()
         let log = directory + "/latch.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let old = Process()
-        old.executableURL = CLITests.latchBinary
-        old.arguments = ["run", "--config", config]
-        old.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify.path]) { $1 }
-        old.standardOutput = FileHandle.nullDevice
-        old.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        try old.run()
-        defer { if old.isRunning { old.terminate() } }
+        let old = try Spawn.start(
+            CLITests.latchBinary.path, ["run", "--config", config], environment: CLITests.withEnvironment(["NOTIFY_SOCKET": notify.path]),
+            standardOutput: .null, standardError: .file(log))
+        defer {
+            old.terminate()
+            old.wait()
+        }
         var logText: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
         // Up to 30 s: with the whole suite running, a debug build can take long to start.
         let ready = try #require(notify.next() ?? notify.next() ?? notify.next(), "no READY=1: \(logText)")
         #expect(ready.split(separator: "\n").contains("READY=1"), "\(ready)")
         let port = try #require(Self.port(inLog: logText), "\(logText)")
 
-        kill(old.processIdentifier, SIGUSR2)
+        old.terminate(signal: SIGUSR2)
         // What the service manager hears until the new process names itself: never STOPPING=1.
         let heard = Self.datagrams(from: notify) { $0.contains("MAINPID=") }
         let named = try #require(heard.last { $0.contains("MAINPID=") }, "\(heard): \(logText)")
         let newPID = try #require(named.split(separator: "\n").first { $0.hasPrefix("MAINPID=") }.flatMap { Int32($0.dropFirst("MAINPID=".count)) })
         defer { kill(newPID, SIGKILL) }
-        #expect(newPID != old.processIdentifier)
+        #expect(newPID != old.pid)
         #expect(named.split(separator: "\n").contains("READY=1"), "\(named)")
         #expect(!heard.contains { $0.contains("STOPPING=1") }, "\(heard)")
 
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(20)
         while old.isRunning, clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        #expect(!old.isRunning)
-        #expect(old.terminationStatus == 0)
+        #expect(old.termination == .exited(0))
         #expect(logText.contains("SIGUSR2: started a new Latch to take this one over"), "\(logText)")
 
         // The new process serves the port, and stops as the service's main process does.
@@ -363,7 +360,7 @@ struct TakeOverLiveTests {
             Issue.record("expected LISTENERS, got \(listeners)")
             return
         }
-        #expect(pid == old.process.processIdentifier)
+        #expect(pid == old.process.pid)
         #expect(sockets == [TakeOverMessage.Socket(.listen, HostPort(host: "127.0.0.1", port: 0))])
         #expect(descriptors.count == 1 && descriptors.allSatisfy(ListeningSocket.isListening))
         descriptors.forEach { close($0) }
@@ -376,6 +373,6 @@ struct TakeOverLiveTests {
         #expect(try await Self.answer(port: port).hasPrefix("HTTP/1.1 50"), "answered by the old Latch")
         #expect(old.process.isRunning)
         old.process.terminate()
-        #expect(await old.waitForExit() == 0)
+        #expect(await old.waitForExit() == .exited(0))
     }
 }

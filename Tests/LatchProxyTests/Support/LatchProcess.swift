@@ -1,19 +1,17 @@
 import Foundation
+import LatchCore
 
 /// A real `latch run` process whose standard error (its log) goes to a file the test reads; terminated,
-/// if still running, when the test lets go of it.
+/// if still running, and reaped when the test lets go of it.
 final class LatchProcess {
-    let process = Process()
+    let process: ChildProcess
     let log: String
 
     init(config: String, takeOver: Bool = false) throws {
         log = FileManager.default.temporaryDirectory.appendingPathComponent("latch-run-\(UUID().uuidString).log").path
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        process.executableURL = CLITests.latchBinary
-        process.arguments = ["run", "--config", config] + (takeOver ? ["--take-over"] : [])
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        try process.run()
+        process = try Spawn.start(
+            CLITests.latchBinary.path, ["run", "--config", config] + (takeOver ? ["--take-over"] : []),
+            standardOutput: .null, standardError: .file(log))
     }
 
     var text: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
@@ -45,22 +43,24 @@ final class LatchProcess {
 
     /// Sends SIGTERM and waits for the process to end.
     func stop() async {
-        if process.isRunning { process.terminate() }
+        process.terminate()
         _ = await waitForExit()
     }
 
-    func waitForExit(within limit: Duration = .seconds(30)) async -> Int32? {
+    /// How it ended, or `nil` if it still runs after `limit`.
+    func waitForExit(within limit: Duration = .seconds(30)) async -> ChildProcess.Termination? {
         let clock = ContinuousClock()
         let deadline = clock.now + limit
         while clock.now < deadline {
-            if !process.isRunning { return process.terminationStatus }
+            if let termination = process.termination { return termination }
             try? await Task.sleep(for: .milliseconds(20))
         }
         return nil
     }
 
     deinit {
-        if process.isRunning { process.terminate() }
+        process.terminate()
+        process.waitInBackground()
         try? FileManager.default.removeItem(atPath: log)
     }
 }
