@@ -156,7 +156,10 @@ public final class ProxyServer: Sendable {
 
     private func setAccepting(_ accepting: Bool) async {
         for listener in channels.withLockedValue({ $0 }) {
-            try? await listener.channel.setOption(.autoRead, value: accepting)
+            // `.get()`: on `any Channel` the call is the one that returns a future, and only its
+            // completion says the loop has stopped accepting — the take-over's RELEASED must not
+            // go out before (two processes would accept on one socket).
+            try? await listener.channel.setOption(.autoRead, value: accepting).get()
         }
     }
 

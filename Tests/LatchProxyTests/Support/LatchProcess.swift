@@ -26,9 +26,10 @@ final class LatchProcess {
         return false
     }
 
-    /// The port it listens on, once it runs and its control socket listens.
+    /// The port it listens on, once it runs and its control socket listens (the two lines come in
+    /// either order).
     func port() async -> Int? {
-        guard await waitFor("control socket listening") else { return nil }
+        guard await waitFor("control socket listening"), await waitFor("latch running") else { return nil }
         return TakeOverLiveTests.port(inLog: text)
     }
 
