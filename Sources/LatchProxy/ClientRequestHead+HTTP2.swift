@@ -87,7 +87,7 @@ extension ClientRequestHead {
         var verb = HTTPMethod(rawValue: method)
         var bytes = ByteBuffer()
         bytes.reserveCapacity(256)
-        if host == nil, let authority { FieldLines.write(name: "host", value: authority, to: &bytes) }
+        if host == nil, let authority { FieldLines.writeChecked(name: "host", value: authority, to: &bytes) }
         let webSocket = verb == .CONNECT && extendedProtocol?.lowercased() == "websocket"
         if webSocket {
             verb = .GET
@@ -116,7 +116,7 @@ extension ClientRequestHead {
             try Self.write(name: name, value: value, to: &bytes)
         }
         // Joined once, in linear time: a block of many small cookie fields must not cost their square.
-        if !joined.isEmpty { FieldLines.write(name: "cookie", value: joined.joined(separator: "; "), to: &bytes) }
+        if !joined.isEmpty { FieldLines.writeChecked(name: "cookie", value: joined.joined(separator: "; "), to: &bytes) }
         let conflict = host.flatMap { host in authority.map { !Self.sameAuthority(host, $0) } } ?? false
         do {
             try self.init(
@@ -143,7 +143,7 @@ extension ClientRequestHead {
     /// One field line of the head, checked as it is written.
     private static func write(name: String, value: String, to bytes: inout ByteBuffer) throws(HTTP2MalformedRequest) {
         try check(name: name, value: value)
-        FieldLines.write(name: name, value: value, to: &bytes)
+        FieldLines.writeChecked(name: name, value: value, to: &bytes)
     }
 
     /// §8.2.1 and §8.2.2 on one field.

@@ -77,6 +77,16 @@ struct FieldLines: Equatable {
         }
     }
 
+    /// Appends `name: value` and CRLF to `bytes`, both already checked by the caller (an HTTP/2
+    /// header block's fields, ``ClientRequestHead/check(name:value:)``): a block's bytes are not
+    /// scanned twice.
+    static func writeChecked(name: String, value: String, to bytes: inout ByteBuffer) {
+        bytes.writeString(name)
+        bytes.writeStaticString(": ")
+        bytes.writeString(value)
+        bytes.writeStaticString("\r\n")
+    }
+
     func isKept(_ index: Int) -> Bool {
         index < 64 ? dropped >> UInt64(index) & 1 == 0 : lines[index].kept
     }

