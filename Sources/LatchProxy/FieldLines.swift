@@ -81,6 +81,10 @@ struct FieldLines: Equatable {
     /// header block's fields, ``ClientRequestHead/check(name:value:)``): a block's bytes are not
     /// scanned twice.
     static func writeChecked(name: String, value: String, to bytes: inout ByteBuffer) {
+        assert(
+            { var name = name, value = value
+              return name.withUTF8(HTTPWire.isValidName) && value.withUTF8(HTTPWire.isValidValue) }(),
+            "an unchecked field reached writeChecked")
         bytes.writeString(name)
         bytes.writeStaticString(": ")
         bytes.writeString(value)

@@ -19,6 +19,7 @@ struct HTTP2StreamTable<Stream: HTTP2Identified> {
 
     /// Adds `stream`, whose id is not in the table.
     mutating func insert(_ stream: Stream) {
+        assert(self[stream.id] == nil, "stream \(stream.id) is in the table already")
         if let last = all.last, stream.id < last.id {
             all.insert(stream, at: insertionIndex(of: stream.id))
         } else {

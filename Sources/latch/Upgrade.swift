@@ -2,6 +2,7 @@
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
+import Foundation
 #endif
 import LatchCore
 import Logging
@@ -28,6 +29,7 @@ struct Upgrade: Sendable {
     /// Waited for on a thread of its own: a new Latch that gives up (this one then serves on) is
     /// reaped, not left a zombie, and how it ended is logged.
     func start(logger: Logger) {
+        #if canImport(Glibc)
         do {
             let child = try Spawn.start(executable, ["run", "--config", configPath, "--take-over"], standardInput: .null)
             let pid = child.pid
@@ -38,5 +40,20 @@ struct Upgrade: Sendable {
         } catch {
             logger.error("SIGUSR2: \(error)")
         }
+        #else
+        // Spawn is written for glibc; elsewhere Foundation's Process starts it (the crash Spawn
+        // avoids, swift-corelibs-foundation #5472, is in the Linux Foundation only).
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["run", "--config", configPath, "--take-over"]
+        process.standardInput = FileHandle.nullDevice
+        do {
+            try process.run()
+            logger.notice(
+                "SIGUSR2: started a new Latch to take this one over", metadata: ["executable": "\(executable)", "pid": "\(process.processIdentifier)"])
+        } catch {
+            logger.error("SIGUSR2: cannot start \(executable): \(error)")
+        }
+        #endif
     }
 }

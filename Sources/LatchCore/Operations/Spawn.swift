@@ -81,14 +81,20 @@ public enum Spawn {
             case .null, .file:
                 // Opened here rather than in the child, so that a file that cannot be opened is named.
                 let path = if case .file(let path) = stream { path } else { "/dev/null" }
-                let file = open(path, (output ? O_WRONLY | O_CREAT | O_APPEND : O_RDONLY) | O_CLOEXEC, 0o644)
+                let file = aboveStandardStreams(open(path, (output ? O_WRONLY | O_CREAT | O_APPEND : O_RDONLY) | O_CLOEXEC, 0o644))
                 guard file >= 0 else { throw Failure(executable: executable, code: errno, step: path) }
                 childEnds.append(file)
                 try check(posix_spawn_file_actions_adddup2(&actions, file, descriptor), path)
             case .pipe:
                 var ends: [Int32] = [-1, -1]
                 guard LibC.pipe2(&ends, O_CLOEXEC) == 0 else { throw Failure(executable: executable, code: errno, step: "pipe") }
-                let (childEnd, callerEnd) = output ? (ends[1], ends[0]) : (ends[0], ends[1])
+                let (opened, callerEnd) = output ? (ends[1], ends[0]) : (ends[0], ends[1])
+                let childEnd = aboveStandardStreams(opened)
+                guard childEnd >= 0 else {
+                    let code = errno
+                    _ = close(callerEnd)
+                    throw Failure(executable: executable, code: code, step: "pipe")
+                }
                 childEnds.append(childEnd)
                 callerEnds[target] = PipeEnd(callerEnd)
                 try check(posix_spawn_file_actions_adddup2(&actions, childEnd, descriptor), "pipe")
@@ -115,6 +121,19 @@ public enum Spawn {
         guard result == 0 else { throw Failure(executable: executable, code: result, step: nil) }
         return ChildProcess(
             pid: pid, executable: executable, standardInput: callerEnds[0], standardOutput: callerEnds[1], standardError: callerEnds[2])
+    }
+
+    /// `descriptor`, moved to 3 or above when it is a standard stream's number (this process runs
+    /// with 0, 1 or 2 closed): the child's streams are put in place by `dup2` actions in order, and
+    /// one that read from a number an earlier action had already replaced would get the wrong file.
+    /// -1 stays -1 (`errno` says why); a failed move closes the descriptor and gives -1.
+    private static func aboveStandardStreams(_ descriptor: Int32) -> Int32 {
+        guard descriptor >= 0, descriptor <= STDERR_FILENO else { return descriptor }
+        let moved = fcntl(descriptor, F_DUPFD_CLOEXEC, STDERR_FILENO + 1)
+        let code = errno
+        _ = close(descriptor)
+        errno = code
+        return moved
     }
 
     /// `strings` as the null-terminated array of C strings `argv` and `envp` are, for `body`.
