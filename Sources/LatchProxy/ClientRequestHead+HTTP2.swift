@@ -120,7 +120,7 @@ extension ClientRequestHead {
         let conflict = host.flatMap { host in authority.map { !Self.sameAuthority(host, $0) } } ?? false
         do {
             try self.init(
-                version: HTTPVersion(major: 2, minor: 0), method: verb, target: path, unparsed: bytes, webSocketOverHTTP2: webSocket,
+                version: HTTPVersion(major: 2, minor: 0), method: verb, target: path, unparsed: consume bytes, webSocketOverHTTP2: webSocket,
                 authorityConflict: conflict)
         } catch {
             throw HTTP2MalformedRequest(message: ParseErrorAnswer(error).message)

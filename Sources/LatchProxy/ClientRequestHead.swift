@@ -56,10 +56,12 @@ final class ClientRequestHead: Equatable, Sendable {
 
     /// Field lines written by Latch (without the blank line) read as an HTTP/1 head's are.
     convenience init(
-        version: HTTPVersion, method: HTTPMethod, target: String, unparsed: ByteBuffer, webSocketOverHTTP2: Bool = false,
+        version: HTTPVersion, method: HTTPMethod, target: String, unparsed: consuming ByteBuffer, webSocketOverHTTP2: Bool = false,
         authorityConflict: Bool = false
     ) throws(HTTPParserError) {
-        var bytes = unparsed
+        // Consumed, not copied: the caller's bytes are not used again, and a copy here would copy
+        // the storage when the blank line is written.
+        var bytes = consume unparsed
         bytes.writeStaticString("\r\n")
         var framing: HTTP1Fields.Framing? = HTTP1Fields.Framing()
         // swift-nio-http2 bounds the header list (`max_request_head`); this budget only has to not overflow.

@@ -86,9 +86,9 @@ struct FieldLines: Equatable {
               return name.withUTF8(HTTPWire.isValidName) && value.withUTF8(HTTPWire.isValidValue) }(),
             "an unchecked field reached writeChecked")
         bytes.writeString(name)
-        bytes.writeStaticString(": ")
+        bytes.writeInteger(UInt16(0x3A20))  // ": "
         bytes.writeString(value)
-        bytes.writeStaticString("\r\n")
+        bytes.writeInteger(UInt16(0x0D0A))  // CR LF
     }
 
     func isKept(_ index: Int) -> Bool {
