@@ -156,10 +156,10 @@ public final class ProxyServer: Sendable {
 
     private func setAccepting(_ accepting: Bool) async {
         for listener in channels.withLockedValue({ $0 }) {
-            // `.get()`: on `any Channel` the call is the one that returns a future, and only its
-            // completion says the loop has stopped accepting — the take-over's RELEASED must not
-            // go out before (two processes would accept on one socket).
-            try? await listener.channel.setOption(.autoRead, value: accepting).get()
+            // Through the listener's AcceptControl, which also pauses after a failed accept; awaited
+            // on the loop, so the take-over's RELEASED goes out only once this process has stopped
+            // accepting (two processes would accept on one socket).
+            await AcceptControl.set(accepting, on: listener.channel)
         }
     }
 
@@ -363,10 +363,17 @@ public final class ProxyServer: Sendable {
         let metrics = self.metrics
         let holder = self.holder
         let connections = self.connections
+        let logger = self.logger
         let bootstrap = ServerBootstrap(group: group)
             // Two processes accepting on one socket is a race SwiftNIO's debug builds assert against
             // (a readable listener whose accept finds nothing): a socket taken over waits.
             .serverChannelOption(.autoRead, value: inherited == nil)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        AcceptControl(paused: inherited != nil, listener: slot.address.description, logger: logger))
+                }
+            }
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)

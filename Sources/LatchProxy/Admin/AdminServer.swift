@@ -52,8 +52,15 @@ public final class AdminServer: Sendable {
         let descriptor: NIOBSDSocket.Handle
         do {
             descriptor = try inherited ?? ListeningSocket.open(config.address)
+            let logger = self.logger
+            let listener = config.address.description
             let bootstrap = ServerBootstrap(group: group)
                 .serverChannelOption(.autoRead, value: inherited == nil)
+                .serverChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(AcceptControl(paused: inherited != nil, listener: listener, logger: logger))
+                    }
+                }
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
@@ -89,7 +96,7 @@ public final class AdminServer: Sendable {
 
     private func setAccepting(_ accepting: Bool) async {
         guard let bound = channel.current() else { return }
-        try? await bound.setOption(.autoRead, value: accepting).get()
+        await AcceptControl.set(accepting, on: bound)
     }
 
     /// A copy of the listening socket (the caller closes it), while open, for a take-over.
