@@ -28,6 +28,14 @@ struct ComplexKeyCheckTests {
         ("l: [*a: x]\n", 1, 5, "an alias used as a key"),
         ("l: [\n  *a:1]\n", 2, 3, "an alias used as a key"),
         ("l: [ [a]:1 ]\n", 1, 6, "a sequence used as a key"),
+        // A node at a key position stays libyaml's possible key until the line ends, a `,` or a closing
+        // bracket: a later `:` makes it the key even with other nodes between (found by Scripts/fuzz).
+        ("l: [*a, *a   b: *c\n", 1, 9, "an alias used as a key"),
+        ("m: {*a \"q\" : x}\n", 1, 5, "an alias used as a key"),
+        ("l: [*a [b] c: x]\n", 1, 5, "an alias used as a key"),
+        ("l: [ [a] b: 1 ]\n", 1, 6, "a sequence used as a key"),
+        ("l: [ {a: b} c:, d]\n", 1, 6, "a mapping used as a key"),
+        ("- *a b: x\n", 1, 3, "an alias used as a key"),
     ])
     func refused(_ yaml: String, _ line: Int, _ column: Int, _ what: String) {
         let found = ComplexKeyCheck.firstComplexKey(in: yaml)
@@ -50,6 +58,11 @@ struct ComplexKeyCheckTests {
         "list: [*a, *b]\n",
         "list: [*a,\n  *b]\nnext: *c\n",
         "urls: [http://a:80/x, 'b:c']\n",
+        "list: [*a, b: c]\n",
+        "list: [*a [b: c]]\n",
+        "- *a # b: c\n",
+        "- *a b:c\n",
+        "list: [*a, [b,\n  c: d]]\n",
     ])
     func accepted(_ yaml: String) {
         #expect(ComplexKeyCheck.firstComplexKey(in: yaml) == nil)

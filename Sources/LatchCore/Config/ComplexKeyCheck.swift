@@ -99,15 +99,15 @@ enum ComplexKeyCheck {
                     // libyaml's anchor names: letters, digits, `-` and `_` (so `*a:` is the alias `a` and a colon).
                     var end = i + 1
                     while end < bytes.count, isAnchorCharacter(bytes[end]) { end += 1 }
-                    if isKeyColon(bytes, after: end, inFlow: flowDepth > 0) { return (i, "an alias used as a key") }
+                    if becomesKey(bytes, after: end, inFlow: flowDepth > 0) { return (i, "an alias used as a key") }
                 }
                 if byte == UInt8(ascii: "["), let close = matchingBracket(bytes, from: i),
-                    isKeyColon(bytes, after: close + 1, inFlow: flowDepth > 0)
+                    becomesKey(bytes, after: close + 1, inFlow: flowDepth > 0)
                 {
                     return (i, "a sequence used as a key")
                 }
                 if byte == UInt8(ascii: "{"), let close = matchingBracket(bytes, from: i),
-                    isKeyColon(bytes, after: close + 1, inFlow: flowDepth > 0)
+                    becomesKey(bytes, after: close + 1, inFlow: flowDepth > 0)
                 {
                     return (i, "a mapping used as a key")
                 }
@@ -143,13 +143,49 @@ enum ComplexKeyCheck {
             || byte == UInt8(ascii: "{") || byte == UInt8(ascii: "}")
     }
 
-    /// Whether, after spaces, `:` follows and ends there (a key's colon, not one inside a word); in a
-    /// flow collection any `:` there is one, as libyaml's scanner reads it.
-    private static func isKeyColon(_ bytes: [UInt8], after start: Int, inFlow: Bool) -> Bool {
+    /// Whether a `:` later on this line makes the node ending at `start` a key. libyaml keeps a node
+    /// at a key position as its level's possible simple key until the line ends, a `,` or the level's
+    /// closing bracket drops it, or a `:` makes it the key — with other nodes between: `[*a b: x]` is a
+    /// mapping whose key is `*a`, composed (and its key hashed) before the error about `b` (found by
+    /// `Scripts/fuzz` as a billion-laughs alias key). In a flow collection a `:` starting a token is
+    /// always a value indicator; elsewhere, and inside a plain scalar, only one followed by a blank or
+    /// the line's end (or, in a flow collection, a flow indicator) is.
+    private static func becomesKey(_ bytes: [UInt8], after start: Int, inFlow: Bool) -> Bool {
         var i = start
-        while i < bytes.count, isSpace(bytes[i]) { i += 1 }
-        guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { return false }
-        return inFlow || i + 1 == bytes.count || isSpace(bytes[i + 1]) || isFlowIndicator(bytes[i + 1])
+        var tokenStart = true
+        while i < bytes.count {
+            let byte = bytes[i]
+            if isSpace(byte) {
+                i += 1
+                tokenStart = true
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: ":"):
+                guard i + 1 < bytes.count else { return true }
+                let next = bytes[i + 1]
+                if isSpace(next) || (inFlow && (tokenStart || isFlowIndicator(next))) { return true }
+            case UInt8(ascii: "#") where tokenStart:
+                return false  // a comment runs to the end of the line
+            case UInt8(ascii: ","), UInt8(ascii: "]"), UInt8(ascii: "}") where inFlow:
+                return false
+            case UInt8(ascii: "["), UInt8(ascii: "{") where inFlow || tokenStart:
+                // A nested collection is a level of its own; one left open past the line ends the key's chance.
+                guard let close = matchingBracket(bytes, from: i) else { return false }
+                i = close + 1
+                tokenStart = false
+                continue
+            case UInt8(ascii: "\""), UInt8(ascii: "'") where tokenStart:
+                i = skipQuoted(bytes, from: i)
+                tokenStart = false
+                continue
+            default:
+                break
+            }
+            tokenStart = false
+            i += 1
+        }
+        return false
     }
 
     /// The index just past a quoted scalar starting at `start` ('' escapes in single quotes, \ in double).
