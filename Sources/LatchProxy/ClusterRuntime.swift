@@ -313,7 +313,7 @@ public final class ClusterRuntime: Sendable {
         shard: Int
     ) {
         tallies[node].countFinished(reason: reason, nodeFailed: nodeFailed, shard: shard)
-        if sighting { sessions[node].sighted(sessionID: sessionID, at: .now, date: Date(), shard: shard) }
+        if sighting { sessions[node].sighted(sessionID: sessionID, at: .now, shard: shard) }
         if releasingSlot { finished(node: node) }
     }
 

@@ -14,8 +14,9 @@ final class NodeSessions: Sendable {
 
     private struct Shard {
         var counter: Counter
-        /// Wall-clock time of the last request of an existing session, for the admin API.
-        var lastSeen: Date?
+        /// The last request of an existing session, for the admin API: monotonic, made a wall-clock
+        /// time only when read, so a request reads one clock, not two.
+        var lastSeen: MonotonicInstant?
     }
 
     private let shards: [NIOLockedValueBox<Shard>]
@@ -31,9 +32,9 @@ final class NodeSessions: Sendable {
 
     /// A request of an existing session went well on the node (`sessionID`: the id it carried, when
     /// known). `shard` is the calling event loop's.
-    func sighted(sessionID: Substring?, at now: MonotonicInstant, date: Date, shard: Int) {
+    func sighted(sessionID: Substring?, at now: MonotonicInstant, shard: Int) {
         shards[shard % shards.count].withLockedValue { shard in
-            shard.lastSeen = date
+            shard.lastSeen = now
             if let sessionID { shard.counter.record(sessionID: sessionID, at: now) }
         }
     }
@@ -55,6 +56,7 @@ final class NodeSessions: Sendable {
 
     /// The last request of an existing session, on any loop.
     var lastSeen: Date? {
-        shards.compactMap { $0.withLockedValue(\.lastSeen) }.max()
+        guard let last = shards.compactMap({ $0.withLockedValue(\.lastSeen) }).max() else { return nil }
+        return Date(timeIntervalSinceNow: -Double(MonotonicInstant.now.nanoseconds - last.nanoseconds) / 1e9)
     }
 }

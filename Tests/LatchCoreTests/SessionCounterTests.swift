@@ -212,6 +212,20 @@ struct SessionCounterTests {
         #expect(counter.distinctSessions(at: Self.at(Self.window + Self.bucket)) == 0)
     }
 
+    /// Records inside the newest bucket skip the bucket arithmetic; its last and first nanoseconds, and
+    /// a record after an older one, still land in the right bucket.
+    @Test func recordsAtTheEdgesOfTheNewestBucketLandInTheirBuckets() {
+        var counter = SessionCounter<ContinuousClock.Instant>(window: .nanoseconds(1_000), buckets: 4)
+        counter.record(sessionID: "a", at: Self.at(.zero))
+        counter.record(sessionID: "b", at: Self.at(.nanoseconds(249)))  // bucket 0's last nanosecond
+        counter.record(sessionID: "c", at: Self.at(.nanoseconds(250)))  // bucket 1's first
+        counter.record(sessionID: "d", at: Self.at(.nanoseconds(100)))  // back in bucket 0
+        counter.record(sessionID: "e", at: Self.at(.nanoseconds(499)))  // bucket 1's last
+        #expect(counter.distinctSessions(at: Self.at(.nanoseconds(1_249))) == 5)
+        #expect(counter.distinctSessions(at: Self.at(.nanoseconds(1_250))) == 2, "bucket 0 (a, b, d) aged out")
+        #expect(counter.distinctSessions(at: Self.at(.nanoseconds(1_500))) == 0, "bucket 1 (c, e) aged out")
+    }
+
     @Test func aRecentRequestKeepsASessionCounted() {
         var counter = Counter(window: Self.window)
         counter.record(sessionID: "a", at: Self.at(.zero))

@@ -49,6 +49,9 @@ public struct SessionCounter<Instant: InstantProtocol>: Sendable where Instant.D
     private var origin: Instant?
     /// The newest bucket recorded into.
     private var newestEpoch: Int64 = 0
+    /// Where the newest bucket starts and ends: nearly every record falls in it, and comparing instants
+    /// is far cheaper than the 128-bit division that finds a bucket from a `Duration`.
+    private var newestSpan: Range<Instant>?
     /// `buckets + 1` slots; bucket `e` lives at `e mod (buckets + 1)`.
     private var ring: [Bucket]
 
@@ -173,11 +176,21 @@ public struct SessionCounter<Instant: InstantProtocol>: Sendable where Instant.D
             origin = now
             self.origin = now
         }
-        let e = epoch(of: now, from: origin)
-        if e > newestEpoch {
-            newestEpoch = e
-        } else if newestEpoch - e > Int64(buckets) {
-            return  // older than every bucket kept: it could never count again
+        let e: Int64
+        if let span = newestSpan, span.contains(now) {
+            e = newestEpoch
+        } else {
+            e = epoch(of: now, from: origin)
+            if e > newestEpoch {
+                newestEpoch = e
+            } else if newestEpoch - e > Int64(buckets) {
+                return  // older than every bucket kept: it could never count again
+            }
+            let (startOffset, late) = e.multipliedReportingOverflow(by: width)
+            let (endOffset, later) = startOffset.addingReportingOverflow(width)
+            if e == newestEpoch, !late, !later {
+                newestSpan = origin.advanced(by: .nanoseconds(startOffset))..<origin.advanced(by: .nanoseconds(endOffset))
+            }
         }
         let slot = Int(e.positiveRemainder(Int64(buckets + 1)))
         if ring[slot].epoch != e {
