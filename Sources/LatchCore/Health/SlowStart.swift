@@ -37,6 +37,9 @@ public struct SlowStart<Instant: InstantProtocol>: Sendable, Equatable where Ins
 
     /// The part of its weight the node gets at `now`, per mille: ``Balancer/fullShare`` when no
     /// ramp is running, else linear from ``initialShare`` at `since` to full at `since + duration`.
+    /// Pre-specialized for the proxy's clock: it runs for every node at each new session's choice, and
+    /// the generic version looks up `Optional<Instant>`'s metadata at run time.
+    @_specialize(exported: true, where Instant == MonotonicInstant)
     public func share(at now: Instant) -> Int {
         guard let duration, let since else { return Balancer.fullShare }
         let elapsed = since.duration(to: now)

@@ -26,6 +26,7 @@ public struct Balancer: Sendable {
     ///   - share: the part of node `i`'s weight it has now, 1...``fullShare`` per mille (slow start
     ///     gives a node coming back less for a while); every node's whole weight by default.
     /// - Returns: the chosen node index, or `nil` when no node is eligible.
+    @_specialize(exported: true, where R == SplitMix64)
     public mutating func pick<R: RandomNumberGenerator>(
         eligible: (Int) -> Bool,
         active: (Int) -> Int,

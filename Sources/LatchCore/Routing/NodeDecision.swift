@@ -83,6 +83,9 @@ public struct NodeDecision: Sendable, Equatable {
 /// nothing (`Scripts/microbench` checks it). An optional closure parameter would be escaping, and its
 /// context boxed on the heap at every call.
 public enum NodeChooser {
+    /// Pre-specialized for the proxy's generator: it runs for every new session, and the generic
+    /// version reaches the generator and the balancer through witness tables from another module.
+    @_specialize(exported: true, where R == SplitMix64)
     public static func choose<R: RandomNumberGenerator>(
         _ lookup: RouteLookup,
         owner: Int? = nil,
