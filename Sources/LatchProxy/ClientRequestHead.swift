@@ -28,18 +28,24 @@ final class ClientRequestHead: Equatable, Sendable {
     let authorityConflict: Bool
 
     init(
-        version: HTTPVersion, method: HTTPMethod, target: String, fields: FieldLines, framing: HTTP1Fields.Framing,
+        version: HTTPVersion, method: HTTPMethod, target: String, fields: consuming FieldLines, framing: HTTP1Fields.Framing,
         requestLineChecked: Bool = false, webSocketOverHTTP2: Bool = false, authorityConflict: Bool = false
     ) {
         self.version = version
         self.method = method
         self.target = target
-        self.fields = fields
         self.framing = framing
         self.requestLineChecked = requestLineChecked
         self.webSocketOverHTTP2 = webSocketOverHTTP2
         self.authorityConflict = authorityConflict
-        self.host = fields.lines.first(where: { $0.name == .host }).map(fields.value(of:))
+        // Not `.map(fields.value(of:))`: a partial application captures a copy of the lines.
+        if let line = fields.lines.first(where: { $0.name == .host }) {
+            self.host = fields.value(of: line)
+        } else {
+            self.host = nil
+        }
+        // Last, so the lines move in: a copy is a retain and a release of the bytes and of the table.
+        self.fields = fields
     }
 
     /// A head given as NIOHTTP1's: an HTTP/2 stream's, or a test's. Its fields are written out as

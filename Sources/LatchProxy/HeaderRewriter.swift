@@ -192,7 +192,7 @@ struct ViaPseudonym: Sendable {
 struct ConnectionTokens {
     private(set) var tokens: [String] = []
 
-    init(_ fields: FieldLines) {
+    init(_ fields: borrowing FieldLines) {
         guard fields.contains(.connection) else { return }
         fields.forEachKept { line, _, value in
             if line.name == .connection { add(tokensIn: value.assumingMemoryBound(to: UInt8.self)) }

@@ -11,7 +11,7 @@ final class NodeResponseHead: Sendable {
     let fields: FieldLines
     let facts: ResponseFields
 
-    init(version: HTTPVersion, status: HTTPResponseStatus, fields: FieldLines, facts: ResponseFields) {
+    init(version: HTTPVersion, status: HTTPResponseStatus, fields: consuming FieldLines, facts: ResponseFields) {
         self.version = version
         self.status = status
         self.fields = fields
@@ -72,7 +72,7 @@ final class ClientResponseHead {
     /// The body goes chunked (RFC 9112 §7.1): `Transfer-Encoding: chunked` is added.
     var chunked = false
 
-    init(version: HTTPVersion, status: HTTPResponseStatus, relayed: FieldLines = FieldLines(), via: String? = nil) {
+    init(version: HTTPVersion, status: HTTPResponseStatus, relayed: consuming FieldLines = FieldLines(), via: String? = nil) {
         self.version = version
         self.status = status
         self.relayed = relayed
