@@ -36,6 +36,10 @@ struct ComplexKeyCheckTests {
         ("l: [ [a] b: 1 ]\n", 1, 6, "a sequence used as a key"),
         ("l: [ {a: b} c:, d]\n", 1, 6, "a mapping used as a key"),
         ("- *a b: x\n", 1, 3, "an alias used as a key"),
+        // Outside a flow collection `,`, `]` and a quote inside a word are plain text, not ends.
+        ("- *a b,c: x\n", 1, 3, "an alias used as a key"),
+        ("- *a b]c: x\n", 1, 3, "an alias used as a key"),
+        ("- *a b\"c: x\n", 1, 3, "an alias used as a key"),
     ])
     func refused(_ yaml: String, _ line: Int, _ column: Int, _ what: String) {
         let found = ComplexKeyCheck.firstComplexKey(in: yaml)

@@ -160,27 +160,24 @@ enum ComplexKeyCheck {
                 tokenStart = true
                 continue
             }
-            switch byte {
-            case UInt8(ascii: ":"):
+            if byte == UInt8(ascii: ":") {
                 guard i + 1 < bytes.count else { return true }
                 let next = bytes[i + 1]
                 if isSpace(next) || (inFlow && (tokenStart || isFlowIndicator(next))) { return true }
-            case UInt8(ascii: "#") where tokenStart:
+            } else if byte == UInt8(ascii: "#"), tokenStart {
                 return false  // a comment runs to the end of the line
-            case UInt8(ascii: ","), UInt8(ascii: "]"), UInt8(ascii: "}") where inFlow:
+            } else if inFlow, byte == UInt8(ascii: ",") || byte == UInt8(ascii: "]") || byte == UInt8(ascii: "}") {
                 return false
-            case UInt8(ascii: "["), UInt8(ascii: "{") where inFlow || tokenStart:
+            } else if inFlow || tokenStart, byte == UInt8(ascii: "[") || byte == UInt8(ascii: "{") {
                 // A nested collection is a level of its own; one left open past the line ends the key's chance.
                 guard let close = matchingBracket(bytes, from: i) else { return false }
                 i = close + 1
                 tokenStart = false
                 continue
-            case UInt8(ascii: "\""), UInt8(ascii: "'") where tokenStart:
+            } else if tokenStart, byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'") {
                 i = skipQuoted(bytes, from: i)
                 tokenStart = false
                 continue
-            default:
-                break
             }
             tokenStart = false
             i += 1
