@@ -1,6 +1,5 @@
 import NIOCore
 import NIOHTTP1
-import NIOHTTP2
 import NIOSSL
 import NIOTLS
 
@@ -57,30 +56,18 @@ enum ClientPipeline {
     /// ``HTTP2Connection`` (no child channel per stream), and is routed, balanced, retried and limited
     /// like any request; each goes to its node over HTTP/1.1. Latch checks the header blocks as it
     /// reads them (pseudo-header fields, forbidden connection-specific fields, lower-case names),
-    /// swift-nio-http2 the content lengths; flow control bounds what a stream may buffer: a stream is
+    /// and the connection's state machine the framing, stream states, limits and content lengths
+    /// (``H2ConnectionStateMachine``); flow control bounds what a stream may buffer: a stream is
     /// read only while its node connection can take more, and the client's window is opened as Latch
     /// reads.
     static func http2(_ channel: any Channel, holder: RuntimeHolder, client: SocketAddress? = nil) throws {
         let runtime = holder.current
         let limits = runtime.config.limits
-        let sync = channel.pipeline.syncOperations
-        // Below the HTTP/2 handler: the frames of one event-loop tick leave in one flush.
-        try sync.addHandler(FlushCoalescer())
-        var connection = NIOHTTP2Handler.ConnectionConfiguration()
-        connection.initialSettings = [
-            // HAProxy's and nginx's default.
-            HTTP2Setting(parameter: .maxConcurrentStreams, value: 100),
-            HTTP2Setting(parameter: .maxHeaderListSize, value: limits.maxRequestHead),
-            // WebSocket over HTTP/2 (RFC 8441 §3): the extended CONNECT, see ``HTTP2Tunnel``.
-            HTTP2Setting(parameter: .enableConnectProtocol, value: 1),
-        ]
-        // Latch checks request header blocks itself as it reads them (``ClientRequestHead/init(http2:endStream:)``),
-        // in a fraction of the library's cost; the blocks it writes are made from checked fields.
-        connection.headerBlockValidation = .disabled
-        try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: connection))
+        var h2 = H2ConnectionStateMachine.Limits()
+        h2.maxHeaderListSize = limits.maxRequestHead
         // Idle connections (no open stream for `idle`) and shutdown (GOAWAY, then close when the
         // streams in flight are done) are its business too.
-        try sync.addHandler(HTTP2Connection(holder: holder, client: client, idle: runtime.timeouts.idle))
+        try channel.pipeline.syncOperations.addHandler(HTTP2Connection(holder: holder, client: client, idle: runtime.timeouts.idle, limits: h2))
     }
 }
 

@@ -1,81 +1,62 @@
+import Logging
 import NIOCore
-import NIOHTTP2
 
-/// A client's HTTP/2 connection (RFC 9113) above swift-nio-http2's `NIOHTTP2Handler`, with no
-/// stream multiplexer: frames arrive here with their stream's id and go to that stream's
-/// ``HTTP2Stream`` and ``ProxyHandler``; responses go back down as frames from the same place. A
-/// child channel per stream, with its pipeline, promises and type-erased hops, cost more than the
-/// rest of the request put together; here a stream costs two objects.
+/// A client's HTTP/2 connection (RFC 9113), right above TLS: the shell around
+/// ``H2ConnectionStateMachine``. The client's bytes go into the state machine; its events open
+/// streams (an ``HTTP2Stream`` and its ``ProxyHandler`` each: no child channel, pipeline or promise
+/// per stream) and hand them their request's parts; the streams' answers go back through it as
+/// frames, and everything it writes for a tick — every stream's answers, window updates, resets,
+/// settings acknowledgements — leaves in one buffer, one TLS record where it fits, one write, at the
+/// end of the tick (answers arrive from the node connections' reads, not the client's, so nothing
+/// else gathers them; HAProxy and nginx batch the same way).
 ///
-/// What the multiplexer did, this does:
-/// - flow control on the receiving side: `WINDOW_UPDATE`s for each stream as its proxy takes the
-///   bytes, and for the connection as they arrive (``HTTP2InboundWindow``);
-/// - writability per stream: a response goes on while the client's windows have room for more
-///   than what already waits unsent, and little waits (``isWritable(_:)``), so a node is read no
-///   faster than its client reads;
-/// - the streams' ends: a proxy's reset is a `RST_STREAM`, and a stream's close, or the connection's,
-///   reaches the proxy as its client going.
-///
-/// And the connection's own life: it closes after `idle` with no open stream (GOAWAY first), and on
-/// shutdown (`ChannelShouldQuiesceEvent`, or accepted while Latch was already stopping) it sends
-/// GOAWAY naming the last stream it will serve (RFC 9113 §6.8) and closes once those are done. (The
-/// two-step GOAWAY §6.8 suggests would serve streams opened in between, but swift-nio-http2 refuses
-/// every new stream after any GOAWAY sent; clients retry a refused stream elsewhere.) A client
-/// sending malformed requests without end is cut off as the library would: GOAWAY
-/// (ENHANCE_YOUR_CALM) after ``malformedLimit``.
+/// It also keeps the connection's own life: it closes after `idle` with no open stream (GOAWAY
+/// first), and on shutdown (`ChannelShouldQuiesceEvent`, or accepted while Latch was already
+/// stopping) it sends GOAWAY naming the last stream it will serve (RFC 9113 §6.8) and closes once
+/// those are done. A protocol violation ends it with GOAWAY and the violation's code (§5.4.1);
+/// a client sending malformed requests without end is cut off (ENHANCE_YOUR_CALM) after
+/// ``H2ConnectionStateMachine/Limits/maxGlitches``.
 final class HTTP2Connection: ChannelInboundHandler {
-    typealias InboundIn = HTTP2Frame
-    typealias OutboundOut = HTTP2Frame
-
-    /// The initial window of both the streams and the connection, in both directions, until SETTINGS
-    /// say otherwise (RFC 9113 §6.5.2, §6.9.2); Latch does not change its own.
-    static let defaultWindow = 65_535
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private let holder: RuntimeHolder
     private let proxiedClient: SocketAddress?
     private let idle: TimeAmount
     private var context: ChannelHandlerContext?
+    private(set) var machine: H2ConnectionStateMachine
     private(set) var streams = HTTP2StreamTable<HTTP2Stream>()
-    private var lastStreamID = HTTP2StreamID.rootStream
     private var quiescing = false
+    /// The client sent GOAWAY: it opens no more streams; the connection closes once they are done.
+    private var clientLeaving = false
     private var idleTimer: Scheduled<Void>?
-    private var malformed = 0
-    /// swift-nio-http2's own limit on a connection's stream errors ("glitches"), which malformed
-    /// requests were before Latch checked them itself.
-    static let malformedLimit = 200
-    /// Streams that were handed frames in the current read (``HTTP2Stream/inRead``).
+    /// Streams that were handed parts in the current read (``HTTP2Stream/inRead``).
     private var inRead: [HTTP2Stream] = []
-    /// Frames of the connection's own (window updates, resets) written and not yet flushed.
-    private var needsFlush = false
-
-    private var connectionInbound = HTTP2InboundWindow(target: HTTP2Connection.defaultWindow)
-    private var connectionOutbound = HTTP2Connection.defaultWindow
-    /// The client's SETTINGS_INITIAL_WINDOW_SIZE: a new stream's window, and the base a change of it
-    /// applies to every open stream by (RFC 9113 §6.9.2).
-    private var clientInitialWindow = HTTP2Connection.defaultWindow
+    /// Streams whose answer's end closed them: their readers hear it at the flush, once the answer
+    /// has gone out, not from inside their own write.
+    private var ended: [HTTP2Stream] = []
+    private var flushScheduled = false
+    /// The client's updates in this read opened windows: what waits goes out at the read's end.
+    private var windowsMoved = false
     private var channelWritable = true
+    private var closing = false
 
     /// - Parameter client: the client's address as a PROXY protocol header gave it; `nil`: the peer's.
-    init(holder: RuntimeHolder, client: SocketAddress?, idle: TimeAmount) {
+    init(holder: RuntimeHolder, client: SocketAddress?, idle: TimeAmount, limits: H2ConnectionStateMachine.Limits) {
         self.holder = holder
         self.proxiedClient = client
         self.idle = idle
+        self.machine = H2ConnectionStateMachine(limits: limits)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         channelWritable = context.channel.isWritable
         startIdleTimer()
+        // The server's preface (its SETTINGS) goes out at once (RFC 9113 §3.4).
+        flushNow()
         // Accepted as shutdown began, after the registry told the open connections.
-        if holder.isQuiescing { quiesce(context: context) }
-    }
-
-    /// A stream's request was malformed (answered 400); past the limit the connection is cut.
-    func noteMalformed() {
-        malformed += 1
-        guard malformed == Self.malformedLimit else { return }
-        goAway(lastStreamID: lastStreamID, errorCode: .enhanceYourCalm)
-        context?.close(promise: nil)
+        if holder.isQuiescing { quiesce() }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -84,44 +65,62 @@ final class HTTP2Connection: ChannelInboundHandler {
         self.context = nil
     }
 
-    // MARK: - Frames in
+    // MARK: - Bytes in
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
-        switch frame.payload {
-        case .headers:
-            if let stream = streams[frame.streamID] {
-                stream.received(frame.payload)
-            } else if frame.streamID > lastStreamID {
-                // A new stream; the HEADERS of one Latch reset already (its RST not yet out) are not.
-                open(frame.streamID, context: context)?.received(frame.payload)
-            }
-        case .data:
-            streams[frame.streamID]?.received(frame.payload)
-        case .settings(.settings(let settings)):
-            for setting in settings where setting.parameter == .initialWindowSize {
-                let delta = setting.value - clientInitialWindow
-                clientInitialWindow = setting.value
-                for stream in streams.all { stream.outboundWindowChanged(by: delta) }
-                updateWritability()
-            }
-        default:
-            break
+        guard !closing else { return }
+        machine.read(unwrapInboundIn(data))
+        let now = NIODeadline.now().uptimeNanoseconds
+        do {
+            while let event = try machine.nextEvent(now: now) { handle(event) }
+        } catch {
+            fail(error)
         }
     }
 
-    /// A stream the client opened with its HEADERS (swift-nio-http2 has checked the id and the
-    /// stream limit): its proxy joins here.
-    private func open(_ id: HTTP2StreamID, context: ChannelHandlerContext) -> HTTP2Stream? {
-        let stream = HTTP2Stream(id: id, connection: self, inboundTarget: Self.defaultWindow, outboundWindow: clientInitialWindow)
+    private func handle(_ event: H2ConnectionStateMachine.Event) {
+        switch event {
+        case .request(let id, let fields, let endStream):
+            let stream = open(id)
+            stream.received(.head(fields, endStream: endStream))
+            if endStream { stream.received(.end(nil)) }
+        case .data(let id, let bytes, let endStream):
+            guard let stream = streams[id] else { return }
+            if bytes.readableBytes > 0 { stream.received(.body(bytes)) }
+            if endStream { stream.received(.end(nil)) }
+        case .trailers(let id, let fields):
+            guard let stream = streams[id] else { return }
+            do {
+                stream.received(.end(try ClientRequestHead.http2Trailers(fields)))
+            } catch {
+                // Part of the request has gone on already: only the stream can say it was malformed.
+                reset(stream, code: .protocolError)
+            }
+        case .closed(let id):
+            guard let stream = streams.remove(id) else { return }
+            stream.closed()
+            streamGone()
+        case .windowsChanged:
+            // What waits goes out at the read's end, into the windows all of the read's updates
+            // opened (and writability follows them then): sent at each update, a client that credits every frame as it arrives would
+            // get frames cut to the size of each credit, and smaller on every round.
+            windowsMoved = true
+        case .goAway:
+            clientLeaving = true
+            if streams.isEmpty { close() }
+        }
+    }
+
+    /// A stream the client opened with its request: its proxy joins here.
+    private func open(_ id: UInt32) -> HTTP2Stream {
+        let stream = HTTP2Stream(id: id, connection: self)
         let proxy = ProxyHandler(
             holder: holder, parsing: nil, writer: HTTP2ResponseWriter(stream: stream), scheme: "https", client: proxiedClient, stream: stream)
         stream.attach(proxy)
         streams.insert(stream)
-        lastStreamID = max(lastStreamID, id)
         idleTimer?.cancel()
         idleTimer = nil
-        proxy.streamOpened(on: context)
+        if let context { proxy.streamOpened(on: context) }
         return stream
     }
 
@@ -137,11 +136,17 @@ final class HTTP2Connection: ChannelInboundHandler {
         return peerText
     }
 
-    /// A stream was handed frames: its proxy's upstream writes leave at the end of this read.
+    /// A stream was handed parts: its proxy's upstream writes leave at the end of this read.
     func delivered(_ stream: HTTP2Stream) {
         guard !stream.inRead else { return }
         stream.inRead = true
         inRead.append(stream)
+    }
+
+    /// The stream's reader took `size` bytes of its body: the client may send more (a WINDOW_UPDATE,
+    /// once half the window is spent).
+    func taken(_ stream: HTTP2Stream, _ size: Int) {
+        machine.taken(stream.id, size)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -157,139 +162,136 @@ final class HTTP2Connection: ChannelInboundHandler {
             batch.removeAll(keepingCapacity: true)
             swap(&batch, &inRead)
         }
-        flushIfNeeded()
+        if windowsMoved {
+            windowsMoved = false
+            for stream in streams.all { stream.sendQueued() }
+        }
+        scheduleFlush()
         context.fireChannelReadComplete()
     }
 
-    // MARK: - Flow control and writability
+    // MARK: - Frames out
 
-    /// swift-nio-http2 fires several events per stream; each is recognised by its type's identity
-    /// before any cast (a failed `as?` on `Any` is a walk through the runtime's casting rules, and a
-    /// `switch` of casts made them cost 2 % of a stream).
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        let kind = ObjectIdentifier(type(of: event))
-        if kind == Self.windowUpdated {
-            windowUpdated(Self.exactly(event, NIOHTTP2WindowUpdatedEvent.self))
-            return
-        }
-        if kind == Self.streamClosed {
-            let closed = Self.exactly(event, StreamClosedEvent.self)
-            if let stream = streams.remove(closed.streamID) {
-                stream.closed()
-                streamGone()
+    /// Writes a frame of the stream's answer as far as the windows allow; returns what must wait
+    /// for them to open (DATA beyond them), `nil` when all of it went.
+    func send(_ frame: HTTP2Outbound, on stream: HTTP2Stream) -> HTTP2Outbound? {
+        switch frame {
+        case .headers(let fields, let endStream):
+            if machine.writeHeaders(stream.id, fields, endStream: endStream) { answerEnded(stream) }
+        case .data(var bytes, let endStream):
+            let room = machine.sendable(stream.id)
+            if bytes.readableBytes > room {
+                if room > 0 { _ = machine.writeData(stream.id, bytes.readSlice(length: room)!, endStream: false) }
+                return .data(bytes, endStream: endStream)
             }
-            return
+            if machine.writeData(stream.id, bytes, endStream: endStream) { answerEnded(stream) }
+        case .reset(let code):
+            reset(stream, code: code)
         }
-        // Streams open with their first HEADERS here; nothing further needs the library's word.
-        if kind == Self.streamCreated { return }
-        switch event {
-        case is ChannelShouldQuiesceEvent:
-            quiesce(context: context)
-        case is ShutdownGraceOverEvent:
-            for stream in streams.all { stream.reader?.shutdownGraceOver() }
-            context.fireUserInboundEventTriggered(event)
-        default:
-            context.fireUserInboundEventTriggered(event)
-        }
+        return nil
     }
 
-    /// `event`, whose dynamic type was found to be `T` itself, as a `T`: the bits as they are, no
-    /// runtime cast (`as?` is a `swift_dynamicCast` from `Any`, about 500 instructions under callgrind
-    /// for the events every stream fires).
-    private static func exactly<T>(_ event: Any, _: T.Type) -> T {
-        func open<Event>(_ event: Event) -> T {
-            precondition(Event.self == T.self)
-            return unsafeBitCast(event, to: T.self)
-        }
-        return open(event)
+    /// Both sides of the stream ended with its answer's last frame: it leaves the table now, and
+    /// its reader hears at the flush.
+    private func answerEnded(_ stream: HTTP2Stream) {
+        guard streams.remove(stream.id) != nil else { return }
+        ended.append(stream)
     }
 
-    private static let windowUpdated = ObjectIdentifier(NIOHTTP2WindowUpdatedEvent.self)
-    private static let streamClosed = ObjectIdentifier(StreamClosedEvent.self)
-    private static let streamCreated = ObjectIdentifier(NIOHTTP2StreamCreatedEvent.self)
-
-    private func windowUpdated(_ event: NIOHTTP2WindowUpdatedEvent) {
-        if event.streamID == .rootStream {
-            if let inbound = event.inboundWindowSize, let increment = connectionInbound.reported(inbound) {
-                openWindow(of: .rootStream, by: increment)
-            }
-            if let outbound = event.outboundWindowSize {
-                let wasOpen = connectionOutbound > 0
-                connectionOutbound = outbound
-                if wasOpen != (outbound > 0) { updateWritability() }
-            }
-            return
-        }
-        guard let stream = streams[event.streamID] else { return }
-        if let inbound = event.inboundWindowSize, let increment = stream.inbound.reported(inbound) {
-            openWindow(of: stream.id, by: increment)
-        }
-        if let outbound = event.outboundWindowSize {
-            stream.outboundWindowReported(outbound)
-            stream.setWritable(isWritable(stream))
-        }
+    /// What was written goes out at the end of this tick, with everything else written in it.
+    func flush() {
+        scheduleFlush()
     }
 
-    /// Lets the client send `increment` more bytes on the stream (or, for the root stream, the
-    /// connection); flushed at the end of the read, or by whoever resumed the stream.
-    func openWindow(of id: HTTP2StreamID, by increment: Int) {
-        context?.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .windowUpdate(windowSizeIncrement: increment))), promise: nil)
-        needsFlush = true
+    private func scheduleFlush() {
+        guard !flushScheduled, let context else { return }
+        flushScheduled = true
+        // Strong: the task runs within this tick.
+        context.eventLoop.assumeIsolated().execute { self.flushNow() }
     }
 
-    func flushIfNeeded() {
-        guard needsFlush else { return }
-        needsFlush = false
-        context?.flush()
+    private func flushNow() {
+        flushScheduled = false
+        if let context, let output = machine.takeOutput() {
+            context.writeAndFlush(wrapOutboundOut(output), promise: nil)
+        }
+        guard !ended.isEmpty else { return }
+        let done = ended
+        ended.removeAll()
+        for stream in done { stream.closed() }
+        streamGone()
     }
 
-    /// A stream's response may go on while the client's windows have room beyond what already waits
-    /// unsent, little waits, and the socket takes more. What is written beyond a window waits in
-    /// swift-nio-http2: at most ``HTTP2Stream/unsentLimit`` and one read from the node.
+    // MARK: - Writability
+
+    /// A stream's answer may go on while nothing of it waits for the client's windows, those have
+    /// room, and the socket takes more: a node is read no faster than its client reads.
     func isWritable(_ stream: HTTP2Stream) -> Bool {
-        channelWritable && connectionOutbound > 0 && stream.unsent < min(HTTP2Stream.unsentLimit, stream.outboundWindow)
-    }
-
-    private func updateWritability() {
-        for stream in streams.all { stream.setWritable(isWritable(stream)) }
+        channelWritable && stream.queued.isEmpty && machine.sendable(stream.id) > 0
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         channelWritable = context.channel.isWritable
-        updateWritability()
+        for stream in streams.all { stream.setWritable(isWritable(stream)) }
         context.fireChannelWritabilityChanged()
     }
 
     // MARK: - Streams' ends
 
     /// RST_STREAM for a stream its reader gave up on or finished with (RFC 9113 §6.4); its close
-    /// reaches the reader now, not when swift-nio-http2 reports it.
-    func reset(_ stream: HTTP2Stream, code: HTTP2ErrorCode) {
+    /// reaches the reader now.
+    func reset(_ stream: HTTP2Stream, code: H2ErrorCode) {
+        machine.reset(stream.id, code)
         guard streams.remove(stream.id) != nil else { return }
-        context?.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: stream.id, payload: .rstStream(code))), promise: nil)
         stream.closed()
         streamGone()
+        scheduleFlush()
+    }
+
+    /// A stream's request was malformed (answered 400); past the limit the connection is cut.
+    func noteMalformed() {
+        do {
+            try machine.glitch()
+        } catch {
+            fail(error)
+        }
     }
 
     private func streamGone() {
         guard streams.isEmpty else { return }
-        if quiescing {
-            context?.close(promise: nil)
+        if quiescing || clientLeaving {
+            close()
         } else {
             startIdleTimer()
         }
     }
 
     private func closeAll() {
-        let open = streams.all
+        let open = streams.all + ended
         streams.removeAll()
+        ended.removeAll()
         for stream in open { stream.closed() }
     }
 
-    /// A stream error is swift-nio-http2's to answer, and it has: the stream is reset, and its close
-    /// reaches the proxy as a ``StreamClosedEvent``. Anything else goes on.
+    /// The client broke the protocol: GOAWAY with the fault's code, every stream ends, and the
+    /// connection closes once that is sent.
+    private func fail(_ error: H2ConnectionError) {
+        guard !closing else { return }
+        holder.current.logger.info("HTTP/2 connection error, closing", metadata: ["error": "\(error)"])
+        machine.fail(error)
+        closeAll()
+        close()
+    }
+
+    private func close() {
+        guard !closing, let context else { return }
+        closing = true
+        idleTimer?.cancel()
+        flushNow()
+        context.close(promise: nil)
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is NIOHTTP2Errors.StreamError { return }
         context.fireErrorCaught(error)
     }
 
@@ -301,6 +303,18 @@ final class HTTP2Connection: ChannelInboundHandler {
 
     // MARK: - Idle and shutdown
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case is ChannelShouldQuiesceEvent:
+            quiesce()
+        case is ShutdownGraceOverEvent:
+            for stream in streams.all { stream.reader?.shutdownGraceOver() }
+            context.fireUserInboundEventTriggered(event)
+        default:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
     private func startIdleTimer() {
         guard let context else { return }
         idleTimer?.cancel()
@@ -309,24 +323,18 @@ final class HTTP2Connection: ChannelInboundHandler {
         // the connection goes, so it keeps nothing alive.
         idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: idle) {
             guard self.streams.isEmpty, !self.quiescing else { return }
-            self.goAway(lastStreamID: self.lastStreamID)
-            self.context?.close(promise: nil)
+            self.machine.goAway()
+            self.close()
         }
     }
 
-    private func goAway(lastStreamID: HTTP2StreamID, errorCode: HTTP2ErrorCode = .noError) {
-        guard let context else { return }
-        let frame = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: errorCode, opaqueData: nil))
-        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
-    }
-
     /// Shutdown: no new stream; the connection closes once the streams in flight are done.
-    private func quiesce(context: ChannelHandlerContext) {
+    private func quiesce() {
         guard !quiescing else { return }
         quiescing = true
         idleTimer?.cancel()
         idleTimer = nil
-        goAway(lastStreamID: lastStreamID)
-        if streams.isEmpty { context.close(promise: nil) }
+        machine.goAway()
+        if streams.isEmpty { close() } else { scheduleFlush() }
     }
 }

@@ -1,5 +1,3 @@
-import NIOHTTP2
-
 /// A connection's open streams, by id: an array in ascending id order, searched by halving.
 ///
 /// Not a dictionary: every frame looks its stream up, and hashing a stream id (Swift's seeded
@@ -69,5 +67,3 @@ protocol HTTP2Identified {
     associatedtype ID: Comparable
     var id: ID { get }
 }
-
-extension HTTP2Stream: HTTP2Identified {}

@@ -1,7 +1,6 @@
 import Logging
 import NIOCore
 import NIOHTTP1
-import NIOHTTP2
 
 /// A WebSocket over an HTTP/2 stream (RFC 8441), once the node answered its opening handshake with
 /// `101 Switching Protocols`: the stream's DATA go to the node connection as bytes, and the node's
@@ -16,7 +15,7 @@ import NIOHTTP2
 final class HTTP2Tunnel: HTTP2StreamReader, TunnelEnd, NIOScheduledCallbackHandler {
     private let stream: HTTP2Stream
     private let upstream: UpstreamConnection
-    /// The client connection's context (``HTTP2Connection``): frames for the stream are written here.
+    /// The client connection's context (``HTTP2Connection``): its event loop runs the tunnel.
     private let context: ChannelHandlerContext
     private let idleTimeout: TimeAmount
     private let logger: Logger
@@ -104,22 +103,17 @@ final class HTTP2Tunnel: HTTP2StreamReader, TunnelEnd, NIOScheduledCallbackHandl
         guard !closed else { return }
         bytesFromNode += bytes.readableBytes
         touch()
-        stream.wroteData(bytes.readableBytes)
-        write(.data(.init(data: .byteBuffer(bytes))))
+        stream.write(.data(bytes, endStream: false))
     }
 
     func upstreamReadComplete() {
-        context.flush()
+        stream.connection.flush()
     }
 
     var downstreamWritable: Bool { stream.writable }
 
     func clientWritable() {
         upstream.handler.resumeReading()
-    }
-
-    private func write(_ payload: HTTP2Frame.FramePayload, promise: EventLoopPromise<Void>? = nil) {
-        context.write(NIOAny(HTTP2Frame(streamID: stream.id, payload: payload)), promise: promise)
     }
 
     // MARK: Ends
@@ -145,11 +139,9 @@ final class HTTP2Tunnel: HTTP2StreamReader, TunnelEnd, NIOScheduledCallbackHandl
         idle.cancel()
         upstream.closeAfterWrites()
         if endStream {
-            let sent: EventLoopPromise<Void>? = clientEnded ? nil : context.eventLoop.makePromise()
-            let stream = stream
-            sent?.futureResult.assumeIsolated().whenComplete { _ in stream.reset(.noError) }
-            write(.data(.init(data: .byteBuffer(context.channel.allocator.buffer(capacity: 0)), endStream: true)), promise: sent)
-            context.flush()
+            stream.write(.data(ByteBuffer(), endStream: true))
+            if !clientEnded { stream.write(.reset(.noError)) }
+            stream.connection.flush()
         }
         labels.logClosed(logger, reason: reason, fromClient: bytesFromClient, fromNode: bytesFromNode, opened: opened)
     }

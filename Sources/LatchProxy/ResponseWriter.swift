@@ -1,7 +1,6 @@
 import NIOCore
 import NIOHPACK
 import NIOHTTP1
-import NIOHTTP2
 
 /// How a response reaches the client: as bytes Latch frames itself on an HTTP/1 connection
 /// (``HTTP1ResponseWriter``), or as swift-nio-http2 frames on an HTTP/2 stream
@@ -135,63 +134,48 @@ final class HTTP1ResponseWriter: ResponseWriter {
         return requestUnread ? .linger(written, shutOutput: true) : .close(written)
     }
 }
-/// Writes a stream's response as swift-nio-http2 frames through its connection's context
-/// (``HTTP2Connection``): HEADERS from the head (``ClientResponseHead/http2Block``), DATA for the
-/// body, and an empty DATA frame, or the trailers' HEADERS, that ends the stream.
-///
-/// It counts the DATA it writes on the stream (``HTTP2Stream/wroteData(_:)``), which is what the
-/// stream's writability weighs. The latest body part waits until the next call: if that is the
+/// Writes a stream's response as HTTP/2 frames through its ``HTTP2Stream``: HEADERS from the head
+/// (``ClientResponseHead/http2Block``), DATA for the body, and the DATA frame, or the trailers'
+/// HEADERS, that ends the stream. The latest body part waits until the next call: if that is the
 /// end, the part carries END_STREAM itself, and a small answer is two frames, not three.
 final class HTTP2ResponseWriter: ResponseWriter {
-    typealias OutboundOut = HTTP2Frame
+    typealias OutboundOut = ByteBuffer
     let chunksBodies = false
     /// Strong: the stream lets its proxy (and so this writer) go when it closes.
     private let stream: HTTP2Stream
-    /// The latest body part, counted and not yet written.
+    /// The latest body part, not yet written.
     private var last: ByteBuffer?
 
     init(stream: HTTP2Stream) {
         self.stream = stream
     }
 
-    private func write(_ payload: HTTP2Frame.FramePayload, context: ChannelHandlerContext, promise: EventLoopPromise<Void>? = nil) {
-        context.write(NIOAny(HTTP2Frame(streamID: stream.id, payload: payload)), promise: promise)
-    }
-
     func writeHead(_ head: ClientResponseHead, context: ChannelHandlerContext) {
-        write(.headers(.init(headers: head.http2Block)), context: context)
+        stream.write(.headers(head.http2Block, endStream: false))
     }
 
     func writeBody(_ body: ByteBuffer, framing: ResponseFraming, context: ChannelHandlerContext) {
         guard !framing.suppressBody, body.readableBytes > 0 else { return }
-        stream.wroteData(body.readableBytes)
-        writeLast(context)
+        writeLast()
         last = body
     }
 
-    private func writeLast(_ context: ChannelHandlerContext) {
+    private func writeLast() {
         guard let body = last.take() else { return }
-        write(.data(.init(data: .byteBuffer(body))), context: context)
+        stream.write(.data(body, endStream: false))
     }
 
     func writeEnd(trailers: HTTPHeaders?, framing: ResponseFraming, context: ChannelHandlerContext) {
+        if let trailers {
+            writeLast()
+            stream.write(.headers(HPACKHeaders(httpHeaders: trailers, normalizeHTTPHeaders: true), endStream: true))
+        } else {
+            stream.write(.data(last.take() ?? ByteBuffer(), endStream: true))
+        }
         // A WebSocket's CONNECT answered without a tunnel: the client's side stays open, so once the
         // whole answer has gone out it is asked to stop (RFC 9113 §8.1: NO_ERROR after a complete
         // response). Not before: a reset drops what still waits for the client's window.
-        var sent: EventLoopPromise<Void>?
-        if stream.awaitingTunnel {
-            let stream = stream
-            sent = context.eventLoop.makePromise()
-            sent?.futureResult.assumeIsolated().whenSuccess { stream.reset(.noError) }
-        }
-        if let trailers {
-            writeLast(context)
-            let block = HPACKHeaders(httpHeaders: trailers, normalizeHTTPHeaders: true)
-            write(.headers(.init(headers: block, endStream: true)), context: context, promise: sent)
-        } else {
-            let body = last.take() ?? context.channel.allocator.buffer(capacity: 0)
-            write(.data(.init(data: .byteBuffer(body), endStream: true)), context: context, promise: sent)
-        }
+        if stream.awaitingTunnel { stream.write(.reset(.noError)) }
     }
 
     func writeLocal(_ response: LocalResponse, clientVersion: HTTPVersion, context: ChannelHandlerContext) {
@@ -199,7 +183,7 @@ final class HTTP2ResponseWriter: ResponseWriter {
         var fields = HTTPHeaders([(":status", String(head.status.code))])
         fields.add(contentsOf: head.headers)
         // Normalised: Latch's own answers are made for HTTP/1 clients (RFC 9113 §8.2.2).
-        write(.headers(.init(headers: HPACKHeaders(httpHeaders: fields, normalizeHTTPHeaders: true))), context: context)
+        stream.write(.headers(HPACKHeaders(httpHeaders: fields, normalizeHTTPHeaders: true), endStream: false))
         if !response.headRequest {
             writeBody(context.channel.allocator.buffer(string: response.body), framing: ResponseFraming(), context: context)
         }
@@ -207,8 +191,8 @@ final class HTTP2ResponseWriter: ResponseWriter {
     }
 
     func flush(context: ChannelHandlerContext) {
-        writeLast(context)
-        context.flush()
+        writeLast()
+        stream.connection.flush()
     }
 
     func discard() {
@@ -220,7 +204,7 @@ final class HTTP2ResponseWriter: ResponseWriter {
     /// cleanly: resetting it at once would make clients drop the answer they were just sent (RFC 9113
     /// §8.1 allows the reset, clients handle it badly).
     func complete(keepAlive: Bool, requestUnread: Bool, context: ChannelHandlerContext) -> ResponseCompletion {
-        context.flush()
+        stream.connection.flush()
         guard requestUnread else { return keepAlive ? .keepAlive : .streamEnds }
         return .linger(context.eventLoop.makeSucceededVoidFuture(), shutOutput: false)
     }

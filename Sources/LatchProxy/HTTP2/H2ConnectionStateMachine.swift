@@ -50,9 +50,9 @@ struct H2ConnectionStateMachine {
         /// The stream is over: both sides ended, the client reset it, or Latch did (a stream error,
         /// its RST_STREAM already in ``output``).
         case closed(UInt32)
-        /// The client let Latch send more (a WINDOW_UPDATE, or SETTINGS changing every stream's
-        /// window): answers waiting for room may go on.
-        case windowOpened
+        /// The client's windows changed (a WINDOW_UPDATE, or SETTINGS changing every stream's
+        /// window): answers waiting for room may go on, or a stream's answer must wait now.
+        case windowsChanged
         /// The client's GOAWAY: it opens no more streams.
         case goAway
     }
@@ -82,7 +82,8 @@ struct H2ConnectionStateMachine {
     /// A stream that ended with the event just returned; its ``Event/closed(_:)`` comes next.
     private var closing: UInt32?
     /// Frames to send, in order.
-    var output: ByteBuffer
+    private(set) var output: ByteBuffer
+    private let allocator: ByteBufferAllocator
 
     init(limits: Limits = Limits(), allocator: ByteBufferAllocator = ByteBufferAllocator()) {
         self.limits = limits
@@ -90,6 +91,7 @@ struct H2ConnectionStateMachine {
         decoder = HPACKDecoder(allocator: allocator, maxDynamicTableSize: Self.headerTable, maxHeaderListSize: limits.maxHeaderListSize)
         encoder = HPACKEncoder(allocator: allocator, maxDynamicTableSize: Self.headerTable)
         connectionInbound = limits.window
+        self.allocator = allocator
         output = allocator.buffer(capacity: 1024)
         // The server's connection preface is its SETTINGS (§3.4).
         H2FrameWriter.settings(
@@ -306,7 +308,7 @@ struct H2ConnectionStateMachine {
             guard connectionOutbound <= Int(Int32.max) else {
                 throw H2ConnectionError(.flowControlError, "the connection's window past 2^31-1 (RFC 9113 §6.9.1)")
             }
-            return .windowOpened
+            return .windowsChanged
         }
         try idle(id, "WINDOW_UPDATE")
         let overflow = try streams.modify(id) { stream in
@@ -317,12 +319,12 @@ struct H2ConnectionStateMachine {
         guard !overflow else {
             return try streamError(id, .flowControlError) ? .closed(id) : nil
         }
-        return .windowOpened
+        return .windowsChanged
     }
 
     /// The client's SETTINGS, applied and acknowledged (§6.5.3).
     private mutating func apply(_ settings: [H2Setting]) throws(H2ConnectionError) -> Event? {
-        var opened = false
+        var changed = false
         for setting in settings {
             switch setting.parameter {
             case H2Setting.initialWindowSize:
@@ -335,7 +337,7 @@ struct H2ConnectionStateMachine {
                         throw H2ConnectionError(.flowControlError, "SETTINGS_INITIAL_WINDOW_SIZE took a stream's window past 2^31-1 (RFC 9113 §6.9.2)")
                     }
                 }
-                opened = opened || (delta > 0 && !streams.isEmpty)
+                changed = changed || (delta != 0 && !streams.isEmpty)
             case H2Setting.maxFrameSize:
                 clientMaxFrameSize = Int(setting.value)
             case H2Setting.headerTableSize:
@@ -346,7 +348,7 @@ struct H2ConnectionStateMachine {
             }
         }
         H2FrameWriter.settingsAck(into: &output)
-        return opened ? .windowOpened : nil
+        return changed ? .windowsChanged : nil
     }
 
     // MARK: - Latch's side
@@ -421,8 +423,10 @@ struct H2ConnectionStateMachine {
     /// Takes what was written so far, for the handler to send.
     mutating func takeOutput() -> ByteBuffer? {
         guard output.readableBytes > 0 else { return nil }
+        // A fresh buffer rather than the old one cleared: that one is on its way to the socket, and
+        // clearing shared storage would allocate as much again as its largest flush ever took.
         let taken = output
-        output.clear()
+        output = allocator.buffer(capacity: 1024)
         return taken
     }
 
