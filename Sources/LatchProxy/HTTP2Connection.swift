@@ -72,7 +72,8 @@ final class HTTP2Connection: ChannelInboundHandler {
         machine.read(unwrapInboundIn(data))
         let now = NIODeadline.now().uptimeNanoseconds
         do {
-            while let event = try machine.nextEvent(now: now) { handle(event) }
+            // A stream's proxy may end the connection from inside its event (too many malformed requests).
+            while !closing, let event = try machine.nextEvent(now: now) { handle(event) }
         } catch {
             fail(error)
         }
