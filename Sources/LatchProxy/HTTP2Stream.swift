@@ -37,7 +37,7 @@ final class HTTP2Stream: HTTP2Identified {
     /// `nil` once the stream has closed: that breaks the cycle (the reader holds its stream).
     private(set) var reader: (any HTTP2StreamReader)?
     /// Parts that arrived while the proxy was not reading, oldest first.
-    private var held: CircularBuffer<HTTP2RequestPart> = []
+    private var held = StreamQueue<HTTP2RequestPart>()
     /// Whether the proxy takes parts as they come. While it does not, they wait in `held`.
     private var reading = true
     /// A part is being handed to the proxy: a resume from inside it only marks the stream as reading.
@@ -45,7 +45,7 @@ final class HTTP2Stream: HTTP2Identified {
     /// An extended CONNECT awaits the node's answer: what the client sends is the tunnel's, and waits.
     private(set) var awaitingTunnel = false
     /// Frames of the answer waiting for the client's windows, oldest first.
-    private(set) var queued: CircularBuffer<HTTP2Outbound> = []
+    private(set) var queued = StreamQueue<HTTP2Outbound>()
     /// DATA bytes in `queued`.
     private(set) var unsent = 0
     /// The proxy's response may go on: see ``HTTP2Connection/isWritable(_:)``.
@@ -188,7 +188,7 @@ final class HTTP2Stream: HTTP2Identified {
 
 /// A frame of a stream's answer, as its writer hands it over.
 enum HTTP2Outbound {
-    case headers(HPACKHeaders, endStream: Bool)
+    case headers(H2HeaderEncoder.Block, endStream: Bool)
     case data(ByteBuffer, endStream: Bool)
     /// RST_STREAM once what was written before it has gone out (a reset drops what still waits).
     case reset(H2ErrorCode)
@@ -206,4 +206,48 @@ enum HTTP2RequestPart {
     case head(HPACKHeaders, endStream: Bool)
     case body(ByteBuffer)
     case end(HTTPHeaders?)
+}
+
+/// A stream's queue of parts or frames, oldest first: most streams never queue anything, and an
+/// empty queue here allocates nothing (a `CircularBuffer` allocates its storage as it is made,
+/// twice per stream).
+struct StreamQueue<Element> {
+    private var items: [Element] = []
+    /// Where the oldest element is: elements before it were taken.
+    private var head = 0
+
+    var isEmpty: Bool { head == items.count }
+    var last: Element? { isEmpty ? nil : items.last }
+
+    mutating func append(_ element: Element) {
+        items.append(element)
+    }
+
+    mutating func popFirst() -> Element? {
+        guard !isEmpty else { return nil }
+        let first = items[head]
+        head += 1
+        if head == items.count { removeAll() }
+        return first
+    }
+
+    /// Puts back what ``popFirst()`` took.
+    mutating func prepend(_ element: Element) {
+        if head > 0 {
+            head -= 1
+            items[head] = element
+        } else {
+            items.insert(element, at: 0)
+        }
+    }
+
+    mutating func removeLast() {
+        items.removeLast()
+        if head == items.count { removeAll() }
+    }
+
+    mutating func removeAll() {
+        items.removeAll(keepingCapacity: true)
+        head = 0
+    }
 }

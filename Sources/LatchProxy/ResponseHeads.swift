@@ -86,33 +86,6 @@ final class ClientResponseHead {
         added.append((name, value))
     }
 
-    /// The head as an HTTP/2 header block: `:status` first, then the fields in the order HTTP/1.1
-    /// writes them, names lower-case (RFC 9113 §8.2), without HTTP/1's connection-specific fields
-    /// (§8.2.2: `Connection`, `Transfer-Encoding` and the other hop-by-hop ones are not written; the
-    /// node's were dropped as they came). Made from the lines' bytes, with no header list in between.
-    var http2Block: HPACKHeaders {
-        var block = HPACKHeaders()
-        block.reserveCapacity(relayed.lines.count + added.count + 2)
-        block.add(name: ":status", value: String(status.code))
-        relayed.forEachKept { name, value in block.add(name: name, value: value, indexing: Self.indexing(name)) }
-        if let via { block.add(name: "via", value: via) }
-        for (name, value) in added {
-            let lower = name.lowercased()
-            guard !Self.connectionSpecific.contains(lower) else { continue }
-            block.add(name: lower, value: value, indexing: Self.indexing(lower))
-        }
-        return block
-    }
-
-    /// How HPACK keeps a field (RFC 7541 §6.2). A cookie being set (a session id, here) is never
-    /// indexed: a value in the connection's dynamic table can be recovered by whoever can make the
-    /// connection compress guesses next to it (§7.1.3), and no intermediary may index it either.
-    static func indexing(_ name: String) -> HPACKIndexing {
-        name == "set-cookie" ? .neverIndexed : .indexable
-    }
-
-    private static let connectionSpecific: Set<String> = ["connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade"]
-
     /// All fields as pairs, in the order HTTP/1.1 writes them.
     var headers: HTTPHeaders {
         var headers = relayed.headers

@@ -135,7 +135,7 @@ final class HTTP1ResponseWriter: ResponseWriter {
     }
 }
 /// Writes a stream's response as HTTP/2 frames through its ``HTTP2Stream``: HEADERS from the head
-/// (``ClientResponseHead/http2Block``), DATA for the body, and the DATA frame, or the trailers'
+/// (``H2HeaderEncoder``), DATA for the body, and the DATA frame, or the trailers'
 /// HEADERS, that ends the stream. The latest body part waits until the next call: if that is the
 /// end, the part carries END_STREAM itself, and a small answer is two frames, not three.
 final class HTTP2ResponseWriter: ResponseWriter {
@@ -151,7 +151,7 @@ final class HTTP2ResponseWriter: ResponseWriter {
     }
 
     func writeHead(_ head: ClientResponseHead, context: ChannelHandlerContext) {
-        stream.write(.headers(head.http2Block, endStream: false))
+        stream.write(.headers(.head(head), endStream: false))
     }
 
     func writeBody(_ body: ByteBuffer, framing: ResponseFraming, context: ChannelHandlerContext) {
@@ -168,7 +168,7 @@ final class HTTP2ResponseWriter: ResponseWriter {
     func writeEnd(trailers: HTTPHeaders?, framing: ResponseFraming, context: ChannelHandlerContext) {
         if let trailers {
             writeLast()
-            stream.write(.headers(HPACKHeaders(httpHeaders: trailers, normalizeHTTPHeaders: true), endStream: true))
+            stream.write(.headers(.fields(HPACKHeaders(httpHeaders: trailers, normalizeHTTPHeaders: true)), endStream: true))
         } else {
             stream.write(.data(last.take() ?? ByteBuffer(), endStream: true))
         }
@@ -183,7 +183,7 @@ final class HTTP2ResponseWriter: ResponseWriter {
         var fields = HTTPHeaders([(":status", String(head.status.code))])
         fields.add(contentsOf: head.headers)
         // Normalised: Latch's own answers are made for HTTP/1 clients (RFC 9113 §8.2.2).
-        stream.write(.headers(HPACKHeaders(httpHeaders: fields, normalizeHTTPHeaders: true), endStream: false))
+        stream.write(.headers(.fields(HPACKHeaders(httpHeaders: fields, normalizeHTTPHeaders: true)), endStream: false))
         if !response.headRequest {
             writeBody(context.channel.allocator.buffer(string: response.body), framing: ResponseFraming(), context: context)
         }

@@ -118,7 +118,7 @@ struct H2ConnectionFuzzTests {
                     case 0:
                         let end = g.chance(30)
                         if end { answered.insert(id) }
-                        if machine.writeHeaders(id, [":status": "200"], endStream: end) { open.remove(id) }
+                        if machine.writeHeaders(id, .fields([":status": "200"]), endStream: end) { open.remove(id) }
                     case 1:
                         let room = machine.sendable(id)
                         #expect(room >= 0)

@@ -98,7 +98,7 @@ struct H2ConnectionStateMachineTests {
     func get() throws {
         var client = try Client()
         #expect(try client.request(1) == [.request(1, Client.get, endStream: true)])
-        #expect(client.machine.writeHeaders(1, [":status": "200"], endStream: false) == false)
+        #expect(client.machine.writeHeaders(1, .fields([":status": "200"]), endStream: false) == false)
         #expect(client.machine.sendable(1) == 65_535)
         #expect(client.machine.writeData(1, ByteBuffer(string: "hi"), endStream: true) == true)
         #expect(!client.machine.hasOpenStreams)
@@ -112,7 +112,7 @@ struct H2ConnectionStateMachineTests {
     func body() throws {
         var client = try Client()
         #expect(try client.request(1, Client.post(length: 5), endStream: false) == [.request(1, Client.post(length: 5), endStream: false)])
-        #expect(client.machine.writeHeaders(1, [":status": "200"], endStream: true) == false)
+        #expect(client.machine.writeHeaders(1, .fields([":status": "200"]), endStream: true) == false)
         #expect(try client.data(1, "abc") == [.data(1, ByteBuffer(string: "abc"), endStream: false)])
         #expect(try client.data(1, "de", endStream: true) == [.data(1, ByteBuffer(string: "de"), endStream: true), .closed(1)])
         #expect(!client.machine.hasOpenStreams)
@@ -165,7 +165,7 @@ struct H2ConnectionStateMachineTests {
         #expect(client.machine.sendable(1) == 110)
         #expect(try client.send { H2FrameWriter.settings([H2Setting(parameter: H2Setting.initialWindowSize, value: 1_000)], into: &$0) } == [.windowsChanged])
         #expect(client.machine.sendable(1) == 1_100)
-        _ = client.machine.writeHeaders(1, [":status": "200"], endStream: false)
+        _ = client.machine.writeHeaders(1, .fields([":status": "200"]), endStream: false)
         _ = client.machine.writeData(1, ByteBuffer(repeating: 0, count: 1_100), endStream: false)
         #expect(client.machine.sendable(1) == 0)
         #expect(client.machine.connectionOutbound == 65_535 - 1_100)
@@ -260,7 +260,7 @@ struct H2ConnectionStateMachineTests {
         #expect(try client.sent() == [.rstStream(stream: 1, code: .cancel)])
         // A stream that ended normally: DATA on it is answered with STREAM_CLOSED, once.
         _ = try client.request(3)
-        _ = client.machine.writeHeaders(3, [":status": "204"], endStream: true)
+        _ = client.machine.writeHeaders(3, .fields([":status": "204"]), endStream: true)
         _ = try client.sent()
         #expect(try client.data(3, "x") == [])
         #expect(try client.data(3, "x") == [])

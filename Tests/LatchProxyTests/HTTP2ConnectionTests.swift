@@ -339,7 +339,7 @@ struct HTTP2ConnectionTests {
         try client.headers(1)
         _ = try client.written()
         let stream = try client.stream(1)
-        stream.write(.headers([":status": "200"], endStream: false))
+        stream.write(.headers(.fields([":status": "200"]), endStream: false))
         stream.write(.data(ByteBuffer(repeating: 1, count: 30), endStream: false))
         stream.write(.data(ByteBuffer(repeating: 2, count: 30), endStream: true))
         #expect(!stream.writable)

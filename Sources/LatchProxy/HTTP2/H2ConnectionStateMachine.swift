@@ -33,8 +33,8 @@ struct H2ConnectionStateMachine {
 
     /// The initial window of streams and connections both ways (RFC 9113 §6.9.2).
     static let defaultWindow = 65_535
-    /// The dynamic table Latch's encoder uses at most (RFC 7541 §4.2), the initial
-    /// SETTINGS_HEADER_TABLE_SIZE.
+    /// The dynamic table of Latch's decoder (RFC 7541 §4.2): the initial SETTINGS_HEADER_TABLE_SIZE,
+    /// which Latch does not change.
     static let headerTable = 4_096
     /// Streams Latch reset lately, whose frames still in flight are dropped quietly (§5.1, "closed").
     static let recentlyResetKept = 32
@@ -60,7 +60,8 @@ struct H2ConnectionStateMachine {
     let limits: Limits
     private var reader: H2FrameReader
     private var decoder: HPACKDecoder
-    private var encoder: HPACKEncoder
+    /// The next block Latch writes starts with a dynamic table size update (``H2HeaderEncoder``).
+    private var tableSizeUpdate = true
     private(set) var streams = HTTP2StreamTable<H2StreamState>()
     /// The highest stream id the client has opened (§5.1.1: new ids only go up).
     private(set) var lastClientStream: UInt32 = 0
@@ -89,7 +90,6 @@ struct H2ConnectionStateMachine {
         self.limits = limits
         reader = H2FrameReader(maxHeaderBlock: limits.maxHeaderListSize)
         decoder = HPACKDecoder(allocator: allocator, maxDynamicTableSize: Self.headerTable, maxHeaderListSize: limits.maxHeaderListSize)
-        encoder = HPACKEncoder(allocator: allocator, maxDynamicTableSize: Self.headerTable)
         connectionInbound = limits.window
         self.allocator = allocator
         output = allocator.buffer(capacity: 1024)
@@ -341,8 +341,9 @@ struct H2ConnectionStateMachine {
             case H2Setting.maxFrameSize:
                 clientMaxFrameSize = Int(setting.value)
             case H2Setting.headerTableSize:
-                // The encoder may use less than the client allows, never more (RFC 7541 §4.2).
-                try? encoder.setDynamicTableSize(min(Int(setting.value), Self.headerTable))
+                // Latch's encoder uses no dynamic table; a decoder whose table was made smaller
+                // waits for the update that says so (RFC 7541 §4.2).
+                tableSizeUpdate = true
             default:
                 break
             }
@@ -361,14 +362,13 @@ struct H2ConnectionStateMachine {
 
     /// Writes a response's head or trailers. Returns whether the stream is over (both sides ended);
     /// a stream that is gone already gets nothing written and counts as over.
-    mutating func writeHeaders(_ id: UInt32, _ fields: HPACKHeaders, endStream: Bool) -> Bool {
+    mutating func writeHeaders(_ id: UInt32, _ block: H2HeaderEncoder.Block, endStream: Bool) -> Bool {
         guard streams[id] != nil else { return true }
-        do {
-            try H2FrameWriter.headers(stream: id, fields, endStream: endStream, maxFrameSize: clientMaxFrameSize, encoder: &encoder, into: &output)
-        } catch {
-            // HPACK fails only on a field it cannot hold at all; the stream cannot be answered.
-            reset(id, .internalError)
-            return true
+        let update = tableSizeUpdate
+        tableSizeUpdate = false
+        H2FrameWriter.headers(stream: id, endStream: endStream, maxFrameSize: clientMaxFrameSize, into: &output) { out in
+            if update { H2HeaderEncoder.noDynamicTable(into: &out) }
+            H2HeaderEncoder.encode(block, into: &out)
         }
         return endStream ? latchEnded(id) : false
     }

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHPACK
 
 /// Writes HTTP/2 frames (RFC 9113 §4.1, §6) into a buffer: the server's side of a connection, one
 /// buffer per flush, so a tick's frames leave in one TLS record and one write.
@@ -26,15 +25,15 @@ enum H2FrameWriter {
         out.writeImmutableBuffer(data)
     }
 
-    /// A header block, HPACK-encoded straight into `out` as a HEADERS frame, continued in
+    /// A header block, HPACK-encoded by `encode` straight into `out` as a HEADERS frame, continued in
     /// CONTINUATION frames when it is larger than `maxFrameSize` (RFC 9113 §6.2, §6.10).
     static func headers(
-        stream: UInt32, _ fields: HPACKHeaders, endStream: Bool, maxFrameSize: Int, encoder: inout HPACKEncoder, into out: inout ByteBuffer
-    ) throws {
+        stream: UInt32, endStream: Bool, maxFrameSize: Int, into out: inout ByteBuffer, encode: (inout ByteBuffer) throws -> Void
+    ) rethrows {
         let start = out.writerIndex
         out.reserveCapacity(minimumWritableBytes: 9)
         out.moveWriterIndex(forwardBy: 9)
-        try encoder.encode(headers: fields, to: &out)
+        try encode(&out)
         let length = out.writerIndex - start - 9
         let flags = endStream ? H2Flags.endStream : 0
         guard length > maxFrameSize else {
