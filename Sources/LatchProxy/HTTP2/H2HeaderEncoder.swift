@@ -76,44 +76,60 @@ enum H2HeaderEncoder {
 
     /// One field as a literal without indexing (§6.2.2), or never indexed (§6.2.3) for `set-cookie`;
     /// its name lower-cased as written (RFC 9113 §8.2) and taken from the static table if there.
+    /// Written in one pass into reserved space: a `writeInteger` per byte cost more than the rest.
     static func field(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, neverIndexed: Bool = false, into out: inout ByteBuffer) {
         let index = staticIndex(of: name)
-        let neverIndexed = neverIndexed || index == 55
-        if let index {
-            literal(nameIndex: index, neverIndexed: neverIndexed, value: value, into: &out)
-            return
+        let flags: UInt8 = neverIndexed || index == 55 ? 0x10 : 0x00
+        // Each integer takes at most 1 + 10 bytes (§5.1: 7 bits per continuation byte).
+        out.writeWithUnsafeMutableBytes(minimumWritableBytes: name.count + value.count + 33) { raw in
+            var at = 0
+            if let index {
+                integer(index, prefix: 4, flags: flags, into: raw, at: &at)
+            } else {
+                raw[at] = flags
+                at += 1
+                integer(name.count, prefix: 7, flags: 0, into: raw, at: &at)
+                for byte in name {
+                    raw[at] = byte &+ (byte >= 0x41 && byte <= 0x5A ? 0x20 : 0)
+                    at += 1
+                }
+            }
+            // The value: a string literal, not Huffman-coded (§5.2).
+            integer(value.count, prefix: 7, flags: 0, into: raw, at: &at)
+            UnsafeMutableRawBufferPointer(rebasing: raw[at..<(at + value.count)]).copyMemory(from: value)
+            return at + value.count
         }
-        out.writeInteger(neverIndexed ? UInt8(0x10) : UInt8(0x00))
-        integer(name.count, prefix: 7, flags: 0, into: &out)
-        for byte in name { out.writeInteger(byte &+ (byte >= 0x41 && byte <= 0x5A ? 0x20 : 0)) }
-        string(value, into: &out)
     }
 
+    /// `:status` as a literal with its name indexed (8), for a code the static table does not have.
     private static func literal(nameIndex: Int, neverIndexed: Bool, value: UnsafeRawBufferPointer, into out: inout ByteBuffer) {
-        integer(nameIndex, prefix: 4, flags: neverIndexed ? 0x10 : 0x00, into: &out)
-        string(value, into: &out)
-    }
-
-    /// A string literal, not Huffman-coded (§5.2).
-    private static func string(_ bytes: UnsafeRawBufferPointer, into out: inout ByteBuffer) {
-        integer(bytes.count, prefix: 7, flags: 0, into: &out)
-        out.writeBytes(bytes)
+        out.writeWithUnsafeMutableBytes(minimumWritableBytes: value.count + 22) { raw in
+            var at = 0
+            integer(nameIndex, prefix: 4, flags: neverIndexed ? 0x10 : 0x00, into: raw, at: &at)
+            integer(value.count, prefix: 7, flags: 0, into: raw, at: &at)
+            UnsafeMutableRawBufferPointer(rebasing: raw[at..<(at + value.count)]).copyMemory(from: value)
+            return at + value.count
+        }
     }
 
     /// An integer in an N-bit prefix, continued in 7-bit groups (§5.1).
-    static func integer(_ value: Int, prefix: Int, flags: UInt8, into out: inout ByteBuffer) {
+    static func integer(_ value: Int, prefix: Int, flags: UInt8, into raw: UnsafeMutableRawBufferPointer, at: inout Int) {
         let limit = (1 << prefix) - 1
         guard value >= limit else {
-            out.writeInteger(flags | UInt8(value))
+            raw[at] = flags | UInt8(value)
+            at += 1
             return
         }
-        out.writeInteger(flags | UInt8(limit))
+        raw[at] = flags | UInt8(limit)
+        at += 1
         var rest = value - limit
         while rest >= 128 {
-            out.writeInteger(UInt8(rest & 0x7f | 0x80))
+            raw[at] = UInt8(rest & 0x7f | 0x80)
+            at += 1
             rest >>= 7
         }
-        out.writeInteger(UInt8(rest))
+        raw[at] = UInt8(rest)
+        at += 1
     }
 
     private static func isConnectionSpecific(_ name: UnsafeRawBufferPointer) -> Bool {
