@@ -163,6 +163,8 @@ struct DemoCommand: AsyncParsableCommand {
             failed = true
         }
         for node in nodes { try? await node.close() }
+        // The demo's private CA and its key go with it: nothing should trust them afterwards.
+        if let caFile = caFileMade { try? FileManager.default.removeItem(at: URL(fileURLWithPath: caFile).deletingLastPathComponent()) }
         try await group.shutdownGracefully()
         // A balancer that could not listen is a failed start, whatever the demo nodes did.
         if failed { throw ExitCode.failure }
