@@ -67,7 +67,7 @@ struct TakeOverLiveTests {
             head.headers.add(name: "Host", value: "shop")
             head.headers.add(name: "Cookie", value: "JSESSIONID=S.tomcat1")
             if close { head.headers.add(name: "Connection", value: "close") }
-            try await channel.eventLoop.submit { [collector, channel] in
+            try await channel.eventLoop.submit { [collector, channel, head] in
                 collector.pending = promise
                 channel.write(HTTPClientRequestPart.head(head), promise: nil)
                 channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)

@@ -52,8 +52,9 @@ final class WebSocketBackend: Sendable {
                 )
                 return channel.pipeline.configureHTTPServerPipeline(
                     withServerUpgrade: (upgraders: [upgrader], completionHandler: { _ in })
-                ).flatMap {
-                    channel.pipeline.addHandler(UpgradeRequired(name: name), name: "upgrade-required")
+                ).flatMapThrowing {
+                    // Made on the channel's loop: the handler is not Sendable and never leaves it.
+                    try channel.pipeline.syncOperations.addHandler(UpgradeRequired(name: name), name: "upgrade-required")
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
