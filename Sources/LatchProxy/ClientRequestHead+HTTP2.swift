@@ -11,13 +11,13 @@ struct HTTP2MalformedRequest: Error, Equatable {
 
 extension ClientRequestHead {
     /// An HTTP/2 request's header block (RFC 9113 §8.3.1) checked and read into a head in one pass:
-    /// the fields as swift-nio-http2's HTTP/1 codec hands them on — `Host` from `:authority` first
+    /// the fields as an HTTP/2-to-HTTP/1 gateway hands them on — `Host` from `:authority` first
     /// when the block has none, `Content-Length: 0` or `Transfer-Encoding: chunked` for a method that
     /// expects a body and framed none — with the `Cookie` fields joined into one with "; " (§8.2.3:
     /// toward an HTTP/1.1 node they must be), and no NIOHTTP1 head and header list made in between.
     ///
-    /// The block's rules are checked here rather than by swift-nio-http2, whose check of the same
-    /// rules cost more than an eighth of all Latch does per stream: pseudo-header fields known, each at
+    /// The block's rules are checked here, as the fields are read (swift-nio-http2's own check of the
+    /// same rules cost more than an eighth of all Latch did per stream): pseudo-header fields known, each at
     /// most once and before the others (§8.3), `:method`, `:scheme` and `:path` present, `:path` not
     /// empty; names lower-case tokens and values without CR, LF or NUL (§8.2.1); no
     /// connection-specific field, and `TE` only as `trailers` (§8.2.2).

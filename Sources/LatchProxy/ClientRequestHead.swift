@@ -55,7 +55,8 @@ final class ClientRequestHead: Equatable, Sendable {
     /// token, or a value with CR, LF or NUL, is left out as it would be on the wire
     /// (``FieldLines/init(_:)``). The rules on the head as a whole (`Transfer-Encoding` beside
     /// `Content-Length`, a final coding other than `chunked`) are ``HTTP1RequestParser``'s for HTTP/1;
-    /// for HTTP/2, swift-nio-http2 refuses `transfer-encoding` and ``RequestValidator`` checks the rest.
+    /// for HTTP/2, ``ClientRequestHead/check(name:value:)`` refuses `transfer-encoding` and
+    /// ``RequestValidator`` checks the rest.
     convenience init(_ head: HTTPRequestHead) throws(HTTPParserError) {
         try self.init(version: head.version, method: head.method, target: head.uri, unparsed: FieldLines(head.headers).bytes)
     }
@@ -70,7 +71,7 @@ final class ClientRequestHead: Equatable, Sendable {
         var bytes = consume unparsed
         bytes.writeStaticString("\r\n")
         var framing: HTTP1Fields.Framing? = HTTP1Fields.Framing()
-        // swift-nio-http2 bounds the header list (`max_request_head`); this budget only has to not overflow.
+        // The HPACK decoder bounds an HTTP/2 header list (`max_request_head`); this budget only has to not overflow.
         var budget = HTTP1Fields.Budget(HTTP1Fields.Limits(maxHead: Int(Int32.max), maxFields: Int(Int32.max)))
         let lines = try bytes.withUnsafeReadableBytes { raw throws(HTTPParserError) in
             var cursor = HeadCursor(raw)

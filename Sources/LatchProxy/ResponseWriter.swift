@@ -3,8 +3,8 @@ import NIOHPACK
 import NIOHTTP1
 
 /// How a response reaches the client: as bytes Latch frames itself on an HTTP/1 connection
-/// (``HTTP1ResponseWriter``), or as swift-nio-http2 frames on an HTTP/2 stream
-/// (``HTTP2ResponseWriter``). Each declares the type it writes into the pipeline (`OutboundOut`);
+/// (``HTTP1ResponseWriter``), or as frames handed to its HTTP/2 stream (``HTTP2ResponseWriter``),
+/// which its connection writes. Each declares the type that goes into the pipeline (`OutboundOut`);
 /// ``ProxyHandler`` holds the one its pipeline needs, so neither pays for the other's branches.
 ///
 /// A class-bound protocol the handler holds as an existential, not a generic parameter of the
