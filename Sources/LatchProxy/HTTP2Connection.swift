@@ -292,10 +292,6 @@ final class HTTP2Connection: ChannelInboundHandler {
         context.close(promise: nil)
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.fireErrorCaught(error)
-    }
-
     func channelInactive(context: ChannelHandlerContext) {
         idleTimer?.cancel()
         closeAll()

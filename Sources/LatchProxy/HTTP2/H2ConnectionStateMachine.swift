@@ -404,10 +404,11 @@ struct H2ConnectionStateMachine {
         H2FrameWriter.goAway(lastStream: lastClientStream, code: code, into: &output)
     }
 
-    /// The connection ends on `error`: GOAWAY with its code, and every stream is over.
+    /// The connection ends on `error`: GOAWAY with its code (a second one after a shutdown's
+    /// NO_ERROR, as §6.8 allows), and every stream is over.
     mutating func fail(_ error: H2ConnectionError) {
-        goneAway = false
-        goAway(error.code)
+        goneAway = true
+        H2FrameWriter.goAway(lastStream: lastClientStream, code: error.code, into: &output)
         streams.removeAll()
     }
 
