@@ -306,14 +306,14 @@ public final class ClusterRuntime: Sendable {
     /// tallies the new configuration reads (see ``NodeTally`` and ``NodeSessions``).
     /// - Parameters:
     ///   - releasingSlot: the exchange was admitted to `node` and holds its slot.
-    ///   - sighting: the request belongs to an existing session and its node served it; `sessionID` is
-    ///     the id it carried, when known.
+    ///   - sighting: the request belongs to an existing session and its node served it; `sessionHash`
+    ///     is the ``SessionHash`` of the id it carried, when known.
     func exchangeEnded(
-        node: Int, releasingSlot: Bool, reason: DecisionReason, nodeFailed: Bool, sighting: Bool, sessionID: Substring?,
+        node: Int, releasingSlot: Bool, reason: DecisionReason, nodeFailed: Bool, sighting: Bool, sessionHash: UInt64?,
         shard: Int
     ) {
         tallies[node].countFinished(reason: reason, nodeFailed: nodeFailed, shard: shard)
-        if sighting { sessions[node].sighted(sessionID: sessionID, at: .now, shard: shard) }
+        if sighting { sessions[node].sighted(sessionHash: sessionHash, at: .now, shard: shard) }
         if releasingSlot { finished(node: node) }
     }
 
@@ -367,7 +367,7 @@ public final class ClusterRuntime: Sendable {
     /// Session cookies a node set in a response it served (`servedBy`), for drain: an issued id counts
     /// for the node its route names (a new session, or a changed id, lives there from this response
     /// on); a deleted one is forgotten, and so is the id the request carried, which the deletion ends.
-    /// Runs after ``exchangeEnded(node:releasingSlot:reason:nodeFailed:sighting:sessionID:shard:)`` for the same exchange.
+    /// Runs after ``exchangeEnded(node:releasingSlot:reason:nodeFailed:sighting:sessionHash:shard:)`` for the same exchange.
     func noteIssuedSessions(_ issued: [IssuedSession], servedBy: Int?, requestSessionID: Substring?, shard: Int) {
         if let successor = state.withLockedValue({ $0.successor }) {
             successor.cluster.noteIssuedSessions(

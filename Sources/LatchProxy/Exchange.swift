@@ -21,9 +21,10 @@ final class Exchange {
     var tried: [Int] = []
     /// Set when the client sent no Host (HTTP/1.0): each attempt names its own node as Host.
     let hostFromNode: Bool
-    /// `failback: stay` only: the session id behind a known route, and whether the request carried
-    /// an owner cookie.
-    var sessionID: Substring?
+    /// Where the request carried the session id behind a known route (a string is made of it only
+    /// when asked: ``sessionID``), and its ``SessionHash``, which drain counts.
+    var sessionPlace: SessionIDPlace?
+    var sessionHash: UInt64?
     /// The protocols the request asked to upgrade to, passed to the node (``UpgradeOffer``): a 101
     /// from the node opens a tunnel. `nil`: not an upgrade, or one whose `Upgrade` was removed.
     var upgrade: String?
@@ -64,6 +65,19 @@ final class Exchange {
     }
 
     var nodeConfig: NodeConfig { cluster.config.nodes[node] }
+
+    /// The session id behind a known route, for `failback: stay` and for forgetting a session the
+    /// node replaced.
+    var sessionID: Substring? { Self.sessionID(at: sessionPlace, in: request) }
+
+    static func sessionID(at place: SessionIDPlace?, in request: ClientRequestHead) -> Substring? {
+        switch place {
+        case .target(let slice): slice
+        case .cookie(let line, let range):
+            request.fields.withValueBytes(.cookie) { String(decoding: UnsafeRawBufferPointer(rebasing: $0[line][range]), as: UTF8.self)[...] }
+        case nil: nil
+        }
+    }
 
     var key: NodeKey { NodeKey(cluster: cluster.index, node: node) }
 

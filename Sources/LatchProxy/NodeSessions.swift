@@ -30,12 +30,12 @@ final class NodeSessions: Sendable {
         self.shards = (0..<max(shards, 1)).map { _ in NIOLockedValueBox(Shard(counter: counter)) }
     }
 
-    /// A request of an existing session went well on the node (`sessionID`: the id it carried, when
-    /// known). `shard` is the calling event loop's.
-    func sighted(sessionID: Substring?, at now: MonotonicInstant, shard: Int) {
+    /// A request of an existing session went well on the node (`sessionHash`: the ``SessionHash`` of
+    /// the id it carried, when known). `shard` is the calling event loop's.
+    func sighted(sessionHash: UInt64?, at now: MonotonicInstant, shard: Int) {
         shards[shard % shards.count].withLockedValue { shard in
             shard.lastSeen = now
-            if let sessionID { shard.counter.record(sessionID: sessionID, at: now) }
+            if let sessionHash { shard.counter.record(sessionHash: sessionHash, at: now) }
         }
     }
 

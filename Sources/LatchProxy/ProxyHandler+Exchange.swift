@@ -21,16 +21,15 @@ extension ProxyHandler {
         // value-witness copy, not a few registers).
         let table = runtime.table
         let host = head.host?[...]
-        let (clusterIndex, lookup, sessionID) = head.fields.withValueBytes(.cookie) { cookies -> (Int, RouteLookup, Substring?) in
+        let (clusterIndex, lookup, sessionPlace, sessionHash) = head.fields.withValueBytes(.cookie) { cookies -> (Int, RouteLookup, SessionIDPlace?, UInt64?) in
             let routed = table.routeWithSessionID(host: host, target: head.target, cookieBytes: cookies)
-            // The id outlives the head's bytes in the exchange: a string of its own, only when there is one.
-            let id: Substring? =
+            let hash: UInt64? =
                 switch routed.sessionID {
-                case .target(let slice): slice
-                case .cookie(let line, let range): String(decoding: UnsafeRawBufferPointer(rebasing: cookies[line][range]), as: UTF8.self)[...]
+                case .target(let slice): SessionHash.hash(slice.utf8)
+                case .cookie(let line, let range): SessionHash.hash(UnsafeRawBufferPointer(rebasing: cookies[line][range]).assumingMemoryBound(to: UInt8.self))
                 case nil: nil
                 }
-            return (routed.cluster, routed.lookup, id)
+            return (routed.cluster, routed.lookup, routed.sessionID, hash)
         }
         let cluster = runtime.clusters[clusterIndex]
         if let rejection = RequestValidator.validate(head, limits: runtime.config.limits) {
@@ -53,7 +52,7 @@ extension ProxyHandler {
         // Hop-by-hop, so removed from the node's head; put back for an upgrade Latch can carry as a tunnel.
         var upgrade: String?
         if case .forward(let protocols) = Exchange.upgradeOffer(head) { upgrade = protocols }
-        let stay = StayState(cluster: cluster, lookup: lookup, sessionID: sessionID, cookies: head.values(.cookie))
+        let stay = StayState(cluster: cluster, lookup: lookup, sessionID: Exchange.sessionID(at: sessionPlace, in: head), cookies: head.values(.cookie))
         let placement = cluster.place(lookup, owner: stay.owner, grant: makeGrant(cluster: cluster))
         let decision: NodeDecision
         switch placement {
@@ -80,7 +79,8 @@ extension ProxyHandler {
             reason: decision.reason,
             start: start
         )
-        exchange.sessionID = sessionID
+        exchange.sessionPlace = sessionPlace
+        exchange.sessionHash = sessionHash
         exchange.upgrade = upgrade
         exchange.owner = stay.owner
         exchange.hadOwnerCookie = stay.hadOwnerCookie
@@ -318,7 +318,7 @@ extension ProxyHandler {
         let shard = pool?.shard ?? 0
         exchange.cluster.exchangeEnded(
             node: exchange.node, releasingSlot: releasingSlot, reason: exchange.reason, nodeFailed: failure?.isNodeFault ?? false,
-            sighting: exchange.reason.isExistingSession && failure == nil, sessionID: exchange.sessionID, shard: shard)
+            sighting: exchange.reason.isExistingSession && failure == nil, sessionHash: exchange.sessionHash, shard: shard)
         // Only a session cookie the client was given: a head replaced by a 502 never reached it.
         if !exchange.issuedSessions.isEmpty, exchange.machine.responseStarted {
             exchange.cluster.noteIssuedSessions(

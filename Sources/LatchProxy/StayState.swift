@@ -7,12 +7,12 @@ struct StayState {
     var owner: Int?
     var hadOwnerCookie = false
 
-    init(cluster: ClusterRuntime, lookup: RouteLookup, sessionID: Substring?, cookies: @autoclosure () -> [String]) {
+    init(cluster: ClusterRuntime, lookup: RouteLookup, sessionID: @autoclosure () -> Substring?, cookies: @autoclosure () -> [String]) {
         // The policy first: reading the whole failover section copies its strings.
         guard cluster.config.failover.failback == .stay, case .known = lookup else { return }
         let failover = cluster.config.failover
         guard let value = OwnerCookie.find(failover.ownerCookie, in: cookies()),
-            let sessionID, let name = OwnerCookie.owner(in: value, sessionID: sessionID)
+            let sessionID = sessionID(), let name = OwnerCookie.owner(in: value, sessionID: sessionID)
         else { return }
         // Only a cookie bound to this session is ours to replace or drop: another cluster's (same name,
         // another session) is left alone.

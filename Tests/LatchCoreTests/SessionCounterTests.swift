@@ -67,6 +67,21 @@ struct SessionCounterTests {
         #expect(counter.lastSeen == Self.at(.milliseconds(9_999)))
     }
 
+    /// The proxy records a sighting by the hash of the id's bytes in the request and an issued session
+    /// by its `Set-Cookie` string: the same session must count once whichever way it came.
+    @Test func anIdRecordedByItsBytesAndByItsStringCountsOnce() {
+        var counter = Counter(window: Self.window)
+        for i in 0..<200 {
+            let id = Self.id(i)
+            counter.record(sessionID: id, at: Self.at(.seconds(1)))
+            let hash = Array(id.utf8).withUnsafeBufferPointer { SessionHash.hash($0) }
+            #expect(hash == SessionHash.hash(id.utf8))
+            counter.record(sessionHash: hash, at: Self.at(.seconds(2)))
+            if i < Counter.exactLimit { #expect(counter.distinctSessions(at: Self.at(.seconds(2))) == i + 1) }
+        }
+        #expect(Self.relativeError(counter.distinctSessions(at: Self.at(.seconds(2))), 200) < Self.tolerance)
+    }
+
     @Test func aForgottenSessionStopsCountingInEveryBucket() {
         var counter = Counter(window: Self.window)
         counter.record(sessionID: "ended", at: Self.at(.zero))

@@ -50,7 +50,7 @@ struct ClusterRuntimeTests {
         }
         #expect(decision.reason == .sticky)
         #expect(cluster.activeRequests() == [1, 0])
-        cluster.exchangeEnded(node: 0, releasingSlot: true, reason: .sticky, nodeFailed: false, sighting: true, sessionID: "A", shard: 1)
+        cluster.exchangeEnded(node: 0, releasingSlot: true, reason: .sticky, nodeFailed: false, sighting: true, sessionHash: SessionHash.hash("A".utf8), shard: 1)
         #expect(cluster.activeRequests() == [0, 0])
         #expect(cluster.stats().nodes[0].requests == [.sticky: 1])
         #expect(cluster.sessionReport()[0].count == 1)
@@ -69,7 +69,7 @@ struct ClusterRuntimeTests {
             return
         }
         #expect(cluster.queuedRequests() == [2, 0])
-        cluster.exchangeEnded(node: 0, releasingSlot: true, reason: .sticky, nodeFailed: false, sighting: false, sessionID: nil, shard: 0)
+        cluster.exchangeEnded(node: 0, releasingSlot: true, reason: .sticky, nodeFailed: false, sighting: false, sessionHash: nil, shard: 0)
         // Handed over, not released: still one in flight, and the first in line has it.
         #expect(grants.all.map(\.1) == [first])
         #expect(cluster.activeRequests() == [1, 0])
@@ -89,7 +89,7 @@ struct ClusterRuntimeTests {
             Issue.record("admitted")
             return
         }
-        old.exchangeEnded(node: 0, releasingSlot: false, reason: .sticky, nodeFailed: true, sighting: true, sessionID: "A", shard: 0)
+        old.exchangeEnded(node: 0, releasingSlot: false, reason: .sticky, nodeFailed: true, sighting: true, sessionHash: SessionHash.hash("A".utf8), shard: 0)
         let new = Self.cluster(previous: old)
         #expect(new.tallies[0] === old.tallies[0])
         #expect(new.sessions[0] === old.sessions[0])

@@ -4,8 +4,14 @@
 /// only in their last characters). The finalizer is a bijection, so it adds no collisions.
 ///
 /// Not Swift's `Hasher`: its seed is random per process, and counts must be reproducible.
-enum SessionHash {
-    static func hash<Bytes: Collection>(_ bytes: Bytes) -> UInt64 where Bytes.Element == UInt8 {
+public enum SessionHash {
+    /// The hash of bytes already in memory (the proxy's case: an id in a request's buffer), without
+    /// the generic entry point a call from another module goes through.
+    public static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        fmix64(fnv1a(bytes))
+    }
+
+    public static func hash<Bytes: Collection>(_ bytes: Bytes) -> UInt64 where Bytes.Element == UInt8 {
         if let fnv = bytes.withContiguousStorageIfAvailable({ fnv1a($0) }) {
             return fmix64(fnv)
         }

@@ -84,6 +84,14 @@ public struct SessionCounter<Instant: InstantProtocol>: Sendable where Instant.D
         record(hash: SessionHash.hash(sessionIDBytes), at: now)
     }
 
+    /// Records a sticky request of a session given by its id's ``SessionHash`` (the proxy hashes the
+    /// id where it finds it, in the request's bytes, without making a string of it). Pre-specialized
+    /// for the proxy's clock, as ``record(sessionID:at:)`` is.
+    @_specialize(exported: true, where Instant == MonotonicInstant)
+    public mutating func record(sessionHash: UInt64, at now: Instant) {
+        record(hash: sessionHash, at: now)
+    }
+
     /// Forgets a session the application ended (it deleted the session cookie): it stops counting at
     /// once in every bucket that still keeps exact sets. A bucket that outgrew them (more than 64
     /// sessions) holds it in a sketch, which cannot forget: there it ages out with the bucket, which
