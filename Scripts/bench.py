@@ -199,8 +199,8 @@ def placement_text():
         return "The load generator, the upstreams and the proxy share the machine's cores."
     cpus = ", ".join(map(str, sorted(PROXY_CPUS)))
     rest = ", ".join(map(str, sorted(ALL_CPUS - PROXY_CPUS)))
-    return (f"Each proxy runs alone on CPU {cpus}; wrk and the upstreams share CPU {rest} (`taskset`-style "
-            "affinity for every process and thread), so the proxy is not interleaved with its own load.")
+    return (f"Each proxy runs alone on CPU {cpus}; the load generator and the upstreams share CPU {rest} "
+            "(affinity set for every process and thread), so the proxy is not interleaved with its own load.")
 
 
 class shared_cores:
@@ -589,7 +589,7 @@ def bench_sticky(ctx):
         "",
         f"wrk -t2 -c{args.connections}, {args.seconds} s per run, {args.rounds} interleaved rounds, medians; "
         "one proxy worker thread each; three nginx `return 200` upstreams; `direct` is wrk against one "
-        "upstream (the ceiling); `floor` is a bare SwiftNIO byte relay (`Benchmarks/Floor`: one upstream "
+        "upstream, no proxy between (the ceiling of the load side); `floor` is a bare SwiftNIO byte relay (`Benchmarks/Floor`: one upstream "
         f"connection per client, nothing parsed), the cost of SwiftNIO itself. {placement_text()}",
         "",
         *lines,
