@@ -40,6 +40,12 @@ struct ComplexKeyCheckTests {
         ("- *a b,c: x\n", 1, 3, "an alias used as a key"),
         ("- *a b]c: x\n", 1, 3, "an alias used as a key"),
         ("- *a b\"c: x\n", 1, 3, "an alias used as a key"),
+        // In a flow collection `?` is the key indicator without a blank after it too (libyaml):
+        // found by Scripts/fuzz as a billion-laughs alias key.
+        ("ll4: &l4 [*l3, *l3, ?*l3]\n", 1, 21, "an explicit key"),
+        ("l: [?a]\n", 1, 5, "an explicit key"),
+        ("m: {?*a : x}\n", 1, 5, "an explicit key"),
+        ("l: [\n?*a]\n", 2, 1, "an explicit key"),
     ])
     func refused(_ yaml: String, _ line: Int, _ column: Int, _ what: String) {
         let found = ComplexKeyCheck.firstComplexKey(in: yaml)

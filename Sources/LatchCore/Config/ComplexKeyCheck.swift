@@ -91,6 +91,11 @@ enum ComplexKeyCheck {
                 if byte == UInt8(ascii: "?"), i + 1 == bytes.count || isSpace(bytes[i + 1]) {
                     return (i, "an explicit key (\"? \")")
                 }
+                // In a flow collection libyaml takes `?` as the key indicator with or without a blank
+                // after it: `[a, ?*b]` holds a mapping whose key is the alias (found by `Scripts/fuzz`).
+                if byte == UInt8(ascii: "?"), flowDepth > 0 {
+                    return (i, "an explicit key (\"?\")")
+                }
                 if byte == UInt8(ascii: "-"), i + 1 == bytes.count || isSpace(bytes[i + 1]) {
                     i += 1  // a sequence entry: a key may follow
                     continue
