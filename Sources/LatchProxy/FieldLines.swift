@@ -32,10 +32,14 @@ struct FieldLines: Equatable {
     private(set) var lines: [Line]
     /// A bit per line of the first 64 that does not go on (``drop(where:)``).
     private var dropped: UInt64 = 0
+    /// The names among the lines as parsed, dropped ones included: a field that is not here is
+    /// known absent without a walk over the lines.
+    private(set) var present = FieldNames()
 
     init(bytes: ByteBuffer, lines: [Line]) {
         self.bytes = bytes
         self.lines = lines
+        for line in lines { present.insert(FieldNames(line.name)) }
     }
 
     init() {
@@ -109,6 +113,7 @@ struct FieldLines: Equatable {
 
     /// The values of the kept fields called `name`, in order.
     func values(_ name: FieldName) -> [String] {
+        guard present.contains(name) else { return [] }
         var values: [String] = []
         for (index, line) in lines.enumerated() where line.name == name && isKept(index) { values.append(value(of: line)) }
         return values
@@ -117,6 +122,7 @@ struct FieldLines: Equatable {
     /// The values of the kept fields called `name` as bytes, valid for the duration of `body`: no
     /// `String` and no array on the heap.
     func withValueBytes<Result>(_ name: FieldName, _ body: (UnsafeBufferPointer<UnsafeRawBufferPointer>) -> Result) -> Result {
+        guard present.contains(name) else { return body(UnsafeBufferPointer(start: nil, count: 0)) }
         var count = 0
         for (index, line) in lines.enumerated() where line.name == name && isKept(index) { count += 1 }
         return bytes.withUnsafeReadableBytes { raw in
@@ -132,7 +138,8 @@ struct FieldLines: Equatable {
     }
 
     func contains(_ name: FieldName) -> Bool {
-        lines.indices.contains { lines[$0].name == name && isKept($0) }
+        guard present.contains(name) else { return false }
+        return lines.indices.contains { lines[$0].name == name && isKept($0) }
     }
 
     /// Each kept line with its name and value bytes.
@@ -160,6 +167,17 @@ struct FieldLines: Equatable {
         }
         dropped |= first64
         for index in beyond { lines[index].kept = false }
+    }
+
+    /// Stops every line whose name is one of `names` from going on: the usual drop, with no call per line.
+    mutating func drop(names: FieldNames) {
+        guard present.rawValue & names.rawValue != 0 else { return }
+        var first64: UInt64 = 0
+        for index in lines.indices.prefix(64) where names.contains(lines[index].name) { first64 |= 1 << UInt64(index) }
+        dropped |= first64
+        // Apart, so the common case never writes to `lines` (which would copy a table still shared).
+        guard lines.count > 64 else { return }
+        for index in 64..<lines.count where names.contains(lines[index].name) { lines[index].kept = false }
     }
 
     /// Stops the lines named `name` (ASCII case-insensitively; a name from configuration) from going on.

@@ -3,7 +3,7 @@ import NIOHTTP1
 /// The header fields Latch treats specially, recognised by comparing bytes without regard to ASCII
 /// case (RFC 9110 §5.1: field names are case-insensitive). Classifying a name this way allocates
 /// nothing, where `name.lowercased()` and a `Set<String>` lookup per field cost a string and a hash.
-enum FieldName: Equatable {
+enum FieldName: UInt8, Equatable {
     case connection, keepAlive, proxyConnection, te, transferEncoding, upgrade, contentLength
     case host, via, expect, forwarded, xRealIP, xForwardedFor, xForwardedProto, xForwardedHost
     case setCookie, cookie, referer, userAgent
@@ -41,6 +41,39 @@ enum FieldName: Equatable {
         case 17: return isName("transfer-encoding") ? .transferEncoding : isName("x-forwarded-proto") ? .xForwardedProto : .other
         default: return .other
         }
+    }
+}
+
+/// A set of ``FieldName``s, a bit each: which names a head holds, or which a rule drops, tested
+/// against a line's name in one instruction.
+struct FieldNames: OptionSet, Equatable {
+    let rawValue: UInt32
+
+    init(rawValue: UInt32) {
+        self.rawValue = rawValue
+    }
+
+    init(_ name: FieldName) {
+        self.rawValue = 1 << UInt32(name.rawValue)
+    }
+
+    /// Up to seven names, without the array a literal or a variadic list would build on each use.
+    init(
+        _ a: FieldName, _ b: FieldName, _ c: FieldName? = nil, _ d: FieldName? = nil, _ e: FieldName? = nil,
+        _ f: FieldName? = nil, _ g: FieldName? = nil
+    ) {
+        func bit(_ name: FieldName?) -> UInt32 { name.map { 1 << UInt32($0.rawValue) } ?? 0 }
+        self.rawValue = bit(a) | bit(b) | bit(c) | bit(d) | bit(e) | bit(f) | bit(g)
+    }
+
+    func contains(_ name: FieldName) -> Bool {
+        rawValue >> UInt32(name.rawValue) & 1 == 1
+    }
+
+    /// ``FieldName/isHopByHop``'s names. Computed, not stored: a stored static is initialised lazily,
+    /// a check on every use, where this folds to a constant.
+    static var hopByHop: FieldNames {
+        FieldNames(.connection, .keepAlive, .proxyConnection, .te, .transferEncoding, .upgrade, .contentLength)
     }
 }
 

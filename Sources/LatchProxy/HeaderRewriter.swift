@@ -55,29 +55,39 @@ enum HeaderRewriter {
         var incomingForwardedFor: [String] = []
         var incomingVia: [String] = []
         var passing = head.fields
-        passing.drop { line, name, value in
-            switch line.name {
-            case .transferEncoding, .contentLength, .host:
-                // Re-framed below; Host written first (a `Connection` header may not remove it:
-                // without it the node cannot route the request).
-                return true
-            case _ where line.name.isHopByHop || named.contains(name):
-                return true
-            case .xForwardedFor:
-                incomingForwardedFor.append(String(decoding: value, as: UTF8.self))
-                return true
-            case .xForwardedProto, .xForwardedHost:
-                return true  // replaced below: only Latch knows the client's scheme and host
-            case .forwarded, .xRealIP:
-                // Other spellings of the client address: not trusted either with `replace` (RFC 7239 §8).
-                return forwarded.mode != .append
-            case .via:
-                incomingVia.append(String(decoding: value, as: UTF8.self))
-                return true
-            case .expect:
-                return head.version.isHTTP10  // RFC 9110 §10.1.1: ignore 100-continue from an HTTP/1.0 client
-            default:
-                return false
+        if named.isEmpty {
+            // The usual head, no field named in `Connection`: dropped by name alone, as below.
+            incomingForwardedFor = head.fields.values(.xForwardedFor)
+            incomingVia = head.fields.values(.via)
+            var names = Self.droppedFromRequests
+            if forwarded.mode != .append { names.formUnion(FieldNames(.forwarded, .xRealIP)) }
+            if head.version.isHTTP10 { names.insert(FieldNames(.expect)) }
+            passing.drop(names: names)
+        } else {
+            passing.drop { line, name, value in
+                switch line.name {
+                case .transferEncoding, .contentLength, .host:
+                    // Re-framed below; Host written first (a `Connection` header may not remove it:
+                    // without it the node cannot route the request).
+                    return true
+                case _ where line.name.isHopByHop || named.contains(name):
+                    return true
+                case .xForwardedFor:
+                    incomingForwardedFor.append(String(decoding: value, as: UTF8.self))
+                    return true
+                case .xForwardedProto, .xForwardedHost:
+                    return true  // replaced below: only Latch knows the client's scheme and host
+                case .forwarded, .xRealIP:
+                    // Other spellings of the client address: not trusted either with `replace` (RFC 7239 §8).
+                    return forwarded.mode != .append
+                case .via:
+                    incomingVia.append(String(decoding: value, as: UTF8.self))
+                    return true
+                case .expect:
+                    return head.version.isHTTP10  // RFC 9110 §10.1.1: ignore 100-continue from an HTTP/1.0 client
+                default:
+                    return false
+                }
             }
         }
         // Re-frame the body ourselves (RFC 9112 §6.3): the parser has validated Content-Length and
@@ -137,17 +147,23 @@ enum HeaderRewriter {
             version: clientVersion.isHTTP10 ? .http1_0 : .http1_1, status: head.status, relayed: head.fields)
         let named = ConnectionTokens(head.fields)
         var incomingVia: [String] = []
-        downstream.relayed.drop { line, name, value in
-            switch line.name {
-            case .contentLength:
-                return false
-            case _ where line.name.isHopByHop || named.contains(name):
-                return true  // a `Via` the node listed in `Connection` is hop-by-hop too (RFC 9110 §7.6.1)
-            case .via:
-                incomingVia.append(String(decoding: value, as: UTF8.self))
-                return true
-            default:
-                return false
+        if named.isEmpty {
+            // The usual head, no field named in `Connection`: dropped by name alone, as below.
+            incomingVia = head.fields.values(.via)
+            downstream.relayed.drop(names: Self.droppedFromResponses)
+        } else {
+            downstream.relayed.drop { line, name, value in
+                switch line.name {
+                case .contentLength:
+                    return false
+                case _ where line.name.isHopByHop || named.contains(name):
+                    return true  // a `Via` the node listed in `Connection` is hop-by-hop too (RFC 9110 §7.6.1)
+                case .via:
+                    incomingVia.append(String(decoding: value, as: UTF8.self))
+                    return true
+                default:
+                    return false
+                }
             }
         }
         downstream.via = Self.via(incomingVia, version: head.version, by: via)
@@ -159,6 +175,19 @@ enum HeaderRewriter {
             }
         }
         return downstream
+    }
+
+    /// What a request head loses on its way to a node when no field is named in `Connection`: the
+    /// hop-by-hop fields, the framing and `Host` (written anew), and the forwarding fields Latch
+    /// replaces (the cases of the general drop in ``upstreamRequest``).
+    static var droppedFromRequests: FieldNames {
+        FieldNames.hopByHop.union(FieldNames(.host, .xForwardedFor, .xForwardedProto, .xForwardedHost, .via))
+    }
+
+    /// What a response head loses on its way to the client when no field is named in `Connection`:
+    /// the hop-by-hop fields but `Content-Length`, and `Via` (written anew with this hop's entry).
+    static var droppedFromResponses: FieldNames {
+        FieldNames.hopByHop.subtracting(FieldNames(.contentLength)).union(FieldNames(.via))
     }
 
     /// The `Via` value (RFC 9110 §7.6.3): the entries received, then this hop's.
@@ -191,6 +220,8 @@ struct ViaPseudonym: Sendable {
 /// ones Latch drops anyway; usually none, so usually nothing is allocated.
 struct ConnectionTokens {
     private(set) var tokens: [String] = []
+
+    var isEmpty: Bool { tokens.isEmpty }
 
     init(_ fields: borrowing FieldLines) {
         guard fields.contains(.connection) else { return }

@@ -20,7 +20,8 @@ extension ProxyHandler {
         // Taken apart at once: each use of a tuple's element copied the whole tuple (a generic
         // value-witness copy, not a few registers).
         let table = runtime.table
-        let host = head.host?[...]
+        // Only a `match` on a host reads it; a one-cluster table reads neither host nor path.
+        let host = table.selector.firstMatchesAll ? nil : head.host?[...]
         let (clusterIndex, lookup, sessionPlace, sessionHash) = head.fields.withValueBytes(.cookie) { cookies -> (Int, RouteLookup, SessionIDPlace?, UInt64?) in
             let routed = table.routeWithSessionID(host: host, target: head.target, cookieBytes: cookies)
             let hash: UInt64? =

@@ -54,15 +54,20 @@ enum RequestValidator {
     /// CONNECT's and answered 501 elsewhere. A fragment is never part of a request target (RFC 9110 §4.2.5),
     /// and userinfo in an http(s) URI is deprecated and a phishing device (RFC 9110 §4.2.4).
     private static func checkTarget(_ head: ClientRequestHead) -> RequestRejection? {
-        let target = head.target
         if head.method.isCONNECT { return nil }
-        if target == "*" {
+        // Over the target's bytes: `String`'s `==`, `contains` and `hasPrefix` cost a few hundred
+        // instructions between them, on every request.
+        var target = head.target
+        let (isAsterisk, hasFragment, isOriginForm) = target.withUTF8 { bytes in
+            (bytes.count == 1 && bytes[0] == UInt8(ascii: "*"), bytes.contains(UInt8(ascii: "#")), bytes.first == UInt8(ascii: "/"))
+        }
+        if isAsterisk {
             return head.method == .OPTIONS ? nil : RequestRejection(status: .badRequest, message: "\"*\" is a target for OPTIONS only")
         }
-        if target.utf8.contains(UInt8(ascii: "#")) {
+        if hasFragment {
             return RequestRejection(status: .badRequest, message: "a fragment (#) in the request target")
         }
-        if target.hasPrefix("/") { return nil }
+        if isOriginForm { return nil }
         guard let (authority, _) = RequestTarget.splitAbsoluteForm(target) else {
             return RequestRejection(status: .badRequest, message: "the request target is neither a path nor an http(s) URI")
         }
@@ -148,15 +153,8 @@ enum RequestValidator {
         var sawColonAfterLiteral = false
         var inLiteral = false
         for byte in bytes {
+            if isRegNameByte(byte) { continue }
             switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"):
-                continue
-            case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "%"),
-                UInt8(ascii: "!"), UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("),
-                UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"),
-                UInt8(ascii: "="):
-                continue
             case UInt8(ascii: "["):
                 if inLiteral || sawColonAfterLiteral { return false }
                 inLiteral = true
@@ -170,6 +168,15 @@ enum RequestValidator {
             }
         }
         return !inLiteral
+    }
+
+    /// A byte of an RFC 3986 reg-name or IPv4 address (unreserved, sub-delims and `%`): a bit per
+    /// ASCII byte in two literal words, as ``HTTPSyntax/isTokenByte(_:)``.
+    @inline(__always)
+    static func isRegNameByte(_ byte: UInt8) -> Bool {
+        if byte < 64 { return (0x2BFF_7FF2_0000_0000 as UInt64) >> UInt64(byte) & 1 == 1 }
+        if byte < 128 { return (0x47FF_FFFE_87FF_FFFE as UInt64) >> UInt64(byte - 64) & 1 == 1 }
+        return false
     }
 
     /// Lower-cased, with the scheme's default port removed: `Shop.example.com:80` = `shop.example.com`.

@@ -84,6 +84,15 @@ struct ClusterSelectorTests {
         let selector = ClusterSelector(clusters: [Self.cluster("only")])
         #expect(selector.select(host: "a.b", path: "/x") == 0)
         #expect(selector.select(host: nil, path: "") == 0)
+        #expect(selector.firstMatchesAll)
+    }
+
+    /// Only a first cluster with no condition at all lets routing skip the host and path.
+    @Test func firstMatchesAllOnlyWithoutConditions() {
+        #expect(ClusterSelector(clusters: [Self.cluster("a"), Self.cluster("b", host: "b.example.com")]).firstMatchesAll)
+        #expect(!ClusterSelector(clusters: [Self.cluster("a", host: "a.example.com"), Self.cluster("b")]).firstMatchesAll)
+        #expect(!ClusterSelector(clusters: [Self.cluster("a", pathPrefix: "/a/"), Self.cluster("b")]).firstMatchesAll)
+        #expect(!ClusterSelector(clusters: Self.clusters).firstMatchesAll)
     }
 
     @Test func noMatchFallsBackToTheFirstCluster() {

@@ -133,4 +133,36 @@ struct HeaderRewriterTests {
         let closing = HeaderRewriter.downstreamResponseHead(upstream, clientVersion: .http1_1, keepAlive: false, via: ViaPseudonym("latch"))
         #expect(closing.headers["connection"] == ["close"])
     }
+
+    /// Heads with no field named in `Connection` are dropped from by name alone; naming a field that
+    /// is not there sends them through the general drop, which must leave the same fields.
+    static let assortedFields: [[(String, String)]] = [
+        [("Host", "a")],
+        [("Host", "a"), ("Via", "1.0 cdn"), ("Via", "1.1 edge"), ("X-Forwarded-For", "10.0.0.1"), ("X-Forwarded-For", "10.0.0.2")],
+        [("Host", "a"), ("Forwarded", "for=x"), ("X-Real-IP", "x"), ("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "b")],
+        [("Host", "a"), ("Keep-Alive", "5"), ("TE", "trailers"), ("Upgrade", "h2c"), ("Proxy-Connection", "x"), ("Expect", "100-continue")],
+        [("Host", "a"), ("Content-Length", "3"), ("Cookie", "JSESSIONID=1.n1"), ("X-Other", "1"), ("Connection", "keep-alive")],
+        [("Host", "a"), ("Transfer-Encoding", "chunked"), ("Set-Cookie", "a=1"), ("Via", "1.1 app"), ("Content-Length", "5")],
+    ]
+
+    @Test(arguments: [ForwardedForMode.replace, .append], [HTTPVersion.http1_1, .http1_0])
+    func bothDropPathsOfARequestAgree(mode: ForwardedForMode, version: HTTPVersion) {
+        for fields in Self.assortedFields {
+            let usual = Self.upstream(fields, version: version, mode: mode)
+            let general = Self.upstream(fields + [("Connection", "x-absent")], version: version, mode: mode)
+            #expect(usual.headers.map { "\($0.name): \($0.value)" } == general.headers.map { "\($0.name): \($0.value)" }, "\(fields)")
+        }
+    }
+
+    @Test func bothDropPathsOfAResponseAgree() throws {
+        for fields in Self.assortedFields {
+            let fields = fields.filter { $0.0 != "Transfer-Encoding" }
+            let usual = HeaderRewriter.downstreamResponseHead(
+                try NodeResponseHead.parsed(.ok, fields), clientVersion: .http1_1, keepAlive: true, via: ViaPseudonym("latch"))
+            let general = HeaderRewriter.downstreamResponseHead(
+                try NodeResponseHead.parsed(.ok, fields + [("Connection", "x-absent")]), clientVersion: .http1_1, keepAlive: true,
+                via: ViaPseudonym("latch"))
+            #expect(usual.headers.map { "\($0.name): \($0.value)" } == general.headers.map { "\($0.name): \($0.value)" }, "\(fields)")
+        }
+    }
 }

@@ -90,6 +90,14 @@ struct RequestValidatorTests {
         #expect(Self.verdict([("Host", "a")], method: .RAW(value: "PROPFIND")) == nil)
     }
 
+    /// The bitmap is RFC 3986's reg-name set (unreserved, sub-delims, `%`), byte for byte.
+    @Test func regNameBytesAreRFC3986s() {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%!$&'()*+,;=".utf8)
+        for byte in UInt8.min...UInt8.max {
+            #expect(RequestValidator.isRegNameByte(byte) == allowed.contains(byte), "byte \(byte)")
+        }
+    }
+
     @Test func asteriskFormForOptionsAndHTTP10WithoutHost() {
         #expect(Self.verdict([("Host", "a")], method: .OPTIONS, uri: "*") == nil)
         #expect(Self.verdict([], uri: "/", version: .http1_0) == nil)

@@ -29,6 +29,9 @@ public struct ClusterSelector: Sendable {
     private let rules: [Rule]
     /// Whether any rule looks at the host, so a Host header is not even scanned otherwise.
     private let anyRuleHasHost: Bool
+    /// The first cluster matches every request (it has no `match`, as in a one-cluster file): its
+    /// index is the answer before the target's host and path are even found.
+    public let firstMatchesAll: Bool
 
     public init(clusters: [ClusterConfig]) {
         self.rules = clusters.map { cluster in
@@ -41,13 +44,14 @@ public struct ClusterSelector: Sendable {
             return Rule(host: host, hostIsWildcard: wildcard, pathPrefix: cluster.match.pathPrefix)
         }
         self.anyRuleHasHost = rules.contains { $0.host != nil }
+        self.firstMatchesAll = rules.first.map { $0.host == nil && $0.pathPrefix == nil } ?? true
     }
 
     /// - Parameters:
     ///   - host: the `Host` header value as received (port and case are normalised here).
     ///   - path: the path part of the target (no query).
     public func select(host: Substring?, path: Substring) -> Int {
-        guard !rules.isEmpty else { return 0 }
+        if firstMatchesAll { return 0 }
         let host = anyRuleHasHost ? RequestHost(host) : RequestHost(nil)
         for index in rules.indices where matches(rules[index], host: host, path: path) {
             return index

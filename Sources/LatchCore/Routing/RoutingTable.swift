@@ -73,6 +73,7 @@ public final class RoutingTable: Sendable {
     }
 
     private func selectCluster(host: Substring?, target: String) -> Int {
+        if selector.firstMatchesAll { return 0 }
         let routing = RequestTarget.hostAndPath(of: target, host: host)
         return selector.select(host: routing.host, path: routing.path)
     }
