@@ -203,19 +203,61 @@ struct HTTP1RequestParserTests {
             }
         }
         // Every byte value at every position among visible neighbours, and among obs-text ones.
-        for filler in [UInt8(ascii: "a"), 0x21, 0x7E, 0x80, 0xFF] {
+        for word in Self.testWords(fillers: [UInt8(ascii: "a"), 0x21, 0x7E, 0x80, 0xFF]) {
+            #expect(HeadCursor.allVisible(word) == reference(word), "word \(String(word, radix: 16))")
+        }
+    }
+
+    /// Each byte value at each of a word's eight positions among copies of each filler, then random words.
+    static func testWords(fillers: [UInt8]) -> [UInt64] {
+        var words: [UInt64] = []
+        for filler in fillers {
             for position in 0..<8 {
                 for byte in UInt8.min...UInt8.max {
                     var word: UInt64 = 0
                     for index in 0..<8 { word |= UInt64(index == position ? byte : filler) << (8 * UInt64(index)) }
-                    #expect(HeadCursor.allVisible(word) == reference(word), "byte \(byte) at \(position) among \(filler)")
+                    words.append(word)
                 }
             }
         }
         var generator = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 { words.append(UInt64.random(in: .min ... .max, using: &generator)) }
+        return words
+    }
+
+    @Test("eight name bytes at a time: a byte's high bit is set exactly when it is a letter, digit or '-'")
+    func wordsOfNameBytes() {
+        func isAlphanumericOrDash(_ byte: UInt8) -> Bool {
+            (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+                || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "-")
+        }
+        func reference(_ word: UInt64) -> UInt64 {
+            (0..<8).reduce(0) { mask, index in
+                isAlphanumericOrDash(UInt8(truncatingIfNeeded: word >> (8 * UInt64(index)))) ? mask | 0x80 << (8 * UInt64(index)) : mask
+            }
+        }
+        // Among neighbours that pass and that do not: a borrow or carry between bytes would show there.
+        let fillers: [UInt8] = [UInt8(ascii: "a"), UInt8(ascii: "Z"), UInt8(ascii: "-"), UInt8(ascii: "0"), 0x00, 0x7F, 0x80, 0xFF, UInt8(ascii: ":")]
+        for word in Self.testWords(fillers: fillers) {
+            #expect(HeadCursor.alphanumericOrDash(word) == reference(word), "word \(String(word, radix: 16))")
+        }
+    }
+
+    @Test("a name is scanned to its first non-tchar byte, whatever its length and bytes")
+    func tokenScanMatchesTheByteRule() {
+        let bytes: [UInt8] = Array("!#$%&'*+-.^_`|~09azAZ".utf8) + [0x00, 0x09, 0x20, 0x22, 0x2C, 0x2F, 0x3A, 0x40, 0x5B, 0x7F, 0x80, 0xFF]
+        var generator = SystemRandomNumberGenerator()
         for _ in 0..<20_000 {
-            let word = UInt64.random(in: .min ... .max, using: &generator)
-            #expect(HeadCursor.allVisible(word) == reference(word), "word \(String(word, radix: 16))")
+            let length = Int.random(in: 0...24, using: &generator)
+            let line = (0..<length).map { _ in
+                Bool.random(using: &generator) ? UInt8(ascii: "x") : bytes.randomElement(using: &generator)!
+            }
+            let expected = line.firstIndex { !HTTPSyntax.isTokenByte($0) } ?? line.count
+            line.withUnsafeBytes { raw in
+                var cursor = HeadCursor(raw)
+                #expect(cursor.scanToken() == expected, "\(line)")
+                #expect(cursor.position == expected)
+            }
         }
     }
 
