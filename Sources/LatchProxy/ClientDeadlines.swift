@@ -71,23 +71,25 @@ struct ClientDeadlines {
     }
 
     /// Bytes (or, on an HTTP/2 stream, a request part) arrived.
-    mutating func bytesArrived(on loop: any EventLoop, _ handler: some NIOScheduledCallbackHandler) {
+    mutating func bytesArrived(at now: NIODeadline? = nil, on loop: any EventLoop, _ handler: some NIOScheduledCallbackHandler) {
         bytesSinceArmed = true
         if case .idle = phase {
             phase = .readingHead
-            startTimer(requestHeadTimeout, on: loop, handler)
+            startTimer(requestHeadTimeout, at: now, on: loop, handler)
         }
     }
 
     /// A request head was parsed; its body (if any) follows. `bodyFollows`: whether the head frames
     /// a body; without one, a stream has no deadline until it ends.
-    mutating func requestHeadReceived(bodyFollows: Bool, on loop: any EventLoop, _ handler: some NIOScheduledCallbackHandler) {
+    mutating func requestHeadReceived(
+        bodyFollows: Bool, at now: NIODeadline? = nil, on loop: any EventLoop, _ handler: some NIOScheduledCallbackHandler
+    ) {
         if stream, !bodyFollows {
             phase = .awaitingResponse
             return
         }
         phase = .readingBody
-        startTimer(idleTimeout, on: loop, handler)
+        startTimer(idleTimeout, at: now, on: loop, handler)
     }
 
     /// The request's end was received.
@@ -100,14 +102,14 @@ struct ClientDeadlines {
 
     /// The exchange is over and the connection stays open: wait for the next request. Call this
     /// *before* writing the response's end, because writing it can deliver a pipelined request at once.
-    mutating func exchangeFinished(on loop: any EventLoop, _ handler: some NIOScheduledCallbackHandler) {
+    mutating func exchangeFinished(at now: NIODeadline? = nil, on loop: any EventLoop, _ handler: some NIOScheduledCallbackHandler) {
         if stream {
             phase = .awaitingResponse
             timer.clear()
             return
         }
         phase = .idle
-        startTimer(idleTimeout, on: loop, handler)
+        startTimer(idleTimeout, at: now, on: loop, handler)
     }
 
     /// Shutdown, between requests: the connection closes (as ``Expiry/idle``) unless a request starts
@@ -141,10 +143,13 @@ struct ClientDeadlines {
     }
 
     /// Sets the current phase's deadline (lazily: see ``LazyTimer``, one firing per `request_head` at
-    /// most under keep-alive traffic).
-    private mutating func startTimer(_ amount: TimeAmount, on loop: any EventLoop, _ handler: some NIOScheduledCallbackHandler) {
+    /// most under keep-alive traffic), from `now` when the caller read the loop's clock already for
+    /// the event at hand (``ProxyHandler/eventTime``), else from the clock.
+    private mutating func startTimer(
+        _ amount: TimeAmount, at now: NIODeadline? = nil, on loop: any EventLoop, _ handler: some NIOScheduledCallbackHandler
+    ) {
         bytesSinceArmed = false
         armedAmount = amount
-        timer.set(loop.now + amount, on: loop, handler)
+        timer.set((now ?? loop.now) + amount, on: loop, handler)
     }
 }

@@ -93,12 +93,13 @@ final class Exchange {
     }
 
     /// What ``RetryRule`` needs to know about this exchange's failed attempt.
-    func attempt(failedWith failure: UpstreamFailure) -> RetryRule.Attempt {
+    /// `now` is on the clock ``start`` was read from (the event loop's).
+    func attempt(failedWith failure: UpstreamFailure, at now: NIODeadline) -> RetryRule.Attempt {
         machine.attempt(
             failedWith: failure,
             reusedConnection: (upstream?.uses ?? 0) > 0,
             nodesTried: tried.count,
-            elapsed: Duration(start, .now()),
+            elapsed: Duration(start, now),
             idempotent: isIdempotent,
             hasNoBody: !MessageFraming.requestHasBody(request)
         )

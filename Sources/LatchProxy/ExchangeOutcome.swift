@@ -43,7 +43,8 @@ struct ExchangeOutcome {
         bytes = exchange.responseBytes
     }
 
-    func entry(client: String) -> AccessLog.Entry {
+    /// `end`: when it ended, on the clock `start` was read from (the event loop's).
+    func entry(client: String, end: NIODeadline? = nil) -> AccessLog.Entry {
         AccessLog.Entry(
             client: client,
             method: request?.method.rawValue ?? "-",
@@ -54,7 +55,7 @@ struct ExchangeOutcome {
             retries: retries,
             status: status,
             bytes: bytes,
-            duration: start.map { .now() - $0 } ?? .zero,
+            duration: start.map { (end ?? .now()) - $0 } ?? .zero,
             error: error,
             headers: request.map { AccessLogFormatter.ClientHeaders(referer: $0.first(.referer), userAgent: $0.first(.userAgent)) }
                 ?? AccessLogFormatter.ClientHeaders(),

@@ -7,7 +7,7 @@ import NIOHTTP1
 /// retries, and the bookkeeping when it ends.
 extension ProxyHandler {
     func startExchange(_ head: ClientRequestHead, context: ChannelHandlerContext) {
-        let start = NIODeadline.now()
+        let start = eventNow(context)
         let generation = holder.generation
         if generation != runtimeGeneration {
             runtimeGeneration = generation
@@ -189,7 +189,7 @@ extension ProxyHandler {
         // bytes) may follow in the same read: one flush when it is done.
         upstreamNeedsFlush = true
         if !inClientRead { flushUpstreamIfNeeded() }
-        connection.handler.startWatchdog(interval: runtime.timeouts.upstreamResponse)
+        connection.handler.startWatchdog(interval: runtime.timeouts.upstreamResponse, at: eventTime)
         resumeClientReads()
     }
 
@@ -197,7 +197,7 @@ extension ProxyHandler {
 
     func upstreamFailed(_ failure: UpstreamFailure) {
         guard let exchange else { return }
-        let attempt = exchange.attempt(failedWith: failure)
+        let attempt = exchange.attempt(failedWith: failure, at: eventTime ?? context?.eventLoop.now ?? .now())
         let rule = RetryRule(exchange.cluster.config.failover)
         let verdict = rule.verdict(attempt)
         if verdict == .sameNodeFreshConnection, let upstream = exchange.upstream {
@@ -327,16 +327,18 @@ extension ProxyHandler {
         }
         if let upstream = exchange.upstream {
             exchange.upstream = nil
-            pool?.release(upstream, reusable: upstreamReusable)
+            pool?.release(upstream, reusable: upstreamReusable, at: eventTime)
         }
         // Written long since (a retry would have sent it again): the buffer serves the next exchange.
         if let wire = exchange.wire.take() { pool?.buffers.giveBack(wire.head) }
         pool?.buffers.giveBack(table: exchange.request.fields.lines)
         let status = exchange.machine.responseStatus.map { Int($0.code) }
+        // On the clock `start` was read from.
+        let end = eventTime ?? context?.eventLoop.now ?? .now()
         exchange.cluster.requestSeries[exchange.node].record(
             shard: pool?.shard ?? 0, reason: RequestSeries.reasonIndex(exchange.reason), status: status,
-            duration: .now() - exchange.start)
-        runtime.accessLog.record(ExchangeOutcome(exchange).entry(client: clientAddress))
+            duration: end - exchange.start)
+        runtime.accessLog.record(ExchangeOutcome(exchange).entry(client: clientAddress, end: end))
         if let failure, failure.isNodeFault {
             runtime.logger.warning(
                 "upstream failed",

@@ -80,12 +80,16 @@ extension ProxyHandler {
 
     func upstreamResponseEnd(_ trailers: HTTPHeaders?) {
         guard let exchange, let context else { return }
+        let outerTime = eventTime
+        let now = outerTime ?? context.eventLoop.now
+        eventTime = now
+        defer { eventTime = outerTime }
         writePendingHead(exchange, context: context)
         writer.writeEnd(trailers: trailers, framing: exchange.framing, context: context)
         let reusable = exchange.machine.responseEnded()
         finish(exchange, upstreamReusable: reusable)
         let keepAlive = exchange.machine.clientKeepAlive
-        if keepAlive { deadlines.exchangeFinished(on: context.eventLoop, self) }
+        if keepAlive { deadlines.exchangeFinished(at: now, on: context.eventLoop, self) }
         completed(writer.complete(keepAlive: keepAlive, requestUnread: !exchange.machine.requestEnded, context: context), context: context)
     }
 
@@ -221,12 +225,13 @@ extension ProxyHandler {
         let status = Int(response.status.code)
         let series = node.map { cluster.requestSeries[$0] } ?? cluster.unplacedSeries
         let reasonIndex = RequestSeries.reasonIndex(reason) ?? RequestSeries.reasonIndex(.rejected)
-        series.record(shard: pool?.shard ?? 0, reason: reasonIndex, status: status, duration: .now() - start)
+        let end = eventNow(context)
+        series.record(shard: pool?.shard ?? 0, reason: reasonIndex, status: status, duration: end - start)
         runtime.accessLog.record(
             ExchangeOutcome(
                 request: head, cluster: cluster.config.name, node: node.map { cluster.config.nodes[$0].name }, reason: reason,
                 status: status, start: start, error: response.detail
-            ).entry(client: clientAddress)
+            ).entry(client: clientAddress, end: end)
         )
         client.exchangeEnded(keepAlive: response.keepAlive)
         respond(response, version: head.version, requestUnread: hasBody, context: context)

@@ -230,9 +230,10 @@ final class UpstreamHandler: ChannelDuplexHandler, NIOScheduledCallbackHandler {
     /// fault that is: the client's (it took no response bytes while Latch held the node's for it), or
     /// the node's (it neither took our request bytes nor sent any) — unless the client still owes
     /// request body bytes, which the client-side deadline bounds.
-    func startWatchdog(interval: TimeAmount) {
+    /// `now`: the loop's time, when the caller has read it for the event at hand.
+    func startWatchdog(interval: TimeAmount, at now: NIODeadline? = nil) {
         watchdogInterval = interval
-        armWatchdog()
+        armWatchdog(at: now)
     }
 
     /// Forgets the exchange: the response ended or the lease is being given back.
@@ -248,10 +249,10 @@ final class UpstreamHandler: ChannelDuplexHandler, NIOScheduledCallbackHandler {
 
     /// Lazy (see ``LazyTimer``): under keep-alive traffic the watchdog fires about once per interval,
     /// not once per request.
-    private func armWatchdog() {
+    private func armWatchdog(at now: NIODeadline? = nil) {
         progressed = false
         guard let interval = watchdogInterval, let context else { return }
-        watchdog.set(context.eventLoop.now + interval, on: context.eventLoop, self)
+        watchdog.set((now ?? context.eventLoop.now) + interval, on: context.eventLoop, self)
     }
 
     /// The watchdog's timer fired.

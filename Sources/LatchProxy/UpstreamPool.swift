@@ -99,7 +99,8 @@ final class UpstreamPool {
 
     /// Gives a connection back after an exchange. Only a connection whose request and response both
     /// ended cleanly, with keep-alive on both sides, may be reused; anything else is closed.
-    func release(_ connection: UpstreamConnection, reusable: Bool) {
+    /// `now`: the loop's time, when the caller has read it for the event at hand.
+    func release(_ connection: UpstreamConnection, reusable: Bool, at now: NIODeadline? = nil) {
         eventLoop.assertInEventLoop()
         connection.handler.detach()
         let key = connection.key
@@ -111,7 +112,7 @@ final class UpstreamPool {
             connection.channel.close(promise: nil)
             return
         }
-        connection.idleSince = eventLoop.now
+        connection.idleSince = now ?? eventLoop.now
         idle[key.cluster][key.node].append(connection)
         if reaper == nil { scheduleReaper(at: connection.idleSince + TimeAmount(config.idleTimeout)) }
     }

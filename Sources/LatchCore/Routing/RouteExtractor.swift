@@ -75,10 +75,13 @@ public enum SessionIDPlace: Equatable, Sendable {
 extension RouteExtractor {
     private final class Scanner: Sendable {
         let session: SessionConfig
-        /// Node names as UTF-8 bytes, in node order. Compared byte for byte: `String` equality is Unicode
-        /// canonical equivalence (the Kelvin sign equals `K`), and every anchor compares routes with
-        /// `strcmp`/`memcmp`. A linear scan beats hashing for the few nodes a cluster has, and allocates nothing.
-        private let nodeNames: [[UInt8]]
+        /// Node names as UTF-8 bytes, in node order: all names one after another, and where each lies
+        /// (walking an array of arrays retains and releases each name it visits). Compared byte for
+        /// byte: `String` equality is Unicode canonical equivalence (the Kelvin sign equals `K`), and
+        /// every anchor compares routes with `strcmp`/`memcmp`. A linear scan beats hashing for the
+        /// few nodes a cluster has, and allocates nothing.
+        private let nodeNameBytes: [UInt8]
+        private let nodeNameRanges: [Range<Int>]
         private let cookieName: [UInt8]
         private let parameterName: [UInt8]?
         private let separator: [UInt8]
@@ -86,7 +89,14 @@ extension RouteExtractor {
 
         init(session: SessionConfig, nodeNames: [String]) {
             self.session = session
-            self.nodeNames = nodeNames.map { Array($0.utf8) }
+            var bytes: [UInt8] = []
+            var ranges: [Range<Int>] = []
+            for name in nodeNames {
+                ranges.append(bytes.count..<bytes.count + name.utf8.count)
+                bytes.append(contentsOf: name.utf8)
+            }
+            self.nodeNameBytes = bytes
+            self.nodeNameRanges = ranges
             self.cookieName = Array(session.cookie.utf8)
             self.parameterName = session.pathParameter.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
             self.separator = Array(session.separator.utf8)
@@ -265,10 +275,14 @@ extension RouteExtractor {
 
         /// The first node whose name is exactly these bytes.
         private func node(named route: UnsafeBufferPointer<UInt8>) -> Int? {
-            for (index, name) in nodeNames.enumerated() where name.count == route.count {
-                if name.withUnsafeBufferPointer({ $0.elementsEqual(route) }) { return index }
+            nodeNameBytes.withUnsafeBufferPointer { names in
+                nodeNameRanges.withUnsafeBufferPointer { ranges in
+                    for index in ranges.indices where ranges[index].count == route.count {
+                        if UnsafeBufferPointer(rebasing: names[ranges[index]]).elementsEqual(route) { return index }
+                    }
+                    return nil
+                }
             }
-            return nil
         }
 
         /// One session id `bytes[start..<end]`: cut the route after the first separator and look it up.
@@ -296,6 +310,11 @@ extension RouteExtractor {
 
         /// Where the text after the first separator in `bytes[start..<end]` begins; `nil` without one.
         private func firstSeparatorEnd(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int) -> Int? {
+            if separator.count == 1 {
+                // The usual `.`: one comparison per byte of the id.
+                let byte = separator[0]
+                return bytes[start..<end].firstIndex(of: byte).map { $0 + 1 }
+            }
             var i = start
             while i + separator.count <= end {
                 if matches(bytes, at: i, limit: end, name: separator) { return i + separator.count }
