@@ -355,9 +355,10 @@ final class UpstreamHandler: ChannelDuplexHandler, NIOScheduledCallbackHandler {
         delegate?.upstreamFailed(.badResponse("\(error)"))
     }
 
+    /// Not passed on: this handler is the last of its pipeline (``UpstreamPool``), where the event
+    /// would only walk to NIO's tail, which ignores it.
     func channelReadComplete(context: ChannelHandlerContext) {
         delegate?.upstreamReadComplete()
-        context.fireChannelReadComplete()
     }
 
     func read(context: ChannelHandlerContext) {
