@@ -267,7 +267,8 @@ public final class ClusterRuntime: Sendable {
                         excluded: { excluded.contains($0) },
                         balancer: &balancer,
                         active: { tallies[$0].active },
-                        share: { read.slowStart[$0].share(at: now) },
+                        // Without slow start anywhere every share is full: no look at the node's ramp.
+                        share: { hasSlowStart ? read.slowStart[$0].share(at: now) : Balancer.fullShare },
                         using: &random
                     )
                 }

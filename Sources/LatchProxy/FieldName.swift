@@ -16,10 +16,7 @@ enum FieldName: UInt8, Equatable {
     /// Fields that are meaningful only for one connection (RFC 9110 §7.6.1). `Transfer-Encoding` and
     /// `Content-Length` count too: Latch frames every message it sends itself.
     var isHopByHop: Bool {
-        switch self {
-        case .connection, .keepAlive, .proxyConnection, .te, .transferEncoding, .upgrade, .contentLength: true
-        default: false
-        }
+        FieldNames.hopByHop.contains(self)
     }
 
     /// By length first, so most names are told apart by one comparison of their size.
@@ -70,8 +67,9 @@ struct FieldNames: OptionSet, Equatable {
         rawValue >> UInt32(name.rawValue) & 1 == 1
     }
 
-    /// ``FieldName/isHopByHop``'s names. Computed, not stored: a stored static is initialised lazily,
-    /// a check on every use, where this folds to a constant.
+    /// Fields that are meaningful only for one connection (RFC 9110 §7.6.1), ``FieldName/isHopByHop``.
+    /// Computed, not stored: a stored static is initialised lazily, a check on every use, where this
+    /// folds to a constant.
     static var hopByHop: FieldNames {
         FieldNames(.connection, .keepAlive, .proxyConnection, .te, .transferEncoding, .upgrade, .contentLength)
     }
